@@ -1,0 +1,68 @@
+"""The build stage: load -> render -> write, shared by `build`, `preview` and `send`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import InputError
+from .loader import display, load, read_text
+from .model import LoadedEdition, Theme
+from .render import Rendered, render
+
+THEME_FILE = "theme.yaml"
+OUTPUT_FILES = ("email.html", "email.txt", "email.mjml", "web.html")
+
+
+@dataclass
+class Build:
+    loaded: LoadedEdition
+    rendered: Rendered
+    out_dir: Path
+
+
+def load_theme(root: Path | None = None) -> Theme:
+    """theme.yaml in the project folder, or the default house style."""
+    path = (root or Path.cwd()) / THEME_FILE
+    if not path.is_file():
+        return Theme()
+    shown = display(path)
+    try:
+        data = yaml.safe_load(read_text(path, shown)) or {}
+        return Theme.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{shown}: YAML syntax error: {exc}") from None
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"{shown}: {details}") from None
+
+
+def archive_url(edition_id: str) -> str | None:
+    """The edition's page in the published archive, when ARCHIVE_BASE_URL is configured."""
+    base = os.environ.get("ARCHIVE_BASE_URL", "").strip()
+    return f"{base.rstrip('/')}/{edition_id}/" if base else None
+
+
+def build(edition_yaml: Path, out_dir: Path | None = None, theme: Theme | None = None) -> Build:
+    """Build one edition and write its files; raises EditionError on bad input."""
+    loaded = load(edition_yaml)
+    rendered = render(loaded, theme or load_theme(), web_url=archive_url(loaded.id))
+    target = out_dir or loaded.folder / "build"
+    write_outputs(rendered, target)
+    return Build(loaded, rendered, target)
+
+
+def write_outputs(rendered: Rendered, target: Path) -> None:
+    """Write the four files atomically: a reader never sees half a file."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name, content in zip(OUTPUT_FILES, (rendered.html, rendered.text, rendered.mjml, rendered.web_html)):
+            tmp = target / f".{name}.tmp"
+            tmp.write_text(content, encoding="utf-8")
+            tmp.replace(target / name)
+    except OSError as exc:
+        raise InputError(f"Cannot write the build to {display(target)}: {exc.strerror}") from None

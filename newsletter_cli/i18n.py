@@ -1,0 +1,69 @@
+"""Words and dates inside the email, in the edition's locale (Dutch by default)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from babel.dates import format_date
+from babel.lists import format_list
+
+STRINGS: dict[str, dict[str, str]] = {
+    "nl": {
+        "view_in_browser": "Bekijk deze nieuwsbrief in uw browser",
+        "date": "Datum",
+        "time": "Tijd",
+        "location": "Locatie",
+        "practical": "Praktische informatie",
+        "programme": "Programma",
+        "agenda": "Agenda",
+        "newsletter": "Nieuwsbrief",
+        "unsubscribe": "Afmelden",
+        "why": "U ontvangt deze nieuwsbrief van de {name} omdat u op onze verzendlijst staat.",
+        "unsubscribe_text": "Wilt u deze nieuwsbrief niet meer ontvangen? Meld u af",
+        "links": "Links",
+        "read_online": "Online lezen",
+        "contents": "In deze nieuwsbrief",
+    },
+    "en": {
+        "view_in_browser": "View this newsletter in your browser",
+        "date": "Date",
+        "time": "Time",
+        "location": "Location",
+        "practical": "Practical information",
+        "programme": "Programme",
+        "agenda": "Agenda",
+        "newsletter": "Newsletter",
+        "unsubscribe": "Unsubscribe",
+        "why": "You receive this newsletter from the {name} because you are on our mailing list.",
+        "unsubscribe_text": "No longer want to receive this newsletter? Unsubscribe",
+        "links": "Links",
+        "read_online": "Read online",
+        "contents": "In this newsletter",
+    },
+}
+
+
+def strings(locale: str) -> dict[str, str]:
+    return STRINGS.get(locale, STRINGS["nl"])
+
+
+def long_date(day: dt.date, locale: str) -> str:
+    """'vrijdag 21 november 2025'."""
+    return format_date(day, "EEEE d MMMM y", locale=locale)
+
+
+def day_month_year(day: dt.date, locale: str) -> str:
+    """'21 november 2025'."""
+    return format_date(day, "d MMMM y", locale=locale)
+
+
+def month_year(day: dt.date, locale: str) -> str:
+    """'september 2025'."""
+    return format_date(day, "LLLL y", locale=locale)
+
+
+def date_list(days: Sequence[dt.date], locale: str, weekday: bool = False) -> str:
+    """'9 oktober 2025 en 4 december 2025'; the weekday is added when asked for."""
+    fmt = long_date if weekday else day_month_year
+    return format_list([fmt(d, locale) for d in days], locale=locale)

@@ -1,0 +1,154 @@
+"""The edition as typed data: what `edition.yaml` may contain, and nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from .errors import Diagnostic
+
+URL_SCHEMES = ("https://", "http://", "mailto:")
+
+
+def _check_url(value: str) -> str:
+    value = value.strip()
+    if not value.lower().startswith(URL_SCHEMES):
+        raise ValueError(f"'{value}' is not a web or mail address: start it with https://, http:// or mailto:")
+    if any(ch.isspace() for ch in value):
+        raise ValueError(f"'{value}' contains a space: remove it, or write it as %20")
+    return value
+
+
+def _one_or_more(value: object) -> object:
+    return value if isinstance(value, list) else [value]
+
+
+Url = Annotated[str, AfterValidator(_check_url)]
+Dates = Annotated[list[dt.date], BeforeValidator(_one_or_more), Field(min_length=1)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors; numbers are accepted where text is expected (`title: 2025`)."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
+
+
+class Button(Strict):
+    label: str
+    url: Url
+
+
+class Image(Strict):
+    src: str
+    alt: str  # required; "" marks a decorative image
+    width: int | None = Field(default=None, gt=0, le=600)
+    link: Url | None = None
+
+
+class Event(Strict):
+    date: Dates
+    time: str | None = None
+    location: str | None = None
+
+
+class ScheduleRow(Strict):
+    time: str
+    what: str
+
+
+class Item(Strict):
+    title: str
+    body: str = ""
+    image: Image | None = None
+    event: Event | None = None
+    schedule: list[ScheduleRow] = []
+    button: Button | None = None
+    buttons: list[Button] = []
+
+    @property
+    def all_buttons(self) -> list[Button]:
+        return ([self.button] if self.button else []) + list(self.buttons)
+
+
+class Section(Strict):
+    title: str
+    intro: str = ""
+    items: list[Item] = []
+
+
+class Intro(Strict):
+    heading: str = ""
+    body: str = ""
+    signature: str = ""
+
+
+class AgendaRow(Strict):
+    date: Dates
+    what: str
+
+
+class Agenda(Strict):
+    title: str
+    rows: list[AgendaRow] = []
+
+
+class Edition(Strict):
+    subject: str
+    preheader: str = ""
+    date: dt.date
+    locale: Literal["nl", "en"] = "nl"
+    allow_html: bool = False  # raw HTML in Markdown is escaped unless this is true
+    intro: Intro | None = None
+    sections: list[Section] = []
+    agenda: Agenda | None = None
+
+
+class Theme(Strict):
+    """House style: one place for the association's name, colours, logo and footer."""
+
+    name: str = "Vereniging Zuid-Hollandse Gemeenten"
+    short_name: str = "VZHG"
+    website: Url = "https://vzhg.nl/"
+    address: str = "Postbus 00000, 2500 AA Den Haag"
+    logo: str | None = None  # a local path relative to the project, or an https URL
+    logo_width: int = Field(default=160, gt=0, le=600)
+    primary: str = Field(default="#00566e", pattern=r"^#[0-9a-fA-F]{6}$")
+    accent: str = Field(default="#e8a33d", pattern=r"^#[0-9a-fA-F]{6}$")
+    text: str = Field(default="#1f2933", pattern=r"^#[0-9a-fA-F]{6}$")
+    background: str = Field(default="#f2f4f5", pattern=r"^#[0-9a-fA-F]{6}$")
+    font: str = "Segoe UI, Helvetica, Arial, sans-serif"
+
+
+YamlPath = tuple[Union[str, int], ...]
+
+
+@dataclass
+class LoadedEdition:
+    """An edition as loaded from disk: the model plus where each value came from."""
+
+    edition: Edition
+    path: Path  # the edition.yaml file
+    display_path: str  # as shown in messages, e.g. editions/2025-09/edition.yaml
+    lines: dict[YamlPath, int] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    safelinks: list[Diagnostic] = field(default_factory=list)  # what the loader unwrapped
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def id(self) -> str:
+        return self.path.parent.name
+
+    def line_of(self, path: YamlPath) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)

@@ -1,0 +1,56 @@
+"""`newsletter new`: start next month's edition from the structure of the last one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from babel.dates import format_date
+
+from . import loader
+from .errors import InputError
+from .render import environment
+
+ID_RE = re.compile(r"^\d{4}-\d{2}$")
+
+
+def guess_date(edition_id: str, previous: dt.date) -> dt.date:
+    """The new edition's date: same day of the month as the previous one, in the month the id names."""
+    if ID_RE.match(edition_id):
+        year, month = map(int, edition_id.split("-"))
+        if 1 <= month <= 12:
+            for day in (previous.day, 28):
+                try:
+                    return dt.date(year, month, day)
+                except ValueError:
+                    continue
+    return previous + dt.timedelta(days=30)
+
+
+def create(edition_id: str, source_id: str | None, root: Path | None = None) -> Path:
+    """Write editions/<id>/edition.yaml from the source edition; returns its path."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", edition_id):
+        raise InputError(f"'{edition_id}' is not a usable edition id; use the year and month, e.g. 2025-10")
+    target = loader.editions_root(root) / edition_id / loader.EDITION_FILE
+    if target.exists():
+        raise InputError(f"{loader.display(target)} already exists; pick another id or edit that file")
+    source = loader.load(loader.resolve(source_id, root)).edition
+    new_date = guess_date(edition_id, source.date)
+    old_month = format_date(source.date, "LLLL y", locale=source.locale)
+    new_month = format_date(new_date, "LLLL y", locale=source.locale)
+    text = environment().get_template("new_edition.yaml.j2").render(
+        source=source, source_id=source_id or loader.list_editions(root)[-1], date=new_date.isoformat(),
+        subject=source.subject.replace(old_month, new_month),
+        agenda_rows=[row for row in (source.agenda.rows if source.agenda else []) if max(row.date) >= new_date],
+        q=_quote,
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (target.parent / "images").mkdir(exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def _quote(value: str) -> str:
+    """A YAML double-quoted string."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,161 @@
+"""Edition -> MJML (Jinja2) -> HTML (MRML) -> inlined HTML (premailer), plus the web page and plain text."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from . import i18n, markup, text as plain
+from .errors import Diagnostic
+from .model import Edition, LoadedEdition, Theme
+from .qp import qp_size
+
+TEMPLATES = Path(__file__).parent / "templates"
+GMAIL_CLIP_BYTES = 102_000
+UNSUBSCRIBE_FIELD = "[[unsubscribe_url]]"
+_HREF_RE = re.compile(r'<a\s[^>]*href="([^"]*)"', re.IGNORECASE)
+_IMG_RE = re.compile(r"<img\s", re.IGNORECASE)
+_STYLE_RE = re.compile(r"<style([^>]*)>(.*?)</style>", re.DOTALL)
+INLINE_MARKER = "nl-inline"
+
+
+@dataclass
+class Rendered:
+    """Everything a build produces for one edition."""
+
+    mjml: str
+    html: str  # inlined, ready to send; may hold [[merge]] fields
+    web_html: str  # standalone page ("view in browser"), no merge fields
+    text: str  # plain-text part
+    warnings: list[Diagnostic] = field(default_factory=list)
+    items: int = 0
+    links: int = 0
+    images: int = 0
+    html_bytes_qp: int = 0
+    seconds: float = 0.0
+    image_files: list[Path] = field(default_factory=list)  # local images to embed (cid parts)
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _md(text: str, allow_html: bool) -> Markup:
+    html = markup.to_html(text, allow_html).strip()
+    return Markup(html.replace("<table>", '<table class="nl-md">'))
+
+
+def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_url: str | None,
+            image_src: dict[str, str] | None = None) -> dict[str, Any]:
+    """The data the templates see: the edition with Markdown rendered and dates in the edition's locale."""
+    loc, allow = edition.locale, edition.allow_html
+    image_src = image_src or {}
+    t = i18n.strings(loc)
+    sections = []
+    for section in edition.sections:
+        items = []
+        for item in section.items:
+            items.append({
+                "title": item.title,
+                "body": _md(item.body, allow) if item.body else "",
+                "image": item.image and {**item.image.model_dump(), "src": image_src.get(item.image.src, item.image.src)},
+                "event": item.event and {
+                    "dates": i18n.date_list(item.event.date, loc, weekday=True),
+                    "time": item.event.time, "location": item.event.location},
+                "schedule": item.schedule,
+                "buttons": item.all_buttons,
+            })
+        sections.append({"title": section.title, "intro": _md(section.intro, allow) if section.intro else "",
+                         "items": items})
+    intro = edition.intro and {
+        "heading": edition.intro.heading,
+        "body": _md(edition.intro.body, allow),
+        "signature": _md(edition.intro.signature, allow) if edition.intro.signature else "",
+    }
+    agenda = edition.agenda and {
+        "title": edition.agenda.title,
+        "rows": [{"dates": i18n.date_list(row.date, loc), "what": row.what} for row in edition.agenda.rows],
+    }
+    logo = theme.logo and {"src": image_src.get(theme.logo, theme.logo), "width": theme.logo_width}
+    website_label = re.sub(r"^https?://|/$", "", theme.website)
+    return {
+        "edition": edition, "theme": {**theme.model_dump(), "website_label": website_label}, "t": t,
+        "intro": intro, "sections": sections, "agenda": agenda, "logo": logo,
+        "month_year": i18n.month_year(edition.date, loc), "why": t["why"].format(name=theme.name),
+        "web_url": web_url, "unsubscribe_url": unsubscribe_url,
+    }
+
+
+def to_mjml(edition: Edition, theme: Theme, **kwargs: Any) -> str:
+    return environment().get_template("email.mjml.j2").render(context(edition, theme, **kwargs))
+
+
+def mjml_to_html(mjml_source: str) -> str:
+    from mjml import mjml2html  # imported here: `newsletter --help` need not load it
+
+    return mjml2html(mjml_source, fonts={})
+
+
+def inline_css(html: str) -> str:
+    """Inline the CSS for mail clients that ignore <style>, keeping what the phone layout needs."""
+    import premailer  # ~0.3 s to import: only when building
+
+    # MRML's own reset styles stay in <style>; inlining them on every table would add ~10 KB.
+    html = _STYLE_RE.sub(lambda m: m.group(0) if INLINE_MARKER in m.group(2) else
+                         f'<style data-premailer="ignore"{m.group(1)}>{m.group(2)}</style>', html)
+    return premailer.Premailer(
+        html,
+        keep_style_tags=True,  # the @media rules must stay in <style>
+        strip_important=False,  # the phone layout depends on !important
+        disable_basic_attributes=["width", "height"],  # keep <img width="160">; Outlook obeys the attribute
+        allow_network=False,  # the build makes no network request
+        allow_loading_external_files=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+        exclude_pseudoclasses=True,
+        remove_classes=False,
+    ).transform()
+
+
+def count_links(html: str) -> int:
+    return sum(1 for href in _HREF_RE.findall(html) if not href.startswith("[["))
+
+
+def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None) -> Rendered:
+    """Render one edition; pure apart from reading templates (no network, no writes)."""
+    started = time.perf_counter()
+    edition = loaded.edition
+    local = [i.image.src for s in edition.sections for i in s.items
+             if i.image and not i.image.src.startswith(("http://", "https://"))]
+    mjml_source = to_mjml(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
+    html = inline_css(mjml_to_html(mjml_source))
+    web_html = mjml_to_html(to_mjml(edition, theme, web_url=None, unsubscribe_url=None))
+    text = plain.render_text(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
+    result = Rendered(
+        mjml=mjml_source, html=html, web_html=web_html, text=text, warnings=list(loaded.warnings),
+        items=sum(len(s.items) for s in edition.sections), links=count_links(html),
+        images=len(_IMG_RE.findall(html)), html_bytes_qp=qp_size(html),
+        image_files=[loaded.folder / src for src in dict.fromkeys(local)],
+    )
+    if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
+        result.warnings.append(Diagnostic(
+            "warning", loaded.display_path, None, "",
+            f"the HTML is {result.html_bytes_qp:,} bytes as sent; Gmail clips messages over {GMAIL_CLIP_BYTES:,} bytes",
+            fix="shorten the edition or move long items to the website", code="size"))
+    result.seconds = time.perf_counter() - started
+    return result
