@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,12 @@ def build(edition_yaml: Path, out_dir: Path | None = None, theme: Theme | None =
     target = out_dir or loaded.folder / "build"
     write_outputs(rendered, target)
     return Build(loaded, rendered, target)
+
+
+def fingerprint(rendered: Rendered) -> str:
+    """Identifies one build's content (what a test send approved); short enough to show."""
+    digest = hashlib.sha256(rendered.html.encode("utf-8") + b"\0" + rendered.text.encode("utf-8"))
+    return digest.hexdigest()[:16]
 
 
 def write_outputs(rendered: Rendered, target: Path) -> None:
