@@ -34,12 +34,16 @@ def load_theme(root: Path | None = None) -> Theme:
     shown = display(path)
     try:
         data = yaml.safe_load(read_text(path, shown)) or {}
-        return Theme.model_validate(data)
+        theme = Theme.model_validate(data)
     except yaml.YAMLError as exc:
         raise InputError(f"{shown}: YAML syntax error: {exc}") from None
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"{shown}: {details}") from None
+    if theme.logo and not theme.logo.lower().startswith(("https://", "http://")) and not (path.parent / theme.logo).is_file():
+        raise InputError(f"{shown}: logo '{theme.logo}' does not exist in {display(path.parent)}/; "
+                         "put the file there or fix the name")
+    return theme
 
 
 def archive_url(edition_id: str) -> str | None:

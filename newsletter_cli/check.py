@@ -2,14 +2,254 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import Diagnostic
+import click
+
+from . import check_a11y, check_links, markup
+from .check_base import Context
+from .errors import Diagnostic, EditionError
+from .model import YamlPath
 
 if TYPE_CHECKING:
     from .build import Build
 
+GMAIL_WARN_BYTES = 90_000
+GMAIL_CLIP_BYTES = 102_000
+MESSAGE_WARN_BYTES = 2_000_000
+MESSAGE_MAX_BYTES = 10_000_000  # many mail servers refuse larger messages
+HEADER_BYTES = 3_000  # headers and MIME boundaries, roughly
+SUBJECT_MAX = 78
+TEXT_PART_MIN_RATIO = 0.6  # the plain text should hold at least this share of the HTML's words
+WORDS_PER_IMAGE = 60
+# Texts that `newsletter new` puts in a fresh edition, to be replaced.
+PLACEHOLDERS = ("Schrijf hier het voorwoord", "Titel van het bericht", "Schrijf hier de tekst van het bericht",
+                "Eén zin die in de inbox onder het onderwerp verschijnt", "https://...")
+_HANDLED_ELSEWHERE = {"safelink", "size"}  # warnings of the loader/renderer that check reports itself
 
-def run_checks(build: Build, *, online: bool = False) -> list[Diagnostic]:
+
+def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0) -> list[Diagnostic]:
     """Every finding for one built edition, errors first; `online` also fetches each link."""
-    return list(build.loaded.safelinks)
+    ctx = context_for(build)
+    found_links = check_links.collect_links(ctx)
+    facts = check_a11y.html_facts(build.rendered.html)
+    results = [w for w in build.rendered.warnings if w.code not in _HANDLED_ELSEWHERE]
+    results += check_size(ctx)
+    results += check_links.check_links(ctx, found_links)
+    images = check_links.collect_images(ctx)
+    results += check_links.check_images(ctx, images)
+    results += check_content(ctx)
+    results += check_a11y.check_html(ctx, facts)
+    results += check_a11y.check_contrast(ctx)
+    results += check_deliverability(ctx, facts)
+    if online:
+        from .check_online import check_online
+
+        results += check_online(ctx, found_links, images, timeout=timeout)
+    return sort_findings(results)
+
+
+def sort_findings(findings: list[Diagnostic]) -> list[Diagnostic]:
+    """Errors first, then by file and line; the same finding twice is shown once."""
+    unique = list(dict.fromkeys(findings))
+    return sorted(unique, key=lambda d: (d.severity != "error", d.file, d.line or 0))
+
+
+def context_for(build: Build) -> Context:
+    """The check context: the build plus the project's theme (and its line numbers, for findings)."""
+    from .build import THEME_FILE, load_theme
+    from .loader import display, parse_yaml, read_text
+
+    theme_path = Path.cwd() / THEME_FILE
+    if not theme_path.is_file():
+        return Context(build, load_theme())
+    shown = display(theme_path)
+    _, lines, _ = parse_yaml(read_text(theme_path, shown), shown)
+    return Context(build, load_theme(), shown, lines)
+
+
+def check_size(ctx: Context) -> list[Diagnostic]:
+    """The HTML part against Gmail's clipping, and the whole message with its images."""
+    from .qp import qp_size
+
+    rendered = ctx.build.rendered
+    size = rendered.html_bytes_qp
+    results = []
+    longest = _longest_items(ctx)
+    fix = f"shorten the longest items ({longest}) or move long texts to the website" if longest else \
+        "shorten the edition or move long texts to the website"
+    if size >= GMAIL_CLIP_BYTES:
+        results.append(ctx.at("error", (), f"the HTML is {size:,} bytes as sent; Gmail clips messages over "
+                              f"{GMAIL_CLIP_BYTES:,} bytes (102 KB): readers see '[Message clipped]' and lose "
+                              "the end, including the unsubscribe link", fix, "size"))
+    elif size >= GMAIL_WARN_BYTES:
+        results.append(ctx.at("warning", (), f"the HTML is {size:,} bytes as sent, close to the {GMAIL_CLIP_BYTES:,} "
+                              "bytes (102 KB) over which Gmail clips messages", fix, "size"))
+    images = sum(_base64_size(f.stat().st_size) for f in check_links.local_image_files(ctx))
+    total = size + qp_size(rendered.text) + images + HEADER_BYTES
+    if total >= MESSAGE_MAX_BYTES:
+        results.append(ctx.at("error", (), f"the whole message with its images is about {total / 1e6:.1f} MB; "
+                              f"many mail servers refuse messages over {MESSAGE_MAX_BYTES / 1e6:.0f} MB",
+                              "make the images smaller", "message-size"))
+    elif total >= MESSAGE_WARN_BYTES:
+        results.append(ctx.at("warning", (), f"the whole message with its images is about {total / 1e6:.1f} MB; "
+                              "that is slow to open on a phone", "make the images smaller", "message-size"))
+    return results
+
+
+def _base64_size(raw: int) -> int:
+    """Bytes of a base64 MIME part: 4 per 3, lines of 76 plus CRLF."""
+    encoded = 4 * math.ceil(raw / 3)
+    return encoded + 2 * math.ceil(encoded / 76)
+
+
+def _longest_items(ctx: Context, count: int = 2) -> str:
+    edition = ctx.build.loaded.edition
+    sizes = [(len(markup.to_html(item.body, edition.allow_html).encode()), item.title)
+             for section in edition.sections for item in section.items]
+    top = sorted(sizes, reverse=True)[:count]
+    return ", ".join(f'"{title}" {size / 1000:.0f} KB' for size, title in top if size)
+
+
+def check_content(ctx: Context) -> list[Diagnostic]:
+    """Subject, preheader, empty sections and items, dates in the past, leftover placeholders."""
+    edition = ctx.build.loaded.edition
+    results: list[Diagnostic] = []
+    subject = edition.subject.strip()
+    if not subject:
+        results.append(ctx.at("error", ("subject",), "the subject is empty", "write a subject", "subject"))
+    elif len(subject) > SUBJECT_MAX:
+        results.append(ctx.at("warning", ("subject",), f"the subject is {len(subject)} characters; over "
+                              f"{SUBJECT_MAX} it is cut off in most inboxes", "shorten it", "subject-long"))
+    letters = [c for c in subject if c.isalpha()]
+    if len(letters) >= 8 and sum(c.isupper() for c in letters) / len(letters) > 0.6:
+        results.append(ctx.at("warning", ("subject",), "the subject is mostly in CAPITALS; readers and spam "
+                              "filters take that as shouting", "write it in normal sentence case", "subject-caps"))
+    if subject.count("!") >= 2:
+        results.append(ctx.at("warning", ("subject",), f"the subject has {subject.count('!')} exclamation marks; "
+                              "spam filters distrust that", "use one at most", "subject-exclamation"))
+    if not edition.preheader.strip():
+        results.append(ctx.at("warning", (), "there is no preheader; the inbox then shows the first words of "
+                              "the email (the masthead) next to the subject", "add preheader: with one sentence",
+                              "preheader"))
+    for s, section in enumerate(edition.sections):
+        if not section.items and not section.intro.strip():
+            results.append(ctx.at("error", ("sections", s), "the section is empty: it would show a heading with "
+                                  "nothing under it", "add items or remove the section", "section-empty"))
+        for i, item in enumerate(section.items):
+            path = ("sections", s, "items", i)
+            if not item.body.strip():
+                alone = not (item.image or item.event or item.schedule or item.all_buttons)
+                results.append(ctx.at("error" if alone else "warning", path, "the item has no text (body)" +
+                                      (" and nothing else" if alone else ""), "add body: with the text", "item-empty"))
+            if item.event:
+                results += _past_dates(ctx, (*path, "event", "date"), item.event.date, "the event")
+    if edition.agenda:
+        for r, row in enumerate(edition.agenda.rows):
+            results += _past_dates(ctx, ("agenda", "rows", r, "date"), row.date, f"agenda row '{row.what}'")
+    results += _placeholders(ctx)
+    return results
+
+
+def _past_dates(ctx: Context, path: YamlPath, dates: list, what: str) -> list[Diagnostic]:
+    edition_date = ctx.build.loaded.edition.date
+    return [ctx.at("warning", path, f"{what} is on {day.isoformat()}, before the edition date "
+                   f"{edition_date.isoformat()}", "is it left over from an earlier edition?", "date-past")
+            for day in dates if day < edition_date]
+
+
+def _placeholders(ctx: Context) -> list[Diagnostic]:
+    results = []
+    for number, row in enumerate(ctx.source_lines, start=1):
+        if row.lstrip().startswith("#"):
+            continue
+        for text in PLACEHOLDERS:
+            if text.lower() in row.lower():
+                results.append(ctx.at_line("error", number, f"the placeholder text '{text}' is still there",
+                                           "replace it by the real text", "placeholder"))
+    return results
+
+
+def check_deliverability(ctx: Context, facts: check_a11y.HtmlFacts) -> list[Diagnostic]:
+    """Plain-text part as complete as the HTML, an unsubscribe link, enough text next to the images."""
+    from .render import UNSUBSCRIBE_FIELD
+
+    rendered = ctx.build.rendered
+    results = []
+    text_words = [w for w in rendered.text.split() if not re.match(r"^(https?://|mailto:|\[\[)", w)]
+    html_words = facts.words
+    if html_words and len(text_words) < TEXT_PART_MIN_RATIO * len(html_words):
+        results.append(ctx.at("warning", (), f"the plain-text part has {len(text_words)} words against "
+                              f"{len(html_words)} in the HTML; spam filters distrust a text part that says less",
+                              "write the content as Markdown instead of raw HTML", "text-part"))
+    unsubscribe_words = ("unsubscribe", "afmelden", "uitschrijven")
+    in_html = any(href.strip() == UNSUBSCRIBE_FIELD or any(w in (href + " " + text).lower() for w in unsubscribe_words)
+                  for href, text in facts.anchors)
+    if not in_html or UNSUBSCRIBE_FIELD not in rendered.text:
+        part = "HTML" if not in_html else "plain-text part"
+        results.append(ctx.at("error", (), f"the {part} has no unsubscribe link; mail providers mark newsletters "
+                              "without one as spam, and the law requires it", "keep the footer's unsubscribe link "
+                              "in the templates", "unsubscribe"))
+    if facts.images and len(html_words) < WORDS_PER_IMAGE * facts.images:
+        results.append(ctx.at("warning", (), f"the email is mostly images ({facts.images} images, "
+                              f"{len(html_words)} words); spam filters distrust that and many readers see "
+                              "blocked images", "add text, or use fewer images", "text-image-ratio"))
+    return results
+
+
+def counts(findings: list[Diagnostic]) -> tuple[int, int]:
+    errors = sum(1 for d in findings if d.severity == "error")
+    return errors, len(findings) - errors
+
+
+def summary(findings: list[Diagnostic]) -> str:
+    errors, warnings = counts(findings)
+    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+
+
+def print_findings(findings: list[Diagnostic]) -> None:
+    """Each finding as `error: ...` / `warning: ...`, then the count."""
+    for finding in findings:
+        colour = "red" if finding.severity == "error" else "yellow"
+        click.secho(f"{finding.severity}: {finding}", fg=colour)
+    click.echo(f"Check: {summary(findings)}")
+
+
+def findings_json(edition: str, findings: list[Diagnostic]) -> str:
+    errors, warnings = counts(findings)
+    return json.dumps({"edition": edition, "errors": errors, "warnings": warnings,
+                       "findings": [{**d.to_dict(), "place": d.place} for d in findings]},
+                      ensure_ascii=False, indent=2)
+
+
+def check_command(edition: str | None, *, strict: bool, as_json: bool, online: bool, timeout: float) -> int:
+    """`newsletter check`: build in memory (nothing is written), check, report; returns the exit status."""
+    from .build import Build, archive_url, load_theme
+    from .loader import display, load, resolve
+    from .render import render
+
+    path = resolve(edition)
+    try:
+        loaded = load(path)
+    except EditionError as exc:
+        if not as_json or not exc.problems:
+            raise
+        click.echo(findings_json(display(path), exc.problems))
+        return exc.exit_code
+    build = Build(loaded, render(loaded, load_theme(), web_url=archive_url(loaded.id)), loaded.folder / "build")
+    findings = run_checks(build, online=online, timeout=timeout)
+    errors, warnings = counts(findings)
+    if as_json:
+        click.echo(findings_json(loaded.display_path, findings))
+    else:
+        for finding in findings:
+            click.secho(f"{finding.severity}: {finding}", fg="red" if finding.severity == "error" else "yellow")
+        verdict = "fix the errors before sending" if errors else (
+            "ready to send" if not warnings else "ready to send; look at the warnings")
+        click.echo(f"Checked {loaded.display_path}{' with --online' if online else ''}: "
+                   f"{summary(findings)}: {verdict}")
+    return 1 if errors or (strict and warnings) else 0

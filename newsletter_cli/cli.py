@@ -49,14 +49,16 @@ def build(edition, out_dir):
 
     result = run_build(resolve(edition), out_dir)
     r = result.rendered
-    print_warnings(r.warnings)
     size_kb = r.html_bytes_qp / 1000
     verdict = "OK" if r.html_bytes_qp < GMAIL_CLIP_BYTES else "TOO BIG: Gmail will clip it"
     click.echo(f"Built {result.loaded.display_path} in {r.seconds:.2f} s")
-    click.echo(f"  {r.items} items, {r.links} links, {r.images} images, {len(r.warnings)} warnings")
+    click.echo(f"  {r.items} items, {r.links} links, {r.images} images")
     click.echo(f"  HTML {size_kb:.1f} KB as sent (quoted-printable); Gmail clips at "
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
     click.echo(f"  Output: {display(result.out_dir)}/email.html, email.txt, email.mjml, web.html")
+    from .check import print_findings, run_checks
+
+    print_findings(run_checks(result))  # offline checks only: fast
 
 
 @cli.command()
@@ -73,6 +75,165 @@ def new(edition_id, source):
     path = create(edition_id, source)
     click.echo(f"Created {display(path)}")
     click.echo(f"Edit it, then run: newsletter preview {edition_id}")
+
+
+@cli.command()
+@click.argument("edition", required=False)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (only this computer by default).")
+@click.option("--no-open", is_flag=True, help="Do not open the browser.")
+def preview(edition, port, host, no_open):
+    """Show an edition in the browser at desktop and phone width; reloads on every save. Ctrl-C stops."""
+    from .loader import resolve
+    from .preview import serve
+
+    serve(resolve(edition), host=host, port=port, open_browser=not no_open, echo=click.echo)
+
+
+@cli.command()
+@click.option("--out", "out_dir", default="site", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the site into.")
+@click.option("--all", "include_future", is_flag=True, help="Also include editions dated after today (drafts).")
+def archive(out_dir, include_future):
+    """Write a static website with every edition (newest first), ready to publish at ARCHIVE_BASE_URL."""
+    from .archive import build_archive, report
+
+    for line in report(build_archive(out_dir, include_future=include_future)):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("edition", required=False)
+@click.option("--strict", is_flag=True, help="Warnings also give exit status 1.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (for scripts).")
+@click.option("--online", is_flag=True, help="Also fetch every link (needs the internet).")
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds to wait for each website with --online.")
+def check(edition, strict, as_json, online, timeout):
+    """Check an edition before sending: size, links, images, content, accessibility, spam signals.
+
+    Exit status 1 when there is an error (or, with --strict, a warning). Nothing is written or sent.
+    """
+    from .check import check_command
+
+    click.get_current_context().exit(check_command(edition, strict=strict, as_json=as_json, online=online,
+                                                   timeout=timeout))
+
+
+class _SendProgress:
+    """A progress bar on stderr (sent, failed, time left), fed from the sending threads."""
+
+    def __init__(self):
+        import threading
+
+        self.bar, self.lock, self.done = None, threading.Lock(), 0
+
+    def __call__(self, p) -> None:
+        with self.lock:
+            if self.bar is None:
+                self.bar = click.progressbar(length=p.total, label="Sending", file=click.get_text_stream("stderr"),
+                                             show_eta=True, show_pos=True, item_show_func=lambda s: s)
+                self.bar.__enter__()
+            self.bar.update(1, f"sent {p.sent}, failed {p.failed}, deferred {p.deferred}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _confirm_send(yes: bool):
+    """Print the summary; ask before a real send (refuse without a terminal unless --yes)."""
+    import sys
+
+    from .errors import NewsletterError
+    from .send import summary
+
+    def confirm(plan) -> bool:
+        click.echo("\n".join(summary(plan)))
+        print_warnings(plan.warnings)
+        if yes or plan.outbox or plan.test or not plan.recipients:
+            return True
+        if not sys.stdin.isatty():
+            raise NewsletterError("Not sending: there is no terminal to ask for confirmation. Add --yes to send "
+                                  "from a script.")
+        return click.confirm(f"Send to {len(plan.recipients)} recipients now?", default=False)
+
+    return confirm
+
+
+@cli.command()
+@click.argument("edition")
+@click.option("--test", is_flag=True, help="Send to the review list (REVIEW_LIST, or --to), subject starting [TEST].")
+@click.option("--to", multiple=True, metavar="ADDR", help="With --test: send to this address (repeatable).")
+@click.option("--recipients", type=click.Path(dir_okay=False, path_type=Path), help="The recipient list (CSV).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--dry-run", is_flag=True, help="Write every message to editions/<id>/outbox/; send nothing.")
+@click.option("--limit", type=click.IntRange(min=1), help="Send only to the first N not sent yet.")
+@click.option("--resend-uncertain", is_flag=True, help="Also send to those whose earlier send had an unknown outcome.")
+def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
+    """Send an edition: a test to the review list, or the real send to a recipient list (resumable).
+
+    Settings come from .env in this folder (see .env.example). Without SMTP_HOST nothing is sent: the messages
+    are written to editions/<id>/outbox/. Running the same command again resumes: nobody gets it twice.
+    """
+    from .send import result_lines, run_send
+
+    if test == bool(recipients) or (to and not test):
+        raise click.UsageError("Give either --test [--to ADDR ...] or --recipients FILE.")
+    progress = _SendProgress()
+    try:
+        result = run_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
+                          resend_uncertain=resend_uncertain, confirm=_confirm_send(yes), progress=progress)
+    finally:
+        progress.close()
+    click.echo("\n".join(result_lines(result)))
+    if result.stopped or result.deferred or result.failed:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("edition", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (for scripts).")
+def status(edition, as_json):
+    """Show who got an edition, and each failed, deferred or uncertain address with the reason."""
+    import json
+
+    from .journal import status as journal_status, status_lines
+    from .loader import resolve
+
+    report = journal_status(resolve(edition).parent)
+    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)))
+
+
+@cli.command()
+def doctor():
+    """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
+    from .config import load_settings
+    from .mailer import doctor as run_doctor
+
+    checks = run_doctor(load_settings())
+    for check in checks:
+        click.secho(f"{'ok ' if check.ok else 'FAILED'}  {check.text}", fg=None if check.ok else "red")
+    if not all(check.ok for check in checks):
+        raise SystemExit(1)
+
+
+@cli.group()
+def recipients():
+    """Recipient lists (CSV with an email column; Dutch Excel's ; and BOM are fine)."""
+
+
+@recipients.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def recipients_check(file):
+    """Validate a recipient list without sending: bad rows, duplicates, suppressed addresses."""
+    from .errors import InputError
+    from .recipients import check_lines, read_recipients
+
+    result = read_recipients(file)
+    click.echo("\n".join(check_lines(result)))
+    if result.problems:
+        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. Fix them or remove them.")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .model import URL_SCHEMES, Edition, LoadedEdition, YamlPath
 
 MAX_BYTES = 1_000_000  # a real edition is ~30 KB
 MAX_NODES = 50_000  # guards against alias bombs ("billion laughs")
+MAX_DEPTH = 40  # an edition is ~8 levels deep; this keeps recursion far from Python's limit
 EDITION_FILE = "edition.yaml"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NULL = "tag:yaml.org,2002:null"
@@ -73,7 +75,9 @@ def read_text(path: Path, shown: str) -> str:
     except OSError as exc:
         raise InputError(f"{shown}: cannot read the file: {exc.strerror}") from None
     if b"\0" in data:
-        raise InputError(f"{shown}: this is not a text file. An edition is a YAML text file.")
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise InputError(f"{shown}:{line}: this is not a text file (it contains binary data). "
+                         "An edition is a YAML text file.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -94,25 +98,55 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
         line = mark.line + 1 if mark else None
         column = f", column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
+        context = exc.context or ""
+        at = text.splitlines()[mark.line][mark.column:mark.column + 1] if mark and mark.line < len(
+            text.splitlines()) else ""
         hint = ""
-        if "\t" in problem or "'\\t'" in problem:
+        if at == "\t" or "'\\t'" in problem:
             hint = "; indent with spaces, not tabs"
         elif "mapping values are not allowed" in problem:
             hint = "; put text that contains ': ' between quotes"
-        elif "expected a single document" in problem:
+        elif "expected a single document" in context or "another document" in problem:
             hint = "; remove the '---' line"
+        elif "quoted scalar" in context and exc.context_mark:
+            opened = exc.context_mark
+            line, column = opened.line + 1, f", column {opened.column + 1}"
+            problem = "the quote that starts here is never closed; add the closing quote"
+        elif "flow" in context and exc.context_mark:
+            hint = (f"; a '[' or '{{' opened on line {exc.context_mark.line + 1} is not closed, "
+                    "or a comma is missing")
+        elif "block" in context:
+            hint = "; check the indentation: this line does not line up with the lines above it"
         raise EditionError([Diagnostic("error", shown, line, "", f"YAML syntax error{column}: {problem}{hint}")])
     except yaml.YAMLError as exc:
         raise EditionError([Diagnostic("error", shown, None, "", f"YAML error: {exc}")])
     lines: dict[YamlPath, int] = {}
-    problems: list[Diagnostic] = []
+    found: list[tuple[int, YamlPath, str]] = []  # (line, where, message): made Diagnostics once built
     budget = [MAX_NODES]
+
+    ancestors: set[int] = set()
 
     def build(node: yaml.Node, path: YamlPath) -> Any:
         budget[0] -= 1
         if budget[0] < 0:
             raise EditionError([Diagnostic("error", shown, node.start_mark.line + 1, "",
                                            "the file expands to too much data (nested anchors and aliases?)")])
+        if id(node) in ancestors:
+            raise EditionError([Diagnostic("error", shown, node.start_mark.line + 1, "",
+                                           "an alias (*name) refers to the block that contains it; remove it")])
+        if len(path) > MAX_DEPTH:
+            raise EditionError([Diagnostic("error", shown, node.start_mark.line + 1, "",
+                                           f"the file is nested more than {MAX_DEPTH} levels deep; an edition "
+                                           "needs fewer than ten")])
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            ancestors.add(id(node))
+            try:
+                return build_node(node, path)
+            finally:
+                ancestors.discard(id(node))
+        return build_node(node, path)
+
+    def build_node(node: yaml.Node, path: YamlPath) -> Any:
         block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
         lines.setdefault(path, node.start_mark.line + (2 if block else 1))
         if isinstance(node, yaml.ScalarNode):
@@ -122,14 +156,12 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                problems.append(Diagnostic("error", shown, key_node.start_mark.line + 1, "",
-                                           "a key must be a plain name"))
+                found.append((key_node.start_mark.line + 1, path, "a key must be a plain name"))
                 continue
             key = key_node.value
             if key in result:
-                problems.append(Diagnostic("error", shown, key_node.start_mark.line + 1, "",
-                                           f"duplicate key '{key}' (it is also on line {lines[(*path, key)]}); "
-                                           "keep one"))
+                found.append((key_node.start_mark.line + 1, (*path, key),
+                              f"duplicate key '{key}' (it is also on line {lines[(*path, key)]}); keep one"))
                 continue
             lines[(*path, key)] = key_node.start_mark.line + 1
             result[key] = build(value_node, (*path, key))
@@ -137,7 +169,9 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
                 lines[(*path, key, "#text")] = value_node.start_mark.line + 2
         return result
 
-    return (build(root, ()) if root is not None else None), lines, problems
+    data = build(root, ()) if root is not None else None
+    problems = [Diagnostic("error", shown, line, _where(data, loc), message) for line, loc, message in found]
+    return data, lines, problems
 
 
 def _where(data: Any, loc: YamlPath) -> str:
@@ -156,7 +190,7 @@ def _where(data: Any, loc: YamlPath) -> str:
     if len(loc) >= 2 and loc[0] == "sections" and isinstance(loc[1], int):
         name = title("sections", loc[1])
         return f'section "{name}"' if name else f"section {loc[1] + 1}"
-    if loc and loc[0] in ("intro", "agenda"):
+    if len(loc) > 1 and loc[0] in ("intro", "agenda"):
         return str(loc[0])
     return ""
 
@@ -167,7 +201,7 @@ def _model_at(loc: YamlPath) -> type[BaseModel] | None:
     for part in loc:
         while True:  # unwrap Optional/list/Annotated to reach a model
             origin = typing.get_origin(current)
-            if origin in (list, typing.Union, typing.Annotated) or str(origin) == "types.UnionType":
+            if origin in (list, typing.Union, typing.Annotated, types.UnionType):
                 args = [a for a in typing.get_args(current) if a is not type(None)]
                 current = args[0] if args else None
                 continue
@@ -177,31 +211,89 @@ def _model_at(loc: YamlPath) -> type[BaseModel] | None:
         if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
             return None
         current = current.model_fields[part].annotation
-    while typing.get_origin(current) in (list, typing.Union) or str(typing.get_origin(current)) == "types.UnionType":
+    while typing.get_origin(current) in (list, typing.Union, types.UnionType):
         args = [a for a in typing.get_args(current) if a is not type(None)]
         current = args[0] if args else None
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+def _describe(value: object) -> str:
+    """A value as the user typed it, for messages: text is quoted, structures are named."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a group of fields"
+    if isinstance(value, list):
+        return "a list"
+    text = str(value)
+    return f"'{text[:40]}...'" if len(text) > 40 else f"'{text}'"
+
+
+# Words people reach for (often in Dutch) instead of the field names; checked before spelling suggestions.
+SYNONYMS = {
+    "link": "url", "href": "url", "adres": "url", "text": "label", "tekst": "body", "titel": "title",
+    "kop": "title", "onderwerp": "subject", "datum": "date", "tijd": "time", "locatie": "location",
+    "plaats": "location", "afbeelding": "image", "plaatje": "image", "knop": "button", "knoppen": "buttons",
+    "programma": "schedule", "rubrieken": "sections", "secties": "sections", "berichten": "items",
+    "taal": "locale", "language": "locale", "lang": "locale", "wat": "what", "dates": "date",
+}
+
+
+def _suggest(name: str, known: list[str]) -> str | None:
+    """The field the user probably meant by `name`, if any."""
+    if SYNONYMS.get(name.lower()) in known:
+        return SYNONYMS[name.lower()]
+    close = difflib.get_close_matches(name, known, n=1)
+    return close[0] if close else None
+
+
+def _fields_at(loc: YamlPath) -> list[str]:
+    model = _model_at(loc)
+    return list(model.model_fields) if model else []
+
+
 def _message(error: dict, loc: YamlPath) -> str:
+    """One pydantic error as a sentence a secretary can act on."""
     kind = error["type"]
-    name = str(loc[-1]) if loc and not isinstance(loc[-1], int) else ""
+    names = [part for part in loc if isinstance(part, str)]
+    name = names[-1] if names else ""
     value = error.get("input")
+    ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         known = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else (f" (allowed: {', '.join(known)})" if known else "")
+        close = _suggest(name, known)
+        hint = f" (did you mean '{close}'?)" if close else (f" (allowed: {', '.join(known)})" if known else "")
         return f"unknown field '{name}'{hint}"
     if kind == "missing":
         return f"missing required field '{name}'"
     if kind.startswith(("date_", "datetime_")):
-        return f"'{name}': '{value}' is not a valid date; write it as YYYY-MM-DD, e.g. 2025-11-21"
+        return f"'{name}': {_describe(value)} is not a valid date; write it as YYYY-MM-DD, e.g. 2025-11-21"
     if kind == "literal_error" and name == "locale":
-        return f"locale '{value}' is not supported; use nl or en"
-    if kind in ("list_type", "model_type", "dict_type", "model_attributes_type"):
-        wanted = "a list (lines starting with '- ')" if kind == "list_type" else "a group of fields (key: value lines)"
-        return f"'{name or loc[-2]}' should be {wanted}, not '{str(value)[:40]}'"
+        return f"locale {_describe(value)} is not supported; use nl or en"
+    if kind == "literal_error":
+        return f"'{name}' must be one of {ctx.get('expected', '')}, not {_describe(value)}"
+    if kind == "list_type":
+        return f"'{name}' should be a list (lines starting with '- '), not {_describe(value)}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        entry = f"each entry of '{name}'" if loc and isinstance(loc[-1], int) else f"'{name}'"
+        return f"{entry} should be a group of fields (key: value lines), not {_describe(value)}"
+    if kind == "string_type":
+        if value is None:
+            return f"'{name}' is empty; write a text after '{name}:'"
+        return f"'{name}' should be a text, not {_describe(value)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"'{name}' should be true or false, not {_describe(value)}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"'{name}' should be a whole number, not {_describe(value)}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        low, high = ctx.get("gt", ctx.get("ge")), ctx.get("lt", ctx.get("le"))
+        bound = f"more than {low}" if low is not None else f"at most {high}"
+        return f"'{name}' should be {bound}, not {_describe(value)}"
+    if kind == "too_short":
+        return f"'{name}' is empty; give at least one value"
+    if kind == "string_pattern_mismatch":
+        return f"'{name}': {_describe(value)} does not have the right form ({ctx.get('pattern', '')})"
     if kind == "value_error":
         return f"'{name}': {str(error['msg']).removeprefix('Value error, ')}"
     return f"'{name}': {error['msg']}" if name else str(error["msg"])
@@ -214,8 +306,13 @@ def validate(data: Any, lines: dict[YamlPath, int], shown: str) -> tuple[Edition
         return Edition.model_validate(data), []
     except ValidationError as exc:
         problems = []
-        for error in exc.errors():
+        errors = exc.errors()
+        suggested = {(tuple(e["loc"][:-1]), _suggest(str(e["loc"][-1]), _fields_at(tuple(e["loc"][:-1]))))
+                     for e in errors if e["type"] == "extra_forbidden"}
+        for error in errors:
             loc = tuple(error["loc"])
+            if error["type"] == "missing" and (loc[:-1], loc[-1]) in suggested:
+                continue
             path = loc
             while path and path not in lines:
                 path = path[:-1]
@@ -223,35 +320,59 @@ def validate(data: Any, lines: dict[YamlPath, int], shown: str) -> tuple[Edition
         return None, problems
 
 
-def _text_fields(edition: Edition) -> list[tuple[YamlPath, str]]:
-    """Every Markdown field with its YAML path."""
-    fields: list[tuple[YamlPath, str]] = []
-    if edition.intro:
-        fields += [(("intro", "body"), edition.intro.body), (("intro", "signature"), edition.intro.signature)]
-    for s, section in enumerate(edition.sections):
-        fields.append((("sections", s, "intro"), section.intro))
-        for i, item in enumerate(section.items):
-            fields.append((("sections", s, "items", i, "body"), item.body))
-    return [(path, text) for path, text in fields if text]
+def _text_fields(data: Any) -> list[tuple[YamlPath, str]]:
+    """Every Markdown field with its YAML path, read from the raw data (before validation, so that link
+    problems are reported together with every other problem of the file)."""
+    def at(obj: Any, key: str | int) -> Any:
+        if isinstance(obj, dict) and isinstance(key, str):
+            return obj.get(key)
+        if isinstance(obj, list) and isinstance(key, int) and key < len(obj):
+            return obj[key]
+        return None
+
+    def seq(obj: Any) -> list:
+        return obj if isinstance(obj, list) else []
+
+    fields: list[tuple[YamlPath, Any]] = [(("intro", k), at(at(data, "intro"), k)) for k in ("body", "signature")]
+    for s, section in enumerate(seq(at(data, "sections"))):
+        fields.append((("sections", s, "intro"), at(section, "intro")))
+        for i, item in enumerate(seq(at(section, "items"))):
+            fields.append((("sections", s, "items", i, "body"), at(item, "body")))
+    return [(path, text) for path, text in fields if isinstance(text, str) and text]
 
 
-def _check_content(loaded: LoadedEdition) -> list[Diagnostic]:
-    """Links inside Markdown and local image files: errors that need the model and the folder."""
-    edition, shown, problems = loaded.edition, loaded.display_path, []
-    data_for_where = edition.model_dump()
-    for path, text in _text_fields(edition):
-        first = loaded.lines.get((*path, "#text")) or loaded.line_of(path)
-        for href, label, offset in markup.links(text, edition.allow_html):
+def _check_links(data: Any, lines: dict[YamlPath, int], shown: str) -> list[Diagnostic]:
+    """Links inside Markdown: a web or mail address, no spaces, and really a link."""
+    allow_html = isinstance(data, dict) and str(data.get("allow_html", "")).lower() in ("true", "yes", "on", "1")
+    problems: list[Diagnostic] = []
+    for path, text in _text_fields(data):
+        first = lines.get((*path, "#text")) or lines.get(path)
+        for href, label, offset in markup.links(text, allow_html):
             if not href.lower().startswith(URL_SCHEMES):
-                problems.append(Diagnostic("error", shown, (first or 0) + offset or None, _where(data_for_where, path),
-                                           f"link '{label}' points to '{href}', which is not a web or mail address; "
+                what = f"link '{label}'" if label else "a link"
+                problems.append(Diagnostic("error", shown, ((first or 0) + offset) or None, _where(data, path),
+                                           f"{what} points to '{href}', which is not a web or mail address; "
                                            "start it with https://, http:// or mailto:"))
-    for s, section in enumerate(edition.sections):
+        for target, label, offset in markup.unparsed_links(text, allow_html):
+            if any(ch.isspace() for ch in target):
+                why = f"its address '{target}' contains a space: remove it, or write it as %20"
+            else:
+                why = f"check the brackets around '{target}': write [link text](https://...)"
+            problems.append(Diagnostic("error", shown, ((first or 0) + offset) or None, _where(data, path),
+                                       f"link '{label}' is not a link; {why}"))
+    return problems
+
+
+def _check_images(loaded: LoadedEdition) -> list[Diagnostic]:
+    """Local image files must exist."""
+    problems = []
+    for s, section in enumerate(loaded.edition.sections):
         for i, item in enumerate(section.items):
             if item.image and not item.image.src.lower().startswith(("https://", "http://")):
                 path = ("sections", s, "items", i, "image", "src")
                 if not (loaded.folder / item.image.src).is_file():
-                    problems.append(Diagnostic("error", shown, loaded.line_of(path), f'item "{item.title}"',
+                    problems.append(Diagnostic("error", loaded.display_path, loaded.line_of(path),
+                                               f'item "{item.title}"',
                                                f"image '{item.image.src}' does not exist in {display(loaded.folder)}/; "
                                                "put the file there or fix the name"))
     return problems
@@ -278,13 +399,12 @@ def load(path: Path) -> LoadedEdition:
     found: list[tuple[YamlPath, str, str]] = []
     clean = _unwrap_safelinks(data, (), found)
     edition, invalid = validate(clean, lines, shown)
-    problems += invalid
+    problems += invalid + _check_links(clean, lines, shown)
+    if edition is not None:
+        loaded = LoadedEdition(edition=edition, path=path, display_path=shown, lines=lines)
+        problems += _check_images(loaded)
     if edition is None or problems:
         raise EditionError(sorted(problems, key=lambda p: p.line or 0))
-    loaded = LoadedEdition(edition=edition, path=path, display_path=shown, lines=lines)
-    problems = _check_content(loaded)
-    if problems:
-        raise EditionError(problems)
     for loc, wrapped, target in found:
         text_line = loaded.lines.get((*loc, "#text"))
         line = (text_line + next((n for n, row in enumerate(data_at(data, loc).splitlines()) if wrapped in row), 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
@@ -24,10 +25,34 @@ def to_html(text: str, allow_html: bool = False) -> str:
     return parser(allow_html).render(text)
 
 
+@lru_cache(maxsize=2)
+def _checking_parser(allow_html: bool = False) -> MarkdownIt:
+    """Like `parser`, but keeps links with any scheme (javascript:, data:, file:) so they can be reported;
+    the rendering parser silently turns those into plain text."""
+    md = MarkdownIt("commonmark", {"html": allow_html, "xhtmlOut": True, "breaks": False})
+    md.enable("table")
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    return md
+
+
+# `[text](target)` left as plain text: CommonMark does not make a link of it (a space in the address,
+# unbalanced brackets); the reader would see the brackets and no link.
+_UNPARSED_LINK_RE = re.compile(r"\[([^\[\]\n]+)\]\(([^)\n]*)\)?")
+_HTML_HREF_RE = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+
+
 def links(text: str, allow_html: bool = False) -> list[tuple[str, str, int]]:
-    """Every link in `text` as (href, link text, line offset within the text)."""
+    """Every link in `text` as (href, link text, line offset within the text).
+
+    Links the renderer would drop (a `javascript:` address) are included, so the loader can report them,
+    and so are `href`s in raw HTML when the edition allows it. `[text](target)` that Markdown does not
+    make a link of at all is found by `unparsed_links`."""
     found: list[tuple[str, str, int]] = []
-    for block in tokens(text, allow_html):
+    for block in tokens_for_check(text, allow_html):
+        if block.type == "html_block" and allow_html:
+            offset = block.map[0] if block.map else 0
+            found += [(next(g for g in m.groups() if g is not None), "", offset)
+                      for m in _HTML_HREF_RE.finditer(block.content)]
         if block.type != "inline" or not block.children:
             continue
         offset = block.map[0] if block.map else 0
@@ -41,8 +66,31 @@ def links(text: str, allow_html: bool = False) -> list[tuple[str, str, int]]:
                 href = None
             elif href is not None and child.type in ("text", "code_inline"):
                 label.append(child.content)
+            elif child.type == "html_inline" and allow_html:
+                found += [(next(g for g in m.groups() if g is not None), "", offset)
+                          for m in _HTML_HREF_RE.finditer(child.content)]
             elif child.type == "softbreak":
                 offset += 1
                 if href is not None:
                     label.append(" ")
     return found
+
+
+def unparsed_links(text: str, allow_html: bool = False) -> list[tuple[str, str, int]]:
+    """`[text](target)` that Markdown did not turn into a link, as (target, link text, line offset)."""
+    found: list[tuple[str, str, int]] = []
+    for block in tokens_for_check(text, allow_html):
+        if block.type != "inline" or not block.children:
+            continue
+        offset = block.map[0] if block.map else 0
+        for child in block.children:
+            if child.type == "text":
+                found += [(m.group(2).strip(), m.group(1).strip(), offset)
+                          for m in _UNPARSED_LINK_RE.finditer(child.content)]
+            elif child.type == "softbreak":
+                offset += 1
+    return found
+
+
+def tokens_for_check(text: str, allow_html: bool = False) -> list[Token]:
+    return _checking_parser(allow_html).parse(text)

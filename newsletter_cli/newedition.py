@@ -42,7 +42,8 @@ def create(edition_id: str, source_id: str | None, root: Path | None = None) -> 
     text = environment().get_template("new_edition.yaml.j2").render(
         source=source, source_id=source_id or loader.list_editions(root)[-1], date=new_date.isoformat(),
         subject=source.subject.replace(old_month, new_month),
-        agenda_rows=[row for row in (source.agenda.rows if source.agenda else []) if max(row.date) >= new_date],
+        agenda_rows=[{"date": [d for d in row.date if d >= new_date], "what": row.what}
+                     for row in (source.agenda.rows if source.agenda else []) if max(row.date) >= new_date],
         q=_quote,
     )
     target.parent.mkdir(parents=True, exist_ok=True)

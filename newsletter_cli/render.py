@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,14 +16,13 @@ import jinja2
 from markupsafe import Markup
 
 from . import i18n, markup, text as plain
-from .errors import Diagnostic
+from .errors import Diagnostic, EditionError
 from .model import Edition, LoadedEdition, Theme
 from .qp import qp_size
 
 TEMPLATES = Path(__file__).parent / "templates"
 GMAIL_CLIP_BYTES = 102_000
 UNSUBSCRIBE_FIELD = "[[unsubscribe_url]]"
-_HREF_RE = re.compile(r'<a\s[^>]*href="([^"]*)"', re.IGNORECASE)
 _IMG_RE = re.compile(r"<img\s", re.IGNORECASE)
 _STYLE_RE = re.compile(r"<style([^>]*)>(.*?)</style>", re.DOTALL)
 INLINE_MARKER = "nl-inline"
@@ -111,14 +112,97 @@ def mjml_to_html(mjml_source: str) -> str:
     return mjml2html(mjml_source, fonts={})
 
 
+def _compile(mjml_source: str, loaded: LoadedEdition) -> str:
+    """mjml_to_html, with MRML's complaints (raw HTML it cannot parse) turned into edition errors."""
+    try:
+        return mjml_to_html(mjml_source)
+    except Exception as exc:  # MRML raises ValueError (or a Rust panic) on markup it cannot parse
+        raise EditionError(_unparsable_html(loaded, str(exc))) from None
+
+
+def _unparsable_html(loaded: LoadedEdition, detail: str) -> list[Diagnostic]:
+    """Which Markdown fields MRML cannot parse, each with its line; only called after a failure."""
+    from .loader import _text_fields, _where
+
+    data = loaded.edition.model_dump()
+    problems = []
+    for path, text in _text_fields(data):
+        html = _md(text, loaded.edition.allow_html)
+        try:
+            mjml_to_html(f"<mjml><mj-body><mj-section><mj-column><mj-text>{html}</mj-text>"
+                         "</mj-column></mj-section></mj-body></mjml>")
+        except Exception as exc:
+            problems.append(Diagnostic(
+                "error", loaded.display_path, loaded.lines.get((*path, "#text")) or loaded.line_of(path),
+                _where(data, path), f"the raw HTML in this text cannot be used in an email ({exc}); close every "
+                "tag (<br/>, <b>...</b>), write & as &amp;, or remove 'allow_html: true'"))
+    return problems or [Diagnostic("error", loaded.display_path, None, "",
+                                   f"the email could not be assembled ({detail})")]
+
+
+class _RequestsOnDemand(types.ModuleType):
+    """Stands in for `requests` while premailer is imported: premailer imports it at module level (~30 ms,
+    urllib3 included) but only uses it to fetch external stylesheets, which the build never does. Any
+    attribute access imports the real package, so premailer still works if it is ever asked to fetch."""
+
+    def __getattr__(self, name: str) -> Any:
+        import requests
+
+        return getattr(requests, name)
+
+
+class _CssutilsWithoutValidation(types.ModuleType):
+    """cssutils as premailer sees it, with property validation off.
+
+    premailer's `disable_validation=True` does not reach two of its calls: `merge_styles` parses each
+    element's existing inline style with `csstext_to_pairs(style)` (validate defaults to True) and
+    `align_floating_images` calls `cssutils.parseStyle(style)`. Validating makes cssutils compile its
+    property-grammar regular expressions on first use (~50 ms, most of premailer's first transform) and
+    re-validate every <img> style on every build. Validation only logs (the log is silenced at CRITICAL)
+    and never changes the parsed values, so the inlined HTML is byte-for-byte the same without it.
+    """
+
+    def __init__(self, real: types.ModuleType):
+        super().__init__(real.__name__, real.__doc__)
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def parseStyle(self, cssText, encoding="utf-8", validate=False):  # noqa: N802 (cssutils' name)
+        return self._real.parseStyle(cssText, encoding, validate=False)
+
+    def parseString(self, cssText, encoding=None, href=None, media=None, title=None, validate=False):  # noqa: N802
+        return self._real.parseString(cssText, encoding, href, media, title, validate=False)
+
+
+@lru_cache(maxsize=1)
+def _premailer() -> type:
+    """premailer's Premailer class, imported once per process and set up to skip the work the build
+    does not need (see the two classes above; docs/performance.md has the measurements)."""
+    stub = None
+    if "requests" not in sys.modules:
+        stub = sys.modules["requests"] = _RequestsOnDemand("requests")
+    try:
+        import premailer.merge_style
+        import premailer.premailer
+    finally:
+        if stub is not None and sys.modules.get("requests") is stub:
+            del sys.modules["requests"]  # later `import requests` elsewhere gets the real package
+    for module in (premailer.premailer, premailer.merge_style):
+        real = getattr(module, "cssutils", None)
+        if isinstance(real, types.ModuleType) and not isinstance(real, _CssutilsWithoutValidation):
+            module.cssutils = _CssutilsWithoutValidation(real)
+    return premailer.premailer.Premailer
+
+
 def inline_css(html: str) -> str:
     """Inline the CSS for mail clients that ignore <style>, keeping what the phone layout needs."""
-    import premailer  # ~0.3 s to import: only when building
-
+    # premailer: ~0.1 s to import, so only when building; configured once per process (see _premailer).
     # MRML's own reset styles stay in <style>; inlining them on every table would add ~10 KB.
     html = _STYLE_RE.sub(lambda m: m.group(0) if INLINE_MARKER in m.group(2) else
                          f'<style data-premailer="ignore"{m.group(1)}>{m.group(2)}</style>', html)
-    return premailer.Premailer(
+    return _premailer()(
         html,
         keep_style_tags=True,  # the @media rules must stay in <style>
         strip_important=False,  # the phone layout depends on !important
@@ -132,8 +216,25 @@ def inline_css(html: str) -> str:
     ).transform()
 
 
-def count_links(html: str) -> int:
-    return sum(1 for href in _HREF_RE.findall(html) if not href.startswith("[["))
+def content_links(edition: Edition) -> list[str]:
+    """Every link the edition's authors wrote, in order (Markdown links, buttons, image links); not the
+    template's own links (website, view in browser, unsubscribe), which vary with the settings."""
+    texts = [edition.intro.body, edition.intro.signature] if edition.intro else []
+    urls: list[str] = []
+    for text in texts:
+        urls += [href for href, _, _ in markup.links(text, edition.allow_html)]
+    for section in edition.sections:
+        urls += [href for href, _, _ in markup.links(section.intro, edition.allow_html)]
+        for item in section.items:
+            urls += [href for href, _, _ in markup.links(item.body, edition.allow_html)]
+            urls += [button.url for button in item.all_buttons]
+            if item.image and item.image.link:
+                urls.append(item.image.link)
+    return urls
+
+
+def count_links(edition: Edition) -> int:
+    return len(content_links(edition))
 
 
 def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None) -> Rendered:
@@ -143,12 +244,12 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None) -
     local = [i.image.src for s in edition.sections for i in s.items
              if i.image and not i.image.src.startswith(("http://", "https://"))]
     mjml_source = to_mjml(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
-    html = inline_css(mjml_to_html(mjml_source))
-    web_html = mjml_to_html(to_mjml(edition, theme, web_url=None, unsubscribe_url=None))
+    html = inline_css(_compile(mjml_source, loaded))
+    web_html = _compile(to_mjml(edition, theme, web_url=None, unsubscribe_url=None), loaded)
     text = plain.render_text(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
     result = Rendered(
         mjml=mjml_source, html=html, web_html=web_html, text=text, warnings=list(loaded.warnings),
-        items=sum(len(s.items) for s in edition.sections), links=count_links(html),
+        items=sum(len(s.items) for s in edition.sections), links=count_links(edition),
         images=len(_IMG_RE.findall(html)), html_bytes_qp=qp_size(html),
         image_files=[loaded.folder / src for src in dict.fromkeys(local)],
     )

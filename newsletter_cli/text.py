@@ -46,42 +46,61 @@ def _inline(children: list[Token], urls: list[str]) -> str:
 
 
 def markdown_to_text(source: str, allow_html: bool = False) -> str:
-    """Paragraphs, lists and headings of a Markdown text, wrapped, each link's URL on its own line."""
+    """Paragraphs, lists and headings of a Markdown text, wrapped, each link's URL on its own line.
+
+    List items are indented under their marker at any depth; a paragraph after the first inside an item
+    (and each item of a loose list) is set off by a blank line, as in the Markdown source."""
     lines: list[str] = []
-    stack: list[list[int]] = []  # per open list: [counter or -1 for bullets]
-    pending_marker: list[str] = []
+    lists: list[dict] = []  # per open list: counter (-1 for bullets), indent of its items' text
+    items: list[dict] = []  # per open list item: indent of its text, pending marker, blocks so far
     for token in markup.tokens(source, allow_html):
         kind = token.type
-        if kind == "bullet_list_open":
-            stack.append([-1])
-        elif kind == "ordered_list_open":
-            stack.append([int(token.attrGet("start") or 1)])
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            base = items[-1]["indent"] if items else ""
+            if items:
+                items[-1]["blocks"] += 1
+            lists.append({"counter": -1 if kind == "bullet_list_open" else int(token.attrGet("start") or 1),
+                          "base": base, "count": 0})
         elif kind in ("bullet_list_close", "ordered_list_close"):
-            stack.pop()
-            if not stack:
+            lists.pop()
+            if not lists:
                 lines.append("")
         elif kind == "list_item_open":
-            counter = stack[-1]
-            pending_marker.append("- " if counter[0] < 0 else f"{counter[0]}. ")
-            if counter[0] >= 0:
-                counter[0] += 1
+            current = lists[-1]
+            marker = "- " if current["counter"] < 0 else f"{current['counter']}. "
+            if current["counter"] >= 0:
+                current["counter"] += 1
+            current["count"] += 1
+            items.append({"first": current["base"] + marker, "indent": current["base"] + " " * len(marker),
+                          "blocks": 0, "nth": current["count"]})
+        elif kind == "list_item_close":
+            item = items.pop()
+            if item["first"] is not None:  # an empty item still shows its marker
+                lines.append(item["first"].rstrip())
+        elif kind == "paragraph_open" and items:
+            item = items[-1]
+            loose = not token.hidden
+            if loose and (item["blocks"] > 0 or item["nth"] > 1) and lines and lines[-1]:
+                lines.append("")
+            item["blocks"] += 1
         elif kind == "inline" and token.children is not None:
             urls: list[str] = []
             content = _inline(token.children, urls)
-            depth = max(len(stack) - 1, 0)
-            indent = "   " * depth
-            if pending_marker:
-                marker = pending_marker.pop()
-                first, rest = indent + marker, indent + " " * len(marker)
+            if items:
+                item = items[-1]
+                rest = item["indent"]
+                first = item["first"] if item["first"] is not None else rest
+                item["first"] = None
             else:
-                first = rest = indent + ("   " if stack else "")
+                first = rest = ""
             for n, part in enumerate(content.split("\n")):
                 lines.extend(_wrap(part, rest, first if n == 0 else rest))
             lines.extend(rest + url for url in urls)
-            if not stack:
+            if not items:
                 lines.append("")
         elif kind == "fence" or kind == "code_block":
-            lines.extend(token.content.rstrip("\n").split("\n"))
+            indent = items[-1]["indent"] if items else ""
+            lines.extend(indent + row for row in token.content.rstrip("\n").split("\n"))
             lines.append("")
         elif kind == "hr":
             lines.extend(["-" * 20, ""])
@@ -91,7 +110,8 @@ def markdown_to_text(source: str, allow_html: bool = False) -> str:
 
 
 def _heading(title: str, char: str) -> list[str]:
-    return [title, char * min(len(title), WIDTH), ""]
+    lines = _wrap(title)
+    return [*lines, char * max(len(line) for line in lines), ""]
 
 
 def _item(item: Item, edition: Edition, t: dict[str, str]) -> list[str]:
@@ -99,19 +119,21 @@ def _item(item: Item, edition: Edition, t: dict[str, str]) -> list[str]:
     if item.body:
         out += [markdown_to_text(item.body, edition.allow_html), ""]
     if item.event:
-        out.append(t["practical"])
-        out.append(f"{t['date']}: {i18n.date_list(item.event.date, edition.locale, weekday=True)}")
+        out += _wrap(t["practical"])
+        out += _wrap(f"{t['date']}: {i18n.date_list(item.event.date, edition.locale, weekday=True)}", "  ", "")
         if item.event.time:
-            out.append(f"{t['time']}: {item.event.time}")
+            out += _wrap(f"{t['time']}: {item.event.time}", "  ", "")
         if item.event.location:
-            out.append(f"{t['location']}: {item.event.location}")
+            out += _wrap(f"{t['location']}: {item.event.location}", "  ", "")
         out.append("")
     if item.schedule:
-        width = max(len(row.time) for row in item.schedule)
+        width = min(max(len(row.time) for row in item.schedule), 20)
         out.append(t["programme"])
-        out += [f"{row.time.ljust(width)}  {row.what}" for row in item.schedule] + [""]
+        for row in item.schedule:
+            out += _wrap(f"{row.time.ljust(width)}  {row.what}", " " * (width + 2), "")
+        out.append("")
     for button in item.all_buttons:
-        out += [f"{button.label}:", button.url.removeprefix("mailto:"), ""]
+        out += [*_wrap(f"{button.label}:"), button.url.removeprefix("mailto:"), ""]
     return out
 
 
@@ -122,11 +144,11 @@ def render_text(edition: Edition, theme: Theme, *, web_url: str | None = None,
     out: list[str] = []
     if web_url:
         out += [f"{t['view_in_browser']}:", web_url, ""]
-    out += [f"{theme.name}", f"{t['newsletter']} {theme.short_name} - {i18n.month_year(edition.date, edition.locale)}",
+    out += [*_wrap(theme.name), *_wrap(f"{t['newsletter']} {theme.short_name} - {i18n.month_year(edition.date, edition.locale)}"),
             "=" * 40, ""]
     if edition.intro:
         if edition.intro.heading:
-            out += [edition.intro.heading, ""]
+            out += [*_wrap(edition.intro.heading), ""]
         out += [markdown_to_text(edition.intro.body, edition.allow_html), ""]
         if edition.intro.signature:
             out += [markdown_to_text(edition.intro.signature, edition.allow_html), ""]
@@ -142,7 +164,8 @@ def render_text(edition: Edition, theme: Theme, *, web_url: str | None = None,
         for dates, what in rows:
             out += _wrap(f"{dates}: {what}", "  ")
         out.append("")
-    out += ["-" * 40, theme.name, theme.address, theme.website, "", t["why"].format(name=theme.name)]
+    out += ["-" * 40, *_wrap(theme.name), *_wrap(theme.address), theme.website, "",
+            *_wrap(t["why"].format(name=theme.name))]
     if unsubscribe_url:
-        out += [f"{t['unsubscribe_text']}:", unsubscribe_url]
+        out += [*_wrap(f"{t['unsubscribe_text']}:"), unsubscribe_url]
     return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,157 @@
+"""`newsletter archive`: a static site with every edition's web version, newest first, ready to publish.
+
+Layout (what ARCHIVE_BASE_URL points at):  index.html, <id>/index.html, <id>/<image paths as in the edition>.
+Each edition is built with `build()` into a temporary folder; nothing is written unless all editions build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import i18n
+from .build import archive_url, build, load_theme
+from .errors import EditionError, InputError
+from .loader import EDITION_FILE, display, editions_root, list_editions
+from .model import Theme
+from .render import environment
+
+INDEX_FILE = "index.html"
+STRINGS = {
+    "nl": {"title": "Archief nieuwsbrief", "intro": "Alle edities van de nieuwsbrief van de {name}, de nieuwste bovenaan.",
+           "empty": "Nog geen edities."},
+    "en": {"title": "Newsletter archive", "intro": "Every edition of the {name} newsletter, newest first.",
+           "empty": "No editions yet."},
+}
+
+
+@dataclass
+class ArchivedEdition:
+    """One edition on the site."""
+
+    id: str
+    subject: str
+    preheader: str
+    date: dt.date
+    locale: str
+    web_html: str
+    files: list[tuple[Path, str]] = field(default_factory=list)  # (source file, path relative to <id>/)
+
+    @property
+    def month(self) -> str:
+        return i18n.month_year(self.date, self.locale)
+
+
+@dataclass
+class ArchiveResult:
+    out_dir: Path
+    editions: list[ArchivedEdition]  # newest first
+    skipped: list[str]  # why an edition was left out
+
+
+def collect(root: Path | None = None, *, include_future: bool = False,
+            today: dt.date | None = None) -> tuple[list[ArchivedEdition], list[str]]:
+    """Build every edition (all problems reported together); editions dated after today are drafts."""
+    root = root or Path.cwd()
+    today = today or dt.date.today()
+    theme = load_theme(root)
+    editions, skipped, problems = [], [], []
+    with tempfile.TemporaryDirectory(prefix="newsletter-archive-") as tmp:
+        for edition_id in reversed(list_editions(root)):
+            try:
+                result = build(editions_root(root) / edition_id / EDITION_FILE, Path(tmp) / edition_id, theme)
+            except EditionError as exc:
+                problems += [str(p) for p in exc.problems] or [exc.message]
+                continue
+            edition = result.loaded.edition
+            if edition.date > today and not include_future:
+                skipped.append(f"{edition_id}: dated {edition.date.isoformat()}, after today (a draft?); "
+                               "use --all to include it")
+                continue
+            folder = result.loaded.folder
+            files = [(path, os.path.relpath(path, folder)) for path in result.rendered.image_files]
+            files += _logo_files(theme, root)
+            editions.append(ArchivedEdition(edition_id, edition.subject, edition.preheader, edition.date,
+                                            edition.locale, result.rendered.web_html, files))
+    if problems:
+        raise InputError("The archive was not written; fix these editions first:\n" + "\n".join(problems))
+    return editions, skipped
+
+
+def _logo_files(theme: Theme, root: Path) -> list[tuple[Path, str]]:
+    """The theme's logo, when it is a local file: the web page refers to it by the theme's path."""
+    if not theme.logo or theme.logo.lower().startswith(("http://", "https://")):
+        return []
+    path = root / theme.logo
+    return [(path, theme.logo)] if path.is_file() else []
+
+
+def index_html(editions: list[ArchivedEdition], theme: Theme) -> str:
+    """The site's front page: every edition, newest first, in the newest edition's language."""
+    locale = editions[0].locale if editions else "nl"
+    words = STRINGS.get(locale, STRINGS["nl"])
+    return environment().get_template("archive_index.html.j2").render(
+        editions=editions, theme=theme, locale=locale, words=words, intro=words["intro"].format(name=theme.name),
+    )
+
+
+def write_site(editions: list[ArchivedEdition], out_dir: Path, theme: Theme) -> None:
+    """Write each edition's folder, then the index (so a half-written site never lists a missing page)."""
+    site = out_dir.resolve()
+    try:
+        site.mkdir(parents=True, exist_ok=True)
+        for edition in editions:
+            folder = site / edition.id
+            folder.mkdir(exist_ok=True)
+            _write(folder / INDEX_FILE, edition.web_html)
+            for source, rel in edition.files:
+                target = (folder / rel).resolve()
+                if not target.is_relative_to(site):
+                    raise InputError(f"{display(source)}: the image path '{rel}' points outside the edition's "
+                                     "folder; put the image in the edition's images/ folder")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+        _write(site / INDEX_FILE, index_html(editions, theme))
+    except OSError as exc:
+        raise InputError(f"Cannot write the archive to {display(out_dir)}: {exc.strerror or exc}") from None
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def build_archive(out_dir: Path, root: Path | None = None, *, include_future: bool = False,
+                  today: dt.date | None = None) -> ArchiveResult:
+    """Build all editions and write the static site into `out_dir`."""
+    root = root or Path.cwd()
+    editions, skipped = collect(root, include_future=include_future, today=today)
+    if not editions and not skipped:
+        raise InputError(f"No editions in {display(editions_root(root))}/. Start one with: newsletter new YYYY-MM")
+    write_site(editions, out_dir, load_theme(root))
+    return ArchiveResult(out_dir, editions, skipped)
+
+
+def report(result: ArchiveResult) -> list[str]:
+    """What the command prints: what was written, what was left out, where to publish it."""
+    from .preview import load_env
+
+    shown = display(result.out_dir)
+    lines = [f"Wrote {shown}/index.html and {len(result.editions)} edition page"
+             f"{'s' if len(result.editions) != 1 else ''}: " + (", ".join(e.id for e in result.editions) or "none")]
+    lines += [f"  left out {why}" for why in result.skipped]
+    if not result.editions:
+        return lines
+    load_env(Path.cwd())
+    url = archive_url(result.editions[0].id)
+    if url:
+        lines.append(f"Publish the contents of {shown}/ so that {url} shows the newest edition.")
+    else:
+        lines.append(f"Publish the contents of {shown}/ on a website, then set ARCHIVE_BASE_URL in .env to its "
+                     "address: the emails then carry a 'view in your browser' link to their page there.")
+    return lines

@@ -1,0 +1,287 @@
+"""Offline checks of the links and images in an edition: safelinks, http://, broken addresses, link texts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from . import links as safelinks, markup
+from .check_base import Context
+from .errors import Diagnostic
+from .model import YamlPath
+
+IMAGE_MAX_BYTES = 200_000
+# Link texts that say nothing out of context (WCAG 2.4.4): compared after lower-casing and trimming.
+VAGUE_LINK_TEXTS = {
+    "klik hier", "hier", "klik", "hier klikken", "klik op deze link", "deze link", "link", "via deze link",
+    "lees meer", "lees verder", "meer", "meer info", "meer informatie", "zie hier", "bekijk hier", "deze pagina",
+    "click here", "here", "click", "this link", "read more", "more", "more info", "learn more", "see here",
+    "this page",
+}
+_TRIM = " \t\n.,:;!?…>»→-–—()[]\"'"
+_LABEL_RE = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$")
+_TLD_RE = re.compile(r"^([^\W\d_]{2,}|xn--[a-z0-9-]+)$", re.IGNORECASE)
+_IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_FILE_NAME_RE = re.compile(r"\.(jpe?g|png|gif|webp|svg|bmp)$|^(img|dsc|image|scan|photo)[-_ ]?\d+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link in the edition and where it is written."""
+
+    url: str
+    label: str
+    kind: str  # "text", "button" or "image link"
+    path: YamlPath  # the YAML field it is in
+    offset: int | None = None  # line offset inside a block text field
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    src: str
+    alt: str
+    width: int | None
+    path: YamlPath
+    offset: int | None = None
+    in_text: bool = False  # a Markdown image inside a body
+
+
+def text_fields(ctx: Context) -> list[tuple[YamlPath, str]]:
+    """Every Markdown field of the edition with its YAML path."""
+    edition = ctx.build.loaded.edition
+    fields: list[tuple[YamlPath, str]] = []
+    if edition.intro:
+        fields += [(("intro", "body"), edition.intro.body), (("intro", "signature"), edition.intro.signature)]
+    for s, section in enumerate(edition.sections):
+        fields.append((("sections", s, "intro"), section.intro))
+        for i, item in enumerate(section.items):
+            fields.append((("sections", s, "items", i, "body"), item.body))
+    return [(path, text) for path, text in fields if text]
+
+
+def collect_links(ctx: Context) -> list[Link]:
+    """The links of the edition in reading order: in texts, buttons and linked images."""
+    edition = ctx.build.loaded.edition
+    found: list[Link] = []
+    for path, text in text_fields(ctx):
+        found += [Link(href, label, "text", path, offset) for href, label, offset in markup.links(text, edition.allow_html)]
+    for s, section in enumerate(edition.sections):
+        for i, item in enumerate(section.items):
+            base = ("sections", s, "items", i)
+            if item.button:
+                found.append(Link(item.button.url, item.button.label, "button", (*base, "button", "url")))
+            found += [Link(b.url, b.label, "button", (*base, "buttons", k, "url")) for k, b in enumerate(item.buttons)]
+            if item.image and item.image.link:
+                found.append(Link(item.image.link, item.image.alt, "image link", (*base, "image", "link")))
+    return found
+
+
+def collect_images(ctx: Context) -> list[ImageRef]:
+    """Item images and Markdown images inside texts."""
+    edition = ctx.build.loaded.edition
+    found: list[ImageRef] = []
+    for s, section in enumerate(edition.sections):
+        for i, item in enumerate(section.items):
+            if item.image:
+                found.append(ImageRef(item.image.src, item.image.alt, item.image.width,
+                                      ("sections", s, "items", i, "image")))
+    for path, text in text_fields(ctx):
+        for block in markup.tokens(text, edition.allow_html):
+            offset = block.map[0] if block.map else 0
+            for child in block.children or []:
+                if child.type == "softbreak":
+                    offset += 1
+                elif child.type == "image":
+                    found.append(ImageRef(str(child.attrGet("src") or ""), child.content, None, path, offset, True))
+    return found
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot work, in plain words, or None when it looks fine (merge fields are fine)."""
+    stripped = url.strip()
+    lower = stripped.lower()
+    if stripped.startswith("[["):
+        return None
+    if not stripped or stripped.startswith("#"):
+        return "goes nowhere (an empty or '#' address does nothing in an email)"
+    if lower.startswith("javascript:"):
+        return "is a javascript: link, which mail programs block"
+    if lower.startswith("mailto:"):
+        return mailto_problem(stripped)
+    if not lower.startswith(("http://", "https://")):
+        return "is not a web or mail address"
+    if any(ch in stripped for ch in ' <>"{}|\\^`'):
+        return "contains a character that is not allowed in a web address (space, quote, < or >)"
+    parts = urlsplit(stripped)
+    host = parts.hostname or ""
+    try:
+        parts.port
+    except ValueError:
+        return "has an impossible port number after the ':'"
+    if not host:
+        return "has no website name after https://"
+    if host == "localhost" or _IPV4_RE.match(host):
+        return None
+    labels = host.split(".")
+    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) or not _TLD_RE.match(labels[-1]):
+        return f"has '{host}' as website name, which is not a valid domain"
+    return None
+
+
+def mailto_problem(url: str) -> str | None:
+    """Why a mailto: link cannot work, or None."""
+    from email_validator import EmailNotValidError, validate_email
+
+    addresses = unquote(url[len("mailto:"):].split("?", 1)[0])
+    if "[[" in addresses:
+        return None
+    if not addresses.strip():
+        return "is a mailto: link without an e-mail address"
+    for address in addresses.split(","):
+        try:
+            validate_email(address.strip(), check_deliverability=False)
+        except EmailNotValidError as exc:
+            return f"has '{address.strip()}', which is not a valid e-mail address ({exc})"
+    return None
+
+
+def is_vague(label: str) -> bool:
+    return label.lower().strip(_TRIM) in VAGUE_LINK_TEXTS
+
+
+def check_links(ctx: Context, found: list[Link]) -> list[Diagnostic]:
+    """Safelinks, http://, malformed addresses, vague link texts, duplicate buttons."""
+    results = [replace(d, severity="error", message="an Outlook safelink is still in the edition; it expires "
+                       "and sends every reader's click through Microsoft") for d in ctx.build.loaded.safelinks]
+    for link in found:
+        what = "button" if link.kind == "button" else ("linked image" if link.kind == "image link" else
+                                                          f"link '{link.label}'" if link.label else "a link")
+        problem = url_problem(link.url)
+        if problem:
+            fix = ("check the e-mail address" if link.url.lower().startswith("mailto:") else
+                   "correct the address; copy it from the browser's address bar")
+            results.append(ctx.at("error", link.path, f"{what} {problem}: {link.url}", fix, "link-malformed",
+                                  link.offset))
+        elif link.url.lower().startswith("http://"):
+            secure = "https://" + link.url[len("http://"):]
+            results.append(ctx.at("warning", link.path, f"{what} uses an insecure address: {link.url}",
+                                  f"use {secure} if the site supports it", "link-http", link.offset))
+        if link.label and link.kind != "image link" and is_vague(link.label):
+            kind = "button" if link.kind == "button" else "link"
+            results.append(ctx.at("warning", link.path,
+                                  f"the {kind} text '{link.label}' does not say where the link goes "
+                                  "(screen-reader users hear the links out of context, WCAG 2.4.4)",
+                                  "use words that name the destination, e.g. 'Meld u aan voor het congres'",
+                                  "link-text", link.offset))
+    results += _duplicate_buttons(ctx)
+    results += _theme_links(ctx)
+    return results
+
+
+def _duplicate_buttons(ctx: Context) -> list[Diagnostic]:
+    results = []
+    for s, section in enumerate(ctx.build.loaded.edition.sections):
+        for i, item in enumerate(section.items):
+            base = ("sections", s, "items", i)
+            buttons = ([((*base, "button", "url"), item.button.url)] if item.button else []) + [
+                ((*base, "buttons", k, "url"), b.url) for k, b in enumerate(item.buttons)]
+            seen: set[str] = set()
+            for path, url in buttons:
+                if url in seen:
+                    results.append(ctx.at("warning", path, f"two buttons go to the same address {url}",
+                                          "keep one button, or point the second one elsewhere", "button-duplicate"))
+                seen.add(url)
+    return results
+
+
+def _theme_links(ctx: Context) -> list[Diagnostic]:
+    website = ctx.theme.website
+    if safelinks.is_safelink(website):
+        target = safelinks.unwrap_safelink(website) or website
+        return [ctx.for_theme("error", "website", "the website address is an Outlook safelink",
+                              f"replace it by {target}", "safelink")]
+    problem = url_problem(website)
+    if problem:
+        return [ctx.for_theme("error", "website", f"the website address {problem}: {website}", "", "link-malformed")]
+    return []
+
+
+def check_images(ctx: Context, images: list[ImageRef]) -> list[Diagnostic]:
+    """Alt texts, missing or heavy local files, width, https."""
+    results: list[Diagnostic] = []
+    edition = ctx.build.loaded.edition
+    for image in images:
+        field = image.path if image.in_text else (*image.path, "src")
+        name = f"image '{image.src}'" + (" inside the text" if image.in_text else "")
+        if image.alt and not image.alt.strip():
+            results.append(ctx.at("warning", (*image.path, "alt") if not image.in_text else field,
+                                  f"{name}: the alt text is only spaces",
+                                  "describe what the image shows, or write alt: \"\" if it is only decoration",
+                                  "image-alt", image.offset))
+        elif image.alt.strip() and _FILE_NAME_RE.search(image.alt.strip()):
+            results.append(ctx.at("warning", (*image.path, "alt") if not image.in_text else field,
+                                  f"{name}: the alt text '{image.alt}' looks like a file name",
+                                  "describe what the image shows", "image-alt", image.offset))
+        elif image.in_text and not image.alt.strip():
+            results.append(ctx.at("warning", field, f"{name} has no alt text; screen readers skip it or read "
+                                  "the file name", "write ![what the image shows](address)", "image-alt", image.offset))
+        if not image.in_text:
+            item = edition.sections[int(image.path[1])].items[int(image.path[3])]
+            if item.image and item.image.link and not image.alt.strip():
+                results.append(ctx.at("warning", (*image.path, "alt"), f"{name} is a link but has an empty alt "
+                                      "text, so screen readers cannot say where it goes",
+                                      "write in alt: where the link goes", "image-alt"))
+        lower = image.src.lower()
+        if lower.startswith("http://"):
+            results.append(ctx.at("warning", field, f"{name} is loaded over http://; some mail programs block "
+                                  "images that are not on https://", "use an https:// address", "image-http",
+                                  image.offset))
+        elif not lower.startswith("https://"):
+            results += _local_image(ctx, image, field, name)
+        if image.in_text:
+            results.append(ctx.at("warning", field, f"{name} has no width; Outlook shows it at its full size",
+                                  "use the item's image: field with a width instead", "image-width", image.offset))
+        elif image.width is None:
+            results.append(ctx.at("warning", field, f"{name} has no width; mail programs stretch it to the full "
+                                  "width of the email", "add width: (in pixels, at most 600) under image:",
+                                  "image-width"))
+    if ctx.theme.logo and not ctx.theme.logo.lower().startswith(("https://", "http://")):
+        logo = Path(ctx.theme.logo)
+        if not logo.is_file():
+            results.append(ctx.for_theme("error", "logo", f"the logo file '{ctx.theme.logo}' does not exist",
+                                         "put the file there or fix the name in theme.yaml", "image-missing"))
+        elif logo.stat().st_size > IMAGE_MAX_BYTES:
+            results.append(ctx.for_theme("warning", "logo", f"the logo is {logo.stat().st_size / 1000:.0f} KB",
+                                         "save a smaller version (a logo needs a few KB)", "image-heavy"))
+    elif ctx.theme.logo and ctx.theme.logo.lower().startswith("http://"):
+        results.append(ctx.for_theme("warning", "logo", "the logo is loaded over http://",
+                                     "use an https:// address", "image-http"))
+    return results
+
+
+def _local_image(ctx: Context, image: ImageRef, field: YamlPath, name: str) -> list[Diagnostic]:
+    path = ctx.build.loaded.folder / image.src
+    if image.in_text:
+        return [ctx.at("error", field, f"{name} is a file on this computer; it will not travel with the email",
+                       "use the item's image: field for local files, or an https:// address", "image-local",
+                       image.offset)]
+    if not path.is_file():
+        return [ctx.at("error", field, f"{name} does not exist", "put the file in the edition folder",
+                       "image-missing")]
+    size = path.stat().st_size
+    if size > IMAGE_MAX_BYTES:
+        return [ctx.at("warning", field, f"{name} is {size / 1000:.0f} KB; images over "
+                       f"{IMAGE_MAX_BYTES // 1000} KB make the email slow to open on a phone",
+                       "save it smaller: 1200 pixels wide and JPEG quality 80 is plenty", "image-heavy")]
+    return []
+
+
+def local_image_files(ctx: Context) -> list[Path]:
+    """The local files that travel with the email (item images and the logo), each once."""
+    files = [ctx.build.loaded.folder / i.src for i in collect_images(ctx)
+             if not i.in_text and not i.src.lower().startswith(("http://", "https://"))]
+    if ctx.theme.logo and not ctx.theme.logo.lower().startswith(("http://", "https://")):
+        files.append(Path(ctx.theme.logo))
+    return [f for f in dict.fromkeys(files) if f.is_file()]

@@ -1,0 +1,319 @@
+"""The SMTP transport: one connection reused for many messages, TLS always verified, AUTH and XOAUTH2.
+
+Every failure is sorted into one of three kinds, which decide what `send` does next:
+Temporary (retry, maybe on a new connection), Permanent (this recipient only) and Fatal (stop the send).
+Nothing here ever prints, logs or puts the password or a token in an exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+import smtplib
+import socket
+import ssl
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .config import Secret, Settings
+from .errors import NewsletterError
+
+QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)
+CA_HINT = ("Certificate checks are never skipped. If your organisation uses its own certificate authority, set "
+           "SMTP_CA_FILE to its certificate (.pem); otherwise check that SMTP_HOST is the server's real name.")
+
+
+class SendFailure(Exception):
+    """A failed SMTP step, with the server's reply (or what went wrong) as `reply`."""
+
+    def __init__(self, reply: str):
+        super().__init__(reply)
+        self.reply = reply
+
+
+class Temporary(SendFailure):
+    """4xx or a lost connection: try again later; `reconnect` when the connection is gone."""
+
+    def __init__(self, reply: str, reconnect: bool = False):
+        super().__init__(reply)
+        self.reconnect = reconnect
+
+
+class Permanent(SendFailure):
+    """5xx for this recipient: mark it failed and carry on."""
+
+
+class Fatal(NewsletterError):
+    """Stop the whole send: connection refused, TLS, authentication, sender refused, quota."""
+
+    def __init__(self, message: str, reply: str = "", quota: bool = False):
+        super().__init__(message)
+        self.reply = reply or message
+        self.quota = quota
+
+
+@lru_cache(maxsize=1)
+def local_hostname() -> str:
+    """The name we greet the server with (looked up once)."""
+    return socket.getfqdn() or "localhost"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def oauth_token(settings: Settings) -> Secret:
+    """Run SMTP_OAUTH_TOKEN_COMMAND for a fresh access token (its output is never shown)."""
+    command = settings.smtp_oauth_token_command or ""
+    try:
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=120)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND could not be run: {exc}") from None
+    if done.returncode != 0 or not done.stdout.strip():
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND failed (exit status {done.returncode}): {why}")
+    return Secret(done.stdout.strip().splitlines()[-1].strip())
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Verifying context: the system's CAs, or only SMTP_CA_FILE when it is set."""
+    try:
+        return ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
+    except (ssl.SSLError, OSError) as exc:
+        raise Fatal(f"SMTP_CA_FILE {settings.smtp_ca_file}: not a usable certificate file: {exc}") from None
+
+
+def reply_text(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return f"{code} {' '.join(text.split())}"
+
+
+class Connection:
+    """One SMTP session, opened on first use and reopened after a drop."""
+
+    def __init__(self, settings: Settings, *, token: Callable[[Settings], Secret] = oauth_token):
+        self.settings = settings
+        self.where = f"{settings.smtp_host}:{settings.smtp_port}"
+        self._token = token
+        self.smtp: smtplib.SMTP | None = None
+        self.log: list[str] = []  # steps, for `doctor`
+
+    def _step(self, text: str) -> None:
+        self.log.append(text)
+
+    def open(self) -> None:
+        """Connect, negotiate TLS, authenticate; Fatal with what to change when a step fails."""
+        s = self.settings
+        host = s.smtp_host or ""
+        if s.smtp_security == "none" and (s.smtp_username) and not is_loopback(host):
+            raise Fatal(f"{self.where}: SMTP_SECURITY=none would send the password unencrypted; "
+                        "use starttls (port 587) or ssl (port 465).")
+        context = tls_context(s) if s.smtp_security != "none" else None
+        try:
+            if s.smtp_security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, s.smtp_port, local_hostname=local_hostname(),
+                                                      timeout=s.smtp_timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(host, s.smtp_port, local_hostname=local_hostname(), timeout=s.smtp_timeout)
+            self.smtp = smtp
+            self._step(f"connected to {self.where}" + (" (TLS)" if s.smtp_security == "ssl" else ""))
+            smtp.ehlo()
+            if s.smtp_security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise Fatal(f"{self.where}: the server does not offer STARTTLS. Use SMTP_SECURITY=ssl with "
+                                "SMTP_PORT=465 if it expects TLS from the start.")
+                smtp.starttls(context=context)
+                smtp.ehlo()
+                self._step("STARTTLS: certificate verified")
+            self._authenticate(smtp)
+        except Fatal:
+            self.close()
+            raise
+        except ssl.SSLCertVerificationError as exc:
+            self.close()
+            raise Fatal(f"{self.where}: the server's TLS certificate is not trusted "
+                        f"({exc.verify_message or exc.reason}). {CA_HINT}") from None
+        except smtplib.SMTPAuthenticationError as exc:
+            self.close()
+            raise Fatal(f"{self.where}: login refused ({reply_text(exc.smtp_code, exc.smtp_error)}). "
+                        "Check SMTP_USERNAME and SMTP_PASSWORD (or the OAuth token); Microsoft 365 needs SMTP AUTH "
+                        "enabled for this mailbox.", reply_text(exc.smtp_code, exc.smtp_error)) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            self.close()
+            raise Fatal(f"{self.where}: {exc}. Check SMTP_SECURITY and SMTP_PORT (587 with starttls).") from None
+        except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+            self.close()
+            raise Fatal(f"{self.where}: failed to connect: {_describe(exc)}. Check SMTP_HOST, SMTP_PORT and "
+                        "SMTP_SECURITY (starttls on 587, ssl on 465); `newsletter doctor` tests them.") from None
+
+    def _authenticate(self, smtp: smtplib.SMTP) -> None:
+        s = self.settings
+        if s.smtp_oauth_token_command:
+            token = self._token(s)
+            user = s.smtp_username or ""
+
+            def xoauth2(challenge: bytes | None = None) -> str:
+                # A 334 challenge after the first response carries the error; answer empty to get the 5xx.
+                return f"user={user}\x01auth=Bearer {token.reveal()}\x01\x01" if challenge is None else ""
+
+            if not smtp.has_extn("auth") or "XOAUTH2" not in smtp.esmtp_features.get("auth", "").upper():
+                raise Fatal(f"{self.where}: the server does not offer AUTH XOAUTH2 (it offers: "
+                            f"{smtp.esmtp_features.get('auth', 'no AUTH').strip()}).")
+            smtp.auth("XOAUTH2", xoauth2)
+            self._step(f"authenticated as {user} (XOAUTH2)")
+        elif s.smtp_username:
+            if not smtp.has_extn("auth"):
+                raise Fatal(f"{self.where}: the server offers no AUTH here; check SMTP_SECURITY, or remove "
+                            "SMTP_USERNAME if it needs no login.")
+            smtp.login(s.smtp_username, s.smtp_password.reveal())
+            self._step(f"authenticated as {s.smtp_username}")
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            try:
+                smtp.close()
+            except OSError:
+                pass
+
+    def drop(self) -> None:
+        """Forget a broken connection without talking to the server."""
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            try:
+                smtp.close()
+            except OSError:
+                pass
+
+    def send(self, sender: str, recipient: str, data: bytes) -> str:
+        """One transaction (MAIL, RCPT, DATA); returns the server's final reply or raises a SendFailure/Fatal.
+
+        A connection lost before the server answered DATA is Temporary (RFC 5321 section 3.8).
+        """
+        if self.smtp is None:
+            self.open()
+        smtp = self.smtp
+        assert smtp is not None
+        stage = "MAIL FROM"
+        try:
+            code, message = smtp.mail(sender)
+            if code == 250:
+                stage = "RCPT TO"
+                code, message = smtp.rcpt(recipient)
+                if code in (250, 251):
+                    stage = "DATA"
+                    code, message = smtp.data(data)
+        except smtplib.SMTPDataError as exc:  # no 354 after DATA
+            code, message = exc.smtp_code, exc.smtp_error
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.drop()
+            raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
+        reply = reply_text(code, message)
+        if code == 250:
+            return reply
+        failure = classify(stage, code, reply)
+        if isinstance(failure, Temporary) and failure.reconnect:
+            self.drop()
+        else:
+            self.reset()
+        raise failure
+
+    def reset(self) -> None:
+        """RSET after a failed transaction; a connection that cannot even do that is dropped."""
+        if self.smtp is None:
+            return
+        try:
+            code, _ = self.smtp.rset()
+            if code != 250:
+                self.drop()
+        except (smtplib.SMTPException, OSError):
+            self.drop()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the server name and port right? is a firewall in the way?)"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host name"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "no answer (timed out)"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return reply_text(exc.smtp_code, exc.smtp_error)
+    return str(exc) or type(exc).__name__
+
+
+def classify(stage: str, code: int, reply: str) -> SendFailure | Fatal:
+    """What a non-success reply means for the send."""
+    if QUOTA_RE.search(reply):
+        return Fatal(f"The server stopped accepting messages: {reply}. This is Microsoft 365's sending quota or "
+                     "throttling: wait (24 hours for the daily quota) and run the same command again to resume; "
+                     "everyone already sent is skipped.", reply, quota=True)
+    if code == 421:
+        return Temporary(reply, reconnect=True)
+    if 400 <= code < 500:
+        return Temporary(reply)
+    if code in (530, 534, 535, 538):
+        return Fatal(f"The server requires (other) authentication: {reply}. Check SMTP_USERNAME and SMTP_PASSWORD.",
+                     reply)
+    if stage == "MAIL FROM":
+        return Fatal(f"The server refuses the sender address: {reply}. Check NEWSLETTER_FROM: the account in "
+                     "SMTP_USERNAME must be allowed to send as that address.", reply)
+    return Permanent(reply)
+
+
+@dataclass
+class Check:
+    ok: bool
+    text: str
+
+
+def doctor(settings: Settings) -> list[Check]:
+    """Connect, negotiate TLS, authenticate, try MAIL FROM and quit, reporting each step; sends nothing."""
+    s = settings
+    checks = [Check(True, f"settings: SMTP_HOST={s.smtp_host or '(not set)'} SMTP_PORT={s.smtp_port} "
+                          f"SMTP_SECURITY={s.smtp_security} SMTP_USERNAME={s.smtp_username or '(not set)'} "
+                          f"SMTP_PASSWORD={'(set)' if s.smtp_password else '(not set)'}"
+                          + (" SMTP_OAUTH_TOKEN_COMMAND=(set)" if s.smtp_oauth_token_command else "")
+                          + (f" SMTP_CA_FILE={s.smtp_ca_file}" if s.smtp_ca_file else ""))]
+    if not s.newsletter_from:
+        checks.append(Check(False, "NEWSLETTER_FROM is not set: add the sender, e.g. "
+                                   "NEWSLETTER_FROM=VZHG <nieuwsbrief@vzhg.nl>"))
+    if not s.smtp_host:
+        checks.append(Check(False, "SMTP_HOST is not set: `send` would only write .eml files to the outbox. "
+                                   "Set SMTP_HOST (Microsoft 365: smtp.office365.com) in .env."))
+        return checks
+    connection = Connection(s)
+    try:
+        connection.open()
+    except Fatal as exc:
+        checks += [Check(True, step) for step in connection.log]
+        checks.append(Check(False, exc.message))
+        return checks
+    checks += [Check(True, step) for step in connection.log]
+    if not (s.smtp_username or s.smtp_oauth_token_command):
+        checks.append(Check(True, "no login configured (SMTP_USERNAME not set): fine for a relay that "
+                                  "trusts this computer"))
+    if s.newsletter_from and connection.smtp is not None:
+        try:
+            code, message = connection.smtp.mail(s.from_address)
+            reply = reply_text(code, message)
+            checks.append(Check(code == 250, f"sender {s.from_address}: {reply}" + (
+                "" if code == 250 else " (check NEWSLETTER_FROM and the account's send-as rights)")))
+            connection.reset()
+        except (smtplib.SMTPException, OSError) as exc:
+            checks.append(Check(False, f"sender {s.from_address}: {_describe(exc)}"))
+    connection.close()
+    checks.append(Check(True, "quit; nothing was sent"))
+    return checks

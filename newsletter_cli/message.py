@@ -1,0 +1,264 @@
+"""One message per recipient, fast: the edition is rendered and quoted-printable encoded once.
+
+The HTML and text parts are split at their merge fields (`[[aanhef]]`, `[[unsubscribe_url]]`); each static
+piece is QP-encoded once (C encoder) and each recipient's values are encoded and spliced in between, joined
+by soft line breaks (`=` CRLF), so no line exceeds 76 characters. Only the header block is built per
+recipient. The result is the exact bytes that go on the wire (CRLF line ends).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html as html_lib
+import itertools
+import mimetypes
+import secrets
+import time
+from collections.abc import Mapping
+from email import quoprimime
+from email.utils import formataddr, formatdate, getaddresses
+from pathlib import Path
+from urllib.parse import quote
+
+from . import qp
+from .build import Build
+from .config import Settings
+from .errors import InputError
+from .merge import FIELD_RE
+from .recipients import Recipient
+
+SOFT_BREAK = b"=\r\n"
+CRLF = b"\r\n"
+TEST_PREFIX = "[TEST] "
+UNSAFE_HEADER_CHARS = ("\r", "\n", "\0")
+_PHRASE_SPECIALS = set('()<>@,;:\\".[]')
+UNSUBSCRIBE_SUBJECT = {"nl": "Afmelden", "en": "Unsubscribe"}
+
+
+def check_header_value(value: str, what: str) -> str:
+    """Refuse CR, LF and NUL in anything that goes into a header (header injection)."""
+    if any(ch in value for ch in UNSAFE_HEADER_CHARS):
+        raise InputError(f"{what} contains a line break or NUL character ({value!r}); "
+                         "a header value must be one line. Remove it and try again.")
+    return value
+
+
+def _encoded_words(words: list[str], room: int) -> list[str]:
+    """RFC 2047 'q' encoded words for a run of words, each at most `room` characters."""
+    out: list[str] = []
+    chunk: list[str] = []
+    for word in words:
+        candidate = quoprimime.header_encode(" ".join(chunk + [word]).encode("utf-8"), "utf-8")
+        if chunk and len(candidate) > room:
+            out.append(quoprimime.header_encode((" ".join(chunk) + " ").encode("utf-8"), "utf-8"))
+            chunk = [word]
+        else:
+            chunk.append(word)
+    if chunk:
+        out.append(quoprimime.header_encode(" ".join(chunk).encode("utf-8"), "utf-8"))
+    return out
+
+
+def encode_text(name: str, value: str, *, phrase: bool) -> str:
+    """A header's text with only the words that need it encoded, folded at spaces under 78 characters.
+
+    Runs of words that need encoding (non-ASCII; in a phrase also specials) become one encoded word,
+    so the spaces between plain and encoded words are real ones and decode the same everywhere.
+    """
+    tokens: list[str] = []
+    run: list[str] = []
+    for word in value.split(" "):
+        plain = word.isascii() and not (phrase and (set(word) & _PHRASE_SPECIALS))
+        if plain and word:
+            if run:
+                tokens += _encoded_words(run, 75)
+                run = []
+            tokens.append(word)
+        else:
+            run.append(word)
+    if run:
+        tokens += _encoded_words(run, 75)
+    lines = [f"{name}:"]
+    for token in tokens:
+        if len(lines[-1]) + 1 + len(token) > 76 and lines[-1].strip() and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += " " + token
+    return "\r\n".join(lines)[len(name) + 2:]
+
+
+def encode_header(name: str, value: str) -> bytes:
+    """`Name: value` CRLF; non-ASCII words as RFC 2047 encoded words, folded under 78 characters."""
+    check_header_value(value, name)
+    if value.isascii() and len(name) + len(value) < 76:
+        return f"{name}: {value}\r\n".encode("ascii")
+    return f"{name}: {encode_text(name, value, phrase=False)}\r\n".encode("ascii")
+
+
+def format_address(name: str, address: str, what: str) -> str:
+    """'Loïs de Vries <lois@example.org>' as a header value: quoted or encoded as needed."""
+    check_header_value(name, what)
+    check_header_value(address, what)
+    if not name:
+        return address
+    if name.isascii():
+        return formataddr((name, address))
+    return f"{encode_text('To', name, phrase=True)} <{address}>"
+
+
+def unsubscribe_token(address: str, secret: str) -> str:
+    """HMAC-SHA256 of the lower-case address with LIST_UNSUBSCRIBE_SECRET, first 32 hex digits.
+
+    The unsubscribe page recomputes it to check that a request is genuine.
+    """
+    return hmac.new(secret.encode("utf-8"), address.lower().encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+class SplitPart:
+    """A text split at its merge fields, the static pieces encoded once."""
+
+    def __init__(self, text: str, *, is_html: bool):
+        self.is_html = is_html
+        self.pieces: list[bytes] = []
+        self.fields: list[tuple[str, str]] = []  # (name in lower case, default)
+        start = 0
+        for match in FIELD_RE.finditer(text):
+            self.pieces.append(qp.encode(text[start:match.start()]))
+            default = (match.group(2) or "").strip()
+            self.fields.append((match.group(1).lower(), html_lib.unescape(default) if is_html else default))
+            start = match.end()
+        self.pieces.append(qp.encode(text[start:]))
+
+    def render(self, values: Mapping[str, str]) -> list[bytes]:
+        """The encoded part for one recipient, as a list of chunks to join."""
+        out = [self.pieces[0]]
+        for (name, default), piece in zip(self.fields, self.pieces[1:]):
+            value = values.get(name) or default
+            if value:
+                if self.is_html:
+                    value = html_lib.escape(value, quote=True)
+                out += [SOFT_BREAK, qp.encode(value)]
+            out += [SOFT_BREAK, piece]
+        return out
+
+
+class MessageFactory:
+    """Builds each recipient's message from one rendered edition; `for_recipient` returns wire bytes."""
+
+    def __init__(self, build: Build, settings: Settings, *, test: bool = False):
+        if not settings.newsletter_from:
+            raise InputError("NEWSLETTER_FROM is not set; the messages need a sender. "
+                             "Add it to .env in this folder (see .env.example).")
+        self.settings = settings
+        self.test = test
+        edition = build.loaded.edition
+        self.locale = edition.locale
+        self.subject = (TEST_PREFIX if test else "") + edition.subject
+        check_header_value(self.subject, f"{build.loaded.display_path}: the subject")
+        self.from_address = settings.from_address
+        self.domain = self.from_address.rsplit("@", 1)[-1]
+        self._id_prefix = f"{int(time.time())}.{secrets.token_hex(6)}"
+        self._counter = itertools.count(1)
+        self.boundary = f"=_nl_{secrets.token_hex(12)}"
+        self.related_boundary = f"=_nlr_{secrets.token_hex(12)}"
+        html_text = build.rendered.html
+        images = self._images(build)
+        for src, cid, _ in images:
+            html_text = html_text.replace(f'src="{src}"', f'src="cid:{cid}"')
+        self.text_part = SplitPart(build.rendered.text, is_html=False)
+        self.html_part = SplitPart(html_text, is_html=True)
+        self._static_headers = self._headers()
+        self._body_head, self._body_mid, self._body_tail = self._skeleton(images)
+
+    def _images(self, build: Build) -> list[tuple[str, str, Path]]:
+        """(src as written in the HTML, Content-ID, file) for each local image."""
+        out = []
+        for n, path in enumerate(build.rendered.image_files, 1):
+            try:
+                src = path.relative_to(build.loaded.folder).as_posix()
+            except ValueError:
+                src = str(path)
+            if not path.is_file():
+                raise InputError(f"{build.loaded.display_path}: image '{src}' does not exist; "
+                                 "put the file next to edition.yaml or fix the path.")
+            out.append((src, f"img{n}.{secrets.token_hex(6)}@{self.domain}", path))
+        return out
+
+    def _headers(self) -> bytes:
+        s = self.settings
+        (from_name, from_addr), = getaddresses([s.newsletter_from or ""])
+        lines = [
+            f"From: {format_address(from_name, from_addr, 'NEWSLETTER_FROM')}\r\n".encode("ascii"),
+        ]
+        if s.reply_to:
+            (name, addr), = getaddresses([s.reply_to])
+            lines.append(f"Reply-To: {format_address(name, addr, 'NEWSLETTER_REPLY_TO')}\r\n".encode("ascii"))
+        lines.append(encode_header("Subject", self.subject))
+        list_name = from_name or self.domain
+        list_id = format_address(list_name, f"newsletter.{self.domain}", "List-Id")
+        lines.append(f"List-Id: {list_id}\r\n".encode("ascii"))
+        if s.unsubscribe_https:
+            lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        lines += [b"X-Auto-Response-Suppress: OOF, AutoReply\r\n", b"Precedence: bulk\r\n", b"MIME-Version: 1.0\r\n",
+                  f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n\r\n'.encode("ascii")]
+        return b"".join(lines)
+
+    def _skeleton(self, images: list[tuple[str, str, Path]]) -> tuple[bytes, bytes, bytes]:
+        """The MIME scaffolding around the two encoded parts, with the images base64-encoded once."""
+        qp_headers = b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        head = f"--{self.boundary}\r\n".encode("ascii") + b"Content-Type: text/plain" + qp_headers
+        mid = f"\r\n--{self.boundary}\r\n".encode("ascii")
+        tail = b""
+        if images:
+            mid += f'Content-Type: multipart/related;\r\n boundary="{self.related_boundary}"\r\n\r\n'.encode("ascii")
+            mid += f"--{self.related_boundary}\r\n".encode("ascii")
+            for src, cid, path in images:
+                kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                data = base64.encodebytes(path.read_bytes()).replace(b"\n", b"\r\n")
+                tail += (f"\r\n--{self.related_boundary}\r\nContent-Type: {kind}\r\n"
+                         f"Content-Transfer-Encoding: base64\r\nContent-ID: <{cid}>\r\n"
+                         f'Content-Disposition: inline; filename="{path.name}"\r\n\r\n').encode("ascii") + data
+            tail += f"\r\n--{self.related_boundary}--\r\n".encode("ascii")
+        mid += b"Content-Type: text/html" + qp_headers
+        tail += f"\r\n--{self.boundary}--\r\n".encode("ascii")
+        return head, mid, tail
+
+    def unsubscribe_url(self, address: str) -> str:
+        """The link in the footer: the https page when configured, else a mailto: with a subject."""
+        https = self.settings.unsubscribe_https
+        if https:
+            token = unsubscribe_token(address, self.settings.list_unsubscribe_secret.reveal())
+            return https.replace("{email}", quote(address, safe="@")).replace("{token}", token)
+        return self._mailto(address)
+
+    def _mailto(self, address: str) -> str:
+        base = self.settings.unsubscribe_mailto or f"mailto:{self.from_address}"
+        if "?" in base:
+            return base
+        subject = quote(f"{UNSUBSCRIBE_SUBJECT.get(self.locale, 'Unsubscribe')} {address}")
+        return f"{base}?subject={subject}"
+
+    def list_unsubscribe(self, address: str) -> str:
+        """The List-Unsubscribe value: <mailto:...> and, when configured, <https://...>."""
+        links = [f"<{self._mailto(address)}>"]
+        if self.settings.unsubscribe_https:
+            links.append(f"<{self.unsubscribe_url(address)}>")
+        return ",\r\n ".join(links)
+
+    def message_id(self) -> str:
+        return f"<{self._id_prefix}.{next(self._counter)}@{self.domain}>"
+
+    def for_recipient(self, recipient: Recipient, message_id: str | None = None) -> bytes:
+        """The whole message for one recipient, as bytes with CRLF line ends."""
+        address = check_header_value(recipient.email, f"the address of {recipient.email!r}")
+        to = format_address(recipient.name, address, f"the name of {address}")
+        values = dict(recipient.fields)
+        values.setdefault("email", address)
+        values.setdefault("name", recipient.name)
+        values["unsubscribe_url"] = self.unsubscribe_url(address)
+        headers = (f"Date: {formatdate(localtime=True)}\r\nMessage-ID: {message_id or self.message_id()}\r\n"
+                   f"To: {to}\r\nList-Unsubscribe: {self.list_unsubscribe(address)}\r\n").encode("ascii")
+        chunks = [headers, self._static_headers, self._body_head, *self.text_part.render(values), self._body_mid,
+                  *self.html_part.render(values), self._body_tail]
+        return b"".join(chunks)

@@ -1,0 +1,423 @@
+"""`newsletter preview`: a local web server that shows an edition at desktop and phone width.
+
+Like a static-site dev server: it builds with `build()` into a temporary folder, watches the edition
+folder, the templates and theme.yaml, rebuilds on every save and tells the open page to reload over
+Server-Sent Events. A failed rebuild is shown on the page while the last good render stays visible.
+Only the build's outputs and the edition's images are served; nothing else on disk is reachable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from .build import Build, build, load_theme
+from .errors import Diagnostic, EditionError, NewsletterError
+from .loader import display
+from .merge import fill, fill_html
+from .render import GMAIL_CLIP_BYTES, TEMPLATES, environment
+
+Echo = Callable[[str], None]
+IMAGES_DIR = "images"
+IGNORED_DIRS = {"build", "outbox", "__pycache__"}
+IMAGE_TYPES = {
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".webp": "image/webp", ".svg": "image/svg+xml",
+}
+KEEPALIVE_SECONDS = 15.0
+PREVIEW_VALUES = {"unsubscribe_url": "#unsubscribe"}  # merge fields show their defaults
+TEXT_PREVIEW_VALUES = {"unsubscribe_url": "<unsubscribe link, one per recipient>"}
+
+
+@dataclass
+class Snapshot:
+    """One good build, as the preview page shows it."""
+
+    build: Build
+    email_html: str  # merge fields filled with their defaults
+    findings: list[Diagnostic]
+    built_at: dt.datetime
+    seconds: float  # load + render + write
+
+
+@dataclass
+class PreviewState:
+    """The last good build, the last error, and a version that changes with every rebuild."""
+
+    edition_yaml: Path
+    out_dir: Path
+    good: Snapshot | None = None
+    error: str | None = None
+    version: int = 0
+    closing: bool = False
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    building: threading.Lock = field(default_factory=threading.Lock)  # one build at a time
+
+    def rebuild(self) -> str | None:
+        """Build once; on failure keep the last good snapshot. Returns the error message, if any."""
+        with self.building:
+            return self._rebuild()
+
+    def _rebuild(self) -> str | None:
+        started = time.perf_counter()
+        try:
+            result = build(self.edition_yaml, self.out_dir)
+            snapshot = Snapshot(result, _preview_html(result.rendered.html), _findings(result), dt.datetime.now(),
+                                time.perf_counter() - started)
+            error = None
+        except EditionError as exc:
+            snapshot, error = None, "\n".join(str(p) for p in exc.problems) or exc.message
+        except NewsletterError as exc:
+            snapshot, error = None, exc.message
+        except Exception as exc:  # a template being edited, a file half-written: never kill the server
+            snapshot, error = None, _describe(exc)
+        with self.changed:
+            if snapshot:
+                self.good = snapshot
+            self.error = error
+            self.version += 1
+            self.changed.notify_all()
+        return error
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until the version differs from `seen` (or timeout, or closing); returns the version."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.version != seen or self.closing, timeout)
+            return self.version
+
+    def close(self) -> None:
+        with self.changed:
+            self.closing = True
+            self.changed.notify_all()
+
+
+def _describe(exc: Exception) -> str:
+    """An unexpected error as `file:line: message` when it has a place (Jinja template errors do)."""
+    filename, lineno = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    where = f"{display(Path(filename))}:{lineno}: " if filename and lineno else ""
+    return f"{where}{type(exc).__name__}: {exc}"
+
+
+def _preview_html(html: str) -> str:
+    """The email as sent, merge fields at their defaults, links opening in a new tab."""
+    filled = fill_html(html, PREVIEW_VALUES)
+    return filled.replace("<head>", '<head><base target="_blank">', 1)
+
+
+def _findings(result: Build) -> list[Diagnostic]:
+    """The offline findings of `newsletter check`, when that module exists, minus the build's warnings."""
+    try:
+        from .check import run_checks
+    except ImportError:
+        return []
+    seen = {(w.place, w.message) for w in result.rendered.warnings}
+    try:
+        return [f for f in run_checks(result) if (f.place, f.message) not in seen]
+    except Exception as exc:  # the checker is optional here; say so instead of hiding the preview
+        return [Diagnostic("warning", result.loaded.display_path, None, "", f"newsletter check failed: {exc}")]
+
+
+def load_env(root: Path) -> None:
+    """Settings from ./.env (the environment wins), so the preview shows what `send` will send."""
+    from dotenv import load_dotenv
+
+    try:
+        load_dotenv(root / ".env", override=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass  # `newsletter doctor` reports a broken .env; the preview just shows no sender
+
+
+def sender() -> str:
+    """NEWSLETTER_FROM, as read from the environment or .env; no SMTP setting is ever shown."""
+    return os.environ.get("NEWSLETTER_FROM", "").strip()
+
+
+def page_html(state: PreviewState) -> str:
+    """The preview page for the current state."""
+    snap = state.good
+    rendered = snap.build.rendered if snap else None
+    name, address = parseaddr(sender())
+    return environment().get_template("preview.html.j2").render(
+        state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
+        source=display(state.edition_yaml), from_name=name or address, from_address=address,
+        clip=GMAIL_CLIP_BYTES, diagnostics=(rendered.warnings + snap.findings) if snap else [],
+        plain_text=fill(rendered.text, TEXT_PREVIEW_VALUES) if rendered else "",
+    )
+
+
+def allowed_file(state: PreviewState, url_path: str, root: Path) -> Path | None:
+    """The file a request may see: an image of the edition (or the theme's local logo); else None."""
+    rel = unquote(url_path).lstrip("/")
+    parts = PurePosixPath(rel).parts
+    if not parts or "\\" in rel or "\0" in rel or any(part.startswith(".") for part in parts):
+        return None  # no '..', no hidden files such as .env
+    folder = state.edition_yaml.parent.resolve()
+    candidate = (folder / rel).resolve()  # symlinks are followed, then checked
+    referenced = {p.resolve() for p in state.good.build.rendered.image_files} if state.good else set()
+    if candidate.is_file() and candidate.is_relative_to(folder) and (
+            candidate.is_relative_to(folder / IMAGES_DIR) or candidate in referenced):
+        return candidate
+    logo = load_theme_logo(root)  # the email refers to it relative to the project folder
+    return logo if logo and (root / rel).resolve() == logo else None
+
+
+def load_theme_logo(root: Path) -> Path | None:
+    """The theme's logo file, when it is a local file inside the project folder."""
+    try:
+        logo = load_theme(root).logo
+    except NewsletterError:
+        return None
+    if not logo or logo.lower().startswith(("http://", "https://")):
+        return None
+    path = (root / logo).resolve()
+    return path if path.is_relative_to(root.resolve()) and path.is_file() else None
+
+
+class PreviewHandler(BaseHTTPRequestHandler):
+    """GET only; every response is built from the preview state, never from a path on disk."""
+
+    server: PreviewServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._respond(head=False)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._respond(head=True)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # quiet: the terminal shows rebuilds, not requests
+
+    def _respond(self, head: bool) -> None:
+        state, path = self.server.state, urlsplit(self.path).path
+        snap = state.good
+        if path in ("/", "/index.html"):
+            return self._send(page_html(state), "text/html", head)
+        if path == "/events":
+            return self._events()
+        if path == "/state.json":
+            body = {"version": state.version, "error": state.error, "built": snap is not None}
+            return self._send(json.dumps(body), "application/json", head)
+        if snap and path == "/email.html":
+            return self._send(snap.email_html, "text/html", head)
+        if snap and path == "/web.html":
+            return self._send(snap.build.rendered.web_html, "text/html", head)
+        if snap and path == "/email.txt":
+            return self._send(snap.build.rendered.text, "text/plain", head)
+        file = allowed_file(state, path, self.server.root)
+        if file and file.suffix.lower() in IMAGE_TYPES:
+            return self._send(file.read_bytes(), IMAGE_TYPES[file.suffix.lower()], head)
+        self._send("Not found", "text/plain", head, HTTPStatus.NOT_FOUND)
+
+    def _send(self, body: str | bytes, content_type: str, head: bool, status: HTTPStatus = HTTPStatus.OK) -> None:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        charset = "; charset=utf-8" if content_type.startswith(("text/", "application/json")) else ""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type + charset)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if not head:
+            self.wfile.write(data)
+
+    def _events(self) -> None:
+        """Server-Sent Events: the current version now, then each new one as it comes."""
+        state = self.server.state
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        version = state.version
+        try:
+            self.wfile.write(f"retry: 1000\ndata: {version}\n\n".encode())
+            self.wfile.flush()
+            while not state.closing:
+                new = state.wait_for_change(version, KEEPALIVE_SECONDS)
+                if state.closing:
+                    break
+                message = f"data: {new}\n\n" if new != version else ": keep-alive\n\n"
+                version = new
+                self.wfile.write(message.encode())
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the page was closed or reloaded
+
+
+class PreviewServer(ThreadingHTTPServer):
+    """The HTTP server plus the watcher threads that rebuild the edition."""
+
+    daemon_threads = True
+
+    def __init__(self, edition_yaml: Path, host: str = "127.0.0.1", port: int = 0,
+                 echo: Echo | None = None, root: Path | None = None):
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.root = (root or Path.cwd()).resolve()
+        load_env(self.root)
+        self.echo = echo or (lambda _line: None)
+        self.state = PreviewState(edition_yaml, Path(tempfile.mkdtemp(prefix="newsletter-preview-")))
+        self.stop_event = threading.Event()
+        self.watchers: list[threading.Thread] = []
+        self.watching: list[threading.Event] = []
+        self._serving: threading.Thread | None = None
+        try:
+            super().__init__((host, port), PreviewHandler)
+        except OSError as exc:
+            shutil.rmtree(self.state.out_dir, ignore_errors=True)
+            raise NewsletterError(_bind_problem(host, port, exc)) from None
+        self.report(self.state.rebuild())
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+    def report(self, error: str | None) -> None:
+        """One terminal line per rebuild."""
+        stamp = dt.datetime.now().strftime("%H:%M:%S")
+        snap = self.state.good
+        if error:
+            self.echo(f"{stamp} build failed (the page shows the last good version):\n{error}")
+        elif snap:
+            r = snap.build.rendered
+            count = len(r.warnings) + len(snap.findings)
+            self.echo(f"{stamp} built in {snap.seconds:.2f} s, {count} warning{'s' if count != 1 else ''}")
+
+    def watch(self) -> None:
+        """Start the watcher threads: edition folder and templates (recursive), theme.yaml (not)."""
+        folder = self.state.edition_yaml.parent.resolve()
+        logo = load_theme_logo(self.root)
+        plans: list[tuple[list[Path], bool, Callable[[object, str], bool]]] = [
+            ([folder, TEMPLATES], True, lambda _c, p: _is_source(Path(p), folder)),
+            (list(dict.fromkeys([self.root, *([logo.parent] if logo else [])])), False,
+             lambda _c, p: Path(p).name == "theme.yaml" or (logo is not None and Path(p) == logo)),
+        ]
+        for paths, recursive, keep in plans:
+            ready = threading.Event()
+            thread = threading.Thread(target=self._watch_loop, args=(paths, recursive, keep, ready),
+                                      name="preview-watch", daemon=True)
+            thread.start()
+            self.watchers.append(thread)
+            self.watching.append(ready)
+
+    def wait_until_watching(self, timeout: float = 10.0) -> bool:
+        """True once every watcher is set up (a save from then on is seen)."""
+        return all(ready.wait(timeout) for ready in self.watching)
+
+    def _watch_loop(self, paths: Iterable[Path], recursive: bool, keep: Callable[[object, str], bool],
+                    ready: threading.Event) -> None:
+        from watchfiles import watch
+
+        try:  # an empty set of changes is a timeout: proof that the watcher is running
+            for changes in watch(*paths, watch_filter=keep, stop_event=self.stop_event, recursive=recursive,
+                                 debounce=400, raise_interrupt=False, rust_timeout=250, yield_on_timeout=True):
+                ready.set()
+                if changes:
+                    self.report(self.state.rebuild())
+        except Exception as exc:  # noqa: BLE001 (the server keeps serving without live reload)
+            if not self.stop_event.is_set():
+                self.echo(f"Live reload stopped: {exc}. Restart the preview to get it back.")
+        finally:
+            ready.set()
+
+    def start(self) -> PreviewServer:
+        """Serve and watch in background threads (for tests and tools); stop() ends both."""
+        self.watch()
+        self._serving = threading.Thread(target=self.serve_forever, args=(0.1,), name="preview-http", daemon=True)
+        self._serving.start()
+        self.wait_until_watching()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (from another thread than serve_forever) and clean up."""
+        if self._serving:
+            self.shutdown()
+            self._serving.join(timeout=5)
+        self.close()
+
+    def close(self) -> None:
+        """Stop the watchers and the event streams, close the socket, remove the temporary build."""
+        self.stop_event.set()
+        self.state.close()
+        for thread in self.watchers:
+            thread.join(timeout=5)
+        self.server_close()
+        shutil.rmtree(self.state.out_dir, ignore_errors=True)
+
+    def __enter__(self) -> PreviewServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+def _is_source(path: Path, folder: Path) -> bool:
+    """A file whose change should rebuild: not build output, not hidden or editor temp files."""
+    try:
+        rel = path.resolve().relative_to(folder)
+    except ValueError:
+        return path.suffix == ".j2"  # the templates folder
+    name = path.name
+    if rel.parts and rel.parts[0] in IGNORED_DIRS or name.startswith((".", "~", "#")):
+        return False
+    return not name.endswith(("~", ".swp", ".swx", ".tmp", ".part"))
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"Port {port} on {host} is already in use (is another preview running?). "
+                f"Stop that one, or pick another port: newsletter preview --port {port + 1} (0 picks a free one).")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"Not allowed to use port {port}; pick one above 1024, e.g. --port 8000."
+    return f"Cannot serve on {host}:{port}: {exc.strerror or exc}. Check --host and --port."
+
+
+def _can_open_browser() -> bool:
+    """On Linux without a desktop, webbrowser would start a text browser in this terminal."""
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def serve(edition_yaml: Path, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True,
+          echo: Echo = print) -> None:
+    """Run the preview until Ctrl-C."""
+    server = PreviewServer(edition_yaml, host, port, echo)
+    server.watch()
+    echo(f"Preview of {display(edition_yaml)}: {server.url}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        echo(f"Note: serving on {host}, so other computers on the network can see this preview.")
+    if open_browser and _can_open_browser():
+        import webbrowser
+
+        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+    elif open_browser:
+        echo("Open that address in your browser.")
+    echo("Watching the edition, its images and the templates; press Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        echo("Preview stopped.")

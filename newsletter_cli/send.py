@@ -1,0 +1,394 @@
+"""Test sends and real sends: plan, confirm, send over N connections with retries and resume, or write .eml files.
+
+No click here: the command line passes `confirm` and `progress` callbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import merge
+from .build import Build, build as run_build, fingerprint
+from .config import Settings, load_settings
+from .errors import InputError, NewsletterError
+from .journal import JOURNAL_FILE, SENDABLE, Journal, exclusive, now
+from .loader import display, resolve
+from .mailer import Connection, Fatal, Permanent, Temporary
+from .message import MessageFactory
+from .ratelimit import RateLimiter
+from .recipients import Recipient, RecipientList, read_recipients, summary as list_summary
+
+RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
+MAX_FAILURES_IN_A_ROW = 10
+TEST_SENDS_FILE = "test-sends.json"
+OUTBOX = "outbox"
+M365_DAILY_LIMIT = 10_000
+
+
+@dataclass
+class Progress:
+    total: int
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+
+@dataclass
+class Plan:
+    """What a send will do, shown to the user before anything goes out."""
+
+    build: Build
+    settings: Settings
+    factory: MessageFactory
+    test: bool
+    outbox: bool  # write .eml files instead of sending (--dry-run, or no SMTP_HOST)
+    recipients: list[Recipient]  # those this run sends to, in order
+    listing: RecipientList | None = None
+    already_sent: int = 0
+    uncertain: int = 0
+    tested: str | None = None  # when this build was test-sent, or None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def folder(self) -> Path:
+        return self.build.loaded.folder
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.build.rendered)
+
+
+@dataclass
+class SendResult:
+    plan: Plan
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    written: int = 0
+    stopped: str | None = None  # why the send stopped early
+    quota: bool = False
+    seconds: float = 0.0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
+
+
+class NullJournal:
+    """A test send's journal: remembers nothing (the real send's journal is never touched)."""
+
+    def mark_sending(self, *_: object) -> None: ...
+
+    def mark(self, *_: object) -> None: ...
+
+
+def duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
+
+
+def test_sends(folder: Path) -> dict[str, dict]:
+    path = folder / TEST_SENDS_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def remember_test_send(folder: Path, fp: str, addresses: Sequence[str]) -> None:
+    data = test_sends(folder)
+    data[fp] = {"time": now(), "to": list(addresses)}
+    tmp = folder / f".{TEST_SENDS_FILE}.tmp"
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(folder / TEST_SENDS_FILE)
+
+
+def _review_recipients(settings: Settings, to: Sequence[str]) -> tuple[list[Recipient], RecipientList | None]:
+    from email_validator import EmailNotValidError, validate_email
+
+    if to:
+        out = []
+        for address in to:
+            try:
+                out.append(Recipient(validate_email(address, check_deliverability=False,
+                                                    allow_smtputf8=False).normalized))
+            except EmailNotValidError as exc:
+                raise InputError(f"--to {address}: not a valid email address: {exc}") from None
+        return out, None
+    if not settings.review_list:
+        raise InputError("No review list: set REVIEW_LIST=review.csv in .env (a CSV with an email column), "
+                         "or name the addresses with --to a@example.org --to b@example.org.")
+    listing = read_recipients(settings.review_list)
+    return listing.recipients, listing
+
+
+def _field_warnings(build: Build, listing: RecipientList | None) -> list[str]:
+    if listing is None:
+        return []
+    used = merge.fields(build.rendered.html + build.rendered.text) - {"unsubscribe_url", "email", "name"}
+    missing = sorted(f for f in used if f.lower() not in listing.columns)
+    return [f"the edition uses [[{f}]] but {display(listing.path)} has no '{f}' column: its default "
+            "(or nothing) is used" for f in missing]
+
+
+def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
+              dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
+              settings: Settings | None = None, journal: Journal | None = None) -> Plan:
+    """Build the edition, read the recipients and the journal: everything but sending."""
+    settings = settings or load_settings()
+    built = run_build(resolve(edition))
+    factory = MessageFactory(built, settings, test=test)
+    plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[])
+    if test:
+        plan.recipients, plan.listing = _review_recipients(settings, to)
+    else:
+        if recipients is None:
+            raise InputError("Name the recipient list: newsletter send EDITION --recipients leden.csv "
+                             "(or --test for the review list).")
+        plan.listing = read_recipients(recipients)
+        plan.recipients = list(plan.listing.recipients)
+        if journal is not None:
+            journal.recover()
+            journal.add(r.email for r in plan.recipients)
+            states = journal.states()
+            wanted = SENDABLE + (("uncertain",) if resend_uncertain else ())
+            plan.already_sent = sum(1 for r in plan.recipients if states.get(r.key) == "sent")
+            plan.uncertain = sum(1 for r in plan.recipients if states.get(r.key) == "uncertain")
+            plan.recipients = [r for r in plan.recipients if states.get(r.key) in wanted]
+            earlier = journal.meta("fingerprint")
+            if plan.already_sent and earlier and earlier != plan.fingerprint:
+                plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
+                                     "already sent got the earlier version and will not get this one")
+    if limit is not None:
+        plan.recipients = plan.recipients[:limit]
+    sent_before = test_sends(plan.folder).get(plan.fingerprint)
+    plan.tested = sent_before["time"] if sent_before else None
+    plan.warnings += _field_warnings(built, plan.listing)
+    if plan.listing is not None:
+        plan.warnings += [str(p) for p in plan.listing.problems]
+    if not test and len(plan.recipients) > M365_DAILY_LIMIT and not plan.outbox:
+        plan.warnings.append(f"Microsoft 365 accepts {M365_DAILY_LIMIT:,} recipients a day: if the server stops "
+                             "the send, run the same command again tomorrow to go on")
+    return plan
+
+
+def summary(plan: Plan) -> list[str]:
+    """The lines shown before a send asks for confirmation."""
+    s = plan.settings
+    lines = [f"Edition:    {plan.build.loaded.display_path}",
+             f"Subject:    {plan.factory.subject}",
+             f"From:       {s.newsletter_from}" + (f"   Reply-To: {s.reply_to}" if s.reply_to else "")]
+    if plan.listing is not None:
+        lines.append(f"Recipients: {list_summary(plan.listing)} in {display(plan.listing.path)}")
+    if plan.already_sent or plan.uncertain:
+        lines.append(f"Journal:    {plan.already_sent} already sent (skipped), {plan.uncertain} uncertain"
+                     + (" (re-sent: --resend-uncertain)" if plan.uncertain else ""))
+    lines.append(f"To send:    {len(plan.recipients)}")
+    if plan.outbox:
+        lines.append(f"Mode:       nothing is sent; every message is written to {display(plan.folder / OUTBOX)}/")
+    else:
+        limiter = RateLimiter(s.send_rate)
+        rate = f"{s.send_rate} per minute" if s.send_rate else "no rate limit"
+        lines.append(f"Server:     {s.smtp_host}:{s.smtp_port} ({s.smtp_security})"
+                     + (f" as {s.smtp_username}" if s.smtp_username else ""))
+        lines.append(f"Rate:       {rate}, {s.send_connections} connection(s); "
+                     f"{duration(limiter.seconds_for(len(plan.recipients)))}")
+    if not plan.test:
+        lines.append(f"Build:      {plan.fingerprint}, test-sent {plan.tested}" if plan.tested else
+                     f"Build:      {plan.fingerprint}: WARNING: THIS BUILD WAS NEVER TEST-SENT. "
+                     "Run `newsletter send EDITION --test` first and check it.")
+    return lines
+
+
+def write_outbox(plan: Plan) -> SendResult:
+    """Every message as an .eml file in editions/<id>/outbox/ (old ones removed first)."""
+    result = SendResult(plan)
+    outbox = plan.folder / OUTBOX
+    outbox.mkdir(parents=True, exist_ok=True)
+    for old in outbox.glob("*.eml"):
+        old.unlink()
+    prefix = "test-" if plan.test else ""
+    for n, recipient in enumerate(plan.recipients, 1):
+        safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient.email)
+        (outbox / f"{prefix}{n:05d}-{safe}.eml").write_bytes(plan.factory.for_recipient(recipient))
+        result.written += 1
+    return result
+
+
+class _Sender:
+    """Runs the workers: each has its own connection; all share the rate limiter, queue and journal."""
+
+    def __init__(self, plan: Plan, journal: Journal | NullJournal, limiter: RateLimiter,
+                 progress: Callable[[Progress], None] | None, retry_delays: Sequence[float],
+                 connect: Callable[[Settings], Connection]):
+        self.plan, self.journal, self.limiter = plan, journal, limiter
+        self.progress_cb, self.retry_delays, self.connect = progress, retry_delays, connect
+        self.result = SendResult(plan)
+        self.progress = Progress(total=len(plan.recipients))
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.failures_in_a_row = 0
+        self.work: queue.SimpleQueue[Recipient] = queue.SimpleQueue()
+        for recipient in plan.recipients:
+            self.work.put(recipient)
+
+    def run(self) -> SendResult:
+        count = max(1, min(self.plan.settings.send_connections, len(self.plan.recipients)))
+        threads = [threading.Thread(target=self.worker, name=f"smtp-{n}", daemon=True) for n in range(count)]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
+        except KeyboardInterrupt:
+            self.halt("interrupted (Ctrl+C); the message being sent was finished")
+            for thread in threads:
+                thread.join()
+        return self.result
+
+    def halt(self, reason: str, quota: bool = False) -> None:
+        with self.lock:
+            if self.result.stopped is None:
+                self.result.stopped, self.result.quota = reason, quota
+        self.stop.set()
+
+    def worker(self) -> None:
+        connection = self.connect(self.plan.settings)
+        try:
+            while not self.stop.is_set():
+                try:
+                    recipient = self.work.get_nowait()
+                except queue.Empty:
+                    return
+                self.send_one(connection, recipient)
+        except Exception as exc:  # a bug must not leave the other workers sending forever
+            self.halt(f"internal error: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            connection.close()
+
+    def record(self, recipient: Recipient, state: str, reply: str) -> None:
+        with self.lock:
+            if state == "sent":
+                self.result.sent += 1
+                self.progress.sent += 1
+                self.failures_in_a_row = 0
+            else:
+                self.result.failures.append((recipient.email, state, reply))
+                if state == "failed":
+                    self.result.failed += 1
+                    self.progress.failed += 1
+                    self.failures_in_a_row += 1
+                else:
+                    self.result.deferred += 1
+                    self.progress.deferred += 1
+            snapshot = Progress(**vars(self.progress))
+            too_many = self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+        if too_many:
+            self.halt(f"{MAX_FAILURES_IN_A_ROW} messages in a row were refused (last: {reply}); stopped so as not "
+                      "to harm the sender's reputation. Check `newsletter status`, fix the cause and run again.")
+        if self.progress_cb:
+            self.progress_cb(snapshot)
+
+    def send_one(self, connection: Connection, recipient: Recipient) -> None:
+        """Send with retries; the journal says `sending` during each transaction."""
+        message_id = self.plan.factory.message_id()
+        data = self.plan.factory.for_recipient(recipient, message_id)
+        sender = self.plan.factory.from_address
+        attempt = 0
+        while True:
+            if not self.limiter.acquire(self.stop):
+                return
+            try:
+                if connection.smtp is None:
+                    connection.open()
+                self.journal.mark_sending(recipient.email, self.plan.fingerprint, message_id)
+                reply = connection.send(sender, recipient.email, data)
+            except Fatal as exc:
+                self.journal.mark(recipient.email, "pending", exc.reply)
+                self.halt(exc.message, exc.quota)
+                return
+            except Permanent as exc:
+                self.journal.mark(recipient.email, "failed", exc.reply)
+                self.record(recipient, "failed", exc.reply)
+                return
+            except Temporary as exc:
+                self.journal.mark(recipient.email, "deferred", exc.reply)
+                if attempt >= len(self.retry_delays):
+                    self.record(recipient, "deferred", exc.reply)
+                    return
+                if self.stop.wait(self.retry_delays[attempt]):
+                    return
+                attempt += 1
+                continue
+            self.journal.mark(recipient.email, "sent", reply)
+            self.record(recipient, "sent", reply)
+            return
+
+
+def send_smtp(plan: Plan, journal: Journal | None, *, progress: Callable[[Progress], None] | None = None,
+              retry_delays: Sequence[float] = RETRY_DELAYS, limiter: RateLimiter | None = None,
+              connect: Callable[[Settings], Connection] = Connection) -> SendResult:
+    """Send the plan's messages over SMTP; the journal (None for a test send) records every step."""
+    if journal is not None:
+        journal.set_meta("fingerprint", plan.fingerprint)
+    sender = _Sender(plan, journal or NullJournal(), limiter or RateLimiter(plan.settings.send_rate),
+                     progress, retry_delays, connect)
+    result = sender.run()
+    if plan.test and result.sent:
+        remember_test_send(plan.folder, plan.fingerprint, [r.email for r in plan.recipients])
+    return result
+
+
+def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
+             dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
+             confirm: Callable[[Plan], bool] | None = None, progress: Callable[[Progress], None] | None = None,
+             settings: Settings | None = None, retry_delays: Sequence[float] = RETRY_DELAYS,
+             limiter: RateLimiter | None = None) -> SendResult:
+    """The whole send: plan, ask `confirm` (for real sends over SMTP), then send or write the outbox."""
+    settings = settings or load_settings()
+    folder = resolve(edition).parent
+    with ExitStack() as stack:
+        journal = None
+        if not test and not dry_run and settings.smtp_host:
+            stack.enter_context(exclusive(folder))
+            journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
+        plan = plan_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
+                         resend_uncertain=resend_uncertain, settings=settings, journal=journal)
+        if confirm is not None and not confirm(plan):
+            raise NewsletterError("Nothing was sent.")
+        if plan.outbox:
+            return write_outbox(plan)
+        started = time.monotonic()
+        result = send_smtp(plan, journal, progress=progress, retry_delays=retry_delays, limiter=limiter)
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def result_lines(result: SendResult) -> list[str]:
+    """What the command prints after a send or a dry run."""
+    plan = result.plan
+    if plan.outbox:
+        why = "--dry-run" if plan.settings.smtp_host else "SMTP_HOST is not set"
+        return [f"NOTHING WAS SENT ({why}): {result.written} messages written to "
+                f"{display(plan.folder / OUTBOX)}/ (open an .eml file with your mail program to look at it)."]
+    lines = [f"{'Test send' if plan.test else 'Send'}: {result.sent} sent, {result.failed} failed, "
+             f"{result.deferred} deferred, in {result.seconds:.0f} s"]
+    lines += [f"  {state}: {address}: {reply}" for address, state, reply in result.failures]
+    if plan.test and result.sent:
+        lines.append(f"This build ({plan.fingerprint}) is now marked as test-sent.")
+    if not plan.test and (result.deferred or result.stopped or result.failed):
+        lines.append(f"Details: newsletter status {plan.build.loaded.id}")
+    if result.stopped:
+        lines.append(f"STOPPED: {result.stopped}")
+        if not plan.test:
+            lines.append("Everyone sent so far is recorded; run the same command again to resume.")
+    return lines

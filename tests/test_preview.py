@@ -1,0 +1,198 @@
+"""`newsletter preview` over real HTTP (no browser): what it serves, what it refuses, live rebuilds, stopping."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter_cli.cli import cli
+from newsletter_cli.preview import PreviewServer
+from test_preview_support import WAIT_SECONDS, add_images, edit, get, png, state, wait_for_rebuild
+
+SECRET = "s3cret-Pa55word"
+SMTP_HOST = "smtp.example-mailhost.test"
+
+
+@pytest.fixture
+def edition(project: Path) -> Path:
+    return add_images(project)
+
+
+@pytest.fixture
+def server(project: Path, edition: Path):
+    (project / ".env").write_text(
+        f'NEWSLETTER_FROM="VZHG Secretariaat <nieuwsbrief@vzhg.nl>"\nSMTP_HOST={SMTP_HOST}\n'
+        f"SMTP_USERNAME=nieuwsbrief@vzhg.nl\nSMTP_PASSWORD={SECRET}\n", encoding="utf-8")
+    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+        yield running
+    for name in ("NEWSLETTER_FROM", "SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD"):
+        os.environ.pop(name, None)  # load_dotenv put them there
+
+
+def test_page_shows_inbox_line_size_and_text_but_no_smtp_settings(server: PreviewServer):
+    status, body, kind = get(server, "/")
+    page = body.decode()
+    assert status == 200 and kind.startswith("text/html")
+    assert "VZHG Secretariaat" in page and "nieuwsbrief@vzhg.nl" in page
+    assert "Nieuwsbrief VZHG - september 2025" in page  # subject
+    assert "Najaarscongres 21 november: Een weerbaar Zuid-Holland" in page  # preheader
+    assert re.search(r"\d+\.\d KB</strong> of 102 KB", page)
+    assert 'id="desktop"' in page and 'id="phone"' in page
+    assert "Breed beeld" in page and "<pre>" in page  # the plain-text part is on the page
+    for response in (page, get(server, "/email.html")[1].decode(), get(server, "/state.json")[1].decode()):
+        assert SECRET not in response and SMTP_HOST not in response
+
+
+def test_page_without_sender_says_how_to_set_it(project: Path, edition: Path):
+    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+        page = get(running, "/")[1].decode()
+    assert "Sender not set" in page and "NEWSLETTER_FROM" in page
+
+
+def test_email_is_served_with_merge_fields_filled(server: PreviewServer):
+    status, body, _ = get(server, "/email.html")
+    html = body.decode()
+    assert status == 200 and "[[" not in html and 'href="#unsubscribe"' in html
+    assert "<title>Nieuwsbrief VZHG - september 2025</title>" in html
+    status, body, kind = get(server, "/email.txt")
+    assert status == 200 and kind.startswith("text/plain") and "Breed beeld" in body.decode()
+    assert get(server, "/web.html")[0] == 200
+
+
+def test_images_and_logo_are_served(server: PreviewServer):
+    status, body, kind = get(server, "/images/foto.png")
+    assert status == 200 and kind == "image/png" and body.startswith(b"\x89PNG")
+    status, body, kind = get(server, "/assets/logo.png")  # the theme's logo, as the email refers to it
+    assert status == 200 and kind == "image/png"
+
+
+OUTSIDE = [
+    "/../../.env", "/%2e%2e/%2e%2e/.env", "/%2E%2E/.env", "/images/../../../.env", "/images/%2e%2e/edition.yaml",
+    "/.env", "/../.env", "/edition.yaml", "/images/", "/images", "/build/email.html", "/theme.yaml",
+    "//etc/passwd", "/images/..%2f..%2f..%2f.env", "/images/%5c..%5c..%5c.env", "/assets/", "/%00",
+    "/images/foto.png/..", "/images/./../../.env", "/assets/../.env",
+]
+
+
+def test_outside_paths_and_folders_are_refused(server: PreviewServer):
+    answers = {path: get(server, path) for path in OUTSIDE}
+    assert {path: status for path, (status, _, _) in answers.items() if status != 404} == {}
+    assert not any(SECRET.encode() in body for _, body, _ in answers.values())
+
+
+def test_a_symlink_out_of_images_is_refused(server: PreviewServer, project: Path):
+    link = project / "editions" / "2025-09" / "images" / "env.png"
+    link.symlink_to(project / ".env")
+    assert get(server, "/images/env.png")[0] == 404
+
+
+def test_saving_the_yaml_rebuilds_and_the_event_stream_says_so(server: PreviewServer, edition: Path):
+    parts = server.url.split(":")
+    events = socket.create_connection(("127.0.0.1", int(parts[-1].strip("/"))), timeout=WAIT_SECONDS)
+    events.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    stream = events.makefile("rb")
+    seen = state(server)["version"]
+    head = stream.readline()
+    while (line := stream.readline()) and not line.startswith(b"data:"):
+        if line.lower().startswith(b"content-type"):
+            assert b"text/event-stream" in line
+    assert head.startswith(b"HTTP/1.1 200") and line.strip() == f"data: {seen}".encode()  # the current version first
+
+    edit(edition, 'title: "Breed beeld"', 'title: "Nieuw kopje na opslaan"')
+    version = wait_for_rebuild(server, seen)
+    while (line := stream.readline()) and not line.startswith(b"data:"):
+        pass
+    assert line.strip() == f"data: {version}".encode()
+    events.close()
+    assert "Nieuw kopje na opslaan" in get(server, "/email.html")[1].decode()
+
+
+def test_a_broken_edit_keeps_the_last_good_render_and_a_fix_recovers(server: PreviewServer, edition: Path):
+    seen = state(server)["version"]
+    edit(edition, 'title: "Breed beeld"', 'titel: "Breed beeld"')
+    seen = wait_for_rebuild(server, seen)
+    current = state(server)
+    line = next(n for n, row in enumerate(edition.read_text(encoding="utf-8").splitlines(), 1) if "titel:" in row)
+    assert f"editions/2025-09/edition.yaml:{line}" in current["error"] and "unknown field 'titel'" in current["error"]
+    page = get(server, "/")[1].decode()
+    assert 'id="build-error"' in page and "unknown field &#39;titel&#39;" in page
+    assert "Breed beeld" in get(server, "/email.html")[1].decode()  # the last good render stays
+
+    edit(edition, 'titel: "Breed beeld"', 'title: "Weer goed"')
+    wait_for_rebuild(server, seen)
+    assert state(server)["error"] is None
+    assert 'id="build-error"' not in get(server, "/")[1].decode()
+    assert "Weer goed" in get(server, "/email.html")[1].decode()
+
+
+def test_images_and_theme_changes_rebuild(server: PreviewServer, project: Path):
+    seen = state(server)["version"]
+    (project / "editions" / "2025-09" / "images" / "foto.png").write_bytes(png(800, 400))
+    seen = wait_for_rebuild(server, seen)
+    (project / "theme.yaml").write_text('logo: assets/logo.png\nshort_name: "ZHG"\n', encoding="utf-8")
+    wait_for_rebuild(server, seen)
+    assert "Nieuwsbrief ZHG" in get(server, "/email.html")[1].decode()
+
+
+def test_a_bad_edition_at_start_still_serves_the_error(project: Path, edition: Path):
+    edit(edition, "date: 2025-09-25", "date: 2025-09-31")
+    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+        page = get(running, "/")[1].decode()
+        assert "is not a valid date" in page and "edition.yaml:3" in page
+        assert get(running, "/email.html")[0] == 404  # nothing good to show yet
+        seen = state(running)["version"]
+        edit(edition, "date: 2025-09-31", "date: 2025-09-30")
+        wait_for_rebuild(running, seen)
+        assert get(running, "/email.html")[0] == 200
+
+
+def test_the_edition_folder_is_left_alone(project: Path, edition: Path):
+    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+        out_dir = running.state.out_dir
+        assert (out_dir / "email.html").is_file()
+    assert not (edition.parent / "build").exists() and not out_dir.exists()
+
+
+def test_a_port_in_use_is_a_clear_error(project: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["preview", "2025-09", "--port", str(port), "--no-open"])
+    assert result.exit_code == 1
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.output and "Traceback" not in result.output
+
+
+def test_an_unknown_edition_is_a_clear_error(project: Path):
+    result = CliRunner().invoke(cli, ["preview", "2031-01", "--port", "0", "--no-open"])
+    assert result.exit_code == 2 and "No edition '2031-01'" in result.output
+
+
+def test_ctrl_c_stops_the_command_cleanly(project: Path):
+    command = [sys.executable, "-c", "from newsletter_cli.cli import main; main()", "preview", "--port", "0", "--no-open"]
+    process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output = []
+        while "Ctrl-C" not in "".join(output):
+            line = process.stdout.readline()
+            assert line, "".join(output)
+            output.append(line)
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(output))
+        assert url, "".join(output)
+        with socket.create_connection(("127.0.0.1", int(url.group(1))), timeout=WAIT_SECONDS) as client:
+            client.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")  # an open event stream must not block stopping
+            assert client.recv(100).startswith(b"HTTP/1.")
+            process.send_signal(signal.SIGINT)
+            rest, _ = process.communicate(timeout=WAIT_SECONDS)
+    finally:
+        process.kill() if process.poll() is None else None
+    assert process.returncode == 0, rest
+    assert "Preview stopped." in rest and "Traceback" not in rest

@@ -1,0 +1,100 @@
+"""Recipient CSVs as Dutch Excel writes them; validation, duplicates, suppressions; `recipients check`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter_cli.cli import cli
+from newsletter_cli.errors import InputError
+from newsletter_cli.recipients import read_recipients
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.replace("\n", "\r\n").encode(encoding))
+    return path
+
+
+def test_dutch_excel_semicolons_and_bom(tmp_path):
+    path = write(tmp_path / "leden.csv", "\ufeffEmail;Naam;Aanhef\nlois@example.org;Loïs de Vries;Beste Loïs\n"
+                                         "chloe@example.org;Chloë van den Berg;Beste Chloë\n")
+    result = read_recipients(path, suppressions=tmp_path / "none.csv" if False else None)
+    assert [r.email for r in result.recipients] == ["lois@example.org", "chloe@example.org"]
+    first = result.recipients[0]
+    assert first.name == "Loïs de Vries"
+    assert first.fields["aanhef"] == "Beste Loïs"
+    assert result.problems == [] and result.duplicates == 0
+
+
+def test_commas_and_quoted_fields(tmp_path):
+    path = write(tmp_path / "r.csv", 'email,name,organisatie\na@example.org,"Jansen, A.","Gemeente ""X"""\n')
+    result = read_recipients(path)
+    assert result.recipients[0].name == "Jansen, A."
+    assert result.recipients[0].fields["organisatie"] == 'Gemeente "X"'
+
+
+def test_example_file_in_the_repo(project):
+    shutil.copy(REPO / "recipients.example.csv", project)
+    result = read_recipients(project / "recipients.example.csv")
+    assert len(result.recipients) == 8
+    assert result.recipients[1].name == "Sjoerd Bakker-Öztürk"
+
+
+def test_windows_1252_is_a_clear_error_with_line(tmp_path):
+    path = write(tmp_path / "leden.csv", "email;name\na@example.org;Anna\nb@example.org;Loïs de Vries\n", "cp1252")
+    with pytest.raises(InputError) as info:
+        read_recipients(path)
+    message = info.value.message
+    assert "leden.csv:3: the file is not UTF-8" in message
+    assert "Windows-1252" in message and "Loïs de Vries" in message  # shown as it was meant, not mojibake
+    assert "CSV UTF-8" in message
+
+
+def test_invalid_rows_duplicates_and_blank_lines(tmp_path):
+    path = write(tmp_path / "r.csv", "email;name\na@example.org;A\n\nnot-an-address;B\nA@Example.org;A again\n"
+                                     ";nobody\nb@example.org;B\n")
+    result = read_recipients(path)
+    assert [r.email for r in result.recipients] == ["a@example.org", "b@example.org"]
+    assert result.duplicates == 1
+    assert [(p.line, p.file.endswith("r.csv")) for p in result.problems] == [(4, True), (6, True)]
+    assert "'not-an-address' is not a valid email address" in str(result.problems[0])
+
+
+def test_suppressions_file_in_current_folder(project):
+    write(project / "r.csv", "email\na@example.org\nb@example.org\nc@example.org\n")
+    write(project / "suppressions.csv", "email;reason\nB@example.org;unsubscribed\n")
+    result = read_recipients(project / "r.csv")
+    assert [r.email for r in result.recipients] == ["a@example.org", "c@example.org"]
+    assert result.suppressed == 1
+
+
+def test_missing_email_column(tmp_path):
+    path = write(tmp_path / "r.csv", "naam;adres\nA;a@example.org\n")
+    with pytest.raises(InputError, match=r"r.csv:1: there is no 'email' column"):
+        read_recipients(path)
+
+
+def test_empty_and_binary_files(tmp_path):
+    with pytest.raises(InputError, match="empty"):
+        read_recipients(write(tmp_path / "e.csv", ""))
+    (tmp_path / "x.csv").write_bytes(b"PK\x03\x04\0\0binary")
+    with pytest.raises(InputError, match="not a CSV text file"):
+        read_recipients(tmp_path / "x.csv")
+
+
+def test_recipients_check_command(project):
+    write(project / "r.csv", "email;name\na@example.org;A\nbad@;B\na@example.org;A\n")
+    result = CliRunner().invoke(cli, ["recipients", "check", "r.csv"])
+    assert result.exit_code == 2
+    assert "1 recipients (3 rows: 1 invalid, 1 duplicate, 0 suppressed)" in result.output
+    assert "r.csv:3:" in result.output
+    assert "Traceback" not in result.output
+    shutil.copy(REPO / "recipients.example.csv", project)
+    ok = CliRunner().invoke(cli, ["recipients", "check", "recipients.example.csv"])
+    assert ok.exit_code == 0, ok.output
+    assert "8 recipients" in ok.output
