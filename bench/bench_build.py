@@ -48,6 +48,8 @@ def run(rounds: int = 7) -> dict:
         }, rounds=rounds)
         result["process"] = {k: v.as_dict() for k, v in samples.items()}
         result["build_vs_mjml"] = ratio_sample(samples["newsletter build"], samples["mjml CLI"]).as_dict()
+        result["ratios_vs_mjml"] = {k: ratio_sample(v, samples["mjml CLI"]).as_dict() for k, v in samples.items()
+                                    if k != "mjml CLI"}
         result["mjml_cli_html_bytes"] = mjml_out.stat().st_size
 
         # In process, each in a fresh interpreter: with the premailer set-up (now) and without it (before).
@@ -55,20 +57,26 @@ def run(rounds: int = 7) -> dict:
         script = str(Path(__file__).parent / "build_stages.py")
         for r in range(rounds):
             for mode in (("fixed", "unpatched") if r % 2 == 0 else ("unpatched", "fixed")):
-                cmd = [sys.executable, script, str(project)] + (["--unpatched-premailer"] if mode == "unpatched" else [])
+                cmd = [sys.executable, script, str(project), "--out", str(Path(tmp) / f"out-{mode}")]
+                cmd += ["--unpatched-premailer"] if mode == "unpatched" else []
                 data = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
                 stages_runs[mode].append(data)
         result["stages"] = {}
         for mode, runs in stages_runs.items():
             names = list(runs[0]["stages"])
             result["stages"][mode] = {n: Sample([run["stages"][n] for run in runs]).as_dict() for n in names}
-            result["stages"][mode]["(first build() call, total)"] = Sample([run["first_build"] for run in runs]).as_dict()
+            result["stages"][mode]["(the build command in process, total)"] = Sample([run["command"] for run in runs]).as_dict()
+            result["stages"][mode]["(process start to built, total)"] = Sample([run["process_to_built"] for run in runs]).as_dict()
+        result["output_identical"] = all(
+            (Path(tmp) / "out-fixed" / name).read_bytes() == (Path(tmp) / "out-unpatched" / name).read_bytes()
+            for name in ("email.html", "email.txt", "web.html"))
         fixed = stages_runs["fixed"]
         # Warm rebuilds: the median within each process, then the spread across processes.
+        result["warm_build"] = Sample([sorted(r["warm_build"])[len(r["warm_build"]) // 2] for r in fixed]).as_dict()
         result["warm_unchanged"] = Sample([sorted(r["warm_unchanged"])[len(r["warm_unchanged"]) // 2] for r in fixed]).as_dict()
         result["warm_edited"] = Sample([sorted(r["warm_edited"])[len(r["warm_edited"]) // 2] for r in fixed]).as_dict()
-        names = list(fixed[0]["warm_stages_last_edited"])
-        result["warm_stages"] = {n: Sample([r["warm_stages_last_edited"][n] for r in fixed]).as_dict() for n in names}
+        names = list(fixed[0]["warm_stages_edited"])
+        result["warm_stages"] = {n: Sample([r["warm_stages_edited"][n] for r in fixed]).as_dict() for n in names}
         # The fix's effect on premailer's first transform, paired per round.
         pm = "inline CSS (premailer)"
         imp = "import premailer (cssutils, lxml, requests)"

@@ -1,18 +1,21 @@
-"""One fresh process: time each stage of `newsletter build` in process, then warm rebuilds as the preview
-server does them (same process, `build()` again). Prints one JSON object.
+"""One fresh process: time each stage of `newsletter build` in process (the CLI command itself, run through
+click), then warm rebuilds as the preview server does them (same process, `build()` again plus the offline
+checks). Prints one JSON object.
 
 Usage: python bench/build_stages.py PROJECT_DIR [--unpatched-premailer] [--rebuilds N]
 
-The stages are measured by wrapping the functions `build()` calls (load, to_mjml, MJML, inline_css,
-render_text, write_outputs), so the split follows the real code path rather than a copy of it.
+The stages are measured by wrapping the functions the command calls (load, to_mjml, MJML, inline_css,
+render_text, write_outputs, run_checks), so the split follows the real code path rather than a copy of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import io
 import json
 import os
-import sys
 import time
 
 t_start = time.perf_counter()
@@ -21,32 +24,44 @@ parser.add_argument("project")
 parser.add_argument("--unpatched-premailer", action="store_true",
                     help="use premailer as imported, without render._premailer()'s set-up (the 'before')")
 parser.add_argument("--rebuilds", type=int, default=12)
+parser.add_argument("--out", help="where the build goes (default PROJECT/out)")
 args = parser.parse_args()
 os.chdir(args.project)
-
 out: dict[str, float] = {}
-t0 = time.perf_counter()
-from newsletter_cli import build as B, loader, render as R, text as plain  # noqa: E402
 
-out["import newsletter (click-free core: pydantic, yaml, jinja2, markdown-it, babel)"] = time.perf_counter() - t0
-t0 = time.perf_counter()
-import mjml  # noqa: E402,F401
 
-out["import mjml (MRML)"] = time.perf_counter() - t0
-t0 = time.perf_counter()
+def timed_import(label: str, fn) -> None:
+    t = time.perf_counter()
+    fn()
+    out[label] = time.perf_counter() - t
+
+
+timed_import("import click + CLI", lambda: __import__("newsletter_cli.cli"))
+timed_import("import core (pydantic, yaml, jinja2, markdown-it, babel)",
+             lambda: __import__("newsletter_cli.build") and __import__("newsletter_cli.render"))
+timed_import("import mjml (MRML)", lambda: __import__("mjml"))
+from newsletter_cli import build as B, cli, render as R, text as plain  # noqa: E402
+
 if args.unpatched_premailer:
-    import premailer  # noqa: E402
+    def _unpatched():
+        import premailer
 
-    R._premailer = lambda: premailer.Premailer
+        R._premailer = lambda: premailer.Premailer
+    timed_import("import premailer (cssutils, lxml, requests)", _unpatched)
 else:
-    R._premailer()
-out["import premailer (cssutils, lxml, requests)"] = time.perf_counter() - t0
+    timed_import("import premailer (cssutils, lxml, requests)", R._premailer)
+check = None
+if importlib.util.find_spec("newsletter_cli.check"):
+    timed_import("import check (offline checks)", lambda: __import__("newsletter_cli.check"))
+    from newsletter_cli import check  # noqa: E402
 
 stage: dict[str, float] = {}
 
 
 def timed(module, name: str, label: str) -> None:
-    real = getattr(module, name)
+    real = getattr(module, name, None)
+    if real is None:
+        return
 
     def wrapper(*a, **k):
         t = time.perf_counter()
@@ -58,43 +73,58 @@ def timed(module, name: str, label: str) -> None:
     setattr(module, name, wrapper)
 
 
-timed(B, "load", "load + validate edition.yaml")
-timed(B, "load_theme", "load + validate edition.yaml")
+LOAD = "load + validate edition.yaml"
+timed(B, "load", LOAD)
+timed(B, "load_theme", LOAD)
 timed(R, "to_mjml", "templates (Jinja2, Markdown, dates; email + web)")
 timed(R, "mjml_to_html", "MJML -> HTML (MRML; email + web)")
 timed(R, "inline_css", "inline CSS (premailer)")
 timed(plain, "render_text", "plain text")
 timed(B, "write_outputs", "write the 4 files")
+if check is not None:
+    timed(check, "run_checks", "offline checks (build prints them)")
 
-edition = loader.resolve("2025-09")
-outdir = os.path.join(args.project, "out")
+outdir = args.out or os.path.join(args.project, "out")
 t0 = time.perf_counter()
-B.build(edition, __import__("pathlib").Path(outdir))
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        cli.cli.main(["build", "2025-09", "--out", outdir], standalone_mode=False)
+    except SystemExit:
+        pass
 total = time.perf_counter() - t0
 out.update(stage)
-out["other (counts, QP size, ...)"] = total - sum(stage.values())
-cold = {"stages": out, "first_build": total, "process_to_built": time.perf_counter() - t_start}
+out["other (CLI output, counts, QP size, ...)"] = total - sum(stage.values())
+result = {"stages": out, "command": total, "process_to_built": time.perf_counter() - t_start}
 
 # Warm rebuilds, as the preview server does after a save: unchanged, then with the text edited each time.
 from pathlib import Path  # noqa: E402
 
-unchanged, edited = [], []
+from newsletter_cli.loader import resolve  # noqa: E402
+
+edition = resolve("2025-09")
 path = Path(edition)
 original = path.read_text(encoding="utf-8")
-for i in range(args.rebuilds):
-    stage.clear()
-    t0 = time.perf_counter()
-    B.build(edition, Path(outdir))
-    unchanged.append(time.perf_counter() - t0)
+
+
+def rebuild(checks: bool = True) -> float:
+    t = time.perf_counter()
+    built = B.build(edition, Path(outdir))
+    if checks and check is not None:
+        check.run_checks(built)
+    return time.perf_counter() - t
+
+
+build_only = [rebuild(checks=False) for _ in range(args.rebuilds)]
+unchanged = [rebuild() for _ in range(args.rebuilds)]
+stage.clear()
+edited = []
 for i in range(args.rebuilds):
     path.write_text(original.replace("Najaarscongres 21 november", f"Najaarscongres 21 november ({i})", 1),
                     encoding="utf-8")
-    t0 = time.perf_counter()
-    B.build(edition, Path(outdir))
-    edited.append(time.perf_counter() - t0)
-warm_stages = dict(stage)
+    edited.append(rebuild())
 path.write_text(original, encoding="utf-8")
-cold["warm_unchanged"] = unchanged
-cold["warm_edited"] = edited
-cold["warm_stages_last_edited"] = {k: v / args.rebuilds for k, v in warm_stages.items()}
-print(json.dumps(cold))
+result["warm_build"] = build_only
+result["warm_unchanged"] = unchanged
+result["warm_edited"] = edited
+result["warm_stages_edited"] = {k: v / args.rebuilds for k, v in stage.items()}
+print(json.dumps(result))

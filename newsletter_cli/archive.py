@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import i18n
-from .build import archive_url, build, load_theme
+from .build import Build, archive_url, build, load_theme
 from .errors import EditionError, InputError
 from .loader import EDITION_FILE, display, editions_root, list_editions
 from .model import Theme
@@ -22,8 +22,8 @@ from .render import environment
 
 INDEX_FILE = "index.html"
 STRINGS = {
-    "nl": {"title": "Archief nieuwsbrief", "intro": "Alle edities van de nieuwsbrief van de {name}, de nieuwste bovenaan.",
-           "empty": "Nog geen edities."},
+    "nl": {"title": "Archief nieuwsbrief", "empty": "Nog geen edities.",
+           "intro": "Alle edities van de nieuwsbrief van de {name}, de nieuwste bovenaan."},
     "en": {"title": "Newsletter archive", "intro": "Every edition of the {name} newsletter, newest first.",
            "empty": "No editions yet."},
 }
@@ -68,9 +68,9 @@ def collect(root: Path | None = None, *, include_future: bool = False,
                 problems += [str(p) for p in exc.problems] or [exc.message]
                 continue
             edition = result.loaded.edition
-            if edition.date > today and not include_future:
-                skipped.append(f"{edition_id}: dated {edition.date.isoformat()}, after today (a draft?); "
-                               "use --all to include it")
+            draft = _draft_reason(result, today)
+            if draft and not include_future:
+                skipped.append(f"{edition_id}: {draft} (a draft?); use --all to include it")
                 continue
             folder = result.loaded.folder
             files = [(path, os.path.relpath(path, folder)) for path in result.rendered.image_files]
@@ -80,6 +80,18 @@ def collect(root: Path | None = None, *, include_future: bool = False,
     if problems:
         raise InputError("The archive was not written; fix these editions first:\n" + "\n".join(problems))
     return editions, skipped
+
+
+def _draft_reason(result: Build, today: dt.date) -> str | None:
+    """Why an edition looks unfinished: dated after today, or placeholder text left by `newsletter new`."""
+    if result.loaded.edition.date > today:
+        return f"dated {result.loaded.edition.date.isoformat()}, after today"
+    try:
+        from .check import run_checks
+    except ImportError:
+        return None
+    placeholders = [d for d in run_checks(result) if d.code == "placeholder"]
+    return f"it still has placeholder text ({placeholders[0].place})" if placeholders else None
 
 
 def _logo_files(theme: Theme, root: Path) -> list[tuple[Path, str]]:
@@ -139,15 +151,12 @@ def build_archive(out_dir: Path, root: Path | None = None, *, include_future: bo
 
 def report(result: ArchiveResult) -> list[str]:
     """What the command prints: what was written, what was left out, where to publish it."""
-    from .preview import load_env
-
     shown = display(result.out_dir)
     lines = [f"Wrote {shown}/index.html and {len(result.editions)} edition page"
              f"{'s' if len(result.editions) != 1 else ''}: " + (", ".join(e.id for e in result.editions) or "none")]
     lines += [f"  left out {why}" for why in result.skipped]
     if not result.editions:
         return lines
-    load_env(Path.cwd())
     url = archive_url(result.editions[0].id)
     if url:
         lines.append(f"Publish the contents of {shown}/ so that {url} shows the newest edition.")

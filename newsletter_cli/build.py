@@ -40,15 +40,20 @@ def load_theme(root: Path | None = None) -> Theme:
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"{shown}: {details}") from None
-    if theme.logo and not theme.logo.lower().startswith(("https://", "http://")) and not (path.parent / theme.logo).is_file():
+    local_logo = theme.logo and not theme.logo.lower().startswith(("https://", "http://"))
+    if local_logo and not (path.parent / theme.logo).is_file():
         raise InputError(f"{shown}: logo '{theme.logo}' does not exist in {display(path.parent)}/; "
                          "put the file there or fix the name")
     return theme
 
 
 def archive_url(edition_id: str) -> str | None:
-    """The edition's page in the published archive, when ARCHIVE_BASE_URL is configured."""
+    """The edition's page in the published archive, when ARCHIVE_BASE_URL is configured (environment or .env)."""
     base = os.environ.get("ARCHIVE_BASE_URL", "").strip()
+    if not base:
+        from .config import read_raw  # .env in the current folder, as `send` reads it
+
+        base = read_raw()[0].get("ARCHIVE_BASE_URL", "").strip()
     return f"{base.rstrip('/')}/{edition_id}/" if base else None
 
 

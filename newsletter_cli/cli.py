@@ -124,14 +124,17 @@ class _SendProgress:
     """A progress bar on stderr (sent, failed, time left), fed from the sending threads."""
 
     def __init__(self):
+        import sys
         import threading
 
         self.bar, self.lock, self.done = None, threading.Lock(), 0
 
     def __call__(self, p) -> None:
+        import sys
+
         with self.lock:
             if self.bar is None:
-                self.bar = click.progressbar(length=p.total, label="Sending", file=click.get_text_stream("stderr"),
+                self.bar = click.progressbar(length=p.total, label="Sending", file=sys.stderr,
                                              show_eta=True, show_pos=True, item_show_func=lambda s: s)
                 self.bar.__enter__()
             self.bar.update(1, f"sent {p.sent}, failed {p.failed}, deferred {p.deferred}")

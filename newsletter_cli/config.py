@@ -249,7 +249,8 @@ def parse_settings(values: dict[str, str], sources: dict[str, str]) -> Settings:
         smtp_ca_file=reader.path("SMTP_CA_FILE"), smtp_timeout=float(timeout),
         newsletter_from=sender, reply_to=reply_to, send_rate=rate, send_connections=connections,
         list_unsubscribe=unsubscribe, list_unsubscribe_secret=Secret(secret),
-        review_list=reader.path("REVIEW_LIST"), sources=dict(sources),
+        review_list=Path(reader.text("REVIEW_LIST") or "") if reader.text("REVIEW_LIST") else None,
+        sources=dict(sources),
     )
 
 

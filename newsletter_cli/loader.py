@@ -112,9 +112,11 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
             opened = exc.context_mark
             line, column = opened.line + 1, f", column {opened.column + 1}"
             problem = "the quote that starts here is never closed; add the closing quote"
-        elif "flow" in context and exc.context_mark:
+        elif ("flow mapping" in context or "flow sequence" in context) and exc.context_mark:
             hint = (f"; a '[' or '{{' opened on line {exc.context_mark.line + 1} is not closed, "
                     "or a comma is missing")
+        elif "flow" in context:
+            hint = "; a '[' or '{' is not closed, or a comma is missing"
         elif "block" in context:
             hint = "; check the indentation: this line does not line up with the lines above it"
         raise EditionError([Diagnostic("error", shown, line, "", f"YAML syntax error{column}: {problem}{hint}")])
@@ -341,16 +343,35 @@ def _text_fields(data: Any) -> list[tuple[YamlPath, str]]:
     return [(path, text) for path, text in fields if isinstance(text, str) and text]
 
 
-def _check_links(data: Any, lines: dict[YamlPath, int], shown: str) -> list[Diagnostic]:
+def _source_line(source: list[str], first: int | None, offset: int, needles: list[str]) -> int | None:
+    """The line of a problem inside a text field. `first + offset` is exact for `|` blocks; for quoted or
+    folded (`>`) text, whose lines Markdown sees joined, look for the link itself from the field's start."""
+    if not first:
+        return None
+    guess = first + offset
+    needles = [n for n in needles if n]
+    if 0 < guess <= len(source) and any(n in source[guess - 1] for n in needles):
+        return guess
+    for number in range(first, min(first + 500, len(source) + 1)):
+        if any(n in source[number - 1] for n in needles):
+            return number
+    return guess
+
+
+def _check_links(data: Any, lines: dict[YamlPath, int], shown: str, source: list[str] | None = None
+                 ) -> list[Diagnostic]:
     """Links inside Markdown: a web or mail address, no spaces, and really a link."""
-    allow_html = isinstance(data, dict) and str(data.get("allow_html", "")).lower() in ("true", "yes", "on", "1")
+    source = source or []
+    allow_html = isinstance(data, dict) and str(data.get("allow_html", "")).lower() in (
+        "true", "yes", "on", "1", "t", "y")
     problems: list[Diagnostic] = []
     for path, text in _text_fields(data):
         first = lines.get((*path, "#text")) or lines.get(path)
         for href, label, offset in markup.links(text, allow_html):
             if not href.lower().startswith(URL_SCHEMES):
                 what = f"link '{label}'" if label else "a link"
-                problems.append(Diagnostic("error", shown, ((first or 0) + offset) or None, _where(data, path),
+                line = _source_line(source, first, offset, [f"]({href}", f"[{label}]", href])
+                problems.append(Diagnostic("error", shown, line, _where(data, path),
                                            f"{what} points to '{href}', which is not a web or mail address; "
                                            "start it with https://, http:// or mailto:"))
         for target, label, offset in markup.unparsed_links(text, allow_html):
@@ -358,7 +379,8 @@ def _check_links(data: Any, lines: dict[YamlPath, int], shown: str) -> list[Diag
                 why = f"its address '{target}' contains a space: remove it, or write it as %20"
             else:
                 why = f"check the brackets around '{target}': write [link text](https://...)"
-            problems.append(Diagnostic("error", shown, ((first or 0) + offset) or None, _where(data, path),
+            line = _source_line(source, first, offset, [f"[{label}]({target}", f"[{label}]"])
+            problems.append(Diagnostic("error", shown, line, _where(data, path),
                                        f"link '{label}' is not a link; {why}"))
     return problems
 
@@ -370,7 +392,13 @@ def _check_images(loaded: LoadedEdition) -> list[Diagnostic]:
         for i, item in enumerate(section.items):
             if item.image and not item.image.src.lower().startswith(("https://", "http://")):
                 path = ("sections", s, "items", i, "image", "src")
-                if not (loaded.folder / item.image.src).is_file():
+                file = (loaded.folder / item.image.src).resolve()
+                if not file.is_relative_to(loaded.folder.resolve()):
+                    problems.append(Diagnostic("error", loaded.display_path, loaded.line_of(path),
+                                               f'item "{item.title}"',
+                                               f"image '{item.image.src}' is outside the edition's folder; put it "
+                                               f"in {display(loaded.folder / 'images')}/ and write images/NAME"))
+                elif not file.is_file():
                     problems.append(Diagnostic("error", loaded.display_path, loaded.line_of(path),
                                                f'item "{item.title}"',
                                                f"image '{item.image.src}' does not exist in {display(loaded.folder)}/; "
@@ -399,7 +427,7 @@ def load(path: Path) -> LoadedEdition:
     found: list[tuple[YamlPath, str, str]] = []
     clean = _unwrap_safelinks(data, (), found)
     edition, invalid = validate(clean, lines, shown)
-    problems += invalid + _check_links(clean, lines, shown)
+    problems += invalid + _check_links(clean, lines, shown, text.splitlines())
     if edition is not None:
         loaded = LoadedEdition(edition=edition, path=path, display_path=shown, lines=lines)
         problems += _check_images(loaded)

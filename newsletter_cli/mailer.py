@@ -173,8 +173,18 @@ class Connection:
             if not smtp.has_extn("auth"):
                 raise Fatal(f"{self.where}: the server offers no AUTH here; check SMTP_SECURITY, or remove "
                             "SMTP_USERNAME if it needs no login.")
-            smtp.login(s.smtp_username, s.smtp_password.reveal())
-            self._step(f"authenticated as {s.smtp_username}")
+            offered = smtp.esmtp_features.get("auth", "").upper().split()
+            mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+            if mechanism is None:
+                raise Fatal(f"{self.where}: the server offers no AUTH PLAIN or LOGIN (it offers: "
+                            f"{' '.join(offered)}); for Microsoft 365 use SMTP_OAUTH_TOKEN_COMMAND (XOAUTH2).")
+            # One mechanism, one try: repeated failed logins can lock the mailbox.
+            smtp.user, smtp.password = s.smtp_username, s.smtp_password.reveal()
+            try:
+                smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))
+            finally:
+                smtp.password = ""
+            self._step(f"authenticated as {s.smtp_username} (AUTH {mechanism})")
 
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None

@@ -163,7 +163,7 @@ class MessageFactory:
         self.boundary = f"=_nl_{secrets.token_hex(12)}"
         self.related_boundary = f"=_nlr_{secrets.token_hex(12)}"
         html_text = build.rendered.html
-        images = self._images(build)
+        self.images = images = self._images(build)
         for src, cid, _ in images:
             html_text = html_text.replace(f'src="{src}"', f'src="cid:{cid}"')
         self.text_part = SplitPart(build.rendered.text, is_html=False)

@@ -23,11 +23,22 @@ def _check_url(value: str) -> str:
     return value
 
 
+def _one_line(value: str) -> str:
+    """A mail header: one line, no control characters (a line break would let text into the headers)."""
+    value = value.strip()
+    if any(ch in "\r\n\u2028\u2029" for ch in value):
+        raise ValueError("contains a line break; write it on one line")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("contains a control character (such as a tab or NUL); remove it")
+    return value
+
+
 def _one_or_more(value: object) -> object:
     return value if isinstance(value, list) else [value]
 
 
 Url = Annotated[str, AfterValidator(_check_url)]
+OneLine = Annotated[str, AfterValidator(_one_line)]
 Dates = Annotated[list[dt.date], BeforeValidator(_one_or_more), Field(min_length=1)]
 
 
@@ -97,7 +108,7 @@ class Agenda(Strict):
 
 
 class Edition(Strict):
-    subject: str
+    subject: OneLine
     preheader: str = ""
     date: dt.date
     locale: Literal["nl", "en"] = "nl"

@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -132,26 +133,23 @@ def _findings(result: Build) -> list[Diagnostic]:
         return [Diagnostic("warning", result.loaded.display_path, None, "", f"newsletter check failed: {exc}")]
 
 
-def load_env(root: Path) -> None:
-    """Settings from ./.env (the environment wins), so the preview shows what `send` will send."""
-    from dotenv import load_dotenv
-
+def sender(root: Path) -> str:
+    """NEWSLETTER_FROM from the environment or .env, read as `send` reads it; no SMTP setting is ever shown."""
     try:
-        load_dotenv(root / ".env", override=False, encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        pass  # `newsletter doctor` reports a broken .env; the preview just shows no sender
+        from .config import read_raw
+    except ImportError:
+        return os.environ.get("NEWSLETTER_FROM", "").strip()
+    try:
+        return read_raw(root / ".env")[0].get("NEWSLETTER_FROM", "").strip()
+    except NewsletterError:
+        return ""  # `newsletter doctor` explains a broken .env; the page says the sender is not set
 
 
-def sender() -> str:
-    """NEWSLETTER_FROM, as read from the environment or .env; no SMTP setting is ever shown."""
-    return os.environ.get("NEWSLETTER_FROM", "").strip()
-
-
-def page_html(state: PreviewState) -> str:
+def page_html(state: PreviewState, root: Path) -> str:
     """The preview page for the current state."""
     snap = state.good
     rendered = snap.build.rendered if snap else None
-    name, address = parseaddr(sender())
+    name, address = parseaddr(sender(root))
     return environment().get_template("preview.html.j2").render(
         state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
         source=display(state.edition_yaml), from_name=name or address, from_address=address,
@@ -207,7 +205,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         state, path = self.server.state, urlsplit(self.path).path
         snap = state.good
         if path in ("/", "/index.html"):
-            return self._send(page_html(state), "text/html", head)
+            return self._send(page_html(state, self.server.root), "text/html", head)
         if path == "/events":
             return self._events()
         if path == "/state.json":
@@ -270,7 +268,6 @@ class PreviewServer(ThreadingHTTPServer):
                  echo: Echo | None = None, root: Path | None = None):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.root = (root or Path.cwd()).resolve()
-        load_env(self.root)
         self.echo = echo or (lambda _line: None)
         self.state = PreviewState(edition_yaml, Path(tempfile.mkdtemp(prefix="newsletter-preview-")))
         self.stop_event = threading.Event()
@@ -297,9 +294,10 @@ class PreviewServer(ThreadingHTTPServer):
         if error:
             self.echo(f"{stamp} build failed (the page shows the last good version):\n{error}")
         elif snap:
-            r = snap.build.rendered
-            count = len(r.warnings) + len(snap.findings)
-            self.echo(f"{stamp} built in {snap.seconds:.2f} s, {count} warning{'s' if count != 1 else ''}")
+            found = snap.build.rendered.warnings + snap.findings
+            errors = sum(1 for d in found if d.severity == "error")
+            self.echo(f"{stamp} built in {snap.seconds:.2f} s: {_count(errors, 'error')}, "
+                      f"{_count(len(found) - errors, 'warning')} (listed on the page)")
 
     def watch(self) -> None:
         """Start the watcher threads: edition folder and templates (recursive), theme.yaml (not)."""
@@ -385,6 +383,10 @@ def _is_source(path: Path, folder: Path) -> bool:
     return not name.endswith(("~", ".swp", ".swx", ".tmp", ".part"))
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _bind_problem(host: str, port: int, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         return (f"Port {port} on {host} is already in use (is another preview running?). "
@@ -397,6 +399,10 @@ def _bind_problem(host: str, port: int, exc: OSError) -> str:
 def _can_open_browser() -> bool:
     """On Linux without a desktop, webbrowser would start a text browser in this terminal."""
     return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def serve(edition_yaml: Path, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True,
@@ -414,6 +420,7 @@ def serve(edition_yaml: Path, *, host: str = "127.0.0.1", port: int = 8000, open
     elif open_browser:
         echo("Open that address in your browser.")
     echo("Watching the edition, its images and the templates; press Ctrl-C to stop.")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:

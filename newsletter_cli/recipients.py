@@ -157,6 +157,10 @@ def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientLi
             result.suppressed += 1
             continue
         fields = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header) if name}
+        if name_col is not None and any(ch in fields.get(header[name_col], "") for ch in "\r\n\0"):
+            result.problems.append(Diagnostic("error", shown, line, "", "the name contains a line break; a name "
+                                              "goes into the To: header and must be one line", code="recipient"))
+            continue
         fields["email"] = address
         name = fields.get(header[name_col], "") if name_col is not None else ""
         result.recipients.append(Recipient(address, name, fields))

@@ -242,16 +242,19 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None) -
     started = time.perf_counter()
     edition = loaded.edition
     local = [i.image.src for s in edition.sections for i in s.items
-             if i.image and not i.image.src.startswith(("http://", "https://"))]
-    mjml_source = to_mjml(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
+             if i.image and not i.image.src.lower().startswith(("http://", "https://"))]
+    # A local image is written in the HTML as its path inside the edition folder ("./images/a.png" becomes
+    # "images/a.png"): the form the sender looks for to swap in the embedded copy (cid:).
+    image_src = {src: (loaded.folder / src).relative_to(loaded.folder).as_posix() for src in local}
+    mjml_source = to_mjml(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD, image_src=image_src)
     html = inline_css(_compile(mjml_source, loaded))
-    web_html = _compile(to_mjml(edition, theme, web_url=None, unsubscribe_url=None), loaded)
+    web_html = _compile(to_mjml(edition, theme, web_url=None, unsubscribe_url=None, image_src=image_src), loaded)
     text = plain.render_text(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
     result = Rendered(
         mjml=mjml_source, html=html, web_html=web_html, text=text, warnings=list(loaded.warnings),
         items=sum(len(s.items) for s in edition.sections), links=count_links(edition),
         images=len(_IMG_RE.findall(html)), html_bytes_qp=qp_size(html),
-        image_files=[loaded.folder / src for src in dict.fromkeys(local)],
+        image_files=list(dict.fromkeys(loaded.folder / src for src in local)),  # each file once
     )
     if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
         result.warnings.append(Diagnostic(

@@ -6,6 +6,7 @@ No click here: the command line passes `confirm` and `progress` callbacks.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import threading
@@ -125,6 +126,9 @@ def _review_recipients(settings: Settings, to: Sequence[str]) -> tuple[list[Reci
     if not settings.review_list:
         raise InputError("No review list: set REVIEW_LIST=review.csv in .env (a CSV with an email column), "
                          "or name the addresses with --to a@example.org --to b@example.org.")
+    if not settings.review_list.is_file():
+        raise InputError(f"{settings.source('REVIEW_LIST')}: REVIEW_LIST '{settings.review_list}' does not exist; "
+                         "make it (a CSV with an email column) or use --to a@example.org.")
     listing = read_recipients(settings.review_list)
     return listing.recipients, listing
 
@@ -156,12 +160,11 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
         plan.recipients = list(plan.listing.recipients)
         if journal is not None:
             journal.recover()
-            journal.add(r.email for r in plan.recipients)
             states = journal.states()
             wanted = SENDABLE + (("uncertain",) if resend_uncertain else ())
             plan.already_sent = sum(1 for r in plan.recipients if states.get(r.key) == "sent")
             plan.uncertain = sum(1 for r in plan.recipients if states.get(r.key) == "uncertain")
-            plan.recipients = [r for r in plan.recipients if states.get(r.key) in wanted]
+            plan.recipients = [r for r in plan.recipients if states.get(r.key, "pending") in wanted]
             earlier = journal.meta("fingerprint")
             if plan.already_sent and earlier and earlier != plan.fingerprint:
                 plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
@@ -269,9 +272,10 @@ class _Sender:
                 except queue.Empty:
                     return
                 self.send_one(connection, recipient)
+        except NewsletterError as exc:
+            self.halt(exc.message)
         except Exception as exc:  # a bug must not leave the other workers sending forever
             self.halt(f"internal error: {type(exc).__name__}: {exc}")
-            raise
         finally:
             connection.close()
 
@@ -348,27 +352,44 @@ def send_smtp(plan: Plan, journal: Journal | None, *, progress: Callable[[Progre
     return result
 
 
+def retry_delays_from_env() -> tuple[float, ...]:
+    """NEWSLETTER_RETRY_DELAYS=0,0 (seconds between tries) shortens the waits for test servers."""
+    raw = os.environ.get("NEWSLETTER_RETRY_DELAYS", "").strip()
+    if not raw:
+        return RETRY_DELAYS
+    try:
+        return tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise InputError(f"NEWSLETTER_RETRY_DELAYS '{raw}' is not a list of seconds, e.g. 5,30,120") from None
+
+
 def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
              dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
              confirm: Callable[[Plan], bool] | None = None, progress: Callable[[Progress], None] | None = None,
-             settings: Settings | None = None, retry_delays: Sequence[float] = RETRY_DELAYS,
+             settings: Settings | None = None, retry_delays: Sequence[float] | None = None,
              limiter: RateLimiter | None = None) -> SendResult:
     """The whole send: plan, ask `confirm` (for real sends over SMTP), then send or write the outbox."""
     settings = settings or load_settings()
     folder = resolve(edition).parent
+    real = not test and not dry_run and bool(settings.smtp_host)
     with ExitStack() as stack:
         journal = None
-        if not test and not dry_run and settings.smtp_host:
+        if real:
             stack.enter_context(exclusive(folder))
-            journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
+            if (folder / JOURNAL_FILE).is_file():
+                journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
         plan = plan_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
                          resend_uncertain=resend_uncertain, settings=settings, journal=journal)
         if confirm is not None and not confirm(plan):
             raise NewsletterError("Nothing was sent.")
         if plan.outbox:
             return write_outbox(plan)
+        if real and plan.recipients:  # the journal is created only when something is about to be sent
+            journal = journal or stack.enter_context(Journal(folder / JOURNAL_FILE))
+            journal.add(r.email for r in (plan.listing.recipients if plan.listing else plan.recipients))
         started = time.monotonic()
-        result = send_smtp(plan, journal, progress=progress, retry_delays=retry_delays, limiter=limiter)
+        delays = retry_delays if retry_delays is not None else retry_delays_from_env()
+        result = send_smtp(plan, journal, progress=progress, retry_delays=delays, limiter=limiter)
         result.seconds = time.monotonic() - started
     return result
 

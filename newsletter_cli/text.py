@@ -53,8 +53,25 @@ def markdown_to_text(source: str, allow_html: bool = False) -> str:
     lines: list[str] = []
     lists: list[dict] = []  # per open list: counter (-1 for bullets), indent of its items' text
     items: list[dict] = []  # per open list item: indent of its text, pending marker, blocks so far
+    row: list[str] | None = None  # the cells of the table row being read
+    row_urls: list[str] = []
     for token in markup.tokens(source, allow_html):
         kind = token.type
+        if kind == "tr_open":
+            row, row_urls = [], []
+            continue
+        if kind == "tr_close" and row is not None:
+            indent = items[-1]["indent"] if items else ""
+            lines.extend(_wrap(" | ".join(row), indent + "  ", indent))
+            lines.extend(indent + url for url in row_urls)
+            row = None
+            continue
+        if kind == "table_close":
+            lines.append("")
+            continue
+        if row is not None and kind == "inline" and token.children is not None:
+            row.append(_inline(token.children, row_urls).replace("\n", " "))
+            continue
         if kind in ("bullet_list_open", "ordered_list_open"):
             base = items[-1]["indent"] if items else ""
             if items:

@@ -30,16 +30,19 @@ import json
 import os
 import socket
 import ssl
-import sys
 import threading
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import logging
+
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 QUOTA_REPLY = "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message"
 
 
@@ -187,7 +190,9 @@ class _Controller(Controller):
         return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
 
     def factory(self) -> SMTP:
-        return self._smtp_class(self.handler, **self.SMTP_kwargs)
+        with warnings.catch_warnings():  # AUTH without TLS is what some tests want
+            warnings.simplefilter("ignore")
+            return self._smtp_class(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpServer:
@@ -195,7 +200,7 @@ class SmtpServer:
 
     def __init__(self, *, port: int = 0, tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  users: dict[str, str] | None = None, tokens: dict[str, str] | None = None,
-                 spool: Path | None = None, keep: bool = True, **faults: Any):
+                 spool: Path | None = None, keep: bool = True, auth_exclude: tuple[str, ...] = (), **faults: Any):
         self.handler = Handler(Faults(**{k: set(v) if isinstance(v, (set, list, tuple)) else v
                                          for k, v in faults.items()}), spool, keep)
         self.users, self.tokens = users or {}, tokens or {}
@@ -206,8 +211,7 @@ class SmtpServer:
         self.port = self.sock.getsockname()[1]
         smtp_class = type("TestSMTP", (XOAuth2SMTP,), {"tokens": self.tokens})
         kwargs: dict[str, Any] = {"decode_data": False, "ready_timeout": 10}
-        if not tokens:
-            kwargs["auth_exclude_mechanism"] = ["XOAUTH2"]
+        kwargs["auth_exclude_mechanism"] = list(auth_exclude) + ([] if tokens else ["XOAUTH2"])
         if tls is not None and implicit_tls:
             kwargs["ssl_context"] = tls
         elif tls is not None:
@@ -221,8 +225,9 @@ class SmtpServer:
         if isinstance(data, LoginPassword):
             login, password = data.login.decode(), data.password.decode()
             self.auth_attempts.append((mechanism, login))
-            return AuthResult(success=self.users.get(login) == password and login in self.users)
-        return AuthResult(success=False)
+            ok = login in self.users and self.users[login] == password
+            return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
+        return AuthResult(success=False, handled=False)
 
     def start(self) -> SmtpServer:
         self.controller.start()

@@ -18,20 +18,27 @@ from test_preview_support import edit, png
 BASE = "https://nieuwsbrief.vzhg.example/archief"
 
 
+OCTOBER = """\
+subject: "Oktobernummer"
+preheader: "De zaal stond vol"
+date: 2025-10-23
+sections:
+  - title: "Foto"
+    items:
+      - title: "De zaal"
+        body: "Een terugblik."
+        image: {src: images/zaal.png, alt: "De zaal"}
+"""
+
+
 @pytest.fixture
 def two_editions(project: Path) -> Path:
-    """2025-09 as shipped, plus 2025-10 (from `newsletter new`) with a photo."""
-    result = CliRunner().invoke(cli, ["new", "2025-10", "--from", "2025-09"])
-    assert result.exit_code == 0, result.output
+    """2025-09 as shipped, plus a finished 2025-10 with a photo."""
     october = project / "editions" / "2025-10"
-    (october / "images").mkdir(exist_ok=True)
+    (october / "images").mkdir(parents=True)
     (october / "images" / "zaal.png").write_bytes(png(40, 20))
     (october / "images" / "ongebruikt.png").write_bytes(png(10, 10))  # not in the edition: not published
-    text = (october / "edition.yaml").read_text(encoding="utf-8")
-    text = re.sub(r'^subject: .*$', 'subject: "Oktobernummer"', text, count=1, flags=re.M)
-    text = text.replace("sections:", 'sections:\n  - title: "Foto"\n    items:\n      - title: "De zaal"\n'
-                        '        image: {src: images/zaal.png, alt: "De zaal"}\n', 1)
-    (october / "edition.yaml").write_text(text, encoding="utf-8")
+    (october / "edition.yaml").write_text(OCTOBER, encoding="utf-8")
     return project
 
 
@@ -77,7 +84,7 @@ def test_archive_in_a_browser_links_index_to_pages(two_editions: Path):
 
 
 def test_editions_dated_after_today_are_left_out_unless_asked(two_editions: Path):
-    edit(two_editions / "editions" / "2025-10" / "edition.yaml", "date: 2025-10-25", "date: 2999-10-25")
+    edit(two_editions / "editions" / "2025-10" / "edition.yaml", "date: 2025-10-23", "date: 2999-10-25")
     result = CliRunner().invoke(cli, ["archive"])
     assert result.exit_code == 0, result.output
     assert "1 edition page: 2025-09" in result.output and "left out 2025-10: dated 2999-10-25" in result.output
@@ -86,8 +93,16 @@ def test_editions_dated_after_today_are_left_out_unless_asked(two_editions: Path
     assert result.exit_code == 0 and (two_editions / "site" / "2025-10" / "index.html").is_file()
 
 
+def test_an_edition_with_placeholder_text_is_left_out_unless_asked(two_editions: Path):
+    edit(two_editions / "editions" / "2025-10" / "edition.yaml", 'title: "De zaal"', 'title: "Titel van het bericht"')
+    result = CliRunner().invoke(cli, ["archive"])
+    assert result.exit_code == 0, result.output
+    assert "left out 2025-10: it still has placeholder text (editions/2025-10/edition.yaml:" in result.output
+    assert not (two_editions / "site" / "2025-10").exists() and (two_editions / "site" / "2025-09").is_dir()
+
+
 def test_a_broken_edition_writes_nothing(two_editions: Path):
-    edit(two_editions / "editions" / "2025-10" / "edition.yaml", "date: 2025-10-25", "datum: 2025-10-25")
+    edit(two_editions / "editions" / "2025-10" / "edition.yaml", "date: 2025-10-23", "datum: 2025-10-23")
     result = CliRunner().invoke(cli, ["archive", "--out", "public"])
     assert result.exit_code == 2
     assert "The archive was not written" in result.output and "editions/2025-10/edition.yaml:" in result.output
@@ -122,3 +137,9 @@ def test_view_in_browser_link_follows_the_locale(project: Path, monkeypatch: pyt
     result = CliRunner().invoke(cli, ["archive"])
     assert '<html lang="en">' in (project / "site" / "index.html").read_text(encoding="utf-8")
     assert result.exit_code == 0
+
+
+def test_archive_base_url_may_be_set_in_the_env_file(project: Path):
+    (project / ".env").write_text(f"ARCHIVE_BASE_URL={BASE}\n", encoding="utf-8")
+    rendered = build(project / "editions" / "2025-09" / "edition.yaml").rendered
+    assert f'href="{BASE}/2025-09/"' in rendered.html

@@ -41,7 +41,13 @@ CASES = [
     ("Dutch field name in an event", item("event: {datum: 2025-11-21}"),
      [f'{F}:7: item "Congres": unknown field \'datum\' (did you mean \'date\'?)']),
     ("YAML syntax: unclosed bracket", HEAD + "sections: [\n",
-     [f"{F}:4: YAML syntax error, column 1: did not find expected node content"]),
+     [f"{F}:4: YAML syntax error, column 1: did not find expected node content; a '[' or '{{' is not closed, "
+      "or a comma is missing"]),
+    ("YAML syntax: unclosed quote", 'subject: "Nieuwsbrief\ndate: 2025-09-25\n',
+     [f"{F}:1: YAML syntax error, column 10: the quote that starts here is never closed; add the closing quote"]),
+    ("YAML syntax: indentation", HEAD + "sections:\n  - title: Bestuur\n   items: []\n",
+     [f"{F}:5: YAML syntax error, column 4: did not find expected '-' indicator; check the indentation: this "
+      "line does not line up with the lines above it"]),
     ("YAML syntax: colon in unquoted text", "subject: Thema: weerbaar\ndate: 2025-09-25\n",
      [f"{F}:1: YAML syntax error, column 15: mapping values are not allowed in this context; "
       "put text that contains ': ' between quotes"]),
@@ -73,6 +79,10 @@ CASES = [
      [f"{F}:1: 'subject' should be a text, not a list"]),
     ("subject is empty", "subject:\ndate: 2025-09-25\n",
      [f"{F}:1: 'subject' is empty; write a text after 'subject:'"]),
+    ("line break in the subject (header injection)", 'subject: "Nieuws\\nBcc: x@example.org"\ndate: 2025-09-25\n',
+     [f"{F}:1: 'subject': contains a line break; write it on one line"]),
+    ("NUL in the subject", 'subject: "Nieuws\\0"\ndate: 2025-09-25\n',
+     [f"{F}:1: 'subject': contains a control character (such as a tab or NUL); remove it"]),
     ("allow_html is not a yes/no", HEAD + "allow_html: misschien\n",
      [f"{F}:3: 'allow_html' should be true or false, not 'misschien'"]),
     ("image width is not a number", item("image: {src: 'https://vzhg.nl/a.png', alt: '', width: breed}"),
@@ -117,6 +127,16 @@ CASES = [
     ("missing local image", item("image: {src: images/nope.jpg, alt: ''}"),
      [f"{F}:7: item \"Congres\": image 'images/nope.jpg' does not exist in editions/x/; put the file there "
       "or fix the name"]),
+    ("bad link in folded text (>) points at its own line",
+     item("body: >", "  Eerste regel", "  tweede regel met [een link](ftp://x.nl/a)", "  derde."),
+     [f"{F}:9: item \"Congres\": link 'een link' points to 'ftp://x.nl/a', which is not a web or mail address; "
+      "start it with https://, http:// or mailto:"]),
+    ("bad link in quoted text over two lines", item('body: "Eerste regel', '  tweede [b](https://a b) regel"'),
+     [f"{F}:8: item \"Congres\": link 'b' is not a link; its address 'https://a b' contains a space: remove it, "
+      "or write it as %20"]),
+    ("local image outside the edition folder", item("image: {src: ../../theme.yaml, alt: ''}"),
+     [f"{F}:7: item \"Congres\": image '../../theme.yaml' is outside the edition's folder; put it in "
+      "editions/x/images/ and write images/NAME"]),
     ("all problems of a file at once",
      "subjct: x\ndate: 2025-02-30\nlocale: fr\nsections:\n  - title: Bestuur\n    items:\n"
      "      - title: Congres\n        body: '[a](ftp://x)'\n        button: {label: L, url: 'www.x.nl'}\n",

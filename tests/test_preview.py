@@ -33,8 +33,7 @@ def server(project: Path, edition: Path):
         f"SMTP_USERNAME=nieuwsbrief@vzhg.nl\nSMTP_PASSWORD={SECRET}\n", encoding="utf-8")
     with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
         yield running
-    for name in ("NEWSLETTER_FROM", "SMTP_HOST", "SMTP_USERNAME", "SMTP_PASSWORD"):
-        os.environ.pop(name, None)  # load_dotenv put them there
+    assert "SMTP_PASSWORD" not in os.environ  # .env is read, not copied into the environment (the browser's)
 
 
 def test_page_shows_inbox_line_size_and_text_but_no_smtp_settings(server: PreviewServer):
@@ -177,7 +176,8 @@ def test_an_unknown_edition_is_a_clear_error(project: Path):
 
 
 def test_ctrl_c_stops_the_command_cleanly(project: Path):
-    command = [sys.executable, "-c", "from newsletter_cli.cli import main; main()", "preview", "--port", "0", "--no-open"]
+    command = [sys.executable, "-c", "from newsletter_cli.cli import main; main()",
+               "preview", "--port", "0", "--no-open"]
     process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output = []
@@ -196,3 +196,36 @@ def test_ctrl_c_stops_the_command_cleanly(project: Path):
         process.kill() if process.poll() is None else None
     assert process.returncode == 0, rest
     assert "Preview stopped." in rest and "Traceback" not in rest
+
+
+def test_the_page_lists_the_checks_findings_with_their_place(server: PreviewServer):
+    from newsletter_cli.check import run_checks
+
+    findings = run_checks(server.state.good.build)
+    assert findings, "the example edition has link-text warnings; the check found none"
+    page = get(server, "/")[1].decode()
+    for finding in findings:
+        assert f"<code>{finding.place}</code>" in page
+    shown = len(server.state.good.build.rendered.warnings) + len(server.state.good.findings)
+    assert f"Warnings and findings ({shown})" in page
+
+
+def test_what_counts_as_a_source_change(project: Path):
+    from newsletter_cli.preview import _is_source
+    from newsletter_cli.render import TEMPLATES
+
+    folder = (project / "editions" / "2025-09").resolve()
+    assert _is_source(folder / "edition.yaml", folder) and _is_source(folder / "images" / "foto.jpg", folder)
+    assert _is_source(TEMPLATES / "partials" / "item.mjml.j2", folder)
+    for ignored in ("build/email.html", "outbox/1.eml", ".edition.yaml.swp", "edition.yaml~", "images/.DS_Store"):
+        assert not _is_source(folder / ignored, folder), ignored
+
+
+def test_a_template_error_is_shown_with_its_file_and_line():
+    import jinja2
+
+    from newsletter_cli.preview import _describe
+
+    with pytest.raises(jinja2.TemplateSyntaxError) as caught:
+        jinja2.Environment().parse("line one\n{% if %}", filename="partials/item.mjml.j2")
+    assert _describe(caught.value).startswith("partials/item.mjml.j2:2: TemplateSyntaxError")

@@ -213,6 +213,24 @@ def test_images_keep_their_pixel_width(project: Path) -> None:
     assert result.rendered.image_files == [folder / "images" / "foto.png"]
 
 
+def test_local_image_src_is_written_as_its_path_in_the_edition_folder(project: Path) -> None:
+    """'./images/a.png' and 'images//a.png' come out as 'images/a.png', the form the sender swaps for cid:;
+    'HTTPS://' is remote, whatever its case."""
+    folder = project / "editions" / "2025-11"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "edition.yaml").write_text(
+        "subject: x\ndate: 2025-11-20\nsections:\n  - title: S\n    items:\n"
+        "      - title: T\n        image: {src: ./images/a.png, alt: A}\n"
+        "      - title: U\n        image: {src: images//a.png, alt: B}\n"
+        "      - title: V\n        image: {src: 'HTTPS://example.org/c.png', alt: C}\n", encoding="utf-8")
+    result = render(load(folder / "edition.yaml"), Theme())
+    for html in (result.html, result.web_html):
+        assert [a["src"] for t, a in Page(html).tags if t == "img"] == [
+            "images/a.png", "images/a.png", "HTTPS://example.org/c.png"]
+    assert result.image_files == [folder / "images" / "a.png"]  # one file, embedded once
+
+
 def test_missing_theme_logo_is_an_error(project: Path) -> None:
     (project / "theme.yaml").write_text("logo: logo.png\n", encoding="utf-8")
     from newsletter_cli.errors import InputError

@@ -108,6 +108,11 @@ def test_headings_emphasis_and_code() -> None:
     assert text.splitlines() == ["Kop", "", "vet en schuin en code", "", "regel 1", "  regel 2"]
 
 
+def test_markdown_table_rows_stay_rows() -> None:
+    text = markdown_to_text("| Tijd | Wat |\n| --- | --- |\n| 09:00 | Inloop |\n| 10:00 | [Start](https://a.nl) |\n\nNa")
+    assert text.splitlines() == ["Tijd | Wat", "09:00 | Inloop", "10:00 | Start", "https://a.nl", "", "Na"]
+
+
 def test_hard_line_break_keeps_the_break() -> None:
     assert markdown_to_text("Met vriendelijke groet,  \nJan de Vries\n").splitlines() == [
         "Met vriendelijke groet,", "Jan de Vries"]

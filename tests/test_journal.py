@@ -1,0 +1,116 @@
+"""The journal (states survive a crash; `sending` becomes `uncertain`) and the sliding-window rate limiter."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from newsletter_cli.errors import NewsletterError
+from newsletter_cli.journal import Journal, exclusive, status, status_lines
+from newsletter_cli.ratelimit import RateLimiter
+
+
+def test_states_persist_and_sending_becomes_uncertain(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    with Journal(path) as journal:
+        journal.add(["A@example.org", "b@example.org", "c@example.org"])
+        journal.mark_sending("a@example.org", "fp1", "<1@x>")
+        journal.mark("a@example.org", "sent", "250 OK")
+        journal.mark_sending("b@example.org", "fp1", "<2@x>")  # ... and the process dies here
+    with Journal(path) as journal:
+        assert journal.recover() == 1
+        journal.add(["a@example.org", "d@example.org"])  # known ones keep their state
+        assert journal.states() == {"a@example.org": "sent", "b@example.org": "uncertain",
+                                    "c@example.org": "pending", "d@example.org": "pending"}
+        assert journal.counts()["sent"] == 1
+        (entry,) = journal.entries(["uncertain"])
+        assert entry.email == "b@example.org" and "may or may not" in entry.reply and entry.attempts == 1
+    assert path.stat().st_size > 0
+    with Journal(path) as journal:
+        assert journal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_status_report(tmp_path):
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        journal.add(["a@example.org", "b@example.org", "c@example.org"])
+        journal.mark("a@example.org", "sent", "250 OK")
+        journal.mark("b@example.org", "failed", "550 5.1.1 User unknown")
+        journal.mark("c@example.org", "deferred", "451 4.3.0 Try later")
+    report = status(tmp_path)
+    assert report["counts"]["sent"] == 1 and report["counts"]["failed"] == 1
+    text = "\n".join(status_lines(report))
+    assert "b@example.org: 550 5.1.1 User unknown" in text and "c@example.org: 451" in text
+    assert "run the same send command again" in text.lower()
+    assert "nothing has been sent" in "\n".join(status_lines(status(tmp_path / "other")))
+
+
+def test_only_one_send_at_a_time(tmp_path):
+    with exclusive(tmp_path):
+        result: list[str] = []
+
+        def other() -> None:
+            try:
+                with exclusive(tmp_path):
+                    result.append("got it")
+            except NewsletterError as exc:
+                result.append(exc.message)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert "Another send of this edition is running" in result[0]
+    with exclusive(tmp_path):
+        pass
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    return max(sum(1 for t in times if start <= t < start + window) for start in times)
+
+
+@pytest.mark.parametrize("rate", [1, 3, 30])
+def test_never_more_than_rate_in_any_window(rate):
+    clock = FakeClock()
+    limiter = RateLimiter(rate, clock=clock, sleep=clock.sleep)
+    times = []
+    for n in range(rate * 4 + 1):
+        assert limiter.acquire()
+        times.append(clock.now)
+        clock.now += 0.25 if n % 7 else 5  # uneven sending times
+    assert max_in_window(times, 60.0) == rate
+    assert times[-1] - times[0] < 60 * 4 + 10  # and not much slower than allowed
+
+
+def test_burst_then_wait_for_the_oldest_to_leave_the_window():
+    clock = FakeClock()
+    limiter = RateLimiter(2, window=60, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    clock.now += 10
+    limiter.acquire()
+    assert limiter.wait_time() == 50
+    limiter.acquire()
+    assert clock.now == 1060.0
+    assert limiter.seconds_for(10) == 4 * 60
+
+
+def test_zero_rate_means_no_limit_and_stop_interrupts():
+    clock = FakeClock()
+    assert all(RateLimiter(0, clock=clock, sleep=clock.sleep).acquire() for _ in range(1000))
+    assert clock.sleeps == []
+    stop = threading.Event()
+    limiter = RateLimiter(1, clock=clock, sleep=lambda s: (stop.set(), clock.sleep(s)))
+    assert limiter.acquire(stop)
+    assert not limiter.acquire(stop)

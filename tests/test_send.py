@@ -1,0 +1,323 @@
+"""Sending through a real SMTP server (aiosmtpd on 127.0.0.1) with faults injected by the server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter_cli.cli import cli
+from newsletter_cli.config import parse_settings
+from newsletter_cli.journal import Journal, status
+from newsletter_cli.send import run_send
+
+sys.path.insert(0, str(Path(__file__).parent))
+from smtp_server import SmtpServer  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "Geheim-wachtwoord-42!"
+FROM = "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>"
+
+
+def addresses(n: int) -> list[str]:
+    return [f"lid{i:03d}@example.org" for i in range(n)]
+
+
+def write_list(folder: Path, emails: list[str], name: str = "leden.csv") -> Path:
+    rows = "".join(f"{e};Lid {e.split('@')[0]}\r\n" for e in emails)
+    path = folder / name
+    path.write_bytes(("\ufeffemail;name\r\n" + rows).encode("utf-8"))
+    return path
+
+
+def settings_for(server: SmtpServer, **extra: str):
+    values = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(server.port), "SMTP_SECURITY": "none",
+              "NEWSLETTER_FROM": FROM, "SEND_RATE": "0", **extra}
+    return parse_settings(values, {})
+
+
+def send(project: Path, server: SmtpServer, emails: list[str] | None = None, **options):
+    settings = options.pop("settings", None) or settings_for(server)
+    listing = write_list(project, emails) if emails is not None else project / "leden.csv"
+    return run_send("2025-09", recipients=listing, settings=settings, retry_delays=options.pop("delays", (0, 0)),
+                    **options)
+
+
+def journal_states(project: Path) -> dict[str, str]:
+    with Journal(project / "editions" / "2025-09" / "journal.sqlite") as journal:
+        return journal.states()
+
+
+def test_every_recipient_gets_exactly_one_message_over_three_connections(project):
+    emails = addresses(30)
+    with SmtpServer() as server:
+        result = send(project, server, emails, settings=settings_for(server, SEND_CONNECTIONS="3"))
+        assert (result.sent, result.failed, result.deferred, result.stopped) == (30, 0, 0, None)
+        assert sorted(to for r in server.received for to in r.rcpt_tos) == emails
+        assert all(r.mail_from == "nieuwsbrief@vzhg.nl" for r in server.received)
+        message = server.received[0]
+        assert b"\n" not in message.data.replace(b"\r\n", b"")
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+        assert parsed["To"].addresses[0].addr_spec == message.rcpt_tos[0]
+        assert parsed.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+        assert len({email.message_from_bytes(r.data)["Message-ID"] for r in server.received}) == 30
+        again = send(project, server)  # the same command again: everyone was sent, nothing goes out
+        assert again.sent == 0 and len(server.received) == 30
+    assert set(journal_states(project).values()) == {"sent"}
+
+
+def test_451_retried_550_fails_one_dropped_connection_reconnects(project):
+    emails = addresses(12)
+    with SmtpServer(defer_once={emails[1], emails[5]}, reject={emails[3]}, drop_once={emails[7]},
+                    drop_after=4) as server:
+        result = send(project, server, emails)
+        assert result.sent == 11 and result.failed == 1 and result.deferred == 0
+        for address in emails:
+            assert server.count_for(address) == (0 if address == emails[3] else 1), address
+    states = journal_states(project)
+    assert states[emails[3]] == "failed" and list(states.values()).count("sent") == 11
+    (problem,) = status(project / "editions" / "2025-09")["problems"]
+    assert problem["email"] == emails[3] and problem["reply"].startswith("550 5.1.1")
+
+
+def test_persistent_451_is_deferred_then_sent_on_the_next_run(project):
+    emails = addresses(3)
+    with SmtpServer(defer_always={emails[1]}) as server:
+        result = send(project, server, emails, delays=(0, 0))
+        assert (result.sent, result.deferred) == (2, 1)
+        assert result.failures[0][2].startswith("451 4.3.0")
+        assert journal_states(project)[emails[1]] == "deferred"
+        server.handler.faults.defer_always.clear()
+        again = send(project, server)
+        assert (again.sent, again.deferred) == (1, 0)
+        assert [server.count_for(a) for a in emails] == [1, 1, 1]
+
+
+def test_limit_sends_the_first_n_not_yet_sent(project):
+    emails = addresses(5)
+    with SmtpServer() as server:
+        assert send(project, server, emails, limit=2).sent == 2
+        assert send(project, server, limit=2).sent == 2
+        assert send(project, server).sent == 1
+        assert [server.count_for(a) for a in emails] == [1] * 5
+
+
+def test_rebuild_after_partial_send_does_not_resend(project):
+    emails = addresses(4)
+    with SmtpServer() as server:
+        send(project, server, emails, limit=2)
+        edition = project / "editions" / "2025-09" / "edition.yaml"
+        edition.write_text(edition.read_text(encoding="utf-8").replace("Beste lezer", "Geachte lezer"), "utf-8")
+        result = send(project, server)
+        assert result.sent == 2
+        assert any("the edition changed since the send began" in w for w in result.plan.warnings)
+        assert [server.count_for(a) for a in emails] == [1] * 4
+
+
+def test_quota_stops_cleanly_and_resumes(project):
+    emails = addresses(6)
+    with SmtpServer(quota_after=2) as server:
+        result = send(project, server, emails)
+        assert result.sent == 2 and result.quota
+        assert "SubmissionQuotaExceeded" in result.stopped and "run the same command again" in result.stopped
+        assert list(journal_states(project).values()).count("pending") == 4
+        server.handler.faults.quota_after = None
+        assert send(project, server).sent == 4
+        assert [server.count_for(a) for a in emails] == [1] * 6
+
+
+def test_ten_refusals_in_a_row_stop_the_send(project):
+    emails = addresses(15)
+    with SmtpServer(reject=set(emails[:12])) as server:
+        result = send(project, server, emails)
+    assert result.failed == 10 and "10 messages in a row were refused" in result.stopped
+
+
+def test_refused_connection_stops_at_once(project):
+    with SmtpServer() as server:
+        settings = settings_for(server)
+    result = send(project, server, addresses(3), settings=settings)  # the server is gone now
+    assert result.sent == 0 and "failed to connect: connection refused" in result.stopped
+    assert set(journal_states(project).values()) == {"pending"}
+
+
+def test_auth_failure_stops_at_once_without_retry_storm(project):
+    with SmtpServer(users={"nb": PASSWORD}) as server:
+        settings = settings_for(server, SMTP_USERNAME="nb", SMTP_PASSWORD="wrong")
+        result = send(project, server, addresses(5), settings=settings)
+        assert result.sent == 0 and "login refused (535" in result.stopped
+        assert len(server.auth_attempts) == 1
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    from smtp_server import make_tls
+
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_starttls_with_private_ca_and_auth(project, tls, mechanism):
+    ca_file, context, _ = tls
+    other = "LOGIN" if mechanism == "PLAIN" else "PLAIN"
+    with SmtpServer(tls=context, users={"nb@vzhg.nl": PASSWORD}, auth_exclude=(other,)) as server:
+        settings = settings_for(server, SMTP_SECURITY="starttls", SMTP_CA_FILE=str(ca_file),
+                                SMTP_USERNAME="nb@vzhg.nl", SMTP_PASSWORD=PASSWORD)
+        result = send(project, server, addresses(3), settings=settings)
+        assert result.sent == 3
+        assert server.auth_attempts == [(mechanism, "nb@vzhg.nl")] * 1
+        assert all(r.login == "nb@vzhg.nl" for r in server.received)
+
+
+def test_implicit_tls(project, tls):
+    ca_file, context, _ = tls
+    with SmtpServer(tls=context, implicit_tls=True) as server:
+        settings = settings_for(server, SMTP_SECURITY="ssl", SMTP_CA_FILE=str(ca_file))
+        assert send(project, server, addresses(2), settings=settings).sent == 2
+
+
+def test_untrusted_certificate_fails_with_a_clear_message(project, tls):
+    _, context, _ = tls
+    with SmtpServer(tls=context) as server:
+        result = send(project, server, addresses(2), settings=settings_for(server, SMTP_SECURITY="starttls"))
+        assert result.sent == 0 and len(server.received) == 0
+    assert "certificate is not trusted" in result.stopped and "SMTP_CA_FILE" in result.stopped
+
+
+def test_password_over_plaintext_to_a_remote_host_is_refused(project):
+    settings = parse_settings({"SMTP_HOST": "smtp.example.org", "SMTP_SECURITY": "none", "SMTP_USERNAME": "u",
+                               "SMTP_PASSWORD": PASSWORD, "NEWSLETTER_FROM": FROM}, {})
+    result = run_send("2025-09", recipients=write_list(project, addresses(1)), settings=settings)
+    assert "unencrypted" in result.stopped and PASSWORD not in result.stopped
+
+
+def token_command(folder: Path, token: str) -> str:
+    script = folder / "token.py"
+    script.write_text(f"print('some log line')\nprint({token!r})\n")
+    return f"{sys.executable} {script}"
+
+
+def test_xoauth2(project, tls):
+    ca_file, context, _ = tls
+    with SmtpServer(tls=context, tokens={"nb@vzhg.nl": "good-token"}) as server:
+        base = dict(SMTP_SECURITY="starttls", SMTP_CA_FILE=str(ca_file), SMTP_USERNAME="nb@vzhg.nl")
+        bad = settings_for(server, SMTP_OAUTH_TOKEN_COMMAND=token_command(project, "expired"), **base)
+        result = send(project, server, addresses(2), settings=bad)
+        assert result.sent == 0 and "login refused (535" in result.stopped and "expired" not in result.stopped
+        good = settings_for(server, SMTP_OAUTH_TOKEN_COMMAND=token_command(project, "good-token"), **base)
+        assert send(project, server, settings=good).sent == 2
+        assert {r.login for r in server.received} == {"nb@vzhg.nl"}
+
+
+def test_failing_token_command_is_reported(project):
+    with SmtpServer() as server:
+        settings = settings_for(server, SMTP_USERNAME="nb", SMTP_OAUTH_TOKEN_COMMAND=f"{sys.executable} -c 'import sys; sys.exit(3)'")
+        result = send(project, server, addresses(1), settings=settings)
+    assert "SMTP_OAUTH_TOKEN_COMMAND failed (exit status 3)" in result.stopped
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+def write_env(project: Path, server: SmtpServer, **extra: str) -> None:
+    values = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port, "SMTP_SECURITY": "none", "NEWSLETTER_FROM": FROM,
+              "SEND_RATE": 0, "REVIEW_LIST": "review.csv", **extra}
+    (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    (project / ".env").chmod(0o600)
+
+
+def test_cli_test_send_then_real_send(project, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_RETRY_DELAYS", "0")
+    runner = CliRunner()
+    write_list(project, ["redactie@example.org", "secretariaat@example.org"], "review.csv")
+    write_list(project, addresses(4))
+    with SmtpServer() as server:
+        write_env(project, server)
+        result = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv"])
+        assert result.exit_code == 1 and "NEVER TEST-SENT" in result.output
+        assert "no terminal to ask for confirmation" in result.output and not server.received
+        test = runner.invoke(cli, ["send", "2025-09", "--test"])
+        assert test.exit_code == 0, test.output
+        assert sorted(to for r in server.received for to in r.rcpt_tos) == ["redactie@example.org",
+                                                                             "secretariaat@example.org"]
+        subject = email.message_from_bytes(server.received[0].data, policy=email.policy.default)["Subject"]
+        assert subject == "[TEST] Nieuwsbrief VZHG - september 2025"
+        assert not (project / "editions" / "2025-09" / "journal.sqlite").exists()
+        assert json.loads((project / "editions" / "2025-09" / "test-sends.json").read_text())
+        to = runner.invoke(cli, ["send", "2025-09", "--test", "--to", "ik@example.org"])
+        assert to.exit_code == 0 and server.count_for("ik@example.org") == 1
+        real = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"])
+        assert real.exit_code == 0, real.output
+        assert "NEVER TEST-SENT" not in real.output and "test-sent" in real.output
+        assert "4 recipients (4 rows: 0 invalid, 0 duplicate, 0 suppressed)" in real.output
+        assert "Send: 4 sent, 0 failed, 0 deferred" in real.output
+        assert all(server.count_for(a) == 1 for a in addresses(4))
+        confirm = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"])
+        assert "Send: 0 sent" in confirm.output and "4 already sent (skipped)" in confirm.output
+    status_text = runner.invoke(cli, ["status", "2025-09"])
+    assert "4 sent" in status_text.output
+    report = json.loads(runner.invoke(cli, ["status", "2025-09", "--json"]).output)
+    assert report["counts"]["sent"] == 4
+
+
+def test_cli_usage_errors(project):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["send", "2025-09"]).exit_code == 2
+    assert runner.invoke(cli, ["send", "2025-09", "--test", "--recipients", "x.csv"]).exit_code == 2
+    assert runner.invoke(cli, ["send", "2025-09", "--to", "a@b.nl"]).exit_code == 2
+
+
+def test_cli_without_smtp_host_writes_the_outbox(project):
+    (project / ".env").write_text(f"NEWSLETTER_FROM={FROM}\n")
+    (project / ".env").chmod(0o600)
+    write_list(project, addresses(3))
+    result = CliRunner().invoke(cli, ["send", "2025-09", "--recipients", "leden.csv"])
+    assert result.exit_code == 0, result.output
+    assert "NOTHING WAS SENT (SMTP_HOST is not set): 3 messages written to editions/2025-09/outbox/" in result.output
+    files = sorted((project / "editions" / "2025-09" / "outbox").glob("*.eml"))
+    assert len(files) == 3
+    assert email.message_from_bytes(files[0].read_bytes())["To"] == "Lid lid000 <lid000@example.org>"
+    assert not (project / "editions" / "2025-09" / "journal.sqlite").exists()
+
+
+def test_dry_run_and_password_never_leaks(project, tls):
+    ca_file, context, _ = tls
+    write_list(project, addresses(3) + ["bad@"])
+    with SmtpServer(tls=context, users={"nb@vzhg.nl": PASSWORD}, reject={addresses(3)[2]}) as server:
+        write_env(project, server, SMTP_SECURITY="starttls", SMTP_CA_FILE=ca_file, SMTP_USERNAME="nb@vzhg.nl",
+                  SMTP_PASSWORD=PASSWORD)
+        runner = CliRunner()
+        outputs = [runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--dry-run"]).output]
+        assert "NOTHING WAS SENT (--dry-run): 3 messages" in outputs[0] and not server.received
+        outputs.append(runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"]).output)
+        outputs += [runner.invoke(cli, args).output for args in (["doctor"], ["status", "2025-09", "--json"],
+                                                                 ["send", "--help"])]
+        assert len(server.received) == 2
+    assert "leden.csv:5: 'bad@' is not a valid email address" in outputs[1]
+    for text in outputs:
+        assert PASSWORD not in text
+    folder = project / "editions" / "2025-09"
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_doctor_reports_each_step(project, tls):
+    ca_file, context, _ = tls
+    with SmtpServer(tls=context, users={"nb@vzhg.nl": PASSWORD}) as server:
+        write_env(project, server, SMTP_SECURITY="starttls", SMTP_CA_FILE=ca_file, SMTP_USERNAME="nb@vzhg.nl",
+                  SMTP_PASSWORD=PASSWORD)
+        ok = CliRunner().invoke(cli, ["doctor"])
+        assert ok.exit_code == 0, ok.output
+        for step in ("connected to 127.0.0.1", "STARTTLS: certificate verified", "authenticated as nb@vzhg.nl",
+                     "sender nieuwsbrief@vzhg.nl: 250", "nothing was sent"):
+            assert step in ok.output
+        write_env(project, server, SMTP_SECURITY="starttls", SMTP_USERNAME="nb@vzhg.nl", SMTP_PASSWORD=PASSWORD)
+        bad = CliRunner().invoke(cli, ["doctor"])
+        assert bad.exit_code == 1 and "FAILED" in bad.output and "certificate is not trusted" in bad.output
+        assert not server.received
