@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from .errors import NewsletterError
 
 JOURNAL_FILE = "journal.sqlite"
+TEST_SENDS_FILE = "test-sends.json"  # which builds were test-sent, per edition
 STATES = ("pending", "sending", "sent", "deferred", "failed", "uncertain")
 SENDABLE = ("pending", "deferred")
 SCHEMA = """
@@ -190,3 +192,20 @@ def status_lines(report: dict) -> list[str]:
     if counts["uncertain"] or counts["sending"]:
         lines.append("Uncertain ones may or may not have arrived; add --resend-uncertain to send them again.")
     return lines
+
+
+def tested_builds(folder: Path) -> dict[str, dict]:
+    """Build fingerprint -> when and to whom it was test-sent."""
+    path = folder / TEST_SENDS_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def remember_tested_build(folder: Path, fp: str, addresses: Sequence[str]) -> None:
+    data = tested_builds(folder)
+    data[fp] = {"time": now(), "to": list(addresses)}
+    tmp = folder / f".{TEST_SENDS_FILE}.tmp"
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(folder / TEST_SENDS_FILE)

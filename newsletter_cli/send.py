@@ -5,7 +5,6 @@ No click here: the command line passes `confirm` and `progress` callbacks.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import re
@@ -20,7 +19,7 @@ from . import merge
 from .build import Build, build as run_build, fingerprint
 from .config import Settings, load_settings
 from .errors import InputError, NewsletterError
-from .journal import JOURNAL_FILE, SENDABLE, Journal, exclusive, now
+from .journal import JOURNAL_FILE, SENDABLE, Journal, exclusive, remember_tested_build, tested_builds
 from .loader import display, resolve
 from .mailer import Connection, Fatal, Permanent, Temporary
 from .message import MessageFactory
@@ -29,7 +28,6 @@ from .recipients import Recipient, RecipientList, read_recipients, summary as li
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 MAX_FAILURES_IN_A_ROW = 10
-TEST_SENDS_FILE = "test-sends.json"
 OUTBOX = "outbox"
 M365_DAILY_LIMIT = 10_000
 
@@ -95,22 +93,6 @@ def duration(seconds: float) -> str:
     return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
 
 
-def test_sends(folder: Path) -> dict[str, dict]:
-    path = folder / TEST_SENDS_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def remember_test_send(folder: Path, fp: str, addresses: Sequence[str]) -> None:
-    data = test_sends(folder)
-    data[fp] = {"time": now(), "to": list(addresses)}
-    tmp = folder / f".{TEST_SENDS_FILE}.tmp"
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.replace(folder / TEST_SENDS_FILE)
-
-
 def _review_recipients(settings: Settings, to: Sequence[str]) -> tuple[list[Recipient], RecipientList | None]:
     from email_validator import EmailNotValidError, validate_email
 
@@ -171,7 +153,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
                                      "already sent got the earlier version and will not get this one")
     if limit is not None:
         plan.recipients = plan.recipients[:limit]
-    sent_before = test_sends(plan.folder).get(plan.fingerprint)
+    sent_before = tested_builds(plan.folder).get(plan.fingerprint)
     plan.tested = sent_before["time"] if sent_before else None
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
@@ -192,7 +174,7 @@ def summary(plan: Plan) -> list[str]:
         lines.append(f"Recipients: {list_summary(plan.listing)} in {display(plan.listing.path)}")
     if plan.already_sent or plan.uncertain:
         lines.append(f"Journal:    {plan.already_sent} already sent (skipped), {plan.uncertain} uncertain"
-                     + (" (re-sent: --resend-uncertain)" if plan.uncertain else ""))
+                     + (" (they may have arrived; sent again only with --resend-uncertain)" if plan.uncertain else ""))
     lines.append(f"To send:    {len(plan.recipients)}")
     if plan.outbox:
         lines.append(f"Mode:       nothing is sent; every message is written to {display(plan.folder / OUTBOX)}/")
@@ -348,7 +330,7 @@ def send_smtp(plan: Plan, journal: Journal | None, *, progress: Callable[[Progre
                      progress, retry_delays, connect)
     result = sender.run()
     if plan.test and result.sent:
-        remember_test_send(plan.folder, plan.fingerprint, [r.email for r in plan.recipients])
+        remember_tested_build(plan.folder, plan.fingerprint, [r.email for r in plan.recipients])
     return result
 
 

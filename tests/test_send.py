@@ -321,3 +321,73 @@ def test_doctor_reports_each_step(project, tls):
         bad = CliRunner().invoke(cli, ["doctor"])
         assert bad.exit_code == 1 and "FAILED" in bad.output and "certificate is not trusted" in bad.output
         assert not server.received
+
+
+def test_three_connections_with_faults_deliver_each_once(project):
+    emails = addresses(40)
+    with SmtpServer(defer_once=set(emails[::7]), drop_once=set(emails[3::9]), reject={emails[10]},
+                    drop_after=6) as server:
+        result = send(project, server, emails, settings=settings_for(server, SEND_CONNECTIONS="3"))
+        assert (result.sent, result.failed, result.deferred) == (39, 1, 0)
+        assert [server.count_for(a) for a in emails] == [0 if a == emails[10] else 1 for a in emails]
+
+
+@pytest.mark.parametrize("stage, code, reply, kind", [
+    ("RCPT TO", 451, "451 4.7.500 Server busy", "Temporary"),
+    ("DATA", 421, "421 4.4.2 closing", "Temporary"),
+    ("RCPT TO", 550, "550 5.1.10 RESOLVER.ADR.RecipientNotFound", "Permanent"),
+    ("DATA", 554, "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException", "Fatal"),
+    ("MAIL FROM", 550, "550 5.2.252 SendAsDenied; exceeded the sending limit", "Fatal"),
+    ("MAIL FROM", 550, "550 5.7.60 SMTP; Client does not have permissions to send as this sender", "Fatal"),
+    ("MAIL FROM", 530, "530 5.7.57 Client not authenticated", "Fatal"),
+])
+def test_replies_are_classified(stage, code, reply, kind):
+    from newsletter_cli.mailer import classify
+
+    outcome = classify(stage, code, reply)
+    assert type(outcome).__name__ == kind
+    assert getattr(outcome, "quota", False) == ("SubmissionQuota" in reply or "5.2.252" in reply)
+
+
+def test_server_as_a_separate_process_spools_messages(project):
+    import subprocess
+
+    spool = project / "spool"
+    server = subprocess.Popen([sys.executable, str(Path(__file__).parent / "smtp_server.py"), "--spool", str(spool),
+                               "--reject", "lid001@example.org"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline().split()[1])
+        settings = parse_settings({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": "none",
+                                   "NEWSLETTER_FROM": FROM, "SEND_RATE": "0"}, {})
+        result = run_send("2025-09", recipients=write_list(project, addresses(3)), settings=settings,
+                          retry_delays=())
+        assert (result.sent, result.failed) == (2, 1)
+    finally:
+        server.kill()
+        server.wait()
+    from smtp_server import read_spool
+
+    received = read_spool(spool)
+    assert [r.rcpt_tos for r in received] == [["lid000@example.org"], ["lid002@example.org"]]
+    assert received[0].data.startswith(b"Date: ")
+
+
+def test_rate_limit_applies_to_the_send(project):
+    from newsletter_cli.ratelimit import RateLimiter
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.now += seconds
+
+    clock = Clock()
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
+    with SmtpServer() as server:
+        result = send(project, server, addresses(5), limiter=limiter,
+                      settings=settings_for(server, SEND_CONNECTIONS="3"))
+        assert result.sent == 5 and len(server.received) == 5
+    assert clock.now >= 120  # 5 messages at 2 a minute: the third and fifth waited a full window each
