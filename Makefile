@@ -31,8 +31,10 @@ demo: setup
 test: setup chromium
 	$(PY) -m pytest -q -ra
 
-bench: setup
-	$(PY) bench/run.py
+# Benchmarks against the MJML CLI, mailmerge and a bare smtplib loop (installed into bench/.peers/);
+# writes docs/performance.md. A few minutes; BENCH_ARGS=--quick for a shorter run.
+bench: setup chromium
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) editions/*/build editions/*/outbox .pytest_cache

@@ -1,6 +1,6 @@
 """The practical limit for Python: one smtplib connection (STARTTLS + AUTH) sending pre-serialized messages.
 
-    python bench/bare_loop.py MESSAGES_FILE HOST PORT CA_FILE [--nagle]
+    python bench/bare_loop.py MESSAGES_FILE HOST PORT CA_FILE [--nagle] [--limit N]
 
 It sets TCP_NODELAY on the socket, as any sender over a fast link should: with smtplib's defaults the
 last segment of each message waits on Nagle's algorithm for the server's delayed ACK (~40 ms a message on
@@ -41,6 +41,8 @@ def read_messages(path: str) -> list[tuple[str, bytes]]:
 def main() -> None:
     path, host, port, ca = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     messages = read_messages(path)
+    if "--limit" in sys.argv:
+        messages = messages[: int(sys.argv[sys.argv.index("--limit") + 1])]
     context = ssl.create_default_context(cafile=ca)
     started = time.perf_counter()
     with smtplib.SMTP(host, port) as smtp:

@@ -43,6 +43,8 @@ def run(rounds: int = 7) -> dict:
         samples = interleave({
             "newsletter build": proc([NEWSLETTER, "build", "2025-09", "--out", str(out)]),
             "mjml CLI": proc([str(mjml), str(email_mjml), "-o", str(mjml_out)]),
+            "npx mjml (the same CLI as the MJML docs start it)": lambda: time_process(
+                ["npx", "--no-install", "mjml", str(email_mjml), "-o", str(mjml_out)], cwd=mjml.parents[2])[0],
             "newsletter --help": proc([NEWSLETTER, "--help"]),
             "python -c pass": proc([sys.executable, "-c", "pass"]),
         }, rounds=rounds)

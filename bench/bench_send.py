@@ -74,16 +74,24 @@ class Sink:
             raise RuntimeError("the SMTP sink did not start")
         self.port = int(line[1])
 
-    def count(self) -> int:
+    def _ask(self, command: bytes) -> list[bytes]:
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
             f = s.makefile("rwb")
             f.readline()
-            f.write(b"XCNT\r\n")
+            f.write(command + b"\r\n")
             f.flush()
-            n = int(f.readline().split()[1])
+            answer = f.readline().split()[1:]
             f.write(b"QUIT\r\n")
             f.flush()
-            return n
+            return answer
+
+    def count(self) -> int:
+        return int(self._ask(b"XCNT")[0])
+
+    def span(self, since: int) -> tuple[int, float]:
+        """Messages accepted from index `since` on, and the time from the first to the last of them."""
+        n, first, last = self._ask(b"XSPN %d" % since)
+        return int(n), float(last) - float(first)
 
     def stop(self) -> dict:
         self.proc.send_signal(signal.SIGTERM)
@@ -97,12 +105,16 @@ def send_env(sink: Sink, ca: Path, rate: int = 0, connections: int = 1) -> dict:
                      SEND_RATE=str(rate), SEND_CONNECTIONS=str(connections))
 
 
-def newsletter_send(tmp: Path, recipients: Path, env: dict, extra: list[str] = ()) -> tuple[float, int]:
+NODELAY_EXPERIMENT = [sys.executable, str(HERE / "experiments" / "send_nodelay.py")]
+
+
+def newsletter_send(tmp: Path, recipients: Path, env: dict, extra: list[str] = (),
+                    command: list[str] = (NEWSLETTER,)) -> tuple[float, int]:
     """One whole `newsletter send` process in a fresh project (so a fresh journal)."""
     project = tmp / f"project-{time.monotonic_ns()}"
     make_project(project)
     try:
-        return time_process([NEWSLETTER, "send", "2025-09", "--recipients", str(recipients), "--yes", *extra],
+        return time_process([*command, "send", "2025-09", "--recipients", str(recipients), "--yes", *extra],
                             cwd=project, env=env)
     finally:
         shutil.rmtree(project, ignore_errors=True)
@@ -239,6 +251,13 @@ def run(n: int = 1000, rounds: int = 3, big: int = 50_000, rate_seconds: float =
     return out
 
 
+BARE = "bare smtplib loop (1 connection, TCP_NODELAY)"
+NAGLE = "bare smtplib loop (1 connection, smtplib defaults; 200 messages, scaled)"
+NAGLE_COUNT = 200
+NODELAY1 = "experiment: newsletter send + TCP_NODELAY (1 connection)"
+NODELAY3 = "experiment: newsletter send + TCP_NODELAY (SEND_CONNECTIONS=3)"
+
+
 def throughput(tmp, sink, ca, recipients_csv, factory, recipients, result, n, rounds) -> dict:
     messages = tmp / "messages.bin"
     wire_bytes = write_messages(messages, factory, recipients)
@@ -248,11 +267,16 @@ def throughput(tmp, sink, ca, recipients_csv, factory, recipients, result, n, ro
     contenders = {
         "newsletter send (1 connection)": (lambda: newsletter_send(tmp, recipients_csv, send_env(sink, ca, 0, 1))[0], rounds),
         "newsletter send (SEND_CONNECTIONS=3)": (lambda: newsletter_send(tmp, recipients_csv, send_env(sink, ca, 0, 3))[0], rounds),
+        "experiment: newsletter send + TCP_NODELAY (1 connection)": (lambda: newsletter_send(
+            tmp, recipients_csv, send_env(sink, ca, 0, 1), command=NODELAY_EXPERIMENT)[0], rounds),
+        "experiment: newsletter send + TCP_NODELAY (SEND_CONNECTIONS=3)": (lambda: newsletter_send(
+            tmp, recipients_csv, send_env(sink, ca, 0, 3), command=NODELAY_EXPERIMENT)[0], rounds),
         "bare smtplib loop (1 connection, TCP_NODELAY)": (lambda: time_process(bare)[0], rounds),
-        "bare smtplib loop (1 connection, smtplib defaults)": (lambda: time_process(bare + ["--nagle"])[0], 1),
+        NAGLE: (lambda: time_process(bare + ["--nagle", "--limit", str(NAGLE_COUNT)])[0], 1),
         "mailmerge": (lambda: run_mailmerge(mm_files, tmp), min(rounds, 2)),
     }
     samples = {name: Sample() for name in contenders}
+    phase = {name: Sample() for name in contenders}  # first to last message as the sink saw them
     errors: dict[str, str] = {}
     for r in range(rounds):
         order = list(contenders) if r % 2 == 0 else list(reversed(contenders))
@@ -266,24 +290,29 @@ def throughput(tmp, sink, ca, recipients_csv, factory, recipients, result, n, ro
             except Exception as exc:  # a contender that cannot run is reported, the others go on
                 errors[name] = str(exc)[-800:]
                 continue
-            delivered = sink.count() - before
-            if delivered != n:
-                errors[name] = f"the sink received {delivered} messages, not {n}"
+            delivered, span = sink.span(before)
+            expected = NAGLE_COUNT if name == NAGLE else n
+            if delivered != expected:
+                errors[name] = f"the sink received {delivered} messages, not {expected}"
                 continue
-            samples[name].add(seconds)
-            print(f"  send: {name}: {seconds:.2f} s", file=sys.stderr, flush=True)
+            samples[name].add(seconds * n / expected)  # NAGLE: scaled to n messages
+            phase[name].add(span * n / (expected - 1))  # first-to-last covers expected-1 intervals
+            print(f"  send: {name}: {seconds:.2f} s (sending {span:.2f} s)", file=sys.stderr, flush=True)
     rates = {name: Sample([n / s for s in sample.values], unit="msg/s") for name, sample in samples.items()}
     res = {"seconds": {k: v.as_dict() for k, v in samples.items()},
+           "send_phase_seconds": {k: v.as_dict() for k, v in phase.items()},
            "msgs_per_s": {k: v.as_dict() for k, v in rates.items()},
            "wire_bytes_per_message": wire_bytes / n, "errors": errors}
-    nl1, nl3 = samples["newsletter send (1 connection)"], samples["newsletter send (SEND_CONNECTIONS=3)"]
-    bare, mm = samples["bare smtplib loop (1 connection, TCP_NODELAY)"], samples["mailmerge"]
-    # Throughput ratios, paired per round: peer time / our time (higher is better for us).
-    res["ratios"] = {
-        "newsletter (1) vs mailmerge": ratio_sample(mm, nl1).as_dict(),
-        "newsletter (1) vs bare loop": ratio_sample(bare, nl1).as_dict(),
-        "newsletter (3) vs bare loop": ratio_sample(bare, nl3).as_dict(),
-    }
+    res["ratios"], res["phase_ratios"] = {}, {}
+    for label, ours, peer in (("newsletter (1) vs mailmerge", "newsletter send (1 connection)", "mailmerge"),
+                              ("newsletter (1) vs bare loop", "newsletter send (1 connection)", BARE),
+                              ("newsletter (3) vs bare loop", "newsletter send (SEND_CONNECTIONS=3)", BARE),
+                              ("experiment: +TCP_NODELAY (1) vs mailmerge", NODELAY1, "mailmerge"),
+                              ("experiment: +TCP_NODELAY (1) vs bare loop", NODELAY1, BARE),
+                              ("experiment: +TCP_NODELAY (3) vs bare loop", NODELAY3, BARE)):
+        # Throughput ratio, paired per round: peer time / our time (higher is better for us).
+        res["ratios"][label] = ratio_sample(samples[peer], samples[ours]).as_dict()
+        res["phase_ratios"][label] = ratio_sample(phase[peer], phase[ours]).as_dict()
     return res
 
 
@@ -303,7 +332,7 @@ def memory(tmp: Path, small: int, big: int, runs: int = 2) -> dict:
                 continue
             rss[count].add(peak)
             secs[count].add(seconds)
-    res = {"rss_kib": {str(k): v.as_dict() for k, v in rss.items()},
+    res = {"small": small, "big": big, "rss_kib": {str(k): v.as_dict() for k, v in rss.items()},
            "seconds": {str(k): v.as_dict() for k, v in secs.items()}, "errors": {str(k): v for k, v in errors.items()}}
     res["ratio"] = ratio_sample(rss[big], rss[small]).as_dict()
     return res

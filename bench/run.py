@@ -39,7 +39,7 @@ def main() -> int:
         results = json.loads(args.from_json.read_text())
     else:
         results = {"machine": machine(), "node": node_version(), "peers": {"mjml": MJML_VERSION, "mailmerge": MAILMERGE_VERSION},
-                   "quick": args.quick, "errors": {}}
+                   "quick": args.quick, "errors": {}, "code": code_facts()}
         started = time.perf_counter()
         if "build" in only:
             step("build", results, lambda: __import__("bench_build").run(rounds=5 if args.quick else 9))
@@ -60,6 +60,19 @@ def main() -> int:
     write_doc(results, DOC)
     print(f"bench: wrote {DOC.relative_to(REPO)}")
     return 0
+
+
+def code_facts() -> dict:
+    """What the analysis in the doc depends on, read from the source as it is now (so the text stays true
+    when the sender's files change between runs)."""
+    def read(name: str) -> str:
+        try:
+            return (REPO / "newsletter_cli" / name).read_text(encoding="utf-8")
+        except OSError:
+            return ""
+    journal, mailer = read("journal.py"), read("mailer.py")
+    return {"mailer_sets_nodelay": "TCP_NODELAY" in mailer,
+            "journal_synchronous_full": "synchronous=FULL" in journal.replace(" ", "")}
 
 
 def step(name: str, results: dict, fn) -> None:

@@ -1,6 +1,7 @@
 """A minimal SMTP sink for the send benchmarks, run in its own process: it speaks just enough ESMTP
 (EHLO, STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT, and XCNT, which answers
-the number of messages accepted so far), discards every message without
+the number of messages accepted so far, and XSPN N: how many from message N on, and when the first and
+the last of them were accepted), discards every message without
 parsing it, and records when each message was accepted.
 
     python bench/smtp_sink.py --cert CERT.pem --key KEY.pem --times OUT.json [--port 0]
@@ -69,6 +70,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls
                 await reply(b"250 2.0.0 Queued")
             elif verb == b"XCNT":  # the bench's own question: how many messages so far
                 await reply(b"250 %d" % len(accepted))
+            elif verb == b"XSPN":  # XSPN <index>: count, first and last acceptance time from that message on
+                since = accepted[int(line.split()[1]):]
+                await reply(b"250 %d %.6f %.6f" % (len(since), since[0] if since else 0, since[-1] if since else 0))
             elif verb == b"QUIT":
                 await reply(b"221 Bye")
                 return

@@ -124,10 +124,9 @@ class _SendProgress:
     """A progress bar on stderr (sent, failed, time left), fed from the sending threads."""
 
     def __init__(self):
-        import sys
         import threading
 
-        self.bar, self.lock, self.done = None, threading.Lock(), 0
+        self.bar, self.lock = None, threading.Lock()
 
     def __call__(self, p) -> None:
         import sys

@@ -21,6 +21,7 @@ from functools import lru_cache
 from .config import Secret, Settings
 from .errors import NewsletterError
 
+DOT_RE = re.compile(rb"(?m)^\.")
 QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)
 CA_HINT = ("Certificate checks are never skipped. If your organisation uses its own certificate authority, set "
            "SMTP_CA_FILE to its certificate (.pem); otherwise check that SMTP_HOST is the server's real name.")
@@ -113,7 +114,7 @@ class Connection:
         """Connect, negotiate TLS, authenticate; Fatal with what to change when a step fails."""
         s = self.settings
         host = s.smtp_host or ""
-        if s.smtp_security == "none" and (s.smtp_username) and not is_loopback(host):
+        if s.smtp_security == "none" and s.smtp_username and not is_loopback(host):
             raise Fatal(f"{self.where}: SMTP_SECURITY=none would send the password unencrypted; "
                         "use starttls (port 587) or ssl (port 465).")
         context = tls_context(s) if s.smtp_security != "none" else None
@@ -124,7 +125,10 @@ class Connection:
             else:
                 smtp = smtplib.SMTP(host, s.smtp_port, local_hostname=local_hostname(), timeout=s.smtp_timeout)
             self.smtp = smtp
-            self._step(f"connected to {self.where}" + (" (TLS)" if s.smtp_security == "ssl" else ""))
+            if smtp.sock is not None:  # no Nagle delay on the last segment of each message
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._step(f"connected to {self.where}" + (" (TLS: certificate verified)" if s.smtp_security == "ssl"
+                                                       else ""))
             smtp.ehlo()
             if s.smtp_security == "starttls":
                 if not smtp.has_extn("starttls"):
@@ -207,10 +211,12 @@ class Connection:
             except OSError:
                 pass
 
-    def send(self, sender: str, recipient: str, data: bytes) -> str:
+    def send(self, sender: str, recipient: str, data: bytes, before_data: Callable[[], None] | None = None) -> str:
         """One transaction (MAIL, RCPT, DATA); returns the server's final reply or raises a SendFailure/Fatal.
 
-        A connection lost before the server answered DATA is Temporary (RFC 5321 section 3.8).
+        `before_data` runs once the server said 354, just before the message goes out: from then until the
+        reply, the outcome is unknown if this process dies. A connection lost before the server answered is
+        Temporary (RFC 5321 section 3.8).
         """
         if self.smtp is None:
             self.open()
@@ -224,9 +230,12 @@ class Connection:
                 code, message = smtp.rcpt(recipient)
                 if code in (250, 251):
                     stage = "DATA"
-                    code, message = smtp.data(data)
-        except smtplib.SMTPDataError as exc:  # no 354 after DATA
-            code, message = exc.smtp_code, exc.smtp_error
+                    code, message = smtp.docmd("data")
+                    if code == 354:
+                        if before_data is not None:
+                            before_data()
+                        smtp.send(_dot_stuffed(data))
+                        code, message = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
             raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
@@ -250,6 +259,12 @@ class Connection:
                 self.drop()
         except (smtplib.SMTPException, OSError):
             self.drop()
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload: leading dots doubled, ending in CRLF . CRLF (what smtplib.SMTP.data does)."""
+    body = DOT_RE.sub(b"..", data)
+    return body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
 def _describe(exc: BaseException) -> str:

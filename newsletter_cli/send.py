@@ -155,6 +155,9 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
         plan.recipients = plan.recipients[:limit]
     sent_before = tested_builds(plan.folder).get(plan.fingerprint)
     plan.tested = sent_before["time"] if sent_before else None
+    if not test and not plan.tested:
+        plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
+                             "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
         plan.warnings += [str(p) for p in plan.listing.problems]
@@ -296,8 +299,8 @@ class _Sender:
             try:
                 if connection.smtp is None:
                     connection.open()
-                self.journal.mark_sending(recipient.email, self.plan.fingerprint, message_id)
-                reply = connection.send(sender, recipient.email, data)
+                reply = connection.send(sender, recipient.email, data, before_data=lambda: self.journal.mark_sending(
+                    recipient.email, self.plan.fingerprint, message_id))
             except Fatal as exc:
                 self.journal.mark(recipient.email, "pending", exc.reply)
                 self.halt(exc.message, exc.quota)
