@@ -7,7 +7,6 @@ Each edition is built with `build()` into a temporary folder; nothing is written
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -72,9 +71,7 @@ def collect(root: Path | None = None, *, include_future: bool = False,
             if draft and not include_future:
                 skipped.append(f"{edition_id}: {draft} (a draft?); use --all to include it")
                 continue
-            folder = result.loaded.folder
-            files = [(path, os.path.relpath(path, folder)) for path in result.rendered.image_files]
-            files += _logo_files(theme, root)
+            files = [(path, src) for src, path in result.rendered.image_files.items()]
             editions.append(ArchivedEdition(edition_id, edition.subject, edition.preheader, edition.date,
                                             edition.locale, result.rendered.web_html, files))
     if problems:
@@ -92,14 +89,6 @@ def _draft_reason(result: Build, today: dt.date) -> str | None:
         return None
     placeholders = [d for d in run_checks(result) if d.code == "placeholder"]
     return f"it still has placeholder text ({placeholders[0].place})" if placeholders else None
-
-
-def _logo_files(theme: Theme, root: Path) -> list[tuple[Path, str]]:
-    """The theme's logo, when it is a local file: the web page refers to it by the theme's path."""
-    if not theme.logo or theme.logo.lower().startswith(("http://", "https://")):
-        return []
-    path = root / theme.logo
-    return [(path, theme.logo)] if path.is_file() else []
 
 
 def index_html(editions: list[ArchivedEdition], theme: Theme) -> str:

@@ -280,8 +280,5 @@ def _local_image(ctx: Context, image: ImageRef, field: YamlPath, name: str) -> l
 
 def local_image_files(ctx: Context) -> list[Path]:
     """The local files that travel with the email (item images and the logo), each once."""
-    files = [ctx.build.loaded.folder / i.src for i in collect_images(ctx)
-             if not i.in_text and not i.src.lower().startswith(("http://", "https://"))]
-    if ctx.theme.logo and not ctx.theme.logo.lower().startswith(("http://", "https://")):
-        files.append(Path(ctx.theme.logo))
-    return [f for f in dict.fromkeys(files) if f.is_file()]
+    return [path for path in ctx.build.rendered.image_files.values() if path.is_file()]
+

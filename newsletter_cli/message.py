@@ -174,11 +174,7 @@ class MessageFactory:
     def _images(self, build: Build) -> list[tuple[str, str, Path]]:
         """(src as written in the HTML, Content-ID, file) for each local image."""
         out = []
-        for n, path in enumerate(build.rendered.image_files, 1):
-            try:
-                src = path.relative_to(build.loaded.folder).as_posix()
-            except ValueError:
-                src = str(path)
+        for n, (src, path) in enumerate(build.rendered.image_files.items(), 1):
             if not path.is_file():
                 raise InputError(f"{build.loaded.display_path}: image '{src}' does not exist; "
                                  "put the file next to edition.yaml or fix the path.")

@@ -158,7 +158,7 @@ def page_html(state: PreviewState, root: Path) -> str:
     )
 
 
-def allowed_file(state: PreviewState, url_path: str, root: Path) -> Path | None:
+def allowed_file(state: PreviewState, url_path: str) -> Path | None:
     """The file a request may see: an image of the edition (or the theme's local logo); else None."""
     rel = unquote(url_path).lstrip("/")
     parts = PurePosixPath(rel).parts
@@ -166,12 +166,11 @@ def allowed_file(state: PreviewState, url_path: str, root: Path) -> Path | None:
         return None  # no '..', no hidden files such as .env
     folder = state.edition_yaml.parent.resolve()
     candidate = (folder / rel).resolve()  # symlinks are followed, then checked
-    referenced = {p.resolve() for p in state.good.build.rendered.image_files} if state.good else set()
-    if candidate.is_file() and candidate.is_relative_to(folder) and (
-            candidate.is_relative_to(folder / IMAGES_DIR) or candidate in referenced):
+    if candidate.is_file() and candidate.is_relative_to(folder / IMAGES_DIR):
         return candidate
-    logo = load_theme_logo(root)  # the email refers to it relative to the project folder
-    return logo if logo and (root / rel).resolve() == logo else None
+    referenced = state.good.build.rendered.image_files if state.good else {}  # item images and the theme's logo
+    path = referenced.get(PurePosixPath(rel).as_posix())
+    return path.resolve() if path and path.is_file() else None
 
 
 def load_theme_logo(root: Path) -> Path | None:
@@ -217,7 +216,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return self._send(snap.build.rendered.web_html, "text/html", head)
         if snap and path == "/email.txt":
             return self._send(snap.build.rendered.text, "text/plain", head)
-        file = allowed_file(state, path, self.server.root)
+        file = allowed_file(state, path)
         if file and file.suffix.lower() in IMAGE_TYPES:
             return self._send(file.read_bytes(), IMAGE_TYPES[file.suffix.lower()], head)
         self._send("Not found", "text/plain", head, HTTPStatus.NOT_FOUND)

@@ -42,7 +42,7 @@ class Rendered:
     images: int = 0
     html_bytes_qp: int = 0
     seconds: float = 0.0
-    image_files: list[Path] = field(default_factory=list)  # local images to embed (cid parts)
+    image_files: dict[str, Path] = field(default_factory=dict)  # src as written in the HTML -> local file (cid parts)
 
 
 @lru_cache(maxsize=1)
@@ -237,7 +237,7 @@ def count_links(edition: Edition) -> int:
     return len(content_links(edition))
 
 
-def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None) -> Rendered:
+def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, root: Path | None = None) -> Rendered:
     """Render one edition; pure apart from reading templates (no network, no writes)."""
     started = time.perf_counter()
     edition = loaded.edition
@@ -254,8 +254,10 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None) -
         mjml=mjml_source, html=html, web_html=web_html, text=text, warnings=list(loaded.warnings),
         items=sum(len(s.items) for s in edition.sections), links=count_links(edition),
         images=len(_IMG_RE.findall(html)), html_bytes_qp=qp_size(html),
-        image_files=list(dict.fromkeys(loaded.folder / src for src in local)),  # each file once
+        image_files={src: loaded.folder / src for src in image_src.values()},  # each file once
     )
+    if theme.logo and not theme.logo.lower().startswith(("http://", "https://")):
+        result.image_files[theme.logo] = (root or Path.cwd()) / theme.logo  # the theme's path, from the project folder
     if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
         result.warnings.append(Diagnostic(
             "warning", loaded.display_path, None, "",

@@ -169,3 +169,20 @@ def test_header_injection_through_subject_or_from(built):
         built.loaded.edition.__dict__["subject"] = "Nieuwsbrief VZHG - september 2025"
     with pytest.raises(InputError, match="NEWSLETTER_FROM"):
         parse_settings({"NEWSLETTER_FROM": "a@b.nl\nBcc: c@d.nl"}, {})
+
+
+def test_local_theme_logo_travels_as_an_inline_part(project: Path):
+    """A logo from theme.yaml (relative to the project folder) is embedded like an item image, not left as a
+    local path that would show as a broken image in the recipient's mail."""
+    (project / "assets").mkdir()
+    (project / "assets" / "logo.png").write_bytes(PNG)
+    (project / "theme.yaml").write_text("logo: assets/logo.png\n", encoding="utf-8")
+    result = build(project / "editions" / "2025-09" / "edition.yaml")
+    factory = MessageFactory(result, parse_settings(SETTINGS, {}))
+    message = parse(factory.for_recipient(Recipient("a@example.org", "A", {})))
+    html_part = message.get_body(("html",)).get_content()
+    images = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert len(images) == 1 and images[0].get_content() == PNG
+    cid = images[0]["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html_part
+    assert 'src="assets/logo.png"' not in html_part

@@ -210,7 +210,7 @@ def test_images_keep_their_pixel_width(project: Path) -> None:
     assert [(i["src"], i["width"], i["alt"]) for i in images] == [
         ("logo.png", "160", "Vereniging Zuid-Hollandse Gemeenten"), ("images/foto.png", "240", "Een foto")]
     assert result.rendered.images == 2
-    assert result.rendered.image_files == [folder / "images" / "foto.png"]
+    assert result.rendered.image_files == {"logo.png": project / "logo.png", "images/foto.png": folder / "images" / "foto.png"}
 
 
 def test_local_image_src_is_written_as_its_path_in_the_edition_folder(project: Path) -> None:
@@ -228,7 +228,7 @@ def test_local_image_src_is_written_as_its_path_in_the_edition_folder(project: P
     for html in (result.html, result.web_html):
         assert [a["src"] for t, a in Page(html).tags if t == "img"] == [
             "images/a.png", "images/a.png", "HTTPS://example.org/c.png"]
-    assert result.image_files == [folder / "images" / "a.png"]  # one file, embedded once
+    assert result.image_files == {"images/a.png": folder / "images" / "a.png"}  # one file, embedded once
 
 
 def test_missing_theme_logo_is_an_error(project: Path) -> None:
