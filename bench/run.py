@@ -70,8 +70,10 @@ def code_facts() -> dict:
             return (REPO / "newsletter_cli" / name).read_text(encoding="utf-8")
         except OSError:
             return ""
-    journal, mailer = read("journal.py"), read("mailer.py")
+    journal, mailer, send = read("journal.py"), read("mailer.py"), read("send.py")
     return {"mailer_sets_nodelay": "TCP_NODELAY" in mailer,
+            "mailer_dot_regex": "DOT_RE.sub" in mailer,
+            "fingerprint_per_call": "@property\n    def fingerprint" in send,
             "journal_synchronous_full": "synchronous=FULL" in journal.replace(" ", "")}
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from email.utils import getaddresses
@@ -87,18 +89,62 @@ class Settings:
         return next((u for u in self.list_unsubscribe if u.startswith("https://")), None)
 
 
-def _env_file_lines(path: Path) -> dict[str, int]:
-    """The line on which each name is set in the .env file (for messages)."""
+# Names in these families are this tool's: one that is not in NAMES is a typo (SMTP_PASWORD) or a wish
+# (SMTP_VERIFY=false) that must not pass silently.
+OWN_PREFIXES = ("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_")
+ENVIRONMENT_ONLY = ("NEWSLETTER_RETRY_DELAYS",)
+
+
+def _unknown_name(name: str) -> str:
+    """Why a name in this tool's families is not a setting, and what was probably meant."""
+    import difflib
+
+    if name in ENVIRONMENT_ONLY:
+        return (f"{name} is read from the environment only, not from .env: run e.g. "
+                f"{name}=0,0 newsletter send ...")
+    if any(word in name for word in ("VERIFY", "INSECURE", "CERT", "CHECK")):
+        return (f"{name} is not a setting: certificate checks cannot be switched off. To trust your "
+                "organisation's own certificate authority, set SMTP_CA_FILE to its certificate (.pem)")
+    if any(word in name for word in ("TLS", "SSL")):
+        return f"{name} is not a setting; did you mean SMTP_SECURITY (starttls, ssl or none)?"
+    aliases = {"SERVER": "SMTP_HOST", "USER": "SMTP_USERNAME", "LOGIN": "SMTP_USERNAME", "PASS": "SMTP_PASSWORD",
+               "SENDER": "NEWSLETTER_FROM"}
+    alias = next((real for word, real in aliases.items() if word in name.split("_")), None)
+    close = [alias] if alias else difflib.get_close_matches(name, NAMES, n=1, cutoff=0.6)
+    return f"{name} is not a setting" + (f"; did you mean {close[0]}?" if close else " (see .env.example)")
+
+
+def _env_file_lines(path: Path, text: str) -> tuple[dict[str, int], list[str]]:
+    """The line on which each name is set in the .env file (for messages), and the lines that are wrong."""
+    from dotenv.parser import parse_stream
+
     lines: dict[str, int] = {}
+    problems: list[str] = []
+    for binding in parse_stream(io.StringIO(text)):
+        number = binding.original.line
+        if binding.error:  # its text is not shown: it may hold the password
+            problems.append(f"{path.name}:{number}: cannot read this line: write NAME=value, e.g. "
+                            "SMTP_HOST=smtp.office365.com (the name is one word); a value in quotes needs "
+                            "its closing quote on the same line")
+            continue
+        if binding.key is None:
+            continue
+        lines[binding.key] = number
+        if binding.key.startswith(OWN_PREFIXES) and binding.key not in NAMES:
+            problems.append(f"{path.name}:{number}: {_unknown_name(binding.key)}")
+        elif binding.key in NAMES and binding.value is None:
+            problems.append(f"{path.name}:{number}: {binding.key} has no '=': write {binding.key}=value")
+    return lines, problems
+
+
+def _decode_env(data: bytes, path: Path) -> str:
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM (Notepad): so that the error's position is one in `data`
     try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-    except OSError:
-        return lines
-    for number, line in enumerate(text.splitlines(), 1):
-        name = line.strip().removeprefix("export ").split("=", 1)[0].strip()
-        if name and not name.startswith("#"):
-            lines[name] = number
-    return lines
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path.name}:{line}: the settings file is not UTF-8 (byte 0x{data[exc.start]:02x}; "
+                         "Windows-1252?). Save it as UTF-8 (in Notepad: Save As, Encoding: UTF-8).") from None
 
 
 def _warn_permissions(path: Path, warn: list[str]) -> None:
@@ -111,8 +157,13 @@ def _warn_permissions(path: Path, warn: list[str]) -> None:
                     f"run  chmod 600 {path.name}")
 
 
-def read_raw(env_file: Path | None = None) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """(values, sources, warnings) from the .env file and the environment, the environment winning."""
+def read_raw(env_file: Path | None = None, strict: bool = False) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(values, sources, warnings) from the .env file and the environment, the environment winning.
+
+    `strict` (what `send` and `doctor` use) refuses a .env with lines it cannot read or names in this tool's
+    families that are not settings, instead of leaving them out silently. A name set to nothing in .env is
+    not set, but its source is kept ('.env:3') so that a message can point at the line.
+    """
     from dotenv import dotenv_values  # small, but only needed here
 
     path = env_file if env_file is not None else Path.cwd() / ENV_FILE
@@ -122,11 +173,16 @@ def read_raw(env_file: Path | None = None) -> tuple[dict[str, str], dict[str, st
     if path.is_file():
         _warn_permissions(path, warnings)
         try:
-            file_values = dotenv_values(path, encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path.name}: cannot read the settings file: {exc}") from None
-        lines = _env_file_lines(path)
+            text = _decode_env(path.read_bytes(), path)
+        except OSError as exc:
+            raise InputError(f"{path.name}: cannot read the settings file: {exc.strerror}") from None
+        lines, problems = _env_file_lines(path, text)
+        if strict and problems:
+            raise InputError("\n".join(problems))
+        file_values = dotenv_values(stream=io.StringIO(text))
         for name, value in file_values.items():
+            if name in lines:
+                sources[name] = f"{path.name}:{lines[name]}"
             if value is not None and value.strip() != "":
                 values[name] = value.strip()
                 sources[name] = f"{path.name}:{lines[name]}" if name in lines else path.name
@@ -184,14 +240,65 @@ class _Reader:
         return path
 
 
-def _check_address(reader: _Reader, name: str, value: str | None) -> None:
+LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+HOST_RE = re.compile(rf"{LABEL}(?:\.{LABEL})*\.?")
+
+
+def _host(reader: _Reader) -> str | None:
+    """SMTP_HOST: a name or an IP address, nothing more (no smtp://, no :587)."""
+    import ipaddress
+
+    raw = reader.text("SMTP_HOST")
+    if raw is None or HOST_RE.fullmatch(raw):
+        return raw
+    try:
+        return str(ipaddress.ip_address(raw.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        pass
+    if "://" in raw:
+        hint = f"leave out '{raw.split('://', 1)[0]}://'"
+    elif re.fullmatch(r"[^:]+:\d+", raw):
+        hint = "the port goes in SMTP_PORT"
+    else:
+        hint = "write only the server's name"
+    raise reader.fail("SMTP_HOST", f"'{raw}' is not a server name: {hint}, e.g. SMTP_HOST=smtp.office365.com")
+
+
+def _ca_file(reader: _Reader) -> Path | None:
+    """SMTP_CA_FILE: an existing file that holds at least one certificate (PEM)."""
+    import ssl
+
+    path = reader.path("SMTP_CA_FILE")
+    if path is not None:
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except (ssl.SSLError, OSError, ValueError):
+            raise reader.fail("SMTP_CA_FILE", f"'{reader.values['SMTP_CA_FILE']}' is not a certificate file: it must "
+                                              "hold your certificate authority's certificate in PEM format (text "
+                                              "starting with -----BEGIN CERTIFICATE-----)") from None
+    return path
+
+
+def _check_ports(reader: _Reader, security: str, port: int) -> None:
+    """The two mix-ups that otherwise hang until the timeout: STARTTLS on 465 and TLS-from-the-start on 587."""
+    if "SMTP_PORT" not in reader.values:
+        return
+    if security == "starttls" and port == 465:
+        raise reader.fail("SMTP_PORT", "465 is the port for TLS from the start: set SMTP_SECURITY=ssl, or use "
+                                       "SMTP_PORT=587 with starttls")
+    if security == "ssl" and port == 587:
+        raise reader.fail("SMTP_PORT", "587 is the port for STARTTLS: set SMTP_SECURITY=starttls, or use "
+                                       "SMTP_PORT=465 with ssl")
+
+
+def _check_address(reader: _Reader, name: str, value: str | None, example: str = "VZHG <nieuwsbrief@vzhg.nl>") -> None:
     from email_validator import EmailNotValidError, validate_email
 
     if value is None:
         return
     pairs = getaddresses([value])
     if len(pairs) != 1 or not pairs[0][1]:
-        raise reader.fail(name, f"'{value}' is not one email address, e.g. VZHG <nieuwsbrief@vzhg.nl>")
+        raise reader.fail(name, f"'{value}' is not one email address, e.g. {example}")
     try:
         validate_email(pairs[0][1], check_deliverability=False)
     except EmailNotValidError as exc:
@@ -208,7 +315,7 @@ def _unsubscribe(reader: _Reader) -> tuple[str, ...]:
             out.append(part)
         elif part.startswith("mailto:") or ("@" in part and "://" not in part):
             address = part.removeprefix("mailto:")
-            _check_address(reader, "LIST_UNSUBSCRIBE", address.split("?", 1)[0])
+            _check_address(reader, "LIST_UNSUBSCRIBE", address.split("?", 1)[0], "mailto:afmelden@vzhg.nl")
             out.append(f"mailto:{address}")
         else:
             raise reader.fail("LIST_UNSUBSCRIBE", f"'{part}' is neither a mailto: address nor an https:// URL")
@@ -223,6 +330,8 @@ def parse_settings(values: dict[str, str], sources: dict[str, str]) -> Settings:
         raise reader.fail("SMTP_SECURITY", f"'{values['SMTP_SECURITY']}' is unknown: use starttls (port 587), "
                                            "ssl (port 465) or none (no encryption, local test servers only)")
     port = reader.integer("SMTP_PORT", DEFAULT_PORTS[security], 1, 65535, "a port number")
+    _check_ports(reader, security, port)
+    host = _host(reader)
     timeout = reader.integer("SMTP_TIMEOUT", 60, 1, 3600, "a number of seconds")
     rate = reader.integer("SEND_RATE", 30, 0, 100_000, "a number of messages per minute")
     connections = reader.integer("SEND_CONNECTIONS", 1, 1, 20, "a number of connections")
@@ -244,14 +353,25 @@ def parse_settings(values: dict[str, str], sources: dict[str, str]) -> Settings:
         raise reader.fail("LIST_UNSUBSCRIBE", "contains {token}, so LIST_UNSUBSCRIBE_SECRET must be set "
                                               "(at least 16 random characters)")
     return Settings(
-        smtp_host=reader.text("SMTP_HOST"), smtp_port=port, smtp_security=security,  # type: ignore[arg-type]
+        smtp_host=host, smtp_port=port, smtp_security=security,  # type: ignore[arg-type]
         smtp_username=username, smtp_password=Secret(password or ""), smtp_oauth_token_command=token_command,
-        smtp_ca_file=reader.path("SMTP_CA_FILE"), smtp_timeout=float(timeout),
+        smtp_ca_file=_ca_file(reader), smtp_timeout=float(timeout),
         newsletter_from=sender, reply_to=reply_to, send_rate=rate, send_connections=connections,
         list_unsubscribe=unsubscribe, list_unsubscribe_secret=Secret(secret),
         review_list=Path(reader.text("REVIEW_LIST") or "") if reader.text("REVIEW_LIST") else None,
         sources=dict(sources),
     )
+
+
+def missing(settings: Settings, name: str, why: str, example: str) -> InputError:
+    """The error for a setting a command needs that is empty or not set, pointing at the line or the file."""
+    source = settings.sources.get(name, "")
+    if source.startswith(ENV_FILE):
+        return InputError(f"{source}: {name} is empty; {why}. Fill it in, e.g. {name}={example}")
+    if (Path.cwd() / ENV_FILE).is_file():
+        return InputError(f"{ENV_FILE}: {name} is not set; {why}. Add a line {name}={example}")
+    return InputError(f"{name} is not set; {why}. There is no {ENV_FILE} in this folder: copy .env.example to "
+                      f"{ENV_FILE} and fill it in, or set {name} in the environment.")
 
 
 def require(value: object, name: str, why: str) -> None:
@@ -265,7 +385,7 @@ def load_settings(env_file: Path | None = None, warnings: list[str] | None = Non
 
     Warnings (e.g. a .env readable by others) are appended to `warnings` when given, else printed to stderr.
     """
-    values, sources, found = read_raw(env_file)
+    values, sources, found = read_raw(env_file, strict=True)
     if warnings is not None:
         warnings.extend(found)
     else:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .config import Secret, Settings
+from .config import Secret, Settings, missing
 from .errors import NewsletterError
 
 DOT_RE = re.compile(rb"(?m)^\.")
@@ -313,8 +313,8 @@ def doctor(settings: Settings) -> list[Check]:
                           + (" SMTP_OAUTH_TOKEN_COMMAND=(set)" if s.smtp_oauth_token_command else "")
                           + (f" SMTP_CA_FILE={s.smtp_ca_file}" if s.smtp_ca_file else ""))]
     if not s.newsletter_from:
-        checks.append(Check(False, "NEWSLETTER_FROM is not set: add the sender, e.g. "
-                                   "NEWSLETTER_FROM=VZHG <nieuwsbrief@vzhg.nl>"))
+        checks.append(Check(False, missing(s, "NEWSLETTER_FROM", "the messages need a sender",
+                                           "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>").message))
     if not s.smtp_host:
         checks.append(Check(False, "SMTP_HOST is not set: `send` would only write .eml files to the outbox. "
                                    "Set SMTP_HOST (Microsoft 365: smtp.office365.com) in .env."))

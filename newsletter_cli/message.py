@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from . import qp
 from .build import Build
-from .config import Settings
+from .config import Settings, missing
 from .errors import InputError
 from .merge import FIELD_RE
 from .recipients import Recipient
@@ -148,8 +148,8 @@ class MessageFactory:
 
     def __init__(self, build: Build, settings: Settings, *, test: bool = False):
         if not settings.newsletter_from:
-            raise InputError("NEWSLETTER_FROM is not set; the messages need a sender. "
-                             "Add it to .env in this folder (see .env.example).")
+            raise missing(settings, "NEWSLETTER_FROM", "the messages need a sender",
+                          "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>")
         self.settings = settings
         self.test = test
         edition = build.loaded.edition

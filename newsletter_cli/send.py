@@ -24,7 +24,8 @@ from .loader import display, resolve
 from .mailer import Connection, Fatal, Permanent, Temporary
 from .message import MessageFactory
 from .ratelimit import RateLimiter
-from .recipients import Recipient, RecipientList, read_recipients, summary as list_summary
+from .recipients import (Recipient, RecipientList, problem_lines, read_recipients, require_recipients,
+                         summary as list_summary)
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 MAX_FAILURES_IN_A_ROW = 10
@@ -112,6 +113,7 @@ def _review_recipients(settings: Settings, to: Sequence[str]) -> tuple[list[Reci
         raise InputError(f"{settings.source('REVIEW_LIST')}: REVIEW_LIST '{settings.review_list}' does not exist; "
                          "make it (a CSV with an email column) or use --to a@example.org.")
     listing = read_recipients(settings.review_list)
+    require_recipients(listing)
     return listing.recipients, listing
 
 
@@ -139,6 +141,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
             raise InputError("Name the recipient list: newsletter send EDITION --recipients leden.csv "
                              "(or --test for the review list).")
         plan.listing = read_recipients(recipients)
+        require_recipients(plan.listing)
         plan.recipients = list(plan.listing.recipients)
         if journal is not None:
             journal.recover()
@@ -160,7 +163,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
                              "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
-        plan.warnings += [str(p) for p in plan.listing.problems]
+        plan.warnings += problem_lines(plan.listing)
     if not test and len(plan.recipients) > M365_DAILY_LIMIT and not plan.outbox:
         plan.warnings.append(f"Microsoft 365 accepts {M365_DAILY_LIMIT:,} recipients a day: if the server stops "
                              "the send, run the same command again tomorrow to go on")
