@@ -17,12 +17,26 @@ def parser(allow_html: bool = False) -> MarkdownIt:
     return md
 
 
+# A build parses each text for the HTML, the plain text, the loader's link check and the checks; the
+# preview server rebuilds on every save. Parsing once per distinct text keeps that cheap. The cached
+# tokens are shared: callers read them and never change them.
+_CACHE_SIZE = 1024
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _parsed(text: str, allow_html: bool, checking: bool) -> tuple[Token, ...]:
+    md = _checking_parser(allow_html) if checking else parser(allow_html)
+    return tuple(md.parse(text))
+
+
 def tokens(text: str, allow_html: bool = False) -> list[Token]:
-    return parser(allow_html).parse(text)
+    return list(_parsed(text, allow_html, False))
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def to_html(text: str, allow_html: bool = False) -> str:
-    return parser(allow_html).render(text)
+    md = parser(allow_html)
+    return md.renderer.render(list(_parsed(text, allow_html, False)), md.options, {})
 
 
 @lru_cache(maxsize=2)
@@ -93,4 +107,4 @@ def unparsed_links(text: str, allow_html: bool = False) -> list[tuple[str, str, 
 
 
 def tokens_for_check(text: str, allow_html: bool = False) -> list[Token]:
-    return _checking_parser(allow_html).parse(text)
+    return list(_parsed(text, allow_html, True))
