@@ -110,9 +110,23 @@ def test_bad_recipient_list(project: Path, server: SmtpServer, name: str) -> Non
 
     check = runner.invoke(cli, ["recipients", "check", shown])
     assert_refused(check, shown, expected, name)
+    lines = check.output.splitlines()
+    if lines[0].startswith("Error: "):  # the file as a whole: one message, nothing else
+        assert lines == ["Error: " + expected[0]] + expected[1:]
+    else:  # invalid rows: the summary, the columns, each row, and the exit message
+        assert lines[0].startswith(f"{shown}: 0 recipients ({len(expected)} rows: {len(expected)} invalid")
+        assert lines[-1] == f"Error: {len(expected)} invalid row(s) in {shown}; they would be skipped. Fix them " \
+                            "or remove them."
 
     send = runner.invoke(cli, ["send", "2025-09", "--recipients", shown, "--yes"])
     assert_refused(send, shown, expected, name)
+    lines = send.output.splitlines()
+    assert lines[0].startswith("Error: "), send.output  # refused before the summary and the question
+    lines[0] = lines[0].removeprefix("Error: ")
+    if lines[0].startswith(f"Nobody to send to in {shown}: "):
+        assert lines[0].endswith("Fix these rows:")
+        lines = lines[1:]
+    assert lines == expected
     assert server.received == []
     assert journal_files(project) == []
     assert not (project / "editions" / "2025-09" / "outbox").exists()
