@@ -8,8 +8,6 @@ import click
 
 from . import __version__
 
-EDITION_HELP = "An edition id (2025-09), its folder or its edition.yaml; default: the newest edition."
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
