@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from . import merge
@@ -61,8 +62,9 @@ class Plan:
     def folder(self) -> Path:
         return self.build.loaded.folder
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
+        """The build's fingerprint, hashed once (it is recorded with every message sent)."""
         return fingerprint(self.build.rendered)
 
 

@@ -391,3 +391,24 @@ def test_rate_limit_applies_to_the_send(project):
                       settings=settings_for(server, SEND_CONNECTIONS="3"))
         assert result.sent == 5 and len(server.received) == 5
     assert clock.now >= 120  # 5 messages at 2 a minute: the third and fifth waited a full window each
+
+
+@pytest.mark.parametrize("body", [
+    b"Subject: dots\r\n\r\n.starts with a dot\r\nmiddle\r\n.\r\n..two dots\r\n...three\r\nend .\r\n",
+    b".the very first byte is a dot\r\n\r\nx\r\n",
+    b"Subject: none\r\n\r\nno line starts with a dot. None. At all.\r\n",
+    b"Subject: no final line break\r\n\r\n.last line",
+])
+def test_dot_stuffing_reaches_the_server_intact(body):
+    """A line starting with '.' (even a lone '.') must arrive as written: the server un-stuffs what we stuff."""
+    from newsletter_cli.mailer import Connection
+
+    with SmtpServer() as server:
+        connection = Connection(settings_for(server))
+        try:
+            reply = connection.send("nieuwsbrief@vzhg.nl", "a@example.org", body)
+        finally:
+            connection.close()
+        assert reply.startswith("250")
+        expected = body if body.endswith(b"\r\n") else body + b"\r\n"
+        assert [r.data for r in server.received] == [expected]
