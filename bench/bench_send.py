@@ -105,17 +105,14 @@ def send_env(sink: Sink, ca: Path, rate: int = 0, connections: int = 1) -> dict:
                      SEND_RATE=str(rate), SEND_CONNECTIONS=str(connections))
 
 
-PATCHED = [sys.executable, str(HERE / "experiments" / "send_patched.py")]
-
-
 def newsletter_send(tmp: Path, recipients: Path, env: dict, extra: list[str] = (),
-                    command: list[str] = (NEWSLETTER,)) -> tuple[float, int]:
+                    command: list[str] = (NEWSLETTER,), own_rss: bool = False) -> tuple[float, int]:
     """One whole `newsletter send` process in a fresh project (so a fresh journal)."""
     project = tmp / f"project-{time.monotonic_ns()}"
     make_project(project)
     try:
         return time_process([*command, "send", "2025-09", "--recipients", str(recipients), "--yes", *extra],
-                            cwd=project, env=env)
+                            cwd=project, env=env, own_rss=own_rss)
     finally:
         shutil.rmtree(project, ignore_errors=True)
 
@@ -254,8 +251,6 @@ def run(n: int = 1000, rounds: int = 3, big: int = 50_000, rate_seconds: float =
 BARE = "bare smtplib loop (1 connection, TCP_NODELAY)"
 NAGLE = "bare smtplib loop (1 connection, smtplib defaults; 200 messages, scaled)"
 NAGLE_COUNT = 200
-EXP1 = "experiment: newsletter send + proposed fixes (1 connection)"
-EXP3 = "experiment: newsletter send + proposed fixes (SEND_CONNECTIONS=3)"
 
 
 def throughput(tmp, sink, ca, recipients_csv, factory, recipients, result, n, rounds) -> dict:
@@ -267,8 +262,6 @@ def throughput(tmp, sink, ca, recipients_csv, factory, recipients, result, n, ro
     contenders = {
         "newsletter send (1 connection)": (lambda: newsletter_send(tmp, recipients_csv, send_env(sink, ca, 0, 1))[0], rounds),
         "newsletter send (SEND_CONNECTIONS=3)": (lambda: newsletter_send(tmp, recipients_csv, send_env(sink, ca, 0, 3))[0], rounds),
-        EXP1: (lambda: newsletter_send(tmp, recipients_csv, send_env(sink, ca, 0, 1), command=PATCHED)[0], rounds),
-        EXP3: (lambda: newsletter_send(tmp, recipients_csv, send_env(sink, ca, 0, 3), command=PATCHED)[0], rounds),
         "bare smtplib loop (1 connection, TCP_NODELAY)": (lambda: time_process(bare)[0], rounds),
         NAGLE: (lambda: time_process(bare + ["--nagle", "--limit", str(NAGLE_COUNT)])[0], 1),
         "mailmerge": (lambda: run_mailmerge(mm_files, tmp), min(rounds, 2)),
@@ -304,10 +297,7 @@ def throughput(tmp, sink, ca, recipients_csv, factory, recipients, result, n, ro
     res["ratios"], res["phase_ratios"] = {}, {}
     for label, ours, peer in (("newsletter (1) vs mailmerge", "newsletter send (1 connection)", "mailmerge"),
                               ("newsletter (1) vs bare loop", "newsletter send (1 connection)", BARE),
-                              ("newsletter (3) vs bare loop", "newsletter send (SEND_CONNECTIONS=3)", BARE),
-                              ("experiment: + fixes (1) vs mailmerge", EXP1, "mailmerge"),
-                              ("experiment: + fixes (1) vs bare loop", EXP1, BARE),
-                              ("experiment: + fixes (3) vs bare loop", EXP3, BARE)):
+                              ("newsletter (3) vs bare loop", "newsletter send (SEND_CONNECTIONS=3)", BARE)):
         # Throughput ratio, paired per round: peer time / our time (higher is better for us).
         res["ratios"][label] = ratio_sample(samples[peer], samples[ours]).as_dict()
         res["phase_ratios"][label] = ratio_sample(phase[peer], phase[ours]).as_dict()
@@ -324,7 +314,7 @@ def memory(tmp: Path, small: int, big: int, runs: int = 2) -> dict:
     for r in range(runs):
         for count in ((small, big) if r % 2 == 0 else (big, small)):
             try:
-                seconds, peak = newsletter_send(tmp, csvs[count], env, ["--dry-run"])
+                seconds, peak = newsletter_send(tmp, csvs[count], env, ["--dry-run"], own_rss=True)
             except Exception as exc:
                 errors[count] = str(exc)[-800:]
                 continue

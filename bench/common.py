@@ -73,21 +73,53 @@ def fmt_ratio(sample: Sample | dict) -> str:
 
 
 def time_process(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
-                 check: bool = True, input: bytes | None = None) -> tuple[float, int]:
-    """Wall time of one whole process and its peak RSS in KiB (ru_maxrss of that child alone)."""
+                 check: bool = True, input: bytes | None = None, own_rss: bool = False) -> tuple[float, int]:
+    """Wall time of one whole process and its peak RSS in KiB (ru_maxrss from wait4).
+
+    Linux carries a process's peak RSS across fork and exec, so a child of this (large) bench process reports
+    at least the bench's own RSS when it was started. With `own_rss` the command is started from a small
+    launcher (`python -S`, a few MiB), which forks and execs it and passes back its ru_maxrss: the command's
+    own peak (what the memory figures use; the launcher's start-up is then part of the wall time).
+    """
+    read_fd = write_fd = None
+    if own_rss:
+        read_fd, write_fd = os.pipe()
+        cmd = [sys.executable, "-S", "-c", _LAUNCHER, str(write_fd), *map(str, cmd)]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_fd,) if own_rss else ())
+    if own_rss:
+        os.close(write_fd)
     if input is not None:
         proc.stdin.write(input)
         proc.stdin.close()
     stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
+    peak = usage.ru_maxrss
+    if own_rss:
+        with os.fdopen(read_fd, "rb") as fh:
+            peak = int(fh.read() or b"0")
     proc.returncode = os.waitstatus_to_exitcode(status)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}: {stderr.decode(errors='replace')[-2000:]}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, peak
+
+
+_LAUNCHER = """
+import os, sys
+fd, argv = int(sys.argv[1]), sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+os.write(fd, str(usage.ru_maxrss).encode())
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 def interleave(commands: dict[str, callable], rounds: int, warmup: int = 1) -> dict[str, Sample]:

@@ -71,9 +71,12 @@ def code_facts() -> dict:
         except OSError:
             return ""
     journal, mailer, send = read("journal.py"), read("mailer.py"), read("send.py")
+    recipients = read("recipients.py")
     return {"mailer_sets_nodelay": "TCP_NODELAY" in mailer,
-            "mailer_dot_regex": "DOT_RE.sub" in mailer,
+            "mailer_dot_regex": "\nDOT_RE = " in mailer,  # the (?m)^\. regex over every message
             "fingerprint_per_call": "@property\n    def fingerprint" in send,
+            "mailer_pipelining": "_send_pipelined" in mailer,
+            "recipients_streamed": "snapshot" in recipients and "Selection" in send,
             "journal_synchronous_full": "synchronous=FULL" in journal.replace(" ", "")}
 
 

@@ -64,6 +64,7 @@ class Journal:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
+        self._synchronous = ""  # as last set, so a commit sets it only when it changes
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -92,7 +93,10 @@ class Journal:
         durable commit flushes it anyway (the WAL is written in order).
         """
         with self._lock:
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            synchronous = "FULL" if durable else "NORMAL"
+            if synchronous != self._synchronous:
+                self._db.execute(f"PRAGMA synchronous={synchronous}")
+                self._synchronous = synchronous
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db

@@ -222,6 +222,8 @@ class Connection:
             self.open()
         smtp = self.smtp
         assert smtp is not None
+        if self.pipelining:
+            return self._send_pipelined(smtp, sender, recipient, data, before_data)
         stage = "MAIL FROM"
         try:
             code, message = smtp.mail(sender)
@@ -239,6 +241,50 @@ class Connection:
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
             raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
+        return self._outcome(stage, code, message)
+
+    @property
+    def pipelining(self) -> bool:
+        """The server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA can go in one write."""
+        smtp = self.smtp
+        return smtp is not None and smtp.does_esmtp and smtp.has_extn("pipelining")
+
+    def _send_pipelined(self, smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes,
+                        before_data: Callable[[], None] | None) -> str:
+        """`send` with MAIL, RCPT and DATA in one write and their three replies read in order (RFC 2920):
+        two round trips a message instead of four. The message itself still goes only after the 354."""
+        for address in (sender, recipient):
+            if any(ch in address for ch in "\r\n\0<>"):
+                raise Permanent(f"not sent: the address {address!r} contains a line break or an angle bracket")
+        stages = ("MAIL FROM", "RCPT TO", "DATA")
+        stage = stages[0]
+        replies: list[tuple[int, bytes]] = []
+        try:
+            smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
+            for stage in stages:  # the reply being waited for names the stage if the connection is lost
+                replies.append(smtp.getreply())
+            refused = _first_refusal(replies)
+            if refused is not None:
+                if replies[2][0] == 354:  # DATA accepted after a refusal (RFC 2920 says it must not be): end it empty
+                    smtp.send(b".\r\n")
+                    smtp.getreply()
+                return self._outcome(stages[refused], *replies[refused])
+            code, message = replies[2]
+            if code == 354:
+                if before_data is not None:
+                    before_data()
+                smtp.send(_dot_stuffed(data))
+                code, message = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.drop()
+            refused = _first_refusal(replies)
+            if refused is not None:  # refused, then disconnected: the refusal says what happened (e.g. a quota)
+                return self._outcome(stages[refused], *replies[refused])
+            raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
+        return self._outcome("DATA", code, message)
+
+    def _outcome(self, stage: str, code: int, message: bytes | str) -> str:
+        """The final reply of a transaction, or the failure it means (the connection reset or dropped)."""
         reply = reply_text(code, message)
         if code == 250:
             return reply
@@ -259,6 +305,15 @@ class Connection:
                 self.drop()
         except (smtplib.SMTPException, OSError):
             self.drop()
+
+
+def _first_refusal(replies: list[tuple[int, bytes]]) -> int | None:
+    """Index of the first refused command among pipelined MAIL and RCPT replies, or None."""
+    if replies and replies[0][0] != 250:
+        return 0
+    if len(replies) > 1 and replies[1][0] not in (250, 251):
+        return 1
+    return None
 
 
 def _dot_stuffed(data: bytes) -> bytes:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import re
+import zlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +15,7 @@ from .errors import Diagnostic, InputError
 from .loader import display
 
 SUPPRESSIONS_FILE = "suppressions.csv"
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a physical line with its end, or the last one
 EMAIL_COLUMNS = ("email", "e-mail", "emailadres", "e-mailadres", "mail", "email address", "e-mail address")
 NAME_COLUMNS = ("name", "naam")
 MAX_BYTES = 100_000_000
@@ -32,17 +36,67 @@ class Recipient:
 
 @dataclass
 class RecipientList:
+    """A checked recipient list. The valid rows are not held as objects: the file is kept as read, compressed,
+    with the valid rows' line numbers (and a checksum of each address), and iterating parses it again, one
+    Recipient at a time: a list of 50,000 costs about a megabyte instead of tens of megabytes."""
+
     path: Path
-    recipients: list[Recipient] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
     duplicates: int = 0
     suppressed: int = 0
     columns: list[str] = field(default_factory=list)
     suppressions_file: Path | None = None
+    lines: array = field(default_factory=lambda: array("I"))  # the valid rows' line numbers, in order
+    checks: array = field(default_factory=lambda: array("I"))  # CRC-32 of each one's address in lower case
+    normalized: dict[int, str] = field(default_factory=dict)  # line -> address, where the validator changed it
+    snapshot: bytes = b""  # the file as it was read, compressed: what iterating reads
+    delimiter: str = ","
+
+    @property
+    def count(self) -> int:
+        """How many recipients (valid, not duplicate, not suppressed)."""
+        return len(self.lines)
 
     @property
     def rows(self) -> int:
-        return len(self.recipients) + len(self.problems) + self.duplicates + self.suppressed
+        return self.count + len(self.problems) + self.duplicates + self.suppressed
+
+    @property
+    def recipients(self) -> list[Recipient]:
+        """All of them as a list (read from the file again): for small lists; a send iterates instead."""
+        return list(self)
+
+    def __iter__(self) -> Iterator[Recipient]:
+        """The recipients in file order, parsed again from the snapshot taken when the list was read."""
+        if not self.lines:
+            return
+        shown = display(self.path)
+        header, rows, _ = _parse(shown, self.snapshot, self.delimiter)
+        changed = AssertionError(f"{shown}: the rows read again are not the ones checked")  # cannot happen
+        if header != self.columns:
+            raise changed
+        email_col = _column(header, EMAIL_COLUMNS)
+        name_col = _column(header, NAME_COLUMNS)
+        assert email_col is not None
+        wanted = iter(zip(self.lines, self.checks))
+        line_wanted, check = next(wanted)
+        for line, row in rows:
+            if line < line_wanted:
+                continue
+            if line > line_wanted or len(row) <= email_col:
+                raise changed
+            address = self.normalized.get(line) or row[email_col].strip()
+            if zlib.crc32(address.lower().encode("utf-8")) != check:
+                raise changed
+            fields = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header) if name}
+            fields["email"] = address
+            name = fields.get(header[name_col], "") if name_col is not None else ""
+            yield Recipient(address, name, fields)
+            step = next(wanted, None)
+            if step is None:
+                return
+            line_wanted, check = step
+        raise changed
 
 
 def decode(data: bytes, shown: str) -> str:
@@ -78,11 +132,37 @@ def _csv_problem(error: str) -> str:
     return f"cannot read this line: {error}"
 
 
+def _first_line(text: str) -> str | None:
+    """The first line with something other than separators on it (str.splitlines), or None; reads only as
+    much of `text` as it needs."""
+    size = 4096
+    while True:
+        lines = text[:size].splitlines()
+        whole = size >= len(text)
+        # the last line of a prefix may be cut short: only a line before it, or the text's own last line, counts
+        for line in lines if whole else lines[:-1]:
+            if line.strip(" \t;,"):
+                return line
+        if whole:
+            return None
+        size *= 4
+
+
 def read_rows(path: Path, allow_empty: bool = False) -> tuple[str, list[str], Iterator[tuple[int, list[str]]], int]:
     """(shown name, header, (line, row) pairs, the header's line) of a CSV file; blank rows are skipped.
 
     An empty file is an error unless `allow_empty` (then: no header, no rows).
     """
+    shown, snapshot, delimiter = _snapshot(path, allow_empty)
+    if snapshot is None:
+        return shown, [], iter(()), 1
+    return (shown, *_parse(shown, snapshot, delimiter))
+
+
+def _snapshot(path: Path, allow_empty: bool = False) -> tuple[str, bytes | None, str]:
+    """(shown name, the checked file compressed, its delimiter): the file is read and checked whole once, then
+    kept compressed (a fifth of its size or less), so that its rows can be read again, as they were, one at a
+    time (a file edited during a send does not change it); None when empty and `allow_empty`."""
     shown = display(path)
     try:
         if path.stat().st_size > MAX_BYTES:
@@ -100,16 +180,39 @@ def read_rows(path: Path, allow_empty: bool = False) -> tuple[str, list[str], It
         line = data.count(b"\n", 0, nul) + 1
         raise InputError(f"{shown}:{line}: this line contains a NUL character (a zero byte), "
                          "so the file is damaged. Remove the character, or save the list again from Excel.")
-    text = decode(data, shown)
-    empty = InputError(f"{shown}: the file is empty; it needs a header line with an 'email' column.")
-    first_line = next((line for line in text.splitlines() if line.strip(" \t;,")), None)
+    first_line = _first_line(decode(data, shown))  # the decoded text is checked, not kept
     if first_line is None:
         if allow_empty:
-            return shown, [], iter(()), 1
-        raise empty
+            return shown, None, ","
+        raise _empty(shown)
+    return shown, zlib.compress(data.removeprefix(b"\xef\xbb\xbf"), 1), sniff_delimiter(first_line)
+
+
+def _empty(shown: str) -> InputError:
+    return InputError(f"{shown}: the file is empty; it needs a header line with an 'email' column.")
+
+
+def _lines(snapshot: bytes) -> Iterator[str]:
+    """The snapshot's physical lines as an editor counts them (\n, \r\n or \r), ends kept (what a text file
+    opened with newline="" gives), decompressed a piece at a time: the whole text is never held."""
+    decompressor = zlib.decompressobj()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(snapshot)
+    rest = ""
+    for start in range(0, len(view), 1 << 14):
+        text = rest + decoder.decode(decompressor.decompress(view[start:start + (1 << 14)]))
+        end = len(text) - 1 if text.endswith("\r") else len(text)  # a final CR may be the first half of CRLF
+        cut = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
+        rest = text[cut:]
+        yield from _LINE_RE.findall(text, 0, cut)
+    yield from _LINE_RE.findall(rest + decoder.decode(decompressor.flush(), final=True))
+
+
+def _parse(shown: str, snapshot: bytes, delimiter: str) -> tuple[list[str], Iterator[tuple[int, list[str]]], int]:
+    """(header, (line, row) pairs, the header's line) from a snapshot."""
     # Physical lines as an editor counts them (\n, \r\n or \r), line breaks inside quoted cells kept, so a name
     # with a line break is caught and U+2028 and the like do not split a row (str.splitlines would).
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(first_line), strict=True)
+    reader = csv.reader(_lines(snapshot), delimiter=delimiter, strict=True)
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         line = reader.line_num + 1
@@ -124,9 +227,9 @@ def read_rows(path: Path, allow_empty: bool = False) -> tuple[str, list[str], It
     iterator = rows()
     header_row = next(iterator, None)
     if header_row is None:
-        raise empty
+        raise _empty(shown)
     header = [cell.strip().lower() for cell in header_row[1]]
-    return shown, header, iterator, header_row[0]
+    return header, iterator, header_row[0]
 
 
 def _column(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -157,7 +260,9 @@ def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientLi
     """Read, validate, dedupe and filter a recipient CSV; bad rows become problems, not exceptions."""
     from email_validator import EmailNotValidError, validate_email
 
-    shown, header, rows, header_line = read_rows(path)
+    shown, snapshot, delimiter = _snapshot(path)
+    assert snapshot is not None
+    header, rows, header_line = _parse(shown, snapshot, delimiter)
     email_col = _column(header, EMAIL_COLUMNS)
     if email_col is None and any("@" in cell for cell in header):
         raise InputError(f"{shown}:{header_line}: the first line is an address, not the names of the columns. "
@@ -170,7 +275,8 @@ def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientLi
     name_col = _column(header, NAME_COLUMNS)
     suppressions = suppressions if suppressions is not None else default_suppressions()
     suppressed = read_suppressions(suppressions) if suppressions else set()
-    result = RecipientList(path, columns=header, suppressions_file=suppressions)
+    result = RecipientList(path, columns=header, suppressions_file=suppressions, snapshot=snapshot,
+                           delimiter=delimiter)
     seen: set[str] = set()
     for line, row in rows:
         raw = row[email_col].strip() if len(row) > email_col else ""
@@ -197,9 +303,11 @@ def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientLi
             result.problems.append(Diagnostic("error", shown, line, "", "the name contains a line break; a name "
                                               "goes into the To: header and must be one line", code="recipient"))
             continue
-        fields["email"] = address
-        name = fields.get(header[name_col], "") if name_col is not None else ""
-        result.recipients.append(Recipient(address, name, fields))
+        result.lines.append(line)
+        result.checks.append(zlib.crc32(key.encode("utf-8")))
+        if address != raw:
+            result.normalized[line] = address
+    del seen
     if not result.rows:
         raise InputError(f"{shown}:{header_line}: there are no addresses below the first line ({', '.join(header)}). "
                          "Is this the right file?")
@@ -220,7 +328,7 @@ def problem_lines(result: RecipientList, limit: int = SHOWN_PROBLEMS) -> list[st
 
 def require_recipients(result: RecipientList) -> None:
     """Refuse a list that leaves nobody to send to (every row invalid, a duplicate or suppressed)."""
-    if result.recipients:
+    if result.count:
         return
     shown = display(result.path)
     if result.problems:
@@ -232,7 +340,7 @@ def require_recipients(result: RecipientList) -> None:
 
 def summary(result: RecipientList) -> str:
     """One line: '8 recipients (10 rows: 1 invalid, 1 duplicate, 0 suppressed)'."""
-    return (f"{len(result.recipients)} recipients ({result.rows} rows: {len(result.problems)} invalid, "
+    return (f"{result.count} recipients ({result.rows} rows: {len(result.problems)} invalid, "
             f"{result.duplicates} duplicate, {result.suppressed} suppressed)")
 
 

@@ -5,12 +5,13 @@ No click here: the command line passes `confirm` and `progress` callbacks.
 
 from __future__ import annotations
 
+import itertools
 import os
-import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -42,6 +43,31 @@ class Progress:
     deferred: int = 0
 
 
+class Selection:
+    """The recipients a send goes to, in list order: read from the list as they are needed, never all held.
+
+    `wanted` says by address (lower case) who is still to be sent to (from the journal); `count` is how many
+    that is, counted when the plan was made (up to `limit`).
+    """
+
+    def __init__(self, listing: RecipientList, wanted: Callable[[str], bool] | None = None,
+                 limit: int | None = None):
+        self.listing, self.wanted, self.limit = listing, wanted, limit
+        self.count = sum(1 for _ in self._select()) if wanted is not None else listing.count
+        if limit is not None:
+            self.count = min(self.count, limit)
+
+    def _select(self) -> Iterator[Recipient]:
+        wanted = self.wanted
+        return iter(self.listing) if wanted is None else (r for r in self.listing if wanted(r.key))
+
+    def __iter__(self) -> Iterator[Recipient]:
+        return itertools.islice(self._select(), self.limit)
+
+    def __len__(self) -> int:
+        return self.count
+
+
 @dataclass
 class Plan:
     """What a send will do, shown to the user before anything goes out."""
@@ -51,7 +77,7 @@ class Plan:
     factory: MessageFactory
     test: bool
     outbox: bool  # write .eml files instead of sending (--dry-run, or no SMTP_HOST)
-    recipients: list[Recipient]  # those this run sends to, in order
+    recipients: Sequence[Recipient] | Selection  # those this run sends to, in order (a real send: streamed)
     listing: RecipientList | None = None
     already_sent: int = 0
     uncertain: int = 0
@@ -138,26 +164,28 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[])
     if test:
         plan.recipients, plan.listing = _review_recipients(settings, to)
+        if limit is not None:
+            plan.recipients = plan.recipients[:limit]
     else:
         if recipients is None:
             raise InputError("Name the recipient list: newsletter send EDITION --recipients leden.csv "
                              "(or --test for the review list).")
-        plan.listing = read_recipients(recipients)
-        require_recipients(plan.listing)
-        plan.recipients = list(plan.listing.recipients)
+        plan.listing = listing = read_recipients(recipients)
+        require_recipients(listing)
+        wanted = None
         if journal is not None:
             journal.recover()
             states = journal.states()
-            wanted = SENDABLE + (("uncertain",) if resend_uncertain else ())
-            plan.already_sent = sum(1 for r in plan.recipients if states.get(r.key) == "sent")
-            plan.uncertain = sum(1 for r in plan.recipients if states.get(r.key) == "uncertain")
-            plan.recipients = [r for r in plan.recipients if states.get(r.key, "pending") in wanted]
+            sendable = SENDABLE + (("uncertain",) if resend_uncertain else ())
+            found = Counter(states.get(r.key, "pending") for r in listing)
+            plan.already_sent, plan.uncertain = found["sent"], found["uncertain"]
+            if any(state not in sendable for state in found):
+                wanted = lambda key: states.get(key, "pending") in sendable  # noqa: E731
             earlier = journal.meta("fingerprint")
             if plan.already_sent and earlier and earlier != plan.fingerprint:
                 plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
                                      "already sent got the earlier version and will not get this one")
-    if limit is not None:
-        plan.recipients = plan.recipients[:limit]
+        plan.recipients = Selection(listing, wanted, limit)
     sent_before = tested_builds(plan.folder).get(plan.fingerprint)
     plan.tested = sent_before["time"] if sent_before else None
     if not test and not plan.tested:
@@ -228,9 +256,8 @@ class _Sender:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.failures_in_a_row = 0
-        self.work: queue.SimpleQueue[Recipient] = queue.SimpleQueue()
-        for recipient in plan.recipients:
-            self.work.put(recipient)
+        self.work = iter(plan.recipients)  # shared by the workers, taken under `work_lock`
+        self.work_lock = threading.Lock()
 
     def run(self) -> SendResult:
         count = max(1, min(self.plan.settings.send_connections, len(self.plan.recipients)))
@@ -257,9 +284,9 @@ class _Sender:
         connection = self.connect(self.plan.settings)
         try:
             while not self.stop.is_set():
-                try:
-                    recipient = self.work.get_nowait()
-                except queue.Empty:
+                with self.work_lock:
+                    recipient = next(self.work, None)
+                if recipient is None:
                     return
                 self.send_one(connection, recipient)
         except NewsletterError as exc:
@@ -376,7 +403,7 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
             return write_outbox(plan)
         if real and plan.recipients:  # the journal is created only when something is about to be sent
             journal = journal or stack.enter_context(Journal(folder / JOURNAL_FILE))
-            journal.add(r.email for r in (plan.listing.recipients if plan.listing else plan.recipients))
+            journal.add(r.email for r in (plan.listing if plan.listing is not None else plan.recipients))
         started = time.monotonic()
         delays = retry_delays if retry_delays is not None else retry_delays_from_env()
         result = send_smtp(plan, journal, progress=progress, retry_delays=delays, limiter=limiter)

@@ -17,7 +17,8 @@ prints `PORT <n>` on its first line of output, and writes each message to DIR as
 Knobs: STARTTLS or implicit TLS with a trustme certificate (`make_tls`), AUTH PLAIN/LOGIN with a password
 table, XOAUTH2 with a token table, 451 once/always per address, 550 per address, drop the connection after
 N messages on it or for given addresses once, stall (store but never answer) after N messages, and a quota
-reply after N messages (Microsoft 365's 554 5.2.0 SubmissionQuotaExceeded).
+reply after N messages (Microsoft 365's 554 5.2.0 SubmissionQuotaExceeded). It offers PIPELINING (RFC 2920) unless
+`pipelining=False` (`--no-pipelining`).
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ class Faults:
 class Handler:
     """Stores messages as raw bytes (no parsing: cheap enough for a benchmark sink) and injects faults."""
 
-    def __init__(self, faults: Faults | None = None, spool: Path | None = None, keep: bool = True):
+    def __init__(self, faults: Faults | None = None, spool: Path | None = None, keep: bool = True,
+                 pipelining: bool = True):
         self.faults = faults or Faults()
+        self.pipelining = pipelining
         self.spool, self.keep = spool, keep
         self.received: list[Received] = []
         self.count = 0
@@ -88,6 +91,14 @@ class Handler:
             return False
         self.seen.add(key)
         return True
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        """Offer PIPELINING (RFC 2920) as real servers do; aiosmtpd reads pipelined commands in order anyway."""
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
@@ -200,9 +211,10 @@ class SmtpServer:
 
     def __init__(self, *, port: int = 0, tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  users: dict[str, str] | None = None, tokens: dict[str, str] | None = None,
-                 spool: Path | None = None, keep: bool = True, auth_exclude: tuple[str, ...] = (), **faults: Any):
+                 spool: Path | None = None, keep: bool = True, auth_exclude: tuple[str, ...] = (),
+                 pipelining: bool = True, **faults: Any):
         self.handler = Handler(Faults(**{k: set(v) if isinstance(v, (set, list, tuple)) else v
-                                         for k, v in faults.items()}), spool, keep)
+                                         for k, v in faults.items()}), spool, keep, pipelining)
         self.users, self.tokens = users or {}, tokens or {}
         self.auth_attempts: list[tuple[str, str]] = []  # (mechanism, login)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -270,13 +282,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name}", default="", help="comma-separated addresses")
     for name in ("drop-after", "stall-after", "quota-after"):
         parser.add_argument(f"--{name}", type=int)
+    parser.add_argument("--no-pipelining", action="store_true", help="do not offer PIPELINING")
     args = parser.parse_args(argv)
     faults = {k: {a.lower() for a in getattr(args, k).split(",") if a}
               for k in ("defer_once", "defer_always", "reject", "drop_once")}
     faults.update({k: getattr(args, k) for k in ("drop_after", "stall_after", "quota_after")})
     tls = make_tls(args.tls_dir)[1] if args.tls_dir else None
     users = dict(u.split(":", 1) for u in args.user)
-    server = SmtpServer(port=args.port, tls=tls, users=users, spool=args.spool, keep=False, **faults).start()
+    server = SmtpServer(port=args.port, tls=tls, users=users, spool=args.spool, keep=False,
+                        pipelining=not args.no_pipelining, **faults).start()
     print(f"PORT {server.port}", flush=True)
     try:
         threading.Event().wait()

@@ -72,10 +72,11 @@ def test_every_recipient_gets_exactly_one_message_over_three_connections(project
     assert set(journal_states(project).values()) == {"sent"}
 
 
-def test_451_retried_550_fails_one_dropped_connection_reconnects(project):
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_451_retried_550_fails_one_dropped_connection_reconnects(project, pipelining):
     emails = addresses(12)
     with SmtpServer(defer_once={emails[1], emails[5]}, reject={emails[3]}, drop_once={emails[7]},
-                    drop_after=4) as server:
+                    drop_after=4, pipelining=pipelining) as server:
         result = send(project, server, emails)
         assert result.sent == 11 and result.failed == 1 and result.deferred == 0
         for address in emails:
@@ -86,9 +87,10 @@ def test_451_retried_550_fails_one_dropped_connection_reconnects(project):
     assert problem["email"] == emails[3] and problem["reply"].startswith("550 5.1.1")
 
 
-def test_persistent_451_is_deferred_then_sent_on_the_next_run(project):
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_persistent_451_is_deferred_then_sent_on_the_next_run(project, pipelining):
     emails = addresses(3)
-    with SmtpServer(defer_always={emails[1]}) as server:
+    with SmtpServer(defer_always={emails[1]}, pipelining=pipelining) as server:
         result = send(project, server, emails, delays=(0, 0))
         assert (result.sent, result.deferred) == (2, 1)
         assert result.failures[0][2].startswith("451 4.3.0")
@@ -120,9 +122,10 @@ def test_rebuild_after_partial_send_does_not_resend(project):
         assert [server.count_for(a) for a in emails] == [1] * 4
 
 
-def test_quota_stops_cleanly_and_resumes(project):
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_quota_stops_cleanly_and_resumes(project, pipelining):
     emails = addresses(6)
-    with SmtpServer(quota_after=2) as server:
+    with SmtpServer(quota_after=2, pipelining=pipelining) as server:
         result = send(project, server, emails)
         assert result.sent == 2 and result.quota
         assert "SubmissionQuotaExceeded" in result.stopped and "run the same command again" in result.stopped
@@ -132,9 +135,10 @@ def test_quota_stops_cleanly_and_resumes(project):
         assert [server.count_for(a) for a in emails] == [1] * 6
 
 
-def test_ten_refusals_in_a_row_stop_the_send(project):
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_ten_refusals_in_a_row_stop_the_send(project, pipelining):
     emails = addresses(15)
-    with SmtpServer(reject=set(emails[:12])) as server:
+    with SmtpServer(reject=set(emails[:12]), pipelining=pipelining) as server:
         result = send(project, server, emails)
     assert result.failed == 10 and "10 messages in a row were refused" in result.stopped
 
@@ -323,10 +327,11 @@ def test_doctor_reports_each_step(project, tls):
         assert not server.received
 
 
-def test_three_connections_with_faults_deliver_each_once(project):
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_three_connections_with_faults_deliver_each_once(project, pipelining):
     emails = addresses(40)
     with SmtpServer(defer_once=set(emails[::7]), drop_once=set(emails[3::9]), reject={emails[10]},
-                    drop_after=6) as server:
+                    drop_after=6, pipelining=pipelining) as server:
         result = send(project, server, emails, settings=settings_for(server, SEND_CONNECTIONS="3"))
         assert (result.sent, result.failed, result.deferred) == (39, 1, 0)
         assert [server.count_for(a) for a in emails] == [0 if a == emails[10] else 1 for a in emails]
@@ -412,3 +417,76 @@ def test_dot_stuffing_reaches_the_server_intact(body):
         assert reply.startswith("250")
         expected = body if body.endswith(b"\r\n") else body + b"\r\n"
         assert [r.data for r in server.received] == [expected]
+
+
+def test_pipelining_is_used_when_offered():
+    """MAIL, RCPT and DATA go in one write when the server offers PIPELINING (RFC 2920), one by one otherwise."""
+    from newsletter_cli.mailer import Connection
+
+    for offered in (True, False):
+        with SmtpServer(pipelining=offered) as server:
+            connection = Connection(settings_for(server))
+            try:
+                connection.open()
+                assert connection.pipelining is offered
+                assert connection.send("nieuwsbrief@vzhg.nl", "a@example.org", b"Subject: x\r\n\r\nx\r\n").startswith("250")
+            finally:
+                connection.close()
+            assert len(server.received) == 1
+
+
+class _ScriptedSMTP:
+    """Stands in for smtplib.SMTP: scripted replies (or a lost connection), records what was sent."""
+
+    does_esmtp = True
+
+    def __init__(self, replies):
+        self.replies, self.sent = list(replies), []
+
+    def has_extn(self, name):
+        return name == "pipelining"
+
+    def send(self, data):
+        self.sent.append(data)
+
+    def getreply(self):
+        import smtplib
+
+        if not self.replies:
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return self.replies.pop(0)
+
+    def rset(self):
+        return 250, b"OK"
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("replies, kind, sent_data", [
+    # refused at MAIL FROM (quota), then the server hangs up: the refusal decides, not the lost connection
+    ([(554, b"5.2.0 SubmissionQuotaExceededException")], "Fatal", False),
+    # RCPT refused, yet DATA accepted (RFC 2920 says it must not be): the empty message is ended, nothing sent
+    ([(250, b"OK"), (550, b"5.1.1 unknown"), (354, b"go"), (554, b"no valid recipients")], "Permanent", False),
+    # the connection is lost before the server answered DATA: a temporary failure, the message never went
+    ([(250, b"OK"), (250, b"OK")], "Temporary", False),
+    ([(250, b"OK"), (250, b"OK"), (354, b"go"), (250, b"queued")], None, True),
+])
+def test_pipelined_replies_are_read_in_order(replies, kind, sent_data):
+    from newsletter_cli.mailer import Connection, SendFailure
+    from newsletter_cli.errors import NewsletterError
+
+    connection = Connection(parse_settings({"SMTP_HOST": "127.0.0.1", "NEWSLETTER_FROM": FROM}, {}))
+    connection.smtp = fake = _ScriptedSMTP(replies)
+    marked = []
+    try:
+        reply = connection.send("nieuwsbrief@vzhg.nl", "a@example.org", b"x\r\n", before_data=lambda: marked.append(1))
+        outcome = None
+        assert reply == "250 queued"
+    except (SendFailure, NewsletterError) as exc:
+        outcome = type(exc).__name__
+    assert outcome == kind
+    assert fake.sent[0] == b"MAIL FROM:<nieuwsbrief@vzhg.nl>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n"
+    assert (b"x\r\n.\r\n" in fake.sent) == sent_data == bool(marked)
+    if replies[1:2] == [(550, b"5.1.1 unknown")]:
+        assert fake.sent[1] == b".\r\n"
