@@ -232,12 +232,7 @@ class Connection:
                 code, message = smtp.rcpt(recipient)
                 if code in (250, 251):
                     stage = "DATA"
-                    code, message = smtp.docmd("data")
-                    if code == 354:
-                        if before_data is not None:
-                            before_data()
-                        smtp.send(_dot_stuffed(data))
-                        code, message = smtp.getreply()
+                    code, message = _transmit(smtp, *smtp.docmd("data"), data, before_data)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
             raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
@@ -269,12 +264,7 @@ class Connection:
                     smtp.send(b".\r\n")
                     smtp.getreply()
                 return self._outcome(stages[refused], *replies[refused])
-            code, message = replies[2]
-            if code == 354:
-                if before_data is not None:
-                    before_data()
-                smtp.send(_dot_stuffed(data))
-                code, message = smtp.getreply()
+            code, message = _transmit(smtp, *replies[2], data, before_data)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
             refused = _first_refusal(replies)
@@ -314,6 +304,18 @@ def _first_refusal(replies: list[tuple[int, bytes]]) -> int | None:
     if len(replies) > 1 and replies[1][0] not in (250, 251):
         return 1
     return None
+
+
+def _transmit(smtp: smtplib.SMTP, code: int, message: bytes, data: bytes,
+              before_data: Callable[[], None] | None) -> tuple[int, bytes]:
+    """After the reply to DATA: on 354, mark the message as going (`before_data`), send it and read the
+    server's verdict; any other reply is returned as it is."""
+    if code != 354:
+        return code, message
+    if before_data is not None:
+        before_data()
+    smtp.send(_dot_stuffed(data))
+    return smtp.getreply()
 
 
 def _dot_stuffed(data: bytes) -> bytes:
