@@ -154,6 +154,18 @@ def _field_warnings(build: Build, listing: RecipientList | None) -> list[str]:
             "(or nothing) is used" for f in missing]
 
 
+def _check_warnings(build: Build, shown: int = 3) -> list[str]:
+    """`newsletter check`'s errors (offline), so nobody sends an edition with a placeholder or a safelink left."""
+    from .check import run_checks
+
+    errors = [finding for finding in run_checks(build) if finding.severity == "error"]
+    if not errors:
+        return []
+    more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
+    return [f"`newsletter check` FINDS {len(errors)} ERROR(S){more}; fix them before sending:",
+            *(f"  {finding}" for finding in errors[:shown])]
+
+
 def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
               dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
               settings: Settings | None = None, journal: Journal | None = None) -> Plan:
@@ -191,6 +203,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     if not test and not plan.tested:
         plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
                              "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
+    plan.warnings += _check_warnings(built)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
         plan.warnings += problem_lines(plan.listing)

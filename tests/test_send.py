@@ -289,6 +289,24 @@ def test_cli_without_smtp_host_writes_the_outbox(project):
     assert not (project / "editions" / "2025-09" / "journal.sqlite").exists()
 
 
+def test_summary_warns_when_check_finds_errors(project):
+    """A send (here a dry run to the outbox) shows `newsletter check`'s errors before it asks: a placeholder
+    left from `newsletter new` is an error the secretariat must see before anything goes out."""
+    (project / ".env").write_text(f"NEWSLETTER_FROM={FROM}\n")
+    (project / ".env").chmod(0o600)
+    write_list(project, addresses(2))
+    clean = CliRunner().invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--dry-run"])
+    assert clean.exit_code == 0, clean.output
+    assert "`newsletter check` FINDS" not in clean.output
+    edition = project / "editions" / "2025-09" / "edition.yaml"
+    edition.write_text(edition.read_text(encoding="utf-8").replace(
+        'title: "Najaarscongres 21 november"', 'title: "Titel van het bericht"', 1), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "`newsletter check` FINDS 1 ERROR(S); fix them before sending:" in result.output
+    assert "placeholder text 'Titel van het bericht' is still there" in result.output
+
+
 def test_dry_run_and_password_never_leaks(project, tls):
     ca_file, context, _ = tls
     write_list(project, addresses(3) + ["bad@"])
