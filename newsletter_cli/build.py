@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from .errors import InputError
 from .loader import display, load, read_text
-from .model import LoadedEdition, Theme
+from .model import LoadedEdition, Theme, is_web_address
 from .render import Rendered, render
 
 THEME_FILE = "theme.yaml"
@@ -40,7 +40,7 @@ def load_theme(root: Path | None = None) -> Theme:
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"{shown}: {details}") from None
-    local_logo = theme.logo and not theme.logo.lower().startswith(("https://", "http://"))
+    local_logo = theme.logo and not is_web_address(theme.logo)
     if local_logo and not (path.parent / theme.logo).is_file():
         raise InputError(f"{shown}: logo '{theme.logo}' does not exist in {display(path.parent)}/; "
                          "put the file there or fix the name")

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 from . import links as safelinks, markup
 from .check_base import Context
 from .errors import Diagnostic
-from .model import YamlPath
+from .model import YamlPath, is_web_address
 
 IMAGE_MAX_BYTES = 200_000
 # Link texts that say nothing out of context (WCAG 2.4.4): compared after lower-casing and trimming.
@@ -247,7 +247,7 @@ def check_images(ctx: Context, images: list[ImageRef]) -> list[Diagnostic]:
             results.append(ctx.at("warning", field, f"{name} has no width; mail programs stretch it to the full "
                                   "width of the email", "add width: (in pixels, at most 600) under image:",
                                   "image-width"))
-    if ctx.theme.logo and not ctx.theme.logo.lower().startswith(("https://", "http://")):
+    if ctx.theme.logo and not is_web_address(ctx.theme.logo):
         logo = Path(ctx.theme.logo)
         if not logo.is_file():
             results.append(ctx.for_theme("error", "logo", f"the logo file '{ctx.theme.logo}' does not exist",

@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from .check_base import Context
 from .check_links import ImageRef, Link, url_problem
 from .errors import Diagnostic
+from .model import is_web_address
 
 MAX_WORKERS = 4  # be gentle with the (often small) websites of members
 MAX_REDIRECTS = 10
@@ -128,10 +129,10 @@ def check_online(ctx: Context, found: Sequence[Link], images: Sequence[ImageRef]
     places: dict[str, list[Diagnostic]] = {}
     nouns: dict[str, str] = {}
     for link in found:
-        if link.url.lower().startswith(("http://", "https://")) and not url_problem(link.url):
+        if is_web_address(link.url) and not url_problem(link.url):
             places.setdefault(link.url, []).append(ctx.at("warning", link.path, "", offset=link.offset))
     for image in images:
-        if image.src.lower().startswith(("http://", "https://")) and not url_problem(image.src):
+        if is_web_address(image.src) and not url_problem(image.src):
             path = image.path if image.in_text else (*image.path, "src")
             places.setdefault(image.src, []).append(ctx.at("warning", path, "", offset=image.offset))
             nouns.setdefault(image.src, "image")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import links, markup
 from .errors import Diagnostic, EditionError, InputError
-from .model import URL_SCHEMES, Edition, LoadedEdition, YamlPath
+from .model import URL_SCHEMES, Edition, LoadedEdition, YamlPath, is_web_address
 
 MAX_BYTES = 1_000_000  # a real edition is ~30 KB
 MAX_NODES = 50_000  # guards against alias bombs ("billion laughs")
@@ -390,7 +390,7 @@ def _check_images(loaded: LoadedEdition) -> list[Diagnostic]:
     problems = []
     for s, section in enumerate(loaded.edition.sections):
         for i, item in enumerate(section.items):
-            if item.image and not item.image.src.lower().startswith(("https://", "http://")):
+            if item.image and not is_web_address(item.image.src):
                 path = ("sections", s, "items", i, "image", "src")
                 file = (loaded.folder / item.image.src).resolve()
                 if not file.is_relative_to(loaded.folder.resolve()):

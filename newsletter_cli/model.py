@@ -14,6 +14,11 @@ from .errors import Diagnostic
 URL_SCHEMES = ("https://", "http://", "mailto:")
 
 
+def is_web_address(src: str) -> bool:
+    """An image or logo given as an http(s) address (any case), not as a file that travels with the email."""
+    return src.lower().startswith(("http://", "https://"))
+
+
 def _check_url(value: str) -> str:
     value = value.strip()
     if not value.lower().startswith(URL_SCHEMES):

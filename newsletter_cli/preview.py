@@ -31,6 +31,7 @@ from .build import Build, build, load_theme
 from .errors import Diagnostic, EditionError, NewsletterError
 from .loader import display
 from .merge import fill, fill_html
+from .model import is_web_address
 from .render import GMAIL_CLIP_BYTES, TEMPLATES, environment
 
 Echo = Callable[[str], None]
@@ -179,7 +180,7 @@ def load_theme_logo(root: Path) -> Path | None:
         logo = load_theme(root).logo
     except NewsletterError:
         return None
-    if not logo or logo.lower().startswith(("http://", "https://")):
+    if not logo or is_web_address(logo):
         return None
     path = (root / logo).resolve()
     return path if path.is_relative_to(root.resolve()) and path.is_file() else None

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from . import i18n, markup, text as plain
 from .errors import Diagnostic, EditionError
-from .model import Edition, LoadedEdition, Theme
+from .model import Edition, LoadedEdition, Theme, is_web_address
 from .qp import qp_size
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -242,7 +242,7 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
     started = time.perf_counter()
     edition = loaded.edition
     local = [i.image.src for s in edition.sections for i in s.items
-             if i.image and not i.image.src.lower().startswith(("http://", "https://"))]
+             if i.image and not is_web_address(i.image.src)]
     # A local image is written in the HTML as its path inside the edition folder ("./images/a.png" becomes
     # "images/a.png"): the form the sender looks for to swap in the embedded copy (cid:).
     image_src = {src: (loaded.folder / src).relative_to(loaded.folder).as_posix() for src in local}
@@ -256,7 +256,7 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
         images=len(_IMG_RE.findall(html)), html_bytes_qp=qp_size(html),
         image_files={src: loaded.folder / src for src in image_src.values()},  # each file once
     )
-    if theme.logo and not theme.logo.lower().startswith(("http://", "https://")):
+    if theme.logo and not is_web_address(theme.logo):
         result.image_files[theme.logo] = (root or Path.cwd()) / theme.logo  # the theme's path, from the project folder
     if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
         result.warnings.append(Diagnostic(
