@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from common import NEWSLETTER, Sample
 from bench_build import make_project
+from common import NEWSLETTER, Sample
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -32,7 +32,8 @@ def run(edits: int = 8) -> dict:
     chromium = CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
     if not chromium:
         return {"error": "Chromium is missing: run `make chromium`"}
-    from playwright.sync_api import Error as PlaywrightError, sync_playwright
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="nl-bench-preview-") as tmp:
         project = make_project(Path(tmp) / "project")

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import NEWSLETTER, REPO, Sample, ratio_sample, time_process
 from bench_build import make_project
+from common import NEWSLETTER, Sample, ratio_sample, time_process
 from peers import mailmerge_cli
 
 HERE = Path(__file__).resolve().parent
@@ -121,10 +121,10 @@ def newsletter_send(tmp: Path, recipients: Path, env: dict, extra: list[str] = (
 
 def factory_and_recipients(project: Path, recipients_csv: Path, env: dict):
     os.chdir(project)
-    from newsletter_cli.build import build
-    from newsletter_cli.config import parse_settings
-    from newsletter_cli.message import MessageFactory
-    from newsletter_cli.recipients import read_recipients
+    from newsletter_cli.compose.build import build
+    from newsletter_cli.deliver.message import MessageFactory
+    from newsletter_cli.deliver.recipients import read_recipients
+    from newsletter_cli.settings import parse_settings
 
     result = build(project / "editions" / "2025-09" / "edition.yaml", project / "out")
     settings = parse_settings({k: v for k, v in env.items() if k.isupper()}, {})
@@ -150,7 +150,10 @@ def personalisation(factory, recipients, result, batches: int = 7) -> dict:
     from email import policy
     from email.message import EmailMessage
 
-    from newsletter_cli.merge import fill, fill_html  # the project's own substitution, for a fair peer
+    from newsletter_cli.compose.merge import (  # the project's own substitution, for a fair peer
+        fill,
+        fill_html,
+    )
 
     html, text, subject = result.rendered.html, result.rendered.text, result.loaded.edition.subject
 

@@ -38,9 +38,12 @@ def timed_import(label: str, fn) -> None:
 
 timed_import("import click + CLI", lambda: __import__("newsletter_cli.cli"))
 timed_import("import core (pydantic, yaml, jinja2, markdown-it, babel)",
-             lambda: __import__("newsletter_cli.build") and __import__("newsletter_cli.render"))
+             lambda: __import__("newsletter_cli.compose.build") and __import__("newsletter_cli.compose.render"))
 timed_import("import mjml (MRML)", lambda: __import__("mjml"))
-from newsletter_cli import build as B, cli, render as R, text as plain  # noqa: E402
+from newsletter_cli import cli
+from newsletter_cli.compose import build as B
+from newsletter_cli.compose import plaintext as plain  # noqa: E402
+from newsletter_cli.compose import render as R
 
 if args.unpatched_premailer:
     def _unpatched():
@@ -51,8 +54,8 @@ if args.unpatched_premailer:
 else:
     timed_import("import premailer (cssutils, lxml, requests)", R._premailer)
 check = None
-if importlib.util.find_spec("newsletter_cli.check"):
-    timed_import("import check (offline checks)", lambda: __import__("newsletter_cli.check"))
+if importlib.util.find_spec("newsletter_cli.check.content"):
+    timed_import("import check (offline checks)", lambda: __import__("newsletter_cli.check.content"))
     from newsletter_cli import check  # noqa: E402
 
 stage: dict[str, float] = {}
@@ -99,7 +102,7 @@ result = {"stages": out, "command": total, "process_to_built": time.perf_counter
 # Warm rebuilds, as the preview server does after a save: unchanged, then with the text edited each time.
 from pathlib import Path  # noqa: E402
 
-from newsletter_cli.loader import resolve  # noqa: E402
+from newsletter_cli.compose.load import resolve  # noqa: E402
 
 edition = resolve("2025-09")
 path = Path(edition)

@@ -1,6 +1,6 @@
 """`python -m newsletter_cli`: the same as the `newsletter` command."""
 
-from .cli import main
+from newsletter_cli.cli import main
 
 if __name__ == "__main__":
     main()

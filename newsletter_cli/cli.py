@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from newsletter_cli import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,9 +41,9 @@ def build(edition, out_dir):
     EDITION is an edition id (2025-09), its folder or its edition.yaml; without it, the newest edition.
     Prints a summary: items, links, images and the size as sent against Gmail's clipping limit.
     """
-    from .build import build as run_build
-    from .loader import display, resolve
-    from .render import GMAIL_CLIP_BYTES
+    from newsletter_cli.compose.build import build as run_build
+    from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
+    from newsletter_cli.project import display, resolve
 
     result = run_build(resolve(edition), out_dir)
     r = result.rendered
@@ -54,7 +54,7 @@ def build(edition, out_dir):
     click.echo(f"  HTML {size_kb:.1f} KB as sent (quoted-printable); Gmail clips at "
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
     click.echo(f"  Output: {display(result.out_dir)}/email.html, email.txt, email.mjml, web.html")
-    from .check import print_findings, run_checks
+    from newsletter_cli.check.content import print_findings, run_checks
 
     print_findings(run_checks(result))  # offline checks only: fast
 
@@ -67,8 +67,8 @@ def new(edition_id, source):
 
     Copies the sections, intro heading and the agenda rows that are still ahead, with placeholder items.
     """
-    from .loader import display
-    from .newedition import create
+    from newsletter_cli.compose.new import create
+    from newsletter_cli.project import display
 
     path = create(edition_id, source)
     click.echo(f"Created {display(path)}")
@@ -82,8 +82,8 @@ def new(edition_id, source):
 @click.option("--no-open", is_flag=True, help="Do not open the browser.")
 def preview(edition, port, host, no_open):
     """Show an edition in the browser at desktop and phone width; reloads on every save. Ctrl-C stops."""
-    from .loader import resolve
-    from .preview import serve
+    from newsletter_cli.project import resolve
+    from newsletter_cli.web.preview import serve
 
     serve(resolve(edition), host=host, port=port, open_browser=not no_open, echo=click.echo)
 
@@ -94,7 +94,7 @@ def preview(edition, port, host, no_open):
 @click.option("--all", "include_future", is_flag=True, help="Also include editions dated after today (drafts).")
 def archive(out_dir, include_future):
     """Write a static website with every edition (newest first), ready to publish at ARCHIVE_BASE_URL."""
-    from .archive import build_archive, report
+    from newsletter_cli.web.archive import build_archive, report
 
     for line in report(build_archive(out_dir, include_future=include_future)):
         click.echo(line)
@@ -112,7 +112,7 @@ def check(edition, strict, as_json, online, timeout):
 
     Exit status 1 when there is an error (or, with --strict, a warning). Nothing is written or sent.
     """
-    from .check import check_command
+    from newsletter_cli.check.content import check_command
 
     click.get_current_context().exit(check_command(edition, strict=strict, as_json=as_json, online=online,
                                                    timeout=timeout))
@@ -145,8 +145,8 @@ def _confirm_send(yes: bool):
     """Print the summary; ask before a real send (refuse without a terminal unless --yes)."""
     import sys
 
-    from .errors import NewsletterError
-    from .send import summary
+    from newsletter_cli.deliver.send import summary
+    from newsletter_cli.errors import NewsletterError
 
     def confirm(plan) -> bool:
         click.echo("\n".join(summary(plan)))
@@ -176,7 +176,7 @@ def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
     Settings come from .env in this folder (see .env.example). Without SMTP_HOST nothing is sent: the messages
     are written to editions/<id>/outbox/. Running the same command again resumes: nobody gets it twice.
     """
-    from .send import result_lines, run_send
+    from newsletter_cli.deliver.send import result_lines, run_send
 
     if test == bool(recipients) or (to and not test):
         raise click.UsageError("Give either --test [--to ADDR ...] or --recipients FILE.")
@@ -203,8 +203,9 @@ def status(edition, as_json):
     """Show who got an edition, and each failed, deferred or uncertain address with the reason."""
     import json
 
-    from .journal import status as journal_status, status_lines
-    from .loader import resolve
+    from newsletter_cli.deliver.journal import status as journal_status
+    from newsletter_cli.deliver.journal import status_lines
+    from newsletter_cli.project import resolve
 
     report = journal_status(resolve(edition).parent)
     click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)))
@@ -213,8 +214,8 @@ def status(edition, as_json):
 @cli.command()
 def doctor():
     """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
-    from .config import load_settings
-    from .mailer import doctor as run_doctor
+    from newsletter_cli.deliver.smtp import doctor as run_doctor
+    from newsletter_cli.settings import load_settings
 
     checks = run_doctor(load_settings())
     for check in checks:
@@ -232,8 +233,8 @@ def recipients():
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def recipients_check(file):
     """Validate a recipient list without sending: bad rows, duplicates, suppressed addresses."""
-    from .errors import InputError
-    from .recipients import check_lines, read_recipients
+    from newsletter_cli.deliver.recipients import check_lines, read_recipients
+    from newsletter_cli.errors import InputError
 
     result = read_recipients(file)
     click.echo("\n".join(check_lines(result)))

@@ -28,6 +28,7 @@ import asyncio
 import base64
 import itertools
 import json
+import logging
 import os
 import socket
 import ssl
@@ -37,8 +38,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import logging
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session

@@ -36,10 +36,10 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.config import load_settings, parse_settings
+from newsletter_cli.deliver.send import run_send
+from newsletter_cli.deliver.smtp import Connection, Fatal, tls_context
 from newsletter_cli.errors import InputError
-from newsletter_cli.mailer import Connection, Fatal, tls_context
-from newsletter_cli.send import run_send
+from newsletter_cli.settings import load_settings, parse_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from smtp_server import SmtpServer, make_tls  # noqa: E402
@@ -281,8 +281,9 @@ MORE_OUTSIDE = [
 
 
 def test_the_preview_refuses_encoded_traversal_and_never_serves_env(project: Path) -> None:
-    from newsletter_cli.preview import PreviewServer
     from test_preview_support import add_images
+
+    from newsletter_cli.web.preview import PreviewServer
 
     edition = add_images(project)
     secret_env = f"SMTP_HOST=smtp.example-mailhost.test\nSMTP_USERNAME={USER}\nSMTP_PASSWORD={PASSWORD}\n"
@@ -298,7 +299,7 @@ def test_the_preview_refuses_encoded_traversal_and_never_serves_env(project: Pat
 
 
 def test_the_preview_binds_to_this_computer_only_by_default(project: Path) -> None:
-    from newsletter_cli.preview import PreviewServer, serve
+    from newsletter_cli.web.preview import PreviewServer, serve
 
     for function in (PreviewServer.__init__, serve):
         assert inspect.signature(function).parameters["host"].default == "127.0.0.1"

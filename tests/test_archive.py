@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from newsletter_cli.build import build
-from newsletter_cli.cli import cli
 from test_preview_support import edit, png
+
+from newsletter_cli.cli import cli
+from newsletter_cli.compose.build import build
 
 BASE = "https://nieuwsbrief.vzhg.example/archief"
 

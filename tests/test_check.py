@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter_cli.build import build
+from newsletter_cli.check.content import run_checks
 from newsletter_cli.cli import cli
-from newsletter_cli.check import run_checks
+from newsletter_cli.compose.build import build
 from newsletter_cli.errors import Diagnostic
 
 BASE = (Path(__file__).parent / "fixtures" / "check" / "base.yaml").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.qp import qp_size
+from newsletter_cli.compose.qp import qp_size
 
 OUTPUTS = ("email.html", "email.txt", "email.mjml", "web.html")
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.config import Secret, load_settings
 from newsletter_cli.errors import InputError
+from newsletter_cli.settings import Secret, load_settings
 
 SECRET_PASSWORD = "hunter2-very-secret"
 

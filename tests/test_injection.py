@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from newsletter_cli.loader import load
-from newsletter_cli.model import Theme
-from newsletter_cli.render import render
-
 from test_render import Page
+
+from newsletter_cli.compose.load import load
+from newsletter_cli.compose.model import Theme
+from newsletter_cli.compose.render import render
 
 PAYLOAD = ("A & B < C > D \"q\" 'a' {{ 7*7 }} {% if true %}IF{% endif %} <script>alert(1)</script> "
            "<img src=x onerror=alert(2)> </mj-text></mj-column> ]]> <![CDATA[ x <!-- c --> &amp; &#60;")

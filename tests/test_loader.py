@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
+from newsletter_cli.compose.load import load
 from newsletter_cli.errors import EditionError, InputError
-from newsletter_cli.loader import load, resolve
+from newsletter_cli.project import resolve
 
 F = "editions/x/edition.yaml"  # as the messages show it, relative to the project folder
 

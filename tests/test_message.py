@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from newsletter_cli.build import build
-from newsletter_cli.config import parse_settings
+from newsletter_cli.compose.build import build
+from newsletter_cli.deliver.message import MessageFactory, unsubscribe_token
+from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.errors import InputError
-from newsletter_cli.message import MessageFactory, unsubscribe_token
-from newsletter_cli.recipients import Recipient
+from newsletter_cli.settings import parse_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "editions" / "2025-09"
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")

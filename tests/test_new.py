@@ -8,11 +8,11 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from newsletter_cli.build import build
 from newsletter_cli.cli import cli
-from newsletter_cli.loader import load
-from newsletter_cli.model import Theme
-from newsletter_cli.newedition import guess_date
+from newsletter_cli.compose.build import build
+from newsletter_cli.compose.load import load
+from newsletter_cli.compose.model import Theme
+from newsletter_cli.compose.new import guess_date
 
 
 def run(*args: str):

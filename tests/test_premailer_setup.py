@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from newsletter_cli import render
-from newsletter_cli.build import load_theme
-from newsletter_cli.loader import load
+from newsletter_cli.compose import render
+from newsletter_cli.compose.build import load_theme
+from newsletter_cli.compose.load import load
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_YAML = REPO / "editions" / "2025-09" / "edition.yaml"
@@ -21,7 +21,7 @@ EXAMPLE_YAML = REPO / "editions" / "2025-09" / "edition.yaml"
 UNPATCHED = """
 import json, sys
 import premailer
-from newsletter_cli import render
+from newsletter_cli.compose import render
 render._premailer = lambda: premailer.Premailer
 print(json.dumps([render.inline_css(h) for h in json.load(sys.stdin)]))
 """

@@ -12,10 +12,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_preview_support import (
+    WAIT_SECONDS,
+    add_images,
+    edit,
+    get,
+    png,
+    state,
+    wait_for_rebuild,
+)
 
 from newsletter_cli.cli import cli
-from newsletter_cli.preview import PreviewServer
-from test_preview_support import WAIT_SECONDS, add_images, edit, get, png, state, wait_for_rebuild
+from newsletter_cli.web.preview import PreviewServer
 
 SECRET = "s3cret-Pa55word"
 SMTP_HOST = "smtp.example-mailhost.test"
@@ -199,7 +207,7 @@ def test_ctrl_c_stops_the_command_cleanly(project: Path):
 
 
 def test_the_page_lists_the_checks_findings_with_their_place(server: PreviewServer):
-    from newsletter_cli.check import run_checks
+    from newsletter_cli.check.content import run_checks
 
     findings = run_checks(server.state.good.build)
     assert findings, "the example edition has link-text warnings; the check found none"
@@ -211,8 +219,8 @@ def test_the_page_lists_the_checks_findings_with_their_place(server: PreviewServ
 
 
 def test_what_counts_as_a_source_change(project: Path):
-    from newsletter_cli.preview import _is_source
-    from newsletter_cli.render import TEMPLATES
+    from newsletter_cli.compose.render import TEMPLATES
+    from newsletter_cli.web.preview import _is_source
 
     folder = (project / "editions" / "2025-09").resolve()
     assert _is_source(folder / "edition.yaml", folder) and _is_source(folder / "images" / "foto.jpg", folder)
@@ -224,7 +232,7 @@ def test_what_counts_as_a_source_change(project: Path):
 def test_a_template_error_is_shown_with_its_file_and_line():
     import jinja2
 
-    from newsletter_cli.preview import _describe
+    from newsletter_cli.web.preview import _describe
 
     with pytest.raises(jinja2.TemplateSyntaxError) as caught:
         jinja2.Environment().parse("line one\n{% if %}", filename="partials/item.mjml.j2")

@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from newsletter_cli.preview import PreviewServer
+from newsletter_cli.web.preview import PreviewServer
 
 WAIT_SECONDS = 20.0  # generous: only how long a failing test waits, never an assertion about speed
 

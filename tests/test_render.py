@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newsletter_cli import render as render_mod
-from newsletter_cli.build import build, load_theme
-from newsletter_cli.loader import load
-from newsletter_cli.model import Theme
-from newsletter_cli.render import render
+from newsletter_cli.compose import render as render_mod
+from newsletter_cli.compose.build import build, load_theme
+from newsletter_cli.compose.load import load
+from newsletter_cli.compose.model import Theme
+from newsletter_cli.compose.render import render
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_YAML = REPO / "editions" / "2025-09" / "edition.yaml"

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.config import parse_settings
-from newsletter_cli.journal import Journal, status
-from newsletter_cli.send import run_send
+from newsletter_cli.deliver.journal import Journal, status
+from newsletter_cli.deliver.send import run_send
+from newsletter_cli.settings import parse_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from smtp_server import SmtpServer  # noqa: E402
@@ -365,7 +365,7 @@ def test_three_connections_with_faults_deliver_each_once(project, pipelining):
     ("MAIL FROM", 530, "530 5.7.57 Client not authenticated", "Fatal"),
 ])
 def test_replies_are_classified(stage, code, reply, kind):
-    from newsletter_cli.mailer import classify
+    from newsletter_cli.deliver.smtp import classify
 
     outcome = classify(stage, code, reply)
     assert type(outcome).__name__ == kind
@@ -396,7 +396,7 @@ def test_server_as_a_separate_process_spools_messages(project):
 
 
 def test_rate_limit_applies_to_the_send(project):
-    from newsletter_cli.ratelimit import RateLimiter
+    from newsletter_cli.deliver.ratelimit import RateLimiter
 
     class Clock:
         now = 0.0
@@ -424,7 +424,7 @@ def test_rate_limit_applies_to_the_send(project):
 ])
 def test_dot_stuffing_reaches_the_server_intact(body):
     """A line starting with '.' (even a lone '.') must arrive as written: the server un-stuffs what we stuff."""
-    from newsletter_cli.mailer import Connection
+    from newsletter_cli.deliver.smtp import Connection
 
     with SmtpServer() as server:
         connection = Connection(settings_for(server))
@@ -439,7 +439,7 @@ def test_dot_stuffing_reaches_the_server_intact(body):
 
 def test_pipelining_is_used_when_offered():
     """MAIL, RCPT and DATA go in one write when the server offers PIPELINING (RFC 2920), one by one otherwise."""
-    from newsletter_cli.mailer import Connection
+    from newsletter_cli.deliver.smtp import Connection
 
     for offered in (True, False):
         with SmtpServer(pipelining=offered) as server:
@@ -491,7 +491,7 @@ class _ScriptedSMTP:
     ([(250, b"OK"), (250, b"OK"), (354, b"go"), (250, b"queued")], None, True),
 ])
 def test_pipelined_replies_are_read_in_order(replies, kind, sent_data):
-    from newsletter_cli.mailer import Connection, SendFailure
+    from newsletter_cli.deliver.smtp import Connection, SendFailure
     from newsletter_cli.errors import NewsletterError
 
     connection = Connection(parse_settings({"SMTP_HOST": "127.0.0.1", "NEWSLETTER_FROM": FROM}, {}))

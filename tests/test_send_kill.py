@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from newsletter_cli.journal import Journal
+from newsletter_cli.deliver.journal import Journal
 
 sys.path.insert(0, str(Path(__file__).parent))
 from smtp_server import SmtpServer  # noqa: E402

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter_cli.loader import load
-from newsletter_cli.model import Theme
-from newsletter_cli.render import render
-from newsletter_cli.text import markdown_to_text, render_text
+from newsletter_cli.compose.load import load
+from newsletter_cli.compose.model import Theme
+from newsletter_cli.compose.plaintext import markdown_to_text, render_text
+from newsletter_cli.compose.render import render
 
 REPO = Path(__file__).resolve().parent.parent
 URL_LINE = re.compile(r"^\s*(https?://|mailto:|\[\[)\S+$")

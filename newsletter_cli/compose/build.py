@@ -10,10 +10,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .errors import InputError
-from .loader import display, load, read_text
-from .model import LoadedEdition, Theme, is_web_address
-from .render import Rendered, render
+from newsletter_cli.compose.load import load, read_text
+from newsletter_cli.compose.model import LoadedEdition, Theme, is_web_address
+from newsletter_cli.compose.render import Rendered, render
+from newsletter_cli.errors import InputError
+from newsletter_cli.project import display
 
 THEME_FILE = "theme.yaml"
 OUTPUT_FILES = ("email.html", "email.txt", "email.mjml", "web.html")
@@ -51,7 +52,9 @@ def archive_url(edition_id: str) -> str | None:
     """The edition's page in the published archive, when ARCHIVE_BASE_URL is configured (environment or .env)."""
     base = os.environ.get("ARCHIVE_BASE_URL", "").strip()
     if not base:
-        from .config import read_raw  # .env in the current folder, as `send` reads it
+        from newsletter_cli.settings import (
+            read_raw,  # .env in the current folder, as `send` reads it
+        )
 
         base = read_raw()[0].get("ARCHIVE_BASE_URL", "").strip()
     return f"{base.rstrip('/')}/{edition_id}/" if base else None

@@ -7,10 +7,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from . import links as safelinks, markup
-from .check_base import Context
-from .errors import Diagnostic
-from .model import YamlPath, is_web_address
+from newsletter_cli.check.base import Context
+from newsletter_cli.compose import markdown as markup
+from newsletter_cli.compose import safelinks
+from newsletter_cli.compose.model import YamlPath, is_web_address
+from newsletter_cli.errors import Diagnostic
 
 IMAGE_MAX_BYTES = 200_000
 # Link texts that say nothing out of context (WCAG 2.4.4): compared after lower-casing and trimming.

@@ -15,10 +15,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from . import i18n, markup, text as plain
-from .errors import Diagnostic, EditionError
-from .model import Edition, LoadedEdition, Theme, is_web_address
-from .qp import qp_size
+from newsletter_cli.compose import i18n
+from newsletter_cli.compose import markdown as markup
+from newsletter_cli.compose import plaintext as plain
+from newsletter_cli.compose.model import Edition, LoadedEdition, Theme, is_web_address
+from newsletter_cli.compose.qp import qp_size
+from newsletter_cli.errors import Diagnostic, EditionError
 
 TEMPLATES = Path(__file__).parent / "templates"
 GMAIL_CLIP_BYTES = 102_000
@@ -122,7 +124,7 @@ def _compile(mjml_source: str, loaded: LoadedEdition) -> str:
 
 def _unparsable_html(loaded: LoadedEdition, detail: str) -> list[Diagnostic]:
     """Which Markdown fields MRML cannot parse, each with its line; only called after a failure."""
-    from .loader import _text_fields, _where
+    from newsletter_cli.compose.load import _text_fields, _where
 
     data = loaded.edition.model_dump()
     problems = []

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-from .check_base import Context
-from .check_links import ImageRef, Link, url_problem
-from .errors import Diagnostic
-from .model import is_web_address
+from newsletter_cli.check.base import Context
+from newsletter_cli.check.links import ImageRef, Link, url_problem
+from newsletter_cli.compose.model import is_web_address
+from newsletter_cli.errors import Diagnostic
 
 MAX_WORKERS = 4  # be gentle with the (often small) websites of members
 MAX_REDIRECTS = 10

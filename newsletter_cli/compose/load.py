@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import os
 import types
 import typing
 from pathlib import Path
@@ -12,56 +11,23 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from . import links, markup
-from .errors import Diagnostic, EditionError, InputError
-from .model import URL_SCHEMES, Edition, LoadedEdition, YamlPath, is_web_address
+from newsletter_cli.compose import markdown as markup
+from newsletter_cli.compose import safelinks as links
+from newsletter_cli.compose.model import (
+    URL_SCHEMES,
+    Edition,
+    LoadedEdition,
+    YamlPath,
+    is_web_address,
+)
+from newsletter_cli.errors import Diagnostic, EditionError, InputError
+from newsletter_cli.project import display
 
 MAX_BYTES = 1_000_000  # a real edition is ~30 KB
 MAX_NODES = 50_000  # guards against alias bombs ("billion laughs")
 MAX_DEPTH = 40  # an edition is ~8 levels deep; this keeps recursion far from Python's limit
-EDITION_FILE = "edition.yaml"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NULL = "tag:yaml.org,2002:null"
-
-
-def display(path: Path) -> str:
-    """A path as the user should see it: relative to the current folder when inside it."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
-
-
-def editions_root(root: Path | None = None) -> Path:
-    return (root or Path.cwd()) / "editions"
-
-
-def resolve(edition: str | None, root: Path | None = None) -> Path:
-    """The edition.yaml for an edition id, a folder or a file; None means the newest edition."""
-    base = editions_root(root)
-    if edition is None:
-        ids = list_editions(root)
-        if not ids:
-            raise InputError(f"No editions in {display(base)}/. Start one with: newsletter new YYYY-MM")
-        return base / ids[-1] / EDITION_FILE
-    candidate = Path(edition)
-    if candidate.is_file():
-        return candidate
-    if candidate.is_dir() and (candidate / EDITION_FILE).is_file():
-        return candidate / EDITION_FILE
-    by_id = base / edition / EDITION_FILE
-    if by_id.is_file():
-        return by_id
-    have = ", ".join(list_editions(root)) or "none"
-    raise InputError(f"No edition '{edition}': {display(by_id)} does not exist (editions here: {have}).")
-
-
-def list_editions(root: Path | None = None) -> list[str]:
-    """Edition ids, oldest first (ids sort by date: YYYY-MM)."""
-    base = editions_root(root)
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if (p / EDITION_FILE).is_file())
 
 
 def read_text(path: Path, shown: str) -> str:

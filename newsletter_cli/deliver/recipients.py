@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Diagnostic, InputError
-from .loader import display
+from newsletter_cli.errors import Diagnostic, InputError
+from newsletter_cli.project import display
 
 SUPPRESSIONS_FILE = "suppressions.csv"
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a physical line with its end, or the last one

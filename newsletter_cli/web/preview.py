@@ -27,12 +27,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from .build import Build, build, load_theme
-from .errors import Diagnostic, EditionError, NewsletterError
-from .loader import display
-from .merge import fill, fill_html
-from .model import is_web_address
-from .render import GMAIL_CLIP_BYTES, TEMPLATES, environment
+from newsletter_cli.compose.build import Build, build, load_theme
+from newsletter_cli.compose.merge import fill, fill_html
+from newsletter_cli.compose.model import is_web_address
+from newsletter_cli.compose.render import GMAIL_CLIP_BYTES, TEMPLATES
+from newsletter_cli.errors import Diagnostic, EditionError, NewsletterError
+from newsletter_cli.project import display
+from newsletter_cli.web import PAGE_TEMPLATES, page_environment
 
 Echo = Callable[[str], None]
 IMAGES_DIR = "images"
@@ -124,7 +125,7 @@ def _preview_html(html: str) -> str:
 def _findings(result: Build) -> list[Diagnostic]:
     """The offline findings of `newsletter check`, when that module exists, minus the build's warnings."""
     try:
-        from .check import run_checks
+        from newsletter_cli.check.content import run_checks
     except ImportError:
         return []
     seen = {(w.place, w.message) for w in result.rendered.warnings}
@@ -137,7 +138,7 @@ def _findings(result: Build) -> list[Diagnostic]:
 def sender(root: Path) -> str:
     """NEWSLETTER_FROM from the environment or .env, read as `send` reads it; no SMTP setting is ever shown."""
     try:
-        from .config import read_raw
+        from newsletter_cli.settings import read_raw
     except ImportError:
         return os.environ.get("NEWSLETTER_FROM", "").strip()
     try:
@@ -151,7 +152,7 @@ def page_html(state: PreviewState, root: Path) -> str:
     snap = state.good
     rendered = snap.build.rendered if snap else None
     name, address = parseaddr(sender(root))
-    return environment().get_template("preview.html.j2").render(
+    return page_environment().get_template("preview.html.j2").render(
         state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
         source=display(state.edition_yaml), from_name=name or address, from_address=address,
         clip=GMAIL_CLIP_BYTES, diagnostics=(rendered.warnings + snap.findings) if snap else [],
@@ -304,7 +305,7 @@ class PreviewServer(ThreadingHTTPServer):
         folder = self.state.edition_yaml.parent.resolve()
         logo = load_theme_logo(self.root)
         plans: list[tuple[list[Path], bool, Callable[[object, str], bool]]] = [
-            ([folder, TEMPLATES], True, lambda _c, p: _is_source(Path(p), folder)),
+            ([folder, TEMPLATES, PAGE_TEMPLATES], True, lambda _c, p: _is_source(Path(p), folder)),
             (list(dict.fromkeys([self.root, *([logo.parent] if logo else [])])), False,
              lambda _c, p: Path(p).name == "theme.yaml" or (logo is not None and Path(p) == logo)),
         ]

@@ -22,12 +22,12 @@ from email.utils import formataddr, formatdate, getaddresses
 from pathlib import Path
 from urllib.parse import quote
 
-from . import qp
-from .build import Build
-from .config import Settings, missing
-from .errors import InputError
-from .merge import FIELD_RE
-from .recipients import Recipient
+from newsletter_cli.compose import qp
+from newsletter_cli.compose.build import Build
+from newsletter_cli.compose.merge import FIELD_RE
+from newsletter_cli.deliver.recipients import Recipient
+from newsletter_cli.errors import InputError
+from newsletter_cli.settings import Settings, missing
 
 SOFT_BREAK = b"=\r\n"
 CRLF = b"\r\n"

@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import check_a11y, check_links, markup
-from .check_base import Context
-from .errors import Diagnostic, EditionError
-from .model import YamlPath
+from newsletter_cli.check import a11y as check_a11y
+from newsletter_cli.check import links as check_links
+from newsletter_cli.check.base import Context
+from newsletter_cli.compose import markdown as markup
+from newsletter_cli.compose.model import YamlPath
+from newsletter_cli.errors import Diagnostic, EditionError
 
 if TYPE_CHECKING:
-    from .build import Build
+    from newsletter_cli.compose.build import Build
 
 GMAIL_WARN_BYTES = 90_000
 GMAIL_CLIP_BYTES = 102_000
@@ -47,7 +49,7 @@ def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0) -> 
     results += check_a11y.check_contrast(ctx)
     results += check_deliverability(ctx, facts)
     if online:
-        from .check_online import check_online
+        from newsletter_cli.check.online import check_online
 
         results += check_online(ctx, found_links, images, timeout=timeout)
     return sort_findings(results)
@@ -61,8 +63,9 @@ def sort_findings(findings: list[Diagnostic]) -> list[Diagnostic]:
 
 def context_for(build: Build) -> Context:
     """The check context: the build plus the project's theme (and its line numbers, for findings)."""
-    from .build import THEME_FILE, load_theme
-    from .loader import display, parse_yaml, read_text
+    from newsletter_cli.compose.build import THEME_FILE, load_theme
+    from newsletter_cli.compose.load import parse_yaml, read_text
+    from newsletter_cli.project import display
 
     theme_path = Path.cwd() / THEME_FILE
     if not theme_path.is_file():
@@ -74,7 +77,7 @@ def context_for(build: Build) -> Context:
 
 def check_size(ctx: Context) -> list[Diagnostic]:
     """The HTML part against Gmail's clipping, and the whole message with its images."""
-    from .qp import qp_size
+    from newsletter_cli.compose.qp import qp_size
 
     rendered = ctx.build.rendered
     size = rendered.html_bytes_qp
@@ -176,7 +179,7 @@ def _placeholders(ctx: Context) -> list[Diagnostic]:
 
 def check_deliverability(ctx: Context, facts: check_a11y.HtmlFacts) -> list[Diagnostic]:
     """Plain-text part as complete as the HTML, an unsubscribe link, enough text next to the images."""
-    from .render import UNSUBSCRIBE_FIELD
+    from newsletter_cli.compose.render import UNSUBSCRIBE_FIELD
 
     rendered = ctx.build.rendered
     results = []
@@ -228,9 +231,10 @@ def findings_json(edition: str, findings: list[Diagnostic]) -> str:
 
 def check_command(edition: str | None, *, strict: bool, as_json: bool, online: bool, timeout: float) -> int:
     """`newsletter check`: build in memory (nothing is written), check, report; returns the exit status."""
-    from .build import Build, archive_url, load_theme
-    from .loader import display, load, resolve
-    from .render import render
+    from newsletter_cli.compose.build import Build, archive_url, load_theme
+    from newsletter_cli.compose.load import load
+    from newsletter_cli.compose.render import render
+    from newsletter_cli.project import display, resolve
 
     path = resolve(edition)
     try:

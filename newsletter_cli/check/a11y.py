@@ -6,8 +6,8 @@ import html
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from .check_base import Context
-from .errors import Diagnostic
+from newsletter_cli.check.base import Context
+from newsletter_cli.errors import Diagnostic
 
 WHITE = "#ffffff"
 MUTED = "#52606d"  # footer text colour in the templates

@@ -11,7 +11,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Literal
 
-from .errors import InputError
+from newsletter_cli.errors import InputError
 
 ENV_FILE = ".env"
 SECURITY_MODES = ("starttls", "ssl", "none")

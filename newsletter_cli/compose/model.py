@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from .errors import Diagnostic
+from newsletter_cli.errors import Diagnostic
 
 URL_SCHEMES = ("https://", "http://", "mailto:")
 

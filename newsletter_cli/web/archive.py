@@ -12,12 +12,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import i18n
-from .build import Build, archive_url, build, load_theme
-from .errors import EditionError, InputError
-from .loader import EDITION_FILE, display, editions_root, list_editions
-from .model import Theme
-from .render import environment
+from newsletter_cli.compose import i18n
+from newsletter_cli.compose.build import Build, archive_url, build, load_theme
+from newsletter_cli.compose.model import Theme
+from newsletter_cli.errors import EditionError, InputError
+from newsletter_cli.project import EDITION_FILE, display, editions_root, list_editions
+from newsletter_cli.web import page_environment
 
 INDEX_FILE = "index.html"
 STRINGS = {
@@ -84,7 +84,7 @@ def _draft_reason(result: Build, today: dt.date) -> str | None:
     if result.loaded.edition.date > today:
         return f"dated {result.loaded.edition.date.isoformat()}, after today"
     try:
-        from .check import run_checks
+        from newsletter_cli.check.content import run_checks
     except ImportError:
         return None
     placeholders = [d for d in run_checks(result) if d.code == "placeholder"]
@@ -95,7 +95,7 @@ def index_html(editions: list[ArchivedEdition], theme: Theme) -> str:
     """The site's front page: every edition, newest first, in the newest edition's language."""
     locale = editions[0].locale if editions else "nl"
     words = STRINGS.get(locale, STRINGS["nl"])
-    return environment().get_template("archive_index.html.j2").render(
+    return page_environment().get_template("archive_index.html.j2").render(
         editions=editions, theme=theme, locale=locale, words=words, intro=words["intro"].format(name=theme.name),
     )
 

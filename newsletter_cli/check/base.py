@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from .errors import Diagnostic, Severity
-from .model import Theme, YamlPath
+from newsletter_cli.compose.model import Theme, YamlPath
+from newsletter_cli.errors import Diagnostic, Severity
 
 if TYPE_CHECKING:
-    from .build import Build
+    from newsletter_cli.compose.build import Build
 
 
 @dataclass

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from markdown_it.token import Token
 
-from . import i18n, markup
+from newsletter_cli.compose import i18n
+from newsletter_cli.compose import markdown as markup
 
 if TYPE_CHECKING:
-    from .model import Edition, Item, Theme
+    from newsletter_cli.compose.model import Edition, Item, Theme
 
 WIDTH = 76
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NewsletterError
+from newsletter_cli.errors import NewsletterError
 
 JOURNAL_FILE = "journal.sqlite"
 TEST_SENDS_FILE = "test-sends.json"  # which builds were test-sent, per edition

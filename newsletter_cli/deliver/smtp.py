@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .config import Secret, Settings, missing
-from .errors import NewsletterError
+from newsletter_cli.errors import NewsletterError
+from newsletter_cli.settings import Secret, Settings, missing
 
 LINE_DOT_RE = re.compile(rb"\n\.")  # a line starting with a dot (dot-stuffing)
 QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)

@@ -17,17 +17,31 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from . import merge
-from .build import Build, build as run_build, fingerprint
-from .config import Settings, load_settings
-from .errors import InputError, NewsletterError
-from .journal import JOURNAL_FILE, SENDABLE, Journal, exclusive, remember_tested_build, tested_builds
-from .loader import display, resolve
-from .mailer import Connection, Fatal, Permanent, Temporary
-from .message import MessageFactory
-from .ratelimit import RateLimiter
-from .recipients import (Recipient, RecipientList, problem_lines, read_recipients, require_recipients,
-                         summary as list_summary)
+from newsletter_cli.compose import merge
+from newsletter_cli.compose.build import Build, fingerprint
+from newsletter_cli.compose.build import build as run_build
+from newsletter_cli.deliver.journal import (
+    JOURNAL_FILE,
+    SENDABLE,
+    Journal,
+    exclusive,
+    remember_tested_build,
+    tested_builds,
+)
+from newsletter_cli.deliver.message import MessageFactory
+from newsletter_cli.deliver.ratelimit import RateLimiter
+from newsletter_cli.deliver.recipients import (
+    Recipient,
+    RecipientList,
+    problem_lines,
+    read_recipients,
+    require_recipients,
+)
+from newsletter_cli.deliver.recipients import summary as list_summary
+from newsletter_cli.deliver.smtp import Connection, Fatal, Permanent, Temporary
+from newsletter_cli.errors import InputError, NewsletterError
+from newsletter_cli.project import display, resolve
+from newsletter_cli.settings import Settings, load_settings
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 MAX_FAILURES_IN_A_ROW = 10
@@ -156,7 +170,7 @@ def _field_warnings(build: Build, listing: RecipientList | None) -> list[str]:
 
 def _check_warnings(build: Build, shown: int = 3) -> list[str]:
     """`newsletter check`'s errors (offline), so nobody sends an edition with a placeholder or a safelink left."""
-    from .check import run_checks
+    from newsletter_cli.check.content import run_checks
 
     errors = [finding for finding in run_checks(build) if finding.severity == "error"]
     if not errors:

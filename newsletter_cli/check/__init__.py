@@ -1,0 +1,1 @@
+"""Checks of a built edition (size, links, images, content, accessibility); they return findings, never print."""
