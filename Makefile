@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chromium demo test bench clean
+.PHONY: setup system-packages demo test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Headless Chromium from Debian for the browser tests (Playwright drives it; it downloads no browser).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests..."; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Real servers and a browser from Debian for the tests: headless Chromium (Playwright drives it; it downloads no
+# browser) and Dovecot (the IMAP server of the mailbox tests). Installed only when missing.
+system-packages:
+	@missing=; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "Installing from Debian for the tests:$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi
 
 demo: setup
 	$(VENV)/bin/newsletter build 2025-09
@@ -28,12 +32,12 @@ demo: setup
 	@echo "Plain-text part:                 editions/2025-09/build/email.txt"
 	@echo "Live preview (desktop + phone):  $(VENV)/bin/newsletter preview 2025-09"
 
-test: setup chromium
+test: setup system-packages
 	$(PY) -m pytest -q -ra
 
 # Benchmarks against the MJML CLI, mailmerge and a bare smtplib loop (installed into bench/.peers/);
 # writes docs/performance.md. A few minutes; BENCH_ARGS=--quick for a shorter run.
-bench: setup chromium
+bench: setup system-packages
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
