@@ -165,12 +165,14 @@ def _confirm_send(yes: bool):
 @click.argument("edition")
 @click.option("--test", is_flag=True, help="Send to the review list (REVIEW_LIST, or --to), subject starting [TEST].")
 @click.option("--to", multiple=True, metavar="ADDR", help="With --test: send to this address (repeatable).")
-@click.option("--recipients", type=click.Path(dir_okay=False, path_type=Path), help="The recipient list (CSV).")
+@click.option("--recipients", type=click.Path(dir_okay=False, path_type=Path),
+              help="The recipient list (.xlsx, or CSV from Excel).")
+@click.option("--sheet", metavar="NAME", help="With an .xlsx list: the sheet to read (default: the first).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @click.option("--dry-run", is_flag=True, help="Write every message to editions/<id>/outbox/; send nothing.")
 @click.option("--limit", type=click.IntRange(min=1), help="Send only to the first N not sent yet.")
 @click.option("--resend-uncertain", is_flag=True, help="Also send to those whose earlier send had an unknown outcome.")
-def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
+def send(edition, test, to, recipients, sheet, yes, dry_run, limit, resend_uncertain):
     """Send an edition: a test to the review list, or the real send to a recipient list (resumable).
 
     Settings come from .env in this folder (see .env.example). Without SMTP_HOST nothing is sent: the messages
@@ -182,8 +184,8 @@ def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
         raise click.UsageError("Give either --test [--to ADDR ...] or --recipients FILE.")
     progress = _SendProgress()
     try:
-        result = run_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
-                          resend_uncertain=resend_uncertain, confirm=_confirm_send(yes), progress=progress)
+        result = run_send(edition, test=test, to=to, recipients=recipients, sheet=sheet, dry_run=dry_run,
+                          limit=limit, resend_uncertain=resend_uncertain, confirm=_confirm_send(yes), progress=progress)
     finally:
         progress.close()
     click.echo("\n".join(result_lines(result)))
@@ -226,17 +228,18 @@ def doctor():
 
 @cli.group()
 def recipients():
-    """Recipient lists (CSV with an email column; Dutch Excel's ; and BOM are fine)."""
+    """Recipient lists: an Excel workbook (.xlsx) or CSV (UTF-8 or Windows-1252, ; or ,) with an email column."""
 
 
 @recipients.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def recipients_check(file):
-    """Validate a recipient list without sending: bad rows, duplicates, suppressed addresses."""
+@click.option("--sheet", metavar="NAME", help="With an .xlsx list: the sheet to read (default: the first).")
+def recipients_check(file, sheet):
+    """Validate a recipient list without sending: bad rows, duplicates (which row repeats which), suppressed."""
     from newsletter_cli.deliver.recipients import check_lines, read_recipients
     from newsletter_cli.errors import InputError
 
-    result = read_recipients(file)
+    result = read_recipients(file, sheet=sheet)
     click.echo("\n".join(check_lines(result)))
     if result.problems:
         raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. Fix them or remove them.")

@@ -30,9 +30,11 @@ FROM = "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>"
 
 
 def two_hundred_thousand_rows(path: Path) -> None:
-    """200,000 good rows, the last of them saved in Windows-1252 (found at line 200,001, nothing sent)."""
-    rows = b"".join(b"lid%06d@example.org;Lid %d\r\n" % (i, i) for i in range(199_999))
-    path.write_bytes(b"\xef\xbb\xbfemail;naam\r\n" + rows + "lois@example.org;Loïs van Dijk\r\n".encode("cp1252"))
+    """200,000 good rows in UTF-8, the last of them pasted in from Windows-1252 (two encodings in one file: found
+    at line 200,001, nothing sent)."""
+    rows = b"".join(b"lid%06d@example.org;Lid %d\r\n" % (i, i) for i in range(1, 199_999))
+    path.write_bytes(b"\xef\xbb\xbfemail;naam\r\n" + "anais@example.org;Anaïs Dubois\r\n".encode("utf-8") + rows
+                     + "lois@example.org;Loïs van Dijk\r\n".encode("cp1252"))
 
 
 def over_100_megabytes(path: Path) -> None:

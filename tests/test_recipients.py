@@ -45,12 +45,23 @@ def test_example_file_in_the_repo(project):
     assert result.recipients[1].name == "Sjoerd Bakker-Öztürk"
 
 
-def test_windows_1252_is_a_clear_error_with_line(tmp_path):
+def test_windows_1252_is_read_with_a_notice_naming_the_line(tmp_path):
+    # Issue 13: Dutch Excel's plain 'CSV' is Windows-1252; it was refused, it is now read (never as mojibake)
     path = write(tmp_path / "leden.csv", "email;name\na@example.org;Anna\nb@example.org;Loïs de Vries\n", "cp1252")
+    result = read_recipients(path)
+    assert [r.name for r in result.recipients] == ["Anna", "Loïs de Vries"]
+    notice = ("read as Windows-1252 (Excel's plain 'CSV' on Windows), not UTF-8: check the accented letters on "
+              "line 3 ('b@example.org;Loïs de Vries')")
+    assert result.notices == [notice]
+
+
+def test_two_encodings_in_one_file_is_a_clear_error_with_line(tmp_path):
+    path = tmp_path / "leden.csv"
+    path.write_bytes("email;name\nchloe@example.org;Chloë\n".encode() + "b@example.org;Loïs de Vries\n".encode("cp1252"))
     with pytest.raises(InputError) as info:
         read_recipients(path)
     message = info.value.message
-    assert "leden.csv:3: the file is not UTF-8" in message
+    assert "leden.csv:3: the file mixes two encodings" in message
     assert "Windows-1252" in message and "Loïs de Vries" in message  # shown as it was meant, not mojibake
     assert "CSV UTF-8" in message
 
@@ -82,9 +93,12 @@ def test_missing_email_column(tmp_path):
 def test_empty_and_binary_files(tmp_path):
     with pytest.raises(InputError, match="empty"):
         read_recipients(write(tmp_path / "e.csv", ""))
-    (tmp_path / "x.csv").write_bytes(b"PK\x03\x04\0\0binary")
+    (tmp_path / "x.csv").write_bytes(b"\x89PNG\r\n\x1a\n\0\0binary")
     with pytest.raises(InputError, match="not a CSV text file"):
         read_recipients(tmp_path / "x.csv")
+    (tmp_path / "z.csv").write_bytes(b"PK\x03\x04\0\0binary")  # a zip: read as the workbook it claims to be
+    with pytest.raises(InputError, match="looks like an Excel workbook, but it cannot be read"):
+        read_recipients(tmp_path / "z.csv")
 
 
 def test_recipients_check_command(project):

@@ -1,25 +1,30 @@
-"""Recipient lists as Dutch Excel writes them: UTF-8 with or without BOM, `;` or `,`, one address a row."""
+"""Recipient lists: read (lists.py: .xlsx, or CSV as Dutch Excel writes it), validated, deduplicated, one address a row."""
 
 from __future__ import annotations
 
 import codecs
 import csv
-import re
 import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from newsletter_cli.deliver.lists import (
+    EMAIL_NAMES,
+    LINE_RE,
+    NAME_NAMES,
+    find_column,
+    read_list,
+    suggestion,
+)
 from newsletter_cli.errors import Diagnostic, InputError
 from newsletter_cli.project import display
 
 SUPPRESSIONS_FILE = "suppressions.csv"
-_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a physical line with its end, or the last one
-EMAIL_COLUMNS = ("email", "e-mail", "emailadres", "e-mailadres", "mail", "email address", "e-mail address")
-NAME_COLUMNS = ("name", "naam")
-MAX_BYTES = 100_000_000
-SAVE_AS_UTF8 = "in Excel: File > Save As > 'CSV UTF-8 (comma delimited)' ('CSV UTF-8 (door komma's gescheiden)')"
+
+EMAIL_COLUMNS = EMAIL_NAMES  # as lists.normalize_column writes them: 'E-mail adres 1' is 'emailadres'
+NAME_COLUMNS = NAME_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,8 @@ class RecipientList:
     normalized: dict[int, str] = field(default_factory=dict)  # line -> address, where the validator changed it
     snapshot: bytes = b""  # the file as it was read, compressed: what iterating reads
     delimiter: str = ","
+    notices: list[str] = field(default_factory=list)  # what reading the file guessed (encoding, sheet, title lines)
+    duplicate_of: list[tuple[int, int]] = field(default_factory=list)  # (row, the earlier row with that address)
 
     @property
     def count(self) -> int:
@@ -99,28 +106,6 @@ class RecipientList:
         raise changed
 
 
-def decode(data: bytes, shown: str) -> str:
-    """UTF-8 (with or without BOM) or a clear error naming the line, never mojibake."""
-    data = data.removeprefix(b"\xef\xbb\xbf")  # the BOM, so that the error's position is one in `data`
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        end = data.find(b"\n", exc.start)
-        sample = data[start: end if end >= 0 else len(data)].decode("cp1252", errors="replace").strip()
-        raise InputError(
-            f"{shown}:{line}: the file is not UTF-8 (byte 0x{data[exc.start]:02x}); it looks like Windows-1252 "
-            f"('{sample[:60]}'). Save it as UTF-8: {SAVE_AS_UTF8}.") from None
-
-
-def sniff_delimiter(header: str) -> str:
-    """`;` (Dutch Excel), `,` or a tab: whichever the header line has most of."""
-    counts = {d: header.count(d) for d in (";", ",", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
 def _csv_problem(error: str) -> str:
     """What a csv.Error means for the person who made the file."""
     if "unexpected end of data" in error or "field larger than field limit" in error:
@@ -132,60 +117,30 @@ def _csv_problem(error: str) -> str:
     return f"cannot read this line: {error}"
 
 
-def _first_line(text: str) -> str | None:
-    """The first line with something other than separators on it (str.splitlines), or None; reads only as
-    much of `text` as it needs."""
-    size = 4096
-    while True:
-        lines = text[:size].splitlines()
-        whole = size >= len(text)
-        # the last line of a prefix may be cut short: only a line before it, or the text's own last line, counts
-        for line in lines if whole else lines[:-1]:
-            if line.strip(" \t;,"):
-                return line
-        if whole:
-            return None
-        size *= 4
-
-
 def read_rows(path: Path, allow_empty: bool = False) -> tuple[str, list[str], Iterator[tuple[int, list[str]]], int]:
     """(shown name, header, (line, row) pairs, the header's line) of a CSV file; blank rows are skipped.
 
     An empty file is an error unless `allow_empty` (then: no header, no rows).
     """
-    shown, snapshot, delimiter = _snapshot(path, allow_empty)
+    shown, snapshot, delimiter, _ = _snapshot(path, allow_empty)
     if snapshot is None:
         return shown, [], iter(()), 1
     return (shown, *_parse(shown, snapshot, delimiter))
 
 
-def _snapshot(path: Path, allow_empty: bool = False) -> tuple[str, bytes | None, str]:
-    """(shown name, the checked file compressed, its delimiter): the file is read and checked whole once, then
-    kept compressed (a fifth of its size or less), so that its rows can be read again, as they were, one at a
-    time (a file edited during a send does not change it); None when empty and `allow_empty`."""
+def _snapshot(path: Path, allow_empty: bool = False,
+              sheet: str | None = None) -> tuple[str, bytes | None, str, list[str]]:
+    """(shown name, the list compressed, its delimiter, notices): the file is read and checked whole once (as
+    lists.py turns it into UTF-8 CSV text, line numbers kept), then kept compressed (a fifth of its size or less),
+    so that its rows can be read again, as they were, one at a time (a file edited during a send does not change
+    it); None when empty and `allow_empty`."""
     shown = display(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise InputError(f"{shown}: the file is over {MAX_BYTES // 1_000_000} MB. Is this the right file?")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{shown}: cannot read the file: {exc.strerror}") from None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError(f"{shown}: the file is UTF-16 (what Excel calls 'Unicode Text'), not UTF-8. "
-                         f"Save it as UTF-8: {SAVE_AS_UTF8}.")
-    nul = data.find(b"\0")
-    if 0 <= nul < 4096:
-        raise InputError(f"{shown}: this is not a CSV text file (is it an .xlsx? {SAVE_AS_UTF8}).")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        raise InputError(f"{shown}:{line}: this line contains a NUL character (a zero byte), "
-                         "so the file is damaged. Remove the character, or save the list again from Excel.")
-    first_line = _first_line(decode(data, shown))  # the decoded text is checked, not kept
-    if first_line is None:
+    listed = read_list(path, shown, sheet)
+    if listed.text is None:
         if allow_empty:
-            return shown, None, ","
+            return shown, None, ",", listed.notices
         raise _empty(shown)
-    return shown, zlib.compress(data.removeprefix(b"\xef\xbb\xbf"), 1), sniff_delimiter(first_line)
+    return shown, zlib.compress(listed.text.encode("utf-8"), 1), listed.delimiter, listed.notices
 
 
 def _empty(shown: str) -> InputError:
@@ -204,8 +159,8 @@ def _lines(snapshot: bytes) -> Iterator[str]:
         end = len(text) - 1 if text.endswith("\r") else len(text)  # a final CR may be the first half of CRLF
         cut = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
         rest = text[cut:]
-        yield from _LINE_RE.findall(text, 0, cut)
-    yield from _LINE_RE.findall(rest + decoder.decode(decompressor.flush(), final=True))
+        yield from LINE_RE.findall(text, 0, cut)
+    yield from LINE_RE.findall(rest + decoder.decode(decompressor.flush(), final=True))
 
 
 def _parse(shown: str, snapshot: bytes, delimiter: str) -> tuple[list[str], Iterator[tuple[int, list[str]]], int]:
@@ -233,7 +188,7 @@ def _parse(shown: str, snapshot: bytes, delimiter: str) -> tuple[list[str], Iter
 
 
 def _column(header: list[str], names: tuple[str, ...]) -> int | None:
-    return next((header.index(n) for n in names if n in header), None)
+    return find_column(header, names)
 
 
 def read_suppressions(path: Path) -> set[str]:
@@ -256,11 +211,12 @@ def default_suppressions() -> Path | None:
     return path if path.is_file() else None
 
 
-def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientList:
-    """Read, validate, dedupe and filter a recipient CSV; bad rows become problems, not exceptions."""
+def read_recipients(path: Path, suppressions: Path | None = None, sheet: str | None = None) -> RecipientList:
+    """Read, validate, dedupe and filter a recipient list (CSV or .xlsx, `sheet` or the first one); bad rows
+    become problems, not exceptions."""
     from email_validator import EmailNotValidError, validate_email
 
-    shown, snapshot, delimiter = _snapshot(path)
+    shown, snapshot, delimiter, notices = _snapshot(path, sheet=sheet)
     assert snapshot is not None
     header, rows, header_line = _parse(shown, snapshot, delimiter)
     email_col = _column(header, EMAIL_COLUMNS)
@@ -271,13 +227,14 @@ def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientLi
     if email_col is None:
         raise InputError(f"{shown}:{header_line}: there is no 'email' column (the first line has: "
                          f"{', '.join(repr(h) for h in header) or 'nothing'}). The first line must name the "
-                         "columns, and the column of addresses must be called 'email'.")
+                         "columns, and the column of addresses must be called 'email'."
+                         + _did_you_mean(header))
     name_col = _column(header, NAME_COLUMNS)
     suppressions = suppressions if suppressions is not None else default_suppressions()
     suppressed = read_suppressions(suppressions) if suppressions else set()
     result = RecipientList(path, columns=header, suppressions_file=suppressions, snapshot=snapshot,
-                           delimiter=delimiter)
-    seen: set[str] = set()
+                           delimiter=delimiter, notices=notices)
+    seen: dict[str, int] = {}  # address -> the row it was first on
     for line, row in rows:
         raw = row[email_col].strip() if len(row) > email_col else ""
         if not raw:
@@ -293,8 +250,9 @@ def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientLi
         key = address.lower()
         if key in seen:
             result.duplicates += 1
+            result.duplicate_of.append((line, seen[key]))
             continue
-        seen.add(key)
+        seen[key] = line
         if key in suppressed or raw.lower() in suppressed:
             result.suppressed += 1
             continue
@@ -312,6 +270,11 @@ def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientLi
         raise InputError(f"{shown}:{header_line}: there are no addresses below the first line ({', '.join(header)}). "
                          "Is this the right file?")
     return result
+
+
+def _did_you_mean(header: list[str]) -> str:
+    meant = suggestion(header)
+    return f" Did you mean '{meant}'? Then call that column 'email'." if meant else ""
 
 
 SHOWN_PROBLEMS = 20  # a send lists this many invalid rows; `newsletter recipients check` lists them all
@@ -350,5 +313,8 @@ def check_lines(result: RecipientList) -> list[str]:
              f"  columns: {', '.join(result.columns)}"]
     if result.suppressions_file:
         lines.append(f"  suppressions: {display(result.suppressions_file)}")
+    lines += [f"  note: {notice}" for notice in result.notices]
     lines += [f"  {problem}" for problem in result.problems]
+    lines += [f"  duplicate: row {line} has the same address as row {first}; only row {first} is sent to"
+              for line, first in result.duplicate_of]
     return lines

@@ -181,7 +181,7 @@ def _check_warnings(build: Build, shown: int = 3) -> list[str]:
 
 
 def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
-              dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
+              sheet: str | None = None, dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
               settings: Settings | None = None, journal: Journal | None = None) -> Plan:
     """Build the edition, read the recipients and the journal: everything but sending."""
     settings = settings or load_settings()
@@ -196,7 +196,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
         if recipients is None:
             raise InputError("Name the recipient list: newsletter send EDITION --recipients leden.csv "
                              "(or --test for the review list).")
-        plan.listing = listing = read_recipients(recipients)
+        plan.listing = listing = read_recipients(recipients, sheet=sheet)
         require_recipients(listing)
         wanted = None
         if journal is not None:
@@ -235,6 +235,7 @@ def summary(plan: Plan) -> list[str]:
              f"From:       {s.newsletter_from}" + (f"   Reply-To: {s.reply_to}" if s.reply_to else "")]
     if plan.listing is not None:
         lines.append(f"Recipients: {list_summary(plan.listing)} in {display(plan.listing.path)}")
+        lines += [f"            note: {notice}" for notice in plan.listing.notices]
     if plan.already_sent or plan.uncertain:
         lines.append(f"Journal:    {plan.already_sent} already sent (skipped), {plan.uncertain} uncertain"
                      + (" (they may have arrived; sent again only with --resend-uncertain)" if plan.uncertain else ""))
@@ -408,7 +409,7 @@ def retry_delays_from_env() -> tuple[float, ...]:
 
 
 def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
-             dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
+             sheet: str | None = None, dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
              confirm: Callable[[Plan], bool] | None = None, progress: Callable[[Progress], None] | None = None,
              settings: Settings | None = None, retry_delays: Sequence[float] | None = None,
              limiter: RateLimiter | None = None) -> SendResult:
@@ -422,7 +423,7 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
             stack.enter_context(exclusive(folder))
             if (folder / JOURNAL_FILE).is_file():
                 journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
-        plan = plan_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
+        plan = plan_send(edition, test=test, to=to, recipients=recipients, sheet=sheet, dry_run=dry_run, limit=limit,
                          resend_uncertain=resend_uncertain, settings=settings, journal=journal)
         if confirm is not None and not confirm(plan):
             raise NewsletterError("Nothing was sent.")

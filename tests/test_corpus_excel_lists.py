@@ -1,0 +1,120 @@
+"""The Dutch Excel corpus (tests/corpus/recipients/excel/): member lists as a secretariat has them, each read
+correctly. Each input (a Windows-1252 CSV with accents, a `sep=;` first line, a title above the column names,
+columns called `E-mail adres`, `E-mail-adres`, `Mailadres`, `E-mailadres 1`, `Email`, an .xlsx workbook with a
+title row and two sheets) is stored next to the exact output of `newsletter recipients check`. A send to the
+real SMTP server shows the names arrive with their accents (no mojibake).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from email import message_from_bytes, policy
+from email.headerregistry import Address
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter_cli.cli import cli
+from newsletter_cli.deliver.lists import EMAIL_NAMES, find_column, normalize_column
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_corpus_recipients
+from smtp_server import SmtpServer
+
+server = test_corpus_recipients.server  # the fixture: a real SMTP server, and a .env in the project pointing at it
+
+CORPUS = Path(__file__).parent / "corpus" / "recipients" / "excel"
+INPUTS = sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".csv", ".xlsx"))
+
+
+def test_corpus_is_complete() -> None:
+    assert {Path(name).stem for name in INPUTS} == {p.stem for p in CORPUS.glob("*.expected")}
+    assert len(INPUTS) >= 8
+
+
+@pytest.mark.parametrize("name", INPUTS)
+def test_excel_list_is_read(project: Path, name: str) -> None:
+    shutil.copyfile(CORPUS / name, project / name)
+    expected = (CORPUS / f"{Path(name).stem}.expected").read_text(encoding="utf-8").splitlines()
+    result = CliRunner().invoke(cli, ["recipients", "check", name])
+    assert "Traceback" not in result.output
+    assert result.output.splitlines() == expected
+    assert result.exit_code == (2 if expected[-1].startswith("Error: ") else 0), result.output
+
+
+@pytest.mark.parametrize("header", ["E-mail adres", "E-mail-adres", "Mailadres", "E-mailadres 1", "Email",
+                                    "E-MAIL", "e-mail address", "E-mailadres2", "mail"])
+def test_column_names_as_people_write_them(header: str) -> None:
+    assert normalize_column(header) in EMAIL_NAMES
+    assert find_column(["Naam", header, "Gemeente"], EMAIL_NAMES) == 1
+
+
+@pytest.mark.parametrize("header", ["Adres", "Naam", "Telefoon", "Mail adres werk"])
+def test_other_columns_are_not_the_address(header: str) -> None:
+    assert find_column([header], EMAIL_NAMES) is None
+
+
+def sent_to(server: SmtpServer) -> dict[str, str]:
+    """address -> display name in the To: header, as a mail program decodes it."""
+    found = {}
+    for received in server.received:
+        message = message_from_bytes(received.data, policy=policy.default)
+        address: Address = message["To"].addresses[0]
+        found[address.addr_spec] = address.display_name
+    return found
+
+
+def test_windows_1252_list_with_sep_line_is_sent_with_its_accents(project: Path, server: SmtpServer) -> None:
+    shutil.copyfile(CORPUS / "sep-line-windows-1252.csv", project / "leden.csv")
+    result = CliRunner().invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "note: read as Windows-1252" in result.output
+    assert "3 recipients (4 rows: 0 invalid, 1 duplicate, 0 suppressed)" in result.output
+    assert sent_to(server) == {"renee@example.org": "Renée Bakker", "zoe@example.org": "Zoë de Boer",
+                               "francois@example.org": "François Ørsted"}
+
+
+def test_xlsx_sheets_are_sent_by_name(project: Path, server: SmtpServer) -> None:
+    shutil.copyfile(CORPUS / "ledenlijst-title-row.xlsx", project / "leden.xlsx")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.xlsx", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "leden.xlsx:6: 'francois@example' is not a valid email address" in result.output
+    assert "note: the column names are on row 3; the rows above them are skipped" in result.output
+    assert sent_to(server) == {"renee@example.org": "Renée Bakker", "zoe@example.org": "Zoë de Boer",
+                               "joelle@example.org": "Joëlle Smit"}  # a line break in a cell becomes a space
+    other = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.xlsx", "--sheet", "Oud-leden", "--yes"])
+    assert other.exit_code == 0, other.output
+    assert "oud@example.org" in sent_to(server)
+
+
+def test_xlsx_generated_with_gaps_keeps_row_numbers(project: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet["B2"] = "Ledenlijst"
+    sheet["A4"], sheet["B4"] = "Mailadres", "Naam"
+    sheet["A5"], sheet["B5"] = "anna@example.org", "Anna"
+    sheet["A9"], sheet["B9"] = "piet@", "Piet"  # rows 6-8 empty
+    sheet["A12"] = "ANNA@example.org"
+    workbook.save(project / "leden.xlsx")
+    result = CliRunner().invoke(cli, ["recipients", "check", "leden.xlsx"])
+    assert result.exit_code == 2
+    assert "  leden.xlsx:9: 'piet@' is not a valid email address: There must be something after the @-sign." \
+        in result.output.splitlines()
+    assert "  duplicate: row 12 has the same address as row 5; only row 5 is sent to" in result.output.splitlines()
+
+
+def test_a_damaged_or_old_workbook_is_named(project: Path) -> None:
+    (project / "leden.xlsx").write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    (project / "leden.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
+    runner = CliRunner()
+    damaged = runner.invoke(cli, ["recipients", "check", "leden.xlsx"])
+    assert damaged.exit_code == 2 and "Traceback" not in damaged.output
+    assert damaged.output.startswith("Error: leden.xlsx: this looks like an Excel workbook, but it cannot be read")
+    old = runner.invoke(cli, ["recipients", "check", "leden.xls"])
+    assert old.exit_code == 2
+    assert old.output.startswith("Error: leden.xls: this is an old Excel workbook (.xls).")
