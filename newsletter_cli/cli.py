@@ -53,6 +53,8 @@ def build(edition, out_dir):
     click.echo(f"  {r.items} items, {r.links} links, {r.images} images")
     click.echo(f"  HTML {size_kb:.1f} KB as sent (quoted-printable); Gmail clips at "
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
+    for image in result.images:
+        click.echo(f"  {image}")
     click.echo(f"  Output: {display(result.out_dir)}/email.html, email.txt, email.mjml, web.html")
     from newsletter_cli.check.content import print_findings, run_checks
 

@@ -10,10 +10,11 @@ from urllib.parse import unquote, urlsplit
 from newsletter_cli.check.base import Context
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import safelinks
+from newsletter_cli.compose.images import IMAGE_MAX_BYTES
 from newsletter_cli.compose.model import YamlPath, is_web_address
 from newsletter_cli.errors import Diagnostic
 
-IMAGE_MAX_BYTES = 200_000
+# IMAGE_MAX_BYTES: over this a local image is heavy; the build makes a photo fit into it (compose/images.py)
 # Link texts that say nothing out of context (WCAG 2.4.4): compared after lower-casing and trimming.
 VAGUE_LINK_TEXTS = {
     "klik hier", "hier", "klik", "hier klikken", "klik op deze link", "deze link", "link", "via deze link",
@@ -249,7 +250,7 @@ def check_images(ctx: Context, images: list[ImageRef]) -> list[Diagnostic]:
                                   "width of the email", "add width: (in pixels, at most 600) under image:",
                                   "image-width"))
     if ctx.theme.logo and not is_web_address(ctx.theme.logo):
-        logo = Path(ctx.theme.logo)
+        logo = ctx.build.rendered.image_files.get(ctx.theme.logo, Path(ctx.theme.logo))  # as sent
         if not logo.is_file():
             results.append(ctx.for_theme("error", "logo", f"the logo file '{ctx.theme.logo}' does not exist",
                                          "put the file there or fix the name in theme.yaml", "image-missing"))
@@ -271,7 +272,8 @@ def _local_image(ctx: Context, image: ImageRef, field: YamlPath, name: str) -> l
     if not path.is_file():
         return [ctx.at("error", field, f"{name} does not exist", "put the file in the edition folder",
                        "image-missing")]
-    size = path.stat().st_size
+    sent = ctx.build.rendered.image_files.get(Path(image.src).as_posix(), path)  # made smaller by the build
+    size = sent.stat().st_size
     if size > IMAGE_MAX_BYTES:
         return [ctx.at("warning", field, f"{name} is {size / 1000:.0f} KB; images over "
                        f"{IMAGE_MAX_BYTES // 1000} KB make the email slow to open on a phone",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
+from newsletter_cli.compose.images import Fitted, fit_images
 from newsletter_cli.compose.load import load, read_text
 from newsletter_cli.compose.model import LoadedEdition, Theme, is_web_address
 from newsletter_cli.compose.render import Rendered, render
@@ -25,6 +26,7 @@ class Build:
     loaded: LoadedEdition
     rendered: Rendered
     out_dir: Path
+    images: list[Fitted] = field(default_factory=list)  # local images made fit to send (smaller, no EXIF)
 
 
 def load_theme(root: Path | None = None) -> Theme:
@@ -63,10 +65,12 @@ def archive_url(edition_id: str) -> str | None:
 def build(edition_yaml: Path, out_dir: Path | None = None, theme: Theme | None = None) -> Build:
     """Build one edition and write its files; raises EditionError on bad input."""
     loaded = load(edition_yaml)
-    rendered = render(loaded, theme or load_theme(), web_url=archive_url(loaded.id))
+    theme = theme or load_theme()
+    rendered = render(loaded, theme, web_url=archive_url(loaded.id))
     target = out_dir or loaded.folder / "build"
+    images = fit_images(loaded, theme, rendered, target)  # cached in the build folder, the originals untouched
     write_outputs(rendered, target)
-    return Build(loaded, rendered, target)
+    return Build(loaded, rendered, target, images)
 
 
 def fingerprint(rendered: Rendered) -> str:

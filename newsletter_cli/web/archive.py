@@ -52,28 +52,28 @@ class ArchiveResult:
     skipped: list[str]  # why an edition was left out
 
 
-def collect(root: Path | None = None, *, include_future: bool = False,
+def collect(tmp: Path, root: Path | None = None, *, include_future: bool = False,
             today: dt.date | None = None) -> tuple[list[ArchivedEdition], list[str]]:
-    """Build every edition (all problems reported together); editions dated after today are drafts."""
+    """Build every edition into `tmp` (all problems reported together); editions dated after today are drafts.
+    The images made smaller by the build are in `tmp`: keep it until the site is written."""
     root = root or Path.cwd()
     today = today or dt.date.today()
     theme = load_theme(root)
     editions, skipped, problems = [], [], []
-    with tempfile.TemporaryDirectory(prefix="newsletter-archive-") as tmp:
-        for edition_id in reversed(list_editions(root)):
-            try:
-                result = build(editions_root(root) / edition_id / EDITION_FILE, Path(tmp) / edition_id, theme)
-            except EditionError as exc:
-                problems += [str(p) for p in exc.problems] or [exc.message]
-                continue
-            edition = result.loaded.edition
-            draft = _draft_reason(result, today)
-            if draft and not include_future:
-                skipped.append(f"{edition_id}: {draft} (a draft?); use --all to include it")
-                continue
-            files = [(path, src) for src, path in result.rendered.image_files.items()]
-            editions.append(ArchivedEdition(edition_id, edition.subject, edition.preheader, edition.date,
-                                            edition.locale, result.rendered.web_html, files))
+    for edition_id in reversed(list_editions(root)):
+        try:
+            result = build(editions_root(root) / edition_id / EDITION_FILE, tmp / edition_id, theme)
+        except EditionError as exc:
+            problems += [str(p) for p in exc.problems] or [exc.message]
+            continue
+        edition = result.loaded.edition
+        draft = _draft_reason(result, today)
+        if draft and not include_future:
+            skipped.append(f"{edition_id}: {draft} (a draft?); use --all to include it")
+            continue
+        files = [(path, src) for src, path in result.rendered.image_files.items()]
+        editions.append(ArchivedEdition(edition_id, edition.subject, edition.preheader, edition.date,
+                                        edition.locale, result.rendered.web_html, files))
     if problems:
         raise InputError("The archive was not written; fix these editions first:\n" + "\n".join(problems))
     return editions, skipped
@@ -131,10 +131,12 @@ def build_archive(out_dir: Path, root: Path | None = None, *, include_future: bo
                   today: dt.date | None = None) -> ArchiveResult:
     """Build all editions and write the static site into `out_dir`."""
     root = root or Path.cwd()
-    editions, skipped = collect(root, include_future=include_future, today=today)
-    if not editions and not skipped:
-        raise InputError(f"No editions in {display(editions_root(root))}/. Start one with: newsletter new YYYY-MM")
-    write_site(editions, out_dir, load_theme(root))
+    with tempfile.TemporaryDirectory(prefix="newsletter-archive-") as tmp:
+        editions, skipped = collect(Path(tmp), root, include_future=include_future, today=today)
+        if not editions and not skipped:
+            raise InputError(f"No editions in {display(editions_root(root))}/. Start one with: newsletter new "
+                             "YYYY-MM")
+        write_site(editions, out_dir, load_theme(root))
     return ArchiveResult(out_dir, editions, skipped)
 
 

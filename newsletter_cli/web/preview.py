@@ -166,13 +166,13 @@ def allowed_file(state: PreviewState, url_path: str) -> Path | None:
     parts = PurePosixPath(rel).parts
     if not parts or "\\" in rel or "\0" in rel or any(part.startswith(".") for part in parts):
         return None  # no '..', no hidden files such as .env
+    referenced = state.good.build.rendered.image_files if state.good else {}  # item images and the theme's logo
+    path = referenced.get(PurePosixPath(rel).as_posix())  # as the email sends it: made smaller by the build
+    if path and path.is_file():
+        return path.resolve()
     folder = state.edition_yaml.parent.resolve()
     candidate = (folder / rel).resolve()  # symlinks are followed, then checked
-    if candidate.is_file() and candidate.is_relative_to(folder / IMAGES_DIR):
-        return candidate
-    referenced = state.good.build.rendered.image_files if state.good else {}  # item images and the theme's logo
-    path = referenced.get(PurePosixPath(rel).as_posix())
-    return path.resolve() if path and path.is_file() else None
+    return candidate if candidate.is_file() and candidate.is_relative_to(folder / IMAGES_DIR) else None
 
 
 def load_theme_logo(root: Path) -> Path | None:

@@ -1,0 +1,164 @@
+"""Local photos made fit to send: a phone photo of 9 MB becomes ~200 KB, turned upright, without its EXIF data.
+
+A local JPEG or PNG wider than twice the width it is shown at (sharp on high-density screens, no more) is
+scaled down and recompressed (JPEG quality 80, progressive, lower down to 60 while over `check`'s 200 KB;
+PNG optimised); its EXIF orientation is applied and
+all metadata (EXIF with the GPS position, XMP, comments) is left out. The original file is never changed: the
+result is cached in the build folder (editions/<id>/build/resized/), keyed by the original's content and the width, and
+`Rendered.image_files` (the one record of local images that the message, the preview, the archive and `check`
+share) is pointed at it. Other images (GIF, SVG, web addresses, files Pillow cannot read) are sent as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from newsletter_cli.compose.model import LoadedEdition, Theme, is_web_address
+from newsletter_cli.compose.render import Rendered
+from newsletter_cli.errors import InputError
+from newsletter_cli.project import display
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PillowImage
+
+BODY_WIDTH = 600  # <mj-body width="600px"> in email.mjml.j2
+ITEM_PADDING = 28  # each side of an item's <mj-image> (partials/item.mjml.j2)
+CONTENT_WIDTH = BODY_WIDTH - 2 * ITEM_PADDING  # an item image without a width: is shown at most this wide
+DENSITY = 2  # pixels per CSS pixel: sharp on phones and high-density screens
+CACHE_DIR = "resized"  # inside the build folder
+JPEG_QUALITY = 80
+LOWEST_QUALITY = 60  # a JPEG over the budget at quality 80 is saved again at 75, 70, ... down to this
+IMAGE_MAX_BYTES = 200_000  # what `check` calls heavy: over this an email is slow to open on a phone
+_VERSION = b"images-1"  # part of the cache key: change it when the processing changes
+_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG"}  # MPO: the multi-picture JPEG some phones write
+# what an image's info may carry that is not about the photographer, the camera or the place
+_HARMLESS_INFO = {"dpi", "jfif", "jfif_version", "jfif_unit", "jfif_density", "icc_profile", "progressive",
+                  "progression", "adobe", "adobe_transform", "gamma", "srgb", "transparency", "aspect",
+                  "interlace", "mp", "mpoffset", "mpentry"}
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One local image as it will be sent, for `build` to report."""
+
+    source: Path
+    sent: Path
+    before: int  # bytes
+    after: int
+    width: int  # pixels, as sent
+    resized: bool
+    cached: bool  # made by an earlier build
+
+    def __str__(self) -> str:
+        what = f"{self.width} px wide, " if self.resized else ""
+        return f"{self.source.name}: {size_text(self.before)} -> {size_text(self.after)} ({what}camera data removed)"
+
+
+def size_text(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"
+
+
+def display_widths(loaded: LoadedEdition, theme: Theme) -> dict[str, int]:
+    """The widest each local image is shown at, in CSS pixels, by the key `Rendered.image_files` uses."""
+    widths: dict[str, int] = {}
+    for section in loaded.edition.sections:
+        for item in section.items:
+            if item.image and not is_web_address(item.image.src):
+                key = Path(item.image.src).as_posix()  # "./images/a.jpg" is "images/a.jpg", as render writes it
+                shown = min(item.image.width or CONTENT_WIDTH, CONTENT_WIDTH)
+                widths[key] = max(widths.get(key, 0), shown)
+    if theme.logo and not is_web_address(theme.logo):
+        widths[theme.logo] = max(widths.get(theme.logo, 0), theme.logo_width)
+    return widths
+
+
+def fit_images(loaded: LoadedEdition, theme: Theme, rendered: Rendered, build_dir: Path) -> list[Fitted]:
+    """Point `rendered.image_files` at versions fit to send (made or taken from the cache); what changed."""
+    fitted = []
+    for src, width in display_widths(loaded, theme).items():
+        source = rendered.image_files.get(src)
+        if source is None or not source.is_file():
+            continue  # a missing file is reported by load and check
+        result = fit(source, DENSITY * width, build_dir / CACHE_DIR)
+        if result is not None:
+            rendered.image_files[src] = result.sent
+            fitted.append(result)
+    return fitted
+
+
+def fit(source: Path, max_width: int, cache: Path) -> Fitted | None:
+    """`source` at most `max_width` pixels wide, upright and without metadata; None when it is fine as it is
+    (or not a JPEG or PNG Pillow can read)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        data = source.read_bytes()
+        image = Image.open(io.BytesIO(data))
+        kind = _FORMATS.get(image.format or "")
+        orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError):
+        return None
+    if kind is None:
+        return None
+    upright_width = image.height if orientation in (5, 6, 7, 8) else image.width
+    metadata = orientation != 1 or bool(set(image.info) - _HARMLESS_INFO) or bool(image.getexif())
+    if upright_width <= max_width and not metadata:
+        return None
+    key = hashlib.sha256(_VERSION + b"\0" + str(max_width).encode() + b"\0" + data).hexdigest()[:24]
+    target = cache / key / source.name
+    if target.is_file():
+        with Image.open(target) as done:
+            sent_width = done.width
+        return Fitted(source, target, len(data), target.stat().st_size, sent_width, upright_width > max_width, True)
+    encoded, sent_width = _encode(image, kind, max_width)
+    _write(target, encoded)
+    return Fitted(source, target, len(data), len(encoded), sent_width, upright_width > max_width, False)
+
+
+def _encode(image: PillowImage, kind: str, max_width: int) -> tuple[bytes, int]:
+    """The image upright, scaled to `max_width` when wider, encoded without metadata (the colour profile kept)."""
+    from PIL import Image, ImageOps
+
+    if kind == "JPEG":
+        image.draft("RGB", (max_width, max_width))  # let the JPEG decoder skip detail that is scaled away anyway
+    image = ImageOps.exif_transpose(image)
+    if image.width > max_width:
+        height = max(1, round(image.height * max_width / image.width))
+        image = image.resize((max_width, height), Image.Resampling.LANCZOS)
+    icc = image.info.get("icc_profile")
+    image.info = {}  # nothing of the original's EXIF, GPS, XMP or comments is written
+    extra = {"icc_profile": icc} if icc else {}
+    if kind == "PNG":
+        out = io.BytesIO()
+        image.save(out, "PNG", optimize=True, **extra)
+        return out.getvalue(), image.width
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    for quality in range(JPEG_QUALITY, LOWEST_QUALITY - 1, -5):
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=quality, progressive=True, optimize=True, **extra)
+        if out.tell() <= IMAGE_MAX_BYTES:
+            break
+    return out.getvalue(), image.width
+
+
+def _write(target: Path, data: bytes) -> None:
+    """Atomically: a preview and a build making the same file at once both end with a whole one."""
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if not target.is_file():
+            raise InputError(f"Cannot write the resized image {display(target)}: {exc.strerror or exc}") from None
