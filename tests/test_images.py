@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sys
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -94,6 +95,15 @@ def test_phone_photo_is_sent_small_upright_and_without_exif(project: Path, serve
 
     findings = run_checks(build(project / EDITION / "edition.yaml"))
     assert [f for f in findings if f.code in SIZE_CODES] == []
+
+
+def test_check_measures_the_photo_as_sent_and_writes_nothing(project: Path, phone_photo: bytes) -> None:
+    with_image(project, "foto.jpg", phone_photo)
+    checked = CliRunner().invoke(cli, ["check", "2025-09", "--json"])
+    assert checked.exit_code == 0, checked.output
+    codes = [finding["code"] for finding in json.loads(checked.output)["findings"]]
+    assert codes and not SIZE_CODES & set(codes)
+    assert not (project / EDITION / "build").exists()
 
 
 def test_second_build_reuses_the_cache(project: Path, phone_photo: bytes) -> None:

@@ -231,7 +231,10 @@ def findings_json(edition: str, findings: list[Diagnostic]) -> str:
 
 def check_command(edition: str | None, *, strict: bool, as_json: bool, online: bool, timeout: float) -> int:
     """`newsletter check`: build in memory (nothing is written), check, report; returns the exit status."""
+    import tempfile
+
     from newsletter_cli.compose.build import Build, archive_url, load_theme
+    from newsletter_cli.compose.images import fit_images
     from newsletter_cli.compose.load import load
     from newsletter_cli.compose.render import render
     from newsletter_cli.project import display, resolve
@@ -244,8 +247,11 @@ def check_command(edition: str | None, *, strict: bool, as_json: bool, online: b
             raise
         click.echo(findings_json(display(path), exc.problems))
         return exc.exit_code
-    build = Build(loaded, render(loaded, load_theme(), web_url=archive_url(loaded.id)), loaded.folder / "build")
-    findings = run_checks(build, online=online, timeout=timeout)
+    theme = load_theme()
+    rendered = render(loaded, theme, web_url=archive_url(loaded.id))
+    with tempfile.TemporaryDirectory(prefix="newsletter-check-") as tmp:  # photos as sent; the edition untouched
+        fit_images(loaded, theme, rendered, Path(tmp), reuse=loaded.folder / "build")
+        findings = run_checks(Build(loaded, rendered, loaded.folder / "build"), online=online, timeout=timeout)
     errors, warnings = counts(findings)
     if as_json:
         click.echo(findings_json(loaded.display_path, findings))

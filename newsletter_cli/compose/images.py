@@ -78,21 +78,23 @@ def display_widths(loaded: LoadedEdition, theme: Theme) -> dict[str, int]:
     return widths
 
 
-def fit_images(loaded: LoadedEdition, theme: Theme, rendered: Rendered, build_dir: Path) -> list[Fitted]:
-    """Point `rendered.image_files` at versions fit to send (made or taken from the cache); what changed."""
+def fit_images(loaded: LoadedEdition, theme: Theme, rendered: Rendered, build_dir: Path,
+               reuse: Path | None = None) -> list[Fitted]:
+    """Point `rendered.image_files` at versions fit to send (made in `build_dir`, or taken from its cache or from
+    the cache of the build folder `reuse`, which is only read); what changed."""
     fitted = []
     for src, width in display_widths(loaded, theme).items():
         source = rendered.image_files.get(src)
         if source is None or not source.is_file():
             continue  # a missing file is reported by load and check
-        result = fit(source, DENSITY * width, build_dir / CACHE_DIR)
+        result = fit(source, DENSITY * width, build_dir / CACHE_DIR, reuse / CACHE_DIR if reuse else None)
         if result is not None:
             rendered.image_files[src] = result.sent
             fitted.append(result)
     return fitted
 
 
-def fit(source: Path, max_width: int, cache: Path) -> Fitted | None:
+def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None) -> Fitted | None:
     """`source` at most `max_width` pixels wide, upright and without metadata; None when it is fine as it is
     (or not a JPEG or PNG Pillow can read)."""
     from PIL import Image, UnidentifiedImageError
@@ -112,10 +114,11 @@ def fit(source: Path, max_width: int, cache: Path) -> Fitted | None:
         return None
     key = hashlib.sha256(_VERSION + b"\0" + str(max_width).encode() + b"\0" + data).hexdigest()[:24]
     target = cache / key / source.name
-    if target.is_file():
-        with Image.open(target) as done:
-            sent_width = done.width
-        return Fitted(source, target, len(data), target.stat().st_size, sent_width, upright_width > max_width, True)
+    for made in (target, reuse / key / source.name) if reuse else (target,):
+        if made.is_file():
+            with Image.open(made) as done:
+                sent_width = done.width
+            return Fitted(source, made, len(data), made.stat().st_size, sent_width, upright_width > max_width, True)
     encoded, sent_width = _encode(image, kind, max_width)
     _write(target, encoded)
     return Fitted(source, target, len(data), len(encoded), sent_width, upright_width > max_width, False)
