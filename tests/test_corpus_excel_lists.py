@@ -118,3 +118,23 @@ def test_a_damaged_or_old_workbook_is_named(project: Path) -> None:
     old = runner.invoke(cli, ["recipients", "check", "leden.xls"])
     assert old.exit_code == 2
     assert old.output.startswith("Error: leden.xls: this is an old Excel workbook (.xls).")
+
+
+def test_sep_line_and_title_keep_the_line_numbers(project: Path) -> None:
+    (project / "leden.csv").write_bytes("\ufeffsep=,\r\nLedenlijst,,\r\n\r\nNaam,E-mail\r\nAnna,anna@example\r\n"
+                                        .encode("utf-8"))
+    result = CliRunner().invoke(cli, ["recipients", "check", "leden.csv"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[1:4] == [
+        "  columns: naam, e-mail",
+        "  note: the column names are on line 4; the lines above them are skipped",
+        ("  leden.csv:5: 'anna@example' is not a valid email address: The part after the @-sign is not valid. "
+         "It should have a period.")]
+
+
+def test_column_names_are_looked_for_in_the_first_ten_lines_only(project: Path) -> None:
+    titles = "".join(f"Regel {n}\r\n" for n in range(1, 12))
+    (project / "leden.csv").write_text(titles + "email\r\nanna@example.org\r\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["recipients", "check", "leden.csv"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: leden.csv:1: there is no 'email' column (the first line has: 'regel 1')")

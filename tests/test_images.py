@@ -179,3 +179,13 @@ def test_preview_shows_the_smaller_photo(project: Path, phone_photo: bytes) -> N
     assert status == 200 and kind == "image/jpeg"
     assert len(body) < 300_000 and Image.open(io.BytesIO(body)).width == DENSITY * CONTENT_WIDTH
     assert not (project / EDITION / "build").exists()  # the preview's cache is its own temporary folder
+
+
+def test_a_damaged_photo_is_sent_as_it_is(project: Path) -> None:
+    out = io.BytesIO()
+    Image.effect_noise((2400, 1600), 40).convert("RGB").save(out, "JPEG")
+    damaged = out.getvalue()[: out.tell() // 2]  # cut off half-way, as an interrupted copy leaves it
+    path = with_image(project, "kapot.jpg", damaged)
+    result = build(project / EDITION / "edition.yaml")
+    assert result.images == [] and result.rendered.image_files["images/kapot.jpg"] == path
+    assert path.read_bytes() == damaged

@@ -106,7 +106,7 @@ def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None) ->
         orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError):
         return None
-    if kind is None:
+    if kind is None or (kind == "PNG" and getattr(image, "is_animated", False)):  # an animated PNG stays animated
         return None
     upright_width = image.height if orientation in (5, 6, 7, 8) else image.width
     metadata = orientation != 1 or bool(set(image.info) - _HARMLESS_INFO) or bool(image.getexif())
@@ -119,7 +119,10 @@ def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None) ->
             with Image.open(made) as done:
                 sent_width = done.width
             return Fitted(source, made, len(data), made.stat().st_size, sent_width, upright_width > max_width, True)
-    encoded, sent_width = _encode(image, kind, max_width)
+    try:
+        encoded, sent_width = _encode(image, kind, max_width)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None  # a damaged file is sent as it is: the reader's mail program shows what it can
     _write(target, encoded)
     return Fitted(source, target, len(data), len(encoded), sent_width, upright_width > max_width, False)
 
