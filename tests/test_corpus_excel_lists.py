@@ -138,3 +138,27 @@ def test_column_names_are_looked_for_in_the_first_ten_lines_only(project: Path) 
     result = CliRunner().invoke(cli, ["recipients", "check", "leden.csv"])
     assert result.exit_code == 2
     assert result.output.startswith("Error: leden.csv:1: there is no 'email' column (the first line has: 'regel 1')")
+
+
+def test_an_empty_first_sheet_names_the_others(project: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.title = "Blad1"
+    workbook.create_sheet("Leden").append(["E-mail"])
+    workbook.save(project / "leden.xlsx")
+    result = CliRunner().invoke(cli, ["recipients", "check", "leden.xlsx"])
+    assert result.exit_code == 2
+    assert result.output == ("Error: leden.xlsx: the sheet 'Blad1' is empty; the workbook has: 'Blad1', 'Leden'. "
+                             "Choose one with --sheet NAME.\n")
+
+
+def test_a_libreoffice_spreadsheet_is_named(project: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(project / "leden.ods", "w") as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", "<office:document-content/>")
+    result = CliRunner().invoke(cli, ["recipients", "check", "leden.ods"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: leden.ods: this is an OpenDocument spreadsheet (.ods, from LibreOffice).")

@@ -68,12 +68,15 @@ def read_list(path: Path, shown: str, sheet: str | None = None) -> ListText:
         if path.stat().st_size > MAX_BYTES:
             raise InputError(f"{shown}: the file is over {MAX_BYTES // 1_000_000} MB. Is this the right file?")
         with path.open("rb") as handle:
-            start = handle.read(4)
+            start = handle.read(100)
     except OSError as exc:
         raise InputError(f"{shown}: cannot read the file: {exc.strerror}") from None
-    if start == _ZIP:
+    if start.startswith(_ZIP) and b"opendocument" in start:  # the uncompressed "mimetype" entry comes first
+        raise InputError(f"{shown}: this is an OpenDocument spreadsheet (.ods, from LibreOffice). Save it as "
+                         "'Excel 2007-365 (.xlsx)' or as CSV (UTF-8).")
+    if start.startswith(_ZIP):
         return _from_workbook(path, shown, sheet)
-    if start == _OLE:
+    if start.startswith(_OLE):
         raise InputError(f"{shown}: this is an old Excel workbook (.xls). In Excel: File > Save As > "
                          "'Excel Workbook (*.xlsx)', or 'CSV UTF-8'.")
     if sheet is not None:
@@ -236,6 +239,9 @@ def _from_workbook(path: Path, shown: str, sheet: str | None) -> ListText:
     except Exception as exc:  # noqa: BLE001 - a damaged workbook fails in many ways inside openpyxl and zipfile
         raise InputError(f"{shown}: this looks like an Excel workbook, but it cannot be read ({exc}). Open it in "
                          "Excel and save it again as 'Excel Workbook (*.xlsx)'.") from None
+    if len(names) > 1 and not text.strip(" \n,"):
+        raise InputError(f"{shown}: the sheet '{chosen}' is empty; the workbook has: "
+                         f"{', '.join(repr(n) for n in names)}. Choose one with --sheet NAME.")
     notices = []
     if len(names) > 1:
         notices.append(f"sheet '{chosen}' (the workbook has {len(names)} sheets: {', '.join(names)}; "
