@@ -240,7 +240,11 @@ def count_links(edition: Edition) -> int:
 
 
 def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, root: Path | None = None) -> Rendered:
-    """Render one edition; pure apart from reading templates (no network, no writes)."""
+    """Render one edition; pure apart from reading templates (no network, no writes).
+
+    `root` is the project folder, where a local theme logo is (`build` passes it); without it the logo is
+    taken to be the edition's project's: two folders up from the edition folder.
+    """
     started = time.perf_counter()
     edition = loaded.edition
     local = [i.image.src for s in edition.sections for i in s.items
@@ -259,7 +263,7 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
         image_files={src: loaded.folder / src for src in image_src.values()},  # each file once
     )
     if theme.logo and not is_web_address(theme.logo):
-        result.image_files[theme.logo] = (root or Path.cwd()) / theme.logo  # the theme's path, from the project folder
+        result.image_files[theme.logo] = (root or loaded.folder.parent.parent) / theme.logo  # from the project folder
     if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
         result.warnings.append(Diagnostic(
             "warning", loaded.display_path, None, "",

@@ -224,7 +224,7 @@ class MessageFactory:
         """The link in the footer: the https page when configured, else a mailto: with a subject."""
         https = self.settings.unsubscribe_https
         if https:
-            token = unsubscribe_token(address, self.settings.list_unsubscribe_secret.reveal())
+            token = unsubscribe_token(address, self.settings.list_unsubscribe_secret.get_secret_value())
             return https.replace("{email}", quote(address, safe="@")).replace("{token}", token)
         return self._mailto(address)
 

@@ -16,7 +16,7 @@ from newsletter_cli.compose import i18n
 from newsletter_cli.compose.build import Build, archive_url, build, load_theme
 from newsletter_cli.compose.model import Theme
 from newsletter_cli.errors import EditionError, InputError
-from newsletter_cli.project import EDITION_FILE, display, editions_root, list_editions
+from newsletter_cli.project import EDITION_FILE, Project, current, display
 from newsletter_cli.web import page_environment
 
 INDEX_FILE = "index.html"
@@ -52,17 +52,17 @@ class ArchiveResult:
     skipped: list[str]  # why an edition was left out
 
 
-def collect(root: Path | None = None, *, include_future: bool = False,
+def collect(project: Project | None = None, *, include_future: bool = False,
             today: dt.date | None = None) -> tuple[list[ArchivedEdition], list[str]]:
     """Build every edition (all problems reported together); editions dated after today are drafts."""
-    root = root or Path.cwd()
+    project = current(project)
     today = today or dt.date.today()
-    theme = load_theme(root)
+    theme = load_theme(project)
     editions, skipped, problems = [], [], []
     with tempfile.TemporaryDirectory(prefix="newsletter-archive-") as tmp:
-        for edition_id in reversed(list_editions(root)):
+        for edition_id in reversed(project.list_editions()):
             try:
-                result = build(editions_root(root) / edition_id / EDITION_FILE, Path(tmp) / edition_id, theme)
+                result = build(project.editions_dir / edition_id / EDITION_FILE, Path(tmp) / edition_id, theme, project)
             except EditionError as exc:
                 problems += [str(p) for p in exc.problems] or [exc.message]
                 continue
@@ -127,18 +127,18 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def build_archive(out_dir: Path, root: Path | None = None, *, include_future: bool = False,
+def build_archive(out_dir: Path, project: Project | None = None, *, include_future: bool = False,
                   today: dt.date | None = None) -> ArchiveResult:
     """Build all editions and write the static site into `out_dir`."""
-    root = root or Path.cwd()
-    editions, skipped = collect(root, include_future=include_future, today=today)
+    project = current(project)
+    editions, skipped = collect(project, include_future=include_future, today=today)
     if not editions and not skipped:
-        raise InputError(f"No editions in {display(editions_root(root))}/. Start one with: newsletter new YYYY-MM")
-    write_site(editions, out_dir, load_theme(root))
+        raise InputError(f"No editions in {display(project.editions_dir)}/. Start one with: newsletter new YYYY-MM")
+    write_site(editions, out_dir, load_theme(project))
     return ArchiveResult(out_dir, editions, skipped)
 
 
-def report(result: ArchiveResult) -> list[str]:
+def report(result: ArchiveResult, project: Project) -> list[str]:
     """What the command prints: what was written, what was left out, where to publish it."""
     shown = display(result.out_dir)
     lines = [f"Wrote {shown}/index.html and {len(result.editions)} edition page"
@@ -146,7 +146,7 @@ def report(result: ArchiveResult) -> list[str]:
     lines += [f"  left out {why}" for why in result.skipped]
     if not result.editions:
         return lines
-    url = archive_url(result.editions[0].id)
+    url = archive_url(project, result.editions[0].id)
     if url:
         lines.append(f"Publish the contents of {shown}/ so that {url} shows the newest edition.")
     else:
