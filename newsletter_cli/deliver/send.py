@@ -169,11 +169,11 @@ def _field_warnings(build: Build, listing: RecipientList | None) -> list[str]:
             "(or nothing) is used" for f in missing]
 
 
-def _check_warnings(build: Build, shown: int = 3) -> list[str]:
+def _check_warnings(build: Build, project: Project, shown: int = 3) -> list[str]:
     """`newsletter check`'s errors (offline), so nobody sends an edition with a placeholder or a safelink left."""
     from newsletter_cli.check.content import run_checks
 
-    errors = [finding for finding in run_checks(build) if finding.severity == "error"]
+    errors = [finding for finding in run_checks(build, project=project) if finding.severity == "error"]
     if not errors:
         return []
     more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
@@ -220,7 +220,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     if not test and not plan.tested:
         plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
                              "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
-    plan.warnings += _check_warnings(built)
+    plan.warnings += _check_warnings(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
         plan.warnings += problem_lines(plan.listing)

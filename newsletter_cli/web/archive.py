@@ -67,7 +67,7 @@ def collect(project: Project | None = None, *, include_future: bool = False,
                 problems += [str(p) for p in exc.problems] or [exc.message]
                 continue
             edition = result.loaded.edition
-            draft = _draft_reason(result, today)
+            draft = _draft_reason(result, today, project)
             if draft and not include_future:
                 skipped.append(f"{edition_id}: {draft} (a draft?); use --all to include it")
                 continue
@@ -79,15 +79,13 @@ def collect(project: Project | None = None, *, include_future: bool = False,
     return editions, skipped
 
 
-def _draft_reason(result: Build, today: dt.date) -> str | None:
+def _draft_reason(result: Build, today: dt.date, project: Project) -> str | None:
     """Why an edition looks unfinished: dated after today, or placeholder text left by `newsletter new`."""
     if result.loaded.edition.date > today:
         return f"dated {result.loaded.edition.date.isoformat()}, after today"
-    try:
-        from newsletter_cli.check.content import run_checks
-    except ImportError:
-        return None
-    placeholders = [d for d in run_checks(result) if d.code == "placeholder"]
+    from newsletter_cli.check.content import run_checks
+
+    placeholders = [d for d in run_checks(result, project=project) if d.code == "placeholder"]
     return f"it still has placeholder text ({placeholders[0].place})" if placeholders else None
 
 
