@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from newsletter_cli.check import a11y as check_a11y
 from newsletter_cli.check import links as check_links
 from newsletter_cli.check.base import Context
+from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose.model import YamlPath
+from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
 from newsletter_cli.errors import Diagnostic
 from newsletter_cli.project import Project, current
 
@@ -20,7 +22,6 @@ if TYPE_CHECKING:
     from newsletter_cli.compose.build import Build
 
 GMAIL_WARN_BYTES = 90_000
-GMAIL_CLIP_BYTES = 102_000
 MESSAGE_WARN_BYTES = 2_000_000
 MESSAGE_MAX_BYTES = 10_000_000  # many mail servers refuse larger messages
 HEADER_BYTES = 3_000  # headers and MIME boundaries, roughly
@@ -190,7 +191,7 @@ def check_deliverability(ctx: Context, facts: check_a11y.HtmlFacts) -> list[Diag
         results.append(ctx.at("warning", (), f"the plain-text part has {len(text_words)} words against "
                               f"{len(html_words)} in the HTML; spam filters distrust a text part that says less",
                               "write the content as Markdown instead of raw HTML", "text-part"))
-    unsubscribe_words = ("unsubscribe", "afmelden", "uitschrijven")
+    unsubscribe_words = (*(words["unsubscribe"].lower() for words in i18n.STRINGS.values()), "uitschrijven")
     in_html = any(href.strip() == UNSUBSCRIBE_FIELD or any(w in (href + " " + text).lower() for w in unsubscribe_words)
                   for href, text in facts.anchors)
     if not in_html or UNSUBSCRIBE_FIELD not in rendered.text:

@@ -18,7 +18,13 @@ from markupsafe import Markup
 from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import plaintext as plain
-from newsletter_cli.compose.model import Edition, LoadedEdition, Theme, is_web_address
+from newsletter_cli.compose.model import (
+    TEMPLATE_COLOURS,
+    Edition,
+    LoadedEdition,
+    Theme,
+    is_web_address,
+)
 from newsletter_cli.compose.qp import qp_size
 from newsletter_cli.errors import Diagnostic, EditionError
 
@@ -100,7 +106,7 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
         "edition": edition, "theme": {**theme.model_dump(), "website_label": website_label}, "t": t,
         "intro": intro, "sections": sections, "agenda": agenda, "logo": logo,
         "month_year": i18n.month_year(edition.date, loc), "why": t["why"].format(name=theme.name),
-        "web_url": web_url, "unsubscribe_url": unsubscribe_url,
+        "web_url": web_url, "unsubscribe_url": unsubscribe_url, "colours": TEMPLATE_COLOURS,
     }
 
 

@@ -22,7 +22,7 @@ from email.utils import formataddr, formatdate, getaddresses
 from pathlib import Path
 from urllib.parse import quote
 
-from newsletter_cli.compose import qp
+from newsletter_cli.compose import i18n, qp
 from newsletter_cli.compose.build import Build
 from newsletter_cli.compose.merge import FIELD_RE
 from newsletter_cli.deliver.recipients import Recipient
@@ -33,7 +33,6 @@ SOFT_BREAK = b"=\r\n"
 CRLF = b"\r\n"
 TEST_PREFIX = "[TEST] "
 UNSAFE_HEADER_CHARS = ("\r", "\n", "\0")
-UNSUBSCRIBE_SUBJECT = {"nl": "Afmelden", "en": "Unsubscribe"}
 
 
 def check_header_value(value: str, what: str) -> str:
@@ -184,7 +183,7 @@ class MessageFactory:
         base = self.settings.unsubscribe_mailto or f"mailto:{self.from_address}"
         if "?" in base:
             return base
-        subject = quote(f"{UNSUBSCRIBE_SUBJECT.get(self.locale, 'Unsubscribe')} {address}")
+        subject = quote(f"{i18n.strings(self.locale)['unsubscribe']} {address}")
         return f"{base}?subject={subject}"
 
     def list_unsubscribe(self, address: str) -> str:

@@ -20,12 +20,6 @@ from newsletter_cli.project import EDITION_FILE, Project, current, display
 from newsletter_cli.web import page_environment
 
 INDEX_FILE = "index.html"
-STRINGS = {
-    "nl": {"title": "Archief nieuwsbrief", "empty": "Nog geen edities.",
-           "intro": "Alle edities van de nieuwsbrief van de {name}, de nieuwste bovenaan."},
-    "en": {"title": "Newsletter archive", "intro": "Every edition of the {name} newsletter, newest first.",
-           "empty": "No editions yet."},
-}
 
 
 @dataclass
@@ -92,9 +86,10 @@ def _draft_reason(result: Build, today: dt.date, project: Project) -> str | None
 def index_html(editions: list[ArchivedEdition], theme: Theme) -> str:
     """The site's front page: every edition, newest first, in the newest edition's language."""
     locale = editions[0].locale if editions else "nl"
-    words = STRINGS.get(locale, STRINGS["nl"])
+    words = i18n.strings(locale)
     return page_environment().get_template("archive_index.html.j2").render(
-        editions=editions, theme=theme, locale=locale, words=words, intro=words["intro"].format(name=theme.name),
+        editions=editions, theme=theme, locale=locale, words=words,
+        intro=words["archive_intro"].format(name=theme.name),
     )
 
 
