@@ -19,7 +19,7 @@ from newsletter_cli.deliver.lists import (
     suggestion,
 )
 from newsletter_cli.errors import Diagnostic, InputError
-from newsletter_cli.project import display
+from newsletter_cli.project import Project, current, display
 
 SUPPRESSIONS_FILE = "suppressions.csv"
 
@@ -206,12 +206,14 @@ def read_suppressions(path: Path) -> set[str]:
     return found
 
 
-def default_suppressions() -> Path | None:
-    path = Path.cwd() / SUPPRESSIONS_FILE
+def default_suppressions(project: Project | None = None) -> Path | None:
+    """The project's suppressions.csv, when there is one."""
+    path = current(project).root / SUPPRESSIONS_FILE
     return path if path.is_file() else None
 
 
-def read_recipients(path: Path, suppressions: Path | None = None, sheet: str | None = None) -> RecipientList:
+def read_recipients(path: Path, suppressions: Path | None = None, project: Project | None = None,
+                    sheet: str | None = None) -> RecipientList:
     """Read, validate, dedupe and filter a recipient list (CSV or .xlsx, `sheet` or the first one); bad rows
     become problems, not exceptions."""
     from email_validator import EmailNotValidError, validate_email
@@ -230,7 +232,7 @@ def read_recipients(path: Path, suppressions: Path | None = None, sheet: str | N
                          "columns, and the column of addresses must be called 'email'."
                          + _did_you_mean(header))
     name_col = _column(header, NAME_COLUMNS)
-    suppressions = suppressions if suppressions is not None else default_suppressions()
+    suppressions = suppressions if suppressions is not None else default_suppressions(project)
     suppressed = read_suppressions(suppressions) if suppressions else set()
     result = RecipientList(path, columns=header, suppressions_file=suppressions, snapshot=snapshot,
                            delimiter=delimiter, notices=notices)
