@@ -53,11 +53,13 @@ class Fitted:
     after: int
     width: int  # pixels, as sent
     resized: bool
+    stripped: bool  # the original had metadata (EXIF, GPS, XMP, comments)
     cached: bool  # made by an earlier build
 
     def __str__(self) -> str:
-        what = f"{self.width} px wide, " if self.resized else ""
-        return f"{self.source.name}: {size_text(self.before)} -> {size_text(self.after)} ({what}camera data removed)"
+        what = ", ".join(([f"{self.width} px wide"] if self.resized else [])
+                         + (["camera data removed"] if self.stripped else []))
+        return f"{self.source.name}: {size_text(self.before)} -> {size_text(self.after)} ({what})"
 
 
 def size_text(size: int) -> str:
@@ -118,13 +120,14 @@ def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None) ->
         if made.is_file():
             with Image.open(made) as done:
                 sent_width = done.width
-            return Fitted(source, made, len(data), made.stat().st_size, sent_width, upright_width > max_width, True)
+            return Fitted(source, made, len(data), made.stat().st_size, sent_width, upright_width > max_width,
+                          metadata, True)
     try:
         encoded, sent_width = _encode(image, kind, max_width)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None  # a damaged file is sent as it is: the reader's mail program shows what it can
     _write(target, encoded)
-    return Fitted(source, target, len(data), len(encoded), sent_width, upright_width > max_width, False)
+    return Fitted(source, target, len(data), len(encoded), sent_width, upright_width > max_width, metadata, False)
 
 
 def _encode(image: PillowImage, kind: str, max_width: int) -> tuple[bytes, int]:
