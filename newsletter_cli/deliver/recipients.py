@@ -1,4 +1,4 @@
-"""Recipient lists: read (lists.py: .xlsx, or CSV as Dutch Excel writes it), validated, deduplicated, one address a row."""
+"""Recipient lists (read by lists.py: .xlsx, or CSV as Excel writes it) validated and deduplicated, one address a row."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from newsletter_cli.errors import Diagnostic, InputError
 from newsletter_cli.project import Project, current, display
 
 SUPPRESSIONS_FILE = "suppressions.csv"
-
 EMAIL_COLUMNS = EMAIL_NAMES  # as lists.normalize_column writes them: 'E-mail adres 1' is 'emailadres'
 NAME_COLUMNS = NAME_NAMES
 
