@@ -22,6 +22,7 @@ from newsletter_cli.compose.model import (
 )
 from newsletter_cli.errors import Diagnostic, EditionError, InputError
 from newsletter_cli.project import display
+from newsletter_cli.textfile import decode_utf8
 
 MAX_BYTES = 1_000_000  # a real edition is ~30 KB
 MAX_NODES = 50_000  # guards against alias bombs ("billion laughs")
@@ -44,12 +45,7 @@ def read_text(path: Path, shown: str) -> str:
         line = data[: data.index(b"\0")].count(b"\n") + 1
         raise InputError(f"{shown}:{line}: this is not a text file (it contains binary data). "
                          "An edition is a YAML text file.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(f"{shown}:{line}: the file is not UTF-8 (byte 0x{data[exc.start]:02x}). "
-                         "Save it as UTF-8 in your editor.") from None
+    text = decode_utf8(data, shown, "in your editor, Save As with the encoding UTF-8")
     if not text.strip():
         raise InputError(f"{shown}: the file is empty. Start from the last edition: newsletter new YYYY-MM")
     return text

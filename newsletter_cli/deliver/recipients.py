@@ -13,6 +13,7 @@ from pathlib import Path
 
 from newsletter_cli.errors import Diagnostic, InputError
 from newsletter_cli.project import Project, current, display
+from newsletter_cli.textfile import decode_utf8
 
 SUPPRESSIONS_FILE = "suppressions.csv"
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a physical line with its end, or the last one
@@ -101,17 +102,7 @@ class RecipientList:
 
 def decode(data: bytes, shown: str) -> str:
     """UTF-8 (with or without BOM) or a clear error naming the line, never mojibake."""
-    data = data.removeprefix(b"\xef\xbb\xbf")  # the BOM, so that the error's position is one in `data`
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        end = data.find(b"\n", exc.start)
-        sample = data[start: end if end >= 0 else len(data)].decode("cp1252", errors="replace").strip()
-        raise InputError(
-            f"{shown}:{line}: the file is not UTF-8 (byte 0x{data[exc.start]:02x}); it looks like Windows-1252 "
-            f"('{sample[:60]}'). Save it as UTF-8: {SAVE_AS_UTF8}.") from None
+    return decode_utf8(data, shown, SAVE_AS_UTF8)
 
 
 def sniff_delimiter(header: str) -> str:
