@@ -9,6 +9,7 @@ from markdown_it.token import Token
 
 from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
+from newsletter_cli.compose.model import iter_texts
 
 if TYPE_CHECKING:
     from newsletter_cli.compose.model import Edition, Item, Theme
@@ -132,10 +133,10 @@ def _heading(title: str, char: str) -> list[str]:
     return [*lines, char * max(len(line) for line in lines), ""]
 
 
-def _item(item: Item, edition: Edition, t: dict[str, str]) -> list[str]:
+def _item(item: Item, body: str | None, edition: Edition, t: dict[str, str]) -> list[str]:
     out = _heading(item.title, "-")
-    if item.body:
-        out += [markdown_to_text(item.body, edition.allow_html), ""]
+    if body is not None:
+        out += [body, ""]
     if item.event:
         out += _wrap(t["practical"])
         out += _wrap(f"{t['date']}: {i18n.date_list(item.event.date, edition.locale, weekday=True)}", "  ", "")
@@ -159,6 +160,7 @@ def render_text(edition: Edition, theme: Theme, *, web_url: str | None = None,
                 unsubscribe_url: str | None = None) -> str:
     """The whole plain-text part."""
     t = i18n.strings(edition.locale)
+    text = {field.field: markdown_to_text(field.text, edition.allow_html) for field in iter_texts(edition)}
     out: list[str] = []
     if web_url:
         out += [f"{t['view_in_browser']}:", web_url, ""]
@@ -167,15 +169,15 @@ def render_text(edition: Edition, theme: Theme, *, web_url: str | None = None,
     if edition.intro:
         if edition.intro.heading:
             out += [*_wrap(edition.intro.heading), ""]
-        out += [markdown_to_text(edition.intro.body, edition.allow_html), ""]
-        if edition.intro.signature:
-            out += [markdown_to_text(edition.intro.signature, edition.allow_html), ""]
-    for section in edition.sections:
+        out += [text.get(("intro", "body"), ""), ""]
+        if ("intro", "signature") in text:
+            out += [text[("intro", "signature")], ""]
+    for s, section in enumerate(edition.sections):
         out += ["", *_heading(section.title.upper(), "=")]
-        if section.intro:
-            out += [markdown_to_text(section.intro, edition.allow_html), ""]
-        for item in section.items:
-            out += _item(item, edition, t)
+        if ("sections", s, "intro") in text:
+            out += [text[("sections", s, "intro")], ""]
+        for i, item in enumerate(section.items):
+            out += _item(item, text.get(("sections", s, "items", i, "body")), edition, t)
     if edition.agenda:
         out += ["", *_heading(edition.agenda.title, "=")]
         rows = [(i18n.date_list(r.date, edition.locale), r.what) for r in edition.agenda.rows]
