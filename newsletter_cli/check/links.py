@@ -59,7 +59,8 @@ def collect_links(ctx: Context) -> list[Link]:
     edition = ctx.build.loaded.edition
     found: list[Link] = []
     for path, text in text_fields(ctx):
-        found += [Link(href, label, "text", path, offset) for href, label, offset in markup.links(text, edition.allow_html)]
+        found += [Link(href, label, "text", path, offset)
+                  for href, label, offset in markup.links(text, edition.allow_html)]
     for s, section in enumerate(edition.sections):
         for i, item in enumerate(section.items):
             base = ("sections", s, "items", i)
@@ -110,7 +111,7 @@ def url_problem(url: str) -> str | None:
     parts = urlsplit(stripped)
     host = parts.hostname or ""
     try:
-        parts.port
+        _ = parts.port  # urllib checks the port only when asked
     except ValueError:
         return "has an impossible port number after the ':'"
     if not host:

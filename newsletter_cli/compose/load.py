@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import safelinks as links
@@ -84,9 +85,10 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
             hint = "; a '[' or '{' is not closed, or a comma is missing"
         elif "block" in context:
             hint = "; check the indentation: this line does not line up with the lines above it"
-        raise EditionError([Diagnostic("error", shown, line, "", f"YAML syntax error{column}: {problem}{hint}")])
+        message = f"YAML syntax error{column}: {problem}{hint}"
+        raise EditionError([Diagnostic("error", shown, line, "", message)]) from None
     except yaml.YAMLError as exc:
-        raise EditionError([Diagnostic("error", shown, None, "", f"YAML error: {exc}")])
+        raise EditionError([Diagnostic("error", shown, None, "", f"YAML error: {exc}")]) from None
     lines: dict[YamlPath, int] = {}
     found: list[tuple[int, YamlPath, str]] = []  # (line, where, message): made Diagnostics once built
     budget = [MAX_NODES]
@@ -203,7 +205,7 @@ def _fields_at(loc: YamlPath) -> list[str]:
     return list(model.model_fields) if model else []
 
 
-def _message(error: dict, loc: YamlPath) -> str:
+def _message(error: ErrorDetails, loc: YamlPath) -> str:
     """One pydantic error as a sentence a secretary can act on."""
     kind = error["type"]
     names = [part for part in loc if isinstance(part, str)]
@@ -252,7 +254,8 @@ def _message(error: dict, loc: YamlPath) -> str:
 
 def validate(data: Any, lines: dict[YamlPath, int], shown: str) -> tuple[Edition | None, list[Diagnostic]]:
     if not isinstance(data, dict):
-        return None, [Diagnostic("error", shown, 1, "", "an edition is a set of fields (subject:, date:, sections:, ...)")]
+        return None, [Diagnostic("error", shown, 1, "",
+                                 "an edition is a set of fields (subject:, date:, sections:, ...)")]
     try:
         return Edition.model_validate(data), []
     except ValidationError as exc:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -146,7 +146,7 @@ class Theme(Strict):
     font: str = "Segoe UI, Helvetica, Arial, sans-serif"
 
 
-YamlPath = tuple[Union[str, int], ...]
+YamlPath = tuple[str | int, ...]
 
 
 def value_at(data: Any, path: YamlPath) -> Any:

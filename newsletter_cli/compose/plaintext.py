@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from markdown_it.token import Token
 
@@ -53,8 +53,8 @@ def markdown_to_text(source: str, allow_html: bool = False) -> str:
     List items are indented under their marker at any depth; a paragraph after the first inside an item
     (and each item of a loose list) is set off by a blank line, as in the Markdown source."""
     lines: list[str] = []
-    lists: list[dict] = []  # per open list: counter (-1 for bullets), indent of its items' text
-    items: list[dict] = []  # per open list item: indent of its text, pending marker, blocks so far
+    lists: list[dict[str, Any]] = []  # per open list: counter (-1 for bullets), indent of its items' text
+    items: list[dict[str, Any]] = []  # per open list item: indent of its text, pending marker, blocks so far
     row: list[str] | None = None  # the cells of the table row being read
     row_urls: list[str] = []
     for token in markup.tokens(source, allow_html):
@@ -164,8 +164,8 @@ def render_text(edition: Edition, theme: Theme, *, web_url: str | None = None,
     out: list[str] = []
     if web_url:
         out += [f"{t['view_in_browser']}:", web_url, ""]
-    out += [*_wrap(theme.name), *_wrap(f"{t['newsletter']} {theme.short_name} - {i18n.month_year(edition.date, edition.locale)}"),
-            "=" * 40, ""]
+    month = i18n.month_year(edition.date, edition.locale)
+    out += [*_wrap(theme.name), *_wrap(f"{t['newsletter']} {theme.short_name} - {month}"), "=" * 40, ""]
     if edition.intro:
         if edition.intro.heading:
             out += [*_wrap(edition.intro.heading), ""]

@@ -84,7 +84,8 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
             items.append({
                 "title": item.title,
                 "body": md.get(("sections", s, "items", i, "body"), ""),
-                "image": item.image and {**item.image.model_dump(), "src": image_src.get(item.image.src, item.image.src)},
+                "image": item.image and {**item.image.model_dump(),
+                                         "src": image_src.get(item.image.src, item.image.src)},
                 "event": item.event and {
                     "dates": i18n.date_list(item.event.date, loc, weekday=True),
                     "time": item.event.time, "location": item.event.location},
@@ -176,10 +177,11 @@ class _CssutilsWithoutValidation(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
-    def parseStyle(self, cssText, encoding="utf-8", validate=False):  # noqa: N802 (cssutils' name)
+    def parseStyle(self, cssText: str, encoding: str = "utf-8", validate: bool = False) -> Any:
         return self._real.parseStyle(cssText, encoding, validate=False)
 
-    def parseString(self, cssText, encoding=None, href=None, media=None, title=None, validate=False):  # noqa: N802
+    def parseString(self, cssText: str, encoding: str | None = None, href: str | None = None,
+                    media: Any = None, title: str | None = None, validate: bool = False) -> Any:
         return self._real.parseString(cssText, encoding, href, media, title, validate=False)
 
 
@@ -200,7 +202,8 @@ def _premailer() -> type:
         real = getattr(module, "cssutils", None)
         if isinstance(real, types.ModuleType) and not isinstance(real, _CssutilsWithoutValidation):
             module.cssutils = _CssutilsWithoutValidation(real)
-    return premailer.premailer.Premailer
+    premailer_class: type = premailer.premailer.Premailer
+    return premailer_class
 
 
 def inline_css(html: str) -> str:
@@ -209,7 +212,7 @@ def inline_css(html: str) -> str:
     # MRML's own reset styles stay in <style>; inlining them on every table would add ~10 KB.
     html = _STYLE_RE.sub(lambda m: m.group(0) if INLINE_MARKER in m.group(2) else
                          f'<style data-premailer="ignore"{m.group(1)}>{m.group(2)}</style>', html)
-    return _premailer()(
+    inlined: str = _premailer()(
         html,
         keep_style_tags=True,  # the @media rules must stay in <style>
         strip_important=False,  # the phone layout depends on !important
@@ -221,6 +224,7 @@ def inline_css(html: str) -> str:
         exclude_pseudoclasses=True,
         remove_classes=False,
     ).transform()
+    return inlined
 
 
 def content_links(edition: Edition) -> list[str]:
