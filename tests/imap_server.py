@@ -68,8 +68,15 @@ class ImapServer:
     def __init__(self, tmp: Path):
         import trustme
 
-        self.base = tmp / "dovecot"
-        self.base.mkdir()
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            # Dovecot's processes run as the users dovecot and nobody, which cannot enter pytest's temp folders
+            # (private to root): everything goes into a folder of its own that they can reach.
+            self.base = Path(tempfile.mkdtemp(prefix="newsletter-dovecot-"))
+            self.base.chmod(0o755)
+        else:
+            self.base = tmp / "dovecot"
+            self.base.mkdir()
         ca = trustme.CA()
         cert = ca.issue_cert("localhost", "127.0.0.1")
         self.ca_file = self.base / "ca.pem"
@@ -77,10 +84,9 @@ class ImapServer:
         cert.private_key_pem.write_to_path(str(self.base / "key.pem"))
         cert.cert_chain_pems[0].write_to_path(str(self.base / "cert.pem"))
         (self.base / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n", encoding="utf-8")
-        if os.geteuid() == 0:
-            # Dovecot refuses to open a mailbox as root: the mail runs as nobody, in a folder nobody can reach
-            # (pytest's own temp folders are private to root).
-            self.mail = Path(tempfile.mkdtemp(prefix="newsletter-imap-"))
+        self.mail = self.base / "mail"
+        self.mail.mkdir()
+        if self.as_root:  # Dovecot refuses to open a mailbox as root: the mail is nobody's
             import pwd
 
             nobody = pwd.getpwnam("nobody")
@@ -91,8 +97,6 @@ class ImapServer:
             import getpass
             import grp
 
-            self.mail = self.base / "mail"
-            self.mail.mkdir()
             uid, gid = os.getuid(), os.getgid()
             me, group = getpass.getuser(), grp.getgrgid(gid).gr_name
             users = f"default_login_user = {me}\ndefault_internal_user = {me}\ndefault_internal_group = {group}\n"
@@ -131,8 +135,8 @@ class ImapServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-        if self.mail.parent != self.base:
-            shutil.rmtree(self.mail, ignore_errors=True)
+        if self.as_root:
+            shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self) -> ImapServer:
         return self.start()
