@@ -41,6 +41,11 @@ def test_each_format_gives_the_member_the_status_and_the_original_message_id(mak
     assert bounce.message_ids == ["<1759.abc.7@vzhg.nl>"]
 
 
+def test_plain_text_bounce_keeps_only_its_own_paragraph_as_detail():
+    assert parsed(samples.qmail(MEMBER, ORIGINAL)).failures[0].detail == (
+        "5.1.1 Sorry, no mailbox here by that name. (#5.1.1)")
+
+
 def test_diagnostic_is_kept_on_one_line():
     failure = parsed(samples.postfix(MEMBER, ORIGINAL)).failures[0]
     assert failure.detail.startswith("5.1.1 550 5.1.1 <piet.jansen@example.org>: Recipient address rejected")

@@ -169,6 +169,7 @@ def _text(msg: Message) -> str:
 
 def _nearby_status(text: str, address: str) -> tuple[str, str]:
     """The status code and the reason on the lines after the address in a plain-text bounce."""
+    text = text.replace("\r\n", "\n")
     at = text.lower().find(address.lower())
     if at < 0:
         return "", ""
