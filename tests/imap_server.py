@@ -4,7 +4,9 @@ stopped at the end; `make system-packages` installs it (dovecot-imapd)."""
 
 from __future__ import annotations
 
+import http.server
 import imaplib
+import json
 import os
 import shutil
 import signal
@@ -12,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,9 +31,15 @@ listen = 127.0.0.1
 ssl = required
 ssl_cert = <{base}/cert.pem
 ssl_key = <{base}/key.pem
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2
+auth_failure_delay = 0
 first_valid_uid = 1
 {users}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2
+  args = {base}/oauth2.conf
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {base}/passwd
@@ -52,6 +61,34 @@ service imap-login {{
 """
 
 
+OAUTH2_CONFIG = """\
+introspection_mode = auth
+introspection_url = http://127.0.0.1:{port}/introspect
+username_attribute = email
+active_attribute = active
+active_value = true
+"""
+
+
+class _Introspection(http.server.BaseHTTPRequestHandler):
+    """The token check Dovecot asks for an XOAUTH2 login (RFC 7662 style): active, and whose token it is."""
+
+    tokens: dict[str, str] = {}  # access token -> user
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        user = self.tokens.get(token)
+        body = json.dumps({"active": True, "email": user} if user else {"active": False}).encode()
+        self.send_response(200 if user else 401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
 def available() -> bool:
     return Path(DOVECOT).is_file()
 
@@ -65,7 +102,8 @@ def _free_port() -> int:
 class ImapServer:
     """`port`, `ca_file`, `client()` (a logged-in imaplib connection), `append(raw, folder)`, `messages(folder)`."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, tokens: dict[str, str] | None = None):
+        """`tokens`: OAuth access tokens the XOAUTH2 login accepts (token -> user)."""
         import trustme
 
         self.as_root = os.geteuid() == 0
@@ -101,12 +139,17 @@ class ImapServer:
             me, group = getpass.getuser(), grp.getgrgid(gid).gr_name
             users = f"default_login_user = {me}\ndefault_internal_user = {me}\ndefault_internal_group = {group}\n"
         self.port = _free_port()
+        handler = type("Introspection", (_Introspection,), {"tokens": dict(tokens or {})})
+        self.introspection = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        (self.base / "oauth2.conf").write_text(OAUTH2_CONFIG.format(port=self.introspection.server_address[1]),
+                                               encoding="utf-8")
         self.config = self.base / "dovecot.conf"
         self.config.write_text(CONFIG.format(base=self.base, mail=self.mail, uid=uid, gid=gid, port=self.port,
                                              users=users), encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ImapServer:
+        threading.Thread(target=self.introspection.serve_forever, daemon=True).start()
         self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
@@ -135,6 +178,8 @@ class ImapServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self.introspection.shutdown()
+        self.introspection.server_close()
         if self.as_root:
             shutil.rmtree(self.base, ignore_errors=True)
 

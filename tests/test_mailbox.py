@@ -154,6 +154,23 @@ def test_bad_mailbox_settings_give_a_clear_message_and_lose_nothing(project, ima
     assert len(imap.messages()) == 1 and not (project / "suppressions.csv").exists()
 
 
+def test_xoauth2_login_with_the_token_of_the_oauth_sign_in(project, tmp_path):
+    """The OAuth sign-in's token (here SMTP_OAUTH_TOKEN_COMMAND) logs in to the mailbox with XOAUTH2."""
+    script = tmp_path / "token.py"
+    script.write_text("print('a-fresh-access-token')\n", encoding="utf-8")
+    with ImapServer(tmp_path, tokens={"a-fresh-access-token": USER}) as imap:
+        imap.append(samples.ordinary("jan@example.org"))
+        write_env(project, imap, IMAP_PASSWORD="", SMTP_USERNAME=USER,
+                  SMTP_OAUTH_TOKEN_COMMAND=f"{sys.executable} {script}")
+        result = run("mailbox")
+        assert result.exit_code == 0, result.output
+        assert "0 afmeldingen, 0 bounces" in result.output and "1 other message(s)" in result.output
+        script.write_text("print('an-expired-token')\n", encoding="utf-8")
+        refused = CliRunner().invoke(cli, ["mailbox"])
+        assert refused.exit_code == 1 and "the login as nieuwsbrief@vzhg.nl was refused" in refused.output
+        assert "expired-token" not in refused.output
+
+
 def _journal(project: Path, edition: str, rows: list[tuple[str, str]]) -> None:
     """A send journal as deliver/journal.py writes it (the columns this feature reads)."""
     folder = project / "editions" / edition
