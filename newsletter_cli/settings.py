@@ -9,7 +9,7 @@ import stat
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from newsletter_cli.errors import InputError
 
@@ -330,7 +330,7 @@ def _unsubscribe(reader: _Reader) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _imap(reader: _Reader, smtp_username: str | None, smtp_password: str | None) -> dict[str, object]:
+def _imap(reader: _Reader, smtp_username: str | None, smtp_password: str | None) -> dict[str, Any]:
     """IMAP_*: the mailbox `newsletter mailbox` reads; the login defaults to the SMTP one."""
     host = reader.text("IMAP_HOST")
     if host is not None and not HOST_RE.fullmatch(host):

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 USER = "nieuwsbrief@vzhg.nl"
@@ -73,7 +74,7 @@ active_value = true
 class _Introspection(http.server.BaseHTTPRequestHandler):
     """The token check Dovecot asks for an XOAUTH2 login (RFC 7662 style): active, and whose token it is."""
 
-    tokens: dict[str, str] = {}  # access token -> user
+    tokens: ClassVar[dict[str, str]] = {}  # access token -> user
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")

@@ -149,3 +149,18 @@ def test_two_writers_at_once_lose_no_line(tmp_path):
     assert all(w.exitcode == 0 for w in workers)
     assert len(read_suppressions(path)) == 75
     assert not list(tmp_path.glob(".suppressions.csv.*.tmp"))
+
+
+def test_a_reply_quoting_the_unsubscribe_link_is_not_a_request_but_words_are():
+    quoted = "Dank voor de nieuwsbrief!\n> Meld u af: mailto:afmelden@vzhg.nl?subject=afmelden-" + "a" * 32
+    assert not unsubscribe.looks_like_request(quoted)
+    assert unsubscribe.looks_like_request("Wilt u mij afmelden voor de nieuwsbrief?")
+
+
+def test_folder_names_in_modified_utf7():
+    from newsletter_cli.deliver.mailbox import mutf7, quoted
+
+    assert mutf7("INBOX") == "INBOX"
+    assert mutf7("Entwürfe") == "Entw&APw-rfe"  # RFC 3501's own kind of example
+    assert mutf7("A & B") == "A &- B"
+    assert quoted('Nieuwsbrief "verwerkt"') == '"Nieuwsbrief \\"verwerkt\\""'

@@ -89,7 +89,7 @@ def now() -> str:
 
 
 class Record:
-    """mailbox.sqlite; `None` path = in memory (what --dry-run uses on a copy of the real one)."""
+    """mailbox.sqlite; read_only works on a copy in memory (what --dry-run uses): the file is not touched."""
 
     def __init__(self, path: Path, *, read_only: bool = False):
         self.path = path
@@ -158,14 +158,14 @@ def status_report(edition: str, root: Path | None = None) -> dict[str, object]:
 
 def status_lines(report: dict[str, object]) -> list[str]:
     if not report.get("read"):
-        return ["Mailbox: not read yet; run `newsletter mailbox` a day after the send to see bounces and "
-                "unsubscribes."]
+        return [("Mailbox: not read yet; run `newsletter mailbox` a day after the send to see bounces and "
+                 "unsubscribes.")]
     bounced = report["bounced"]
     unsubscribed = report["unsubscribed"]
     assert isinstance(bounced, list) and isinstance(unsubscribed, list)
     permanent = sum(1 for b in bounced if b["kind"] == "permanent")
-    lines = [f"Mailbox: {len(bounced)} bounced ({permanent} permanent, {len(bounced) - permanent} temporary), "
-             f"{len(unsubscribed)} unsubscribed"]
+    lines = [(f"Mailbox: {len(bounced)} bounced ({permanent} permanent, {len(bounced) - permanent} temporary), "
+              f"{len(unsubscribed)} unsubscribed")]
     lines += [f"  bounced   {b['email']}: {b['kind']} {b['detail']}".rstrip() for b in bounced]
     lines += [f"  unsubscribed {u['email']} ({u['date']})" for u in unsubscribed]
     return lines

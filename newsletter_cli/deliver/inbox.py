@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.header
+import imaplib
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from newsletter_cli.deliver import bounces, feedback, suppressions, unsubscribe
 from newsletter_cli.deliver.mailbox import MAX_MESSAGE_BYTES, Fetched, Mailbox
+from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 
 
@@ -162,6 +164,17 @@ def run(settings: Settings, *, dry_run: bool = False, root: Path | None = None) 
         secret = unsubscribe.load_secret(settings)
     tokens = _Tokens(secret, sent)
     result = Result(settings.imap_folder, settings.imap_processed_folder, dry_run)
+    try:
+        _session(settings, result, sent, tokens, root)
+    except (OSError, imaplib.IMAP4.error) as exc:  # the connection broke: what was written stays, nothing is lost
+        raise NewsletterError(f"The connection to the IMAP server {settings.imap_host} broke ({exc or type(exc).__name__}). "
+                              f"Nothing is lost: run newsletter mailbox again ({result.moved} message(s) were moved "
+                              "already).") from None
+    return result
+
+
+def _session(settings: Settings, result: Result, sent: feedback.Sent, tokens: _Tokens, root: Path) -> None:
+    dry_run = result.dry_run
     with Mailbox(settings) as box:
         box.select(settings.imap_folder, read_only=dry_run)
         for fetched in box.fetch(box.uids()):
@@ -181,14 +194,13 @@ def run(settings: Settings, *, dry_run: bool = False, root: Path | None = None) 
                 if entry.key not in have:
                     have[entry.key] = entry
                     result.suppressed.append(entry)
-            return result
+            return
         result.suppressed = suppressions.add(path, wanted)
         if result.actions:
             result.created_folder = box.ensure_folder(settings.imap_processed_folder)
         for action in result.actions:
             box.move(action.uid, settings.imap_processed_folder)
             result.moved += 1
-    return result
 
 
 def _plural(n: int, one: str, many: str) -> str:

@@ -137,7 +137,10 @@ class Mailbox:
                 imap.authenticate("XOAUTH2", xoauth2)
             elif s.imap_password:
                 password = s.imap_password.reveal()
-                imap.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
+                if "AUTH=PLAIN" in imap.capabilities:  # UTF-8 passwords work here, not with LOGIN
+                    imap.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
+                else:
+                    imap.login(user, password)
             else:
                 raise missing(s, "IMAP_PASSWORD", "the mailbox needs a login (it defaults to SMTP_PASSWORD; or "
                               "set SMTP_OAUTH_TOKEN_COMMAND for the OAuth sign-in)", "...")
@@ -195,9 +198,13 @@ class Mailbox:
         assert self.imap is not None
         if folder in self.folders() or mutf7(folder) in self.folders():
             return False
-        self._ok(f"creating the folder '{folder}'", self.imap.create(quoted(folder)))
+        kind, data = self.imap.create(quoted(folder))
+        if kind != "OK" and "ALREADYEXISTS" not in _text(data).upper():  # listed in a form not parsed above
+            raise NewsletterError(f"IMAP server {self.where}: cannot create the folder '{folder}' for the processed "
+                                  f"messages: {_text(data)[:200]}. Create it in your mail program, or set "
+                                  "IMAP_PROCESSED_FOLDER to an existing folder.")
         self.imap.subscribe(quoted(folder))
-        return True
+        return kind == "OK"
 
     def uids(self) -> list[str]:
         assert self.imap is not None

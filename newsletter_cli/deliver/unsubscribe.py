@@ -23,6 +23,7 @@ SECRET_FILE = "unsubscribe-secret"
 TOKEN_LENGTH = 32  # hex digits: 128 bits
 SUBJECT_WORDS = {"nl": "afmelden", "en": "unsubscribe"}
 TOKEN_RE = re.compile(r"\b(?:afmelden|unsubscribe)-([0-9a-f]{32})\b", re.IGNORECASE)
+LINK_RE = re.compile(r"(?:mailto:|https?://)\S+", re.IGNORECASE)
 REQUEST_WORDS = re.compile(r"\b(?:afmelden|afmelding|uitschrijven|unsubscribe)\b", re.IGNORECASE)
 
 
@@ -92,5 +93,6 @@ def find_token(text: str) -> str | None:
 
 
 def looks_like_request(text: str) -> bool:
-    """A mail that asks to be taken off the list in words, without a token: for a human to handle."""
-    return bool(REQUEST_WORDS.search(text))
+    """A mail that asks to be taken off the list in words, without a token: for a human to handle. Links
+    (a reply quoting the newsletter's own unsubscribe link) do not count."""
+    return bool(REQUEST_WORDS.search(LINK_RE.sub(" ", text)))
