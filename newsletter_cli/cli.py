@@ -212,8 +212,8 @@ def status(edition, as_json):
     folder = resolve(edition).parent
     report = journal_status(folder)
     report["mailbox"] = mailbox_report(folder.name)
-    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)
-                                                                      + mailbox_lines(report["mailbox"])))
+    extra = mailbox_lines(report["mailbox"]) if report.get("total") else []  # bounces once something was sent
+    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report) + extra))
 
 
 @cli.command()

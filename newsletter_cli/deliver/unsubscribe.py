@@ -68,13 +68,10 @@ def load_secret(settings: Settings) -> str:
 
 
 def mailto_base(settings: Settings) -> str:
-    """The address unsubscribe requests go to: LIST_UNSUBSCRIBE's mailto, else NEWSLETTER_REPLY_TO, else FROM."""
-    from email.utils import getaddresses
-
-    if settings.unsubscribe_mailto:
-        return settings.unsubscribe_mailto
-    fallback = getaddresses([settings.reply_to])[0][1] if settings.reply_to else settings.from_address
-    return f"mailto:{fallback}"
+    """The address unsubscribe requests go to: LIST_UNSUBSCRIBE's mailto, else NEWSLETTER_FROM. Not the
+    Reply-To: the From mailbox is where the bounces arrive and the one `newsletter mailbox` reads by default
+    (SMTP_USERNAME), so both kinds of message end up in one place."""
+    return settings.unsubscribe_mailto or f"mailto:{settings.from_address}"
 
 
 def mailto(base: str, address: str, secret: str, locale: str = "nl") -> str:
