@@ -20,6 +20,7 @@ from newsletter_cli.deliver import feedback, inbox
 from newsletter_cli.deliver.mailbox import Fetched
 from newsletter_cli.deliver.recipients import read_suppressions
 from newsletter_cli.deliver.unsubscribe import token
+from newsletter_cli.project import Project
 
 sys.path.insert(0, str(Path(__file__).parent))
 import mailbox_samples as samples  # noqa: E402
@@ -187,10 +188,10 @@ def test_temporary_bounces_on_three_editions_in_a_row_suppress(project):
     member = "vol@example.org"
     for n, edition in enumerate(("2025-07", "2025-08", "2025-09")):
         _journal(project, edition, [(member, f"<{edition}.{n}@vzhg.nl>"), ("ander@example.org", f"<x{n}@vzhg.nl>")])
-    sent = feedback.read_sent(project)
+    sent = feedback.read_sent(Project(project))
     tokens = inbox._Tokens("s" * 32, sent)
     wanted = []
-    with feedback.record(project) as record:
+    with feedback.record(Project(project)) as record:
         for n, edition in enumerate(("2025-07", "2025-08", "2025-09")):
             original = f"Message-ID: <{edition}.{n}@vzhg.nl>\r\nSubject: x\r\n\r\nx\r\n".encode()
             raw = samples.gmail_mailbox_full(member, original)

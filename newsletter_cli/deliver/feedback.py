@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.project import display, editions_root, list_editions
+from newsletter_cli.project import Project, current, display
 
 JOURNAL_FILE = "journal.sqlite"  # the send journal's name (deliver/journal.py)
 RECORD_FILE = "mailbox.sqlite"
@@ -59,12 +59,12 @@ class Sent:
         return editions[-1] if editions else ""
 
 
-def read_sent(root: Path | None = None) -> Sent:
+def read_sent(project: Project | None = None) -> Sent:
     """Every edition's journal, opened read-only (a send may be running: WAL lets us read alongside)."""
     sent = Sent()
-    base = editions_root(root)
-    for edition in list_editions(root):
-        path = base / edition / JOURNAL_FILE
+    here = current(project)
+    for edition in here.list_editions():
+        path = here.editions_dir / edition / JOURNAL_FILE
         if not path.is_file():
             continue
         try:
@@ -139,17 +139,16 @@ class Record:
 
 
 @contextmanager
-def record(root: Path | None = None, *, read_only: bool = False) -> Iterator[Record]:
-    with Record((root or Path.cwd()) / RECORD_FILE, read_only=read_only) as rec:
+def record(project: Project | None = None, *, read_only: bool = False) -> Iterator[Record]:
+    with Record(current(project).root / RECORD_FILE, read_only=read_only) as rec:
         yield rec
 
 
-def status_report(edition: str, root: Path | None = None) -> dict[str, object]:
+def status_report(edition: str, project: Project | None = None) -> dict[str, object]:
     """For `newsletter status EDITION`: that edition's bounces and unsubscribes, once the mailbox was read."""
-    path = (root or Path.cwd()) / RECORD_FILE
-    if not path.is_file():
+    if not (current(project).root / RECORD_FILE).is_file():
         return {"read": False}
-    with record(root, read_only=True) as rec:
+    with record(project, read_only=True) as rec:
         events = rec.for_edition(edition)
     return {"read": True,
             "bounced": [{"email": e, "kind": k, "detail": d, "date": t} for k, e, d, t in events if k != "unsubscribed"],

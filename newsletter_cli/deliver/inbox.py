@@ -13,11 +13,11 @@ import imaplib
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
-from pathlib import Path
 
 from newsletter_cli.deliver import bounces, feedback, suppressions, unsubscribe
 from newsletter_cli.deliver.mailbox import MAX_MESSAGE_BYTES, Fetched, Mailbox
 from newsletter_cli.errors import NewsletterError
+from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings
 
 
@@ -155,17 +155,16 @@ def _suppressions_for(actions: list[Action], record: feedback.Record,
     return out
 
 
-def run(settings: Settings, *, dry_run: bool = False, root: Path | None = None) -> Result:
+def run(settings: Settings, project: Project | None = None, *, dry_run: bool = False) -> Result:
     """Read the mailbox once; with dry_run, change nothing (not the mailbox, not a file)."""
-    root = root or Path.cwd()
-    sent = feedback.read_sent(root)
+    sent = feedback.read_sent(project)
     secret: str | None = None
     if settings.list_unsubscribe_secret or unsubscribe.secret_path().is_file() or not dry_run:
         secret = unsubscribe.load_secret(settings)
     tokens = _Tokens(secret, sent)
     result = Result(settings.imap_folder, settings.imap_processed_folder, dry_run)
     try:
-        _session(settings, result, sent, tokens, root)
+        _session(settings, result, sent, tokens, project)
     except (OSError, imaplib.IMAP4.error) as exc:  # the connection broke: what was written stays, nothing is lost
         raise NewsletterError(f"The connection to the IMAP server {settings.imap_host} broke ({exc or type(exc).__name__}). "
                               f"Nothing is lost: run newsletter mailbox again ({result.moved} message(s) were moved "
@@ -173,7 +172,7 @@ def run(settings: Settings, *, dry_run: bool = False, root: Path | None = None) 
     return result
 
 
-def _session(settings: Settings, result: Result, sent: feedback.Sent, tokens: _Tokens, root: Path) -> None:
+def _session(settings: Settings, result: Result, sent: feedback.Sent, tokens: _Tokens, project: Project | None) -> None:
     dry_run = result.dry_run
     with Mailbox(settings) as box:
         box.select(settings.imap_folder, read_only=dry_run)
@@ -185,9 +184,9 @@ def _session(settings: Settings, result: Result, sent: feedback.Sent, tokens: _T
                 result.for_you.append(outcome)
             else:
                 result.left_alone += 1
-        with feedback.record(root, read_only=dry_run) as record:
+        with feedback.record(project, read_only=dry_run) as record:
             wanted = _suppressions_for(result.actions, record, sent)
-        path = suppressions.default_path(root)
+        path = suppressions.default_path(project)
         if dry_run:
             have = suppressions.read(path)
             for entry in wanted:

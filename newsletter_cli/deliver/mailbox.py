@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import SecretStr
+
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.settings import Secret, Settings, missing
+from newsletter_cli.settings import Settings, missing
 
 MAX_MESSAGE_BYTES = 10_000_000  # larger messages are not downloaded: no bounce or unsubscribe is this big
 IMAP_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All"
@@ -60,7 +62,7 @@ def quoted(name: str) -> str:
     return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def access_token(settings: Settings) -> Secret:
+def access_token(settings: Settings) -> SecretStr:
     """The OAuth access token for IMAP (scope IMAP_SCOPE): the one seam where the sign-in is asked."""
     from newsletter_cli.deliver.smtp import Fatal, oauth_token
 
@@ -81,7 +83,7 @@ def _text(data: object) -> str:
 class Mailbox:
     """One IMAP session; a context manager that logs out at the end."""
 
-    def __init__(self, settings: Settings, *, token: Callable[[Settings], Secret] = access_token):
+    def __init__(self, settings: Settings, *, token: Callable[[Settings], SecretStr] = access_token):
         self.settings = settings
         self._token = token
         self.imap: imaplib.IMAP4_SSL | None = None
@@ -132,11 +134,11 @@ class Mailbox:
                     if sent:  # the server's error challenge: answer empty, it then says NO
                         return b""
                     sent.append(True)
-                    return f"user={user}\x01auth=Bearer {token.reveal()}\x01\x01".encode()
+                    return f"user={user}\x01auth=Bearer {token.get_secret_value()}\x01\x01".encode()
 
                 imap.authenticate("XOAUTH2", xoauth2)
             elif s.imap_password:
-                password = s.imap_password.reveal()
+                password = s.imap_password.get_secret_value()
                 if "AUTH=PLAIN" in imap.capabilities:  # UTF-8 passwords work here, not with LOGIN
                     imap.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
                 else:

@@ -22,7 +22,7 @@ from newsletter_cli.deliver.recipients import (
     read_rows,
 )
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.project import display
+from newsletter_cli.project import Project, current, display
 
 FILE = SUPPRESSIONS_FILE
 COLUMNS = ("email", "reason", "date", "edition", "detail")
@@ -43,9 +43,9 @@ class Suppression:
         return self.email.strip().lower()
 
 
-def default_path(root: Path | None = None) -> Path:
+def default_path(project: Project | None = None) -> Path:
     """suppressions.csv in the project folder: where `newsletter send` looks for it."""
-    return (root or Path.cwd()) / SUPPRESSIONS_FILE
+    return current(project).root / SUPPRESSIONS_FILE
 
 
 def today() -> str:

@@ -21,8 +21,8 @@ from newsletter_cli.settings import Settings
 
 SECRET_FILE = "unsubscribe-secret"
 TOKEN_LENGTH = 32  # hex digits: 128 bits
-SUBJECT_WORDS = {"nl": "afmelden", "en": "unsubscribe"}
-TOKEN_RE = re.compile(r"\b(?:afmelden|unsubscribe)-([0-9a-f]{32})\b", re.IGNORECASE)
+TOKEN_RE = re.compile(r"\b[^\W\d_]+-([0-9a-f]{32})\b", re.IGNORECASE)  # 'afmelden-<token>', 'unsubscribe-<token>'
+
 LINK_RE = re.compile(r"(?:mailto:|https?://)\S+", re.IGNORECASE)
 REQUEST_WORDS = re.compile(r"\b(?:afmelden|afmelding|uitschrijven|unsubscribe)\b", re.IGNORECASE)
 
@@ -41,7 +41,7 @@ def secret_path() -> Path:
 
 def load_secret(settings: Settings) -> str:
     """LIST_UNSUBSCRIBE_SECRET, or the generated one (made now, under a lock, if there is none yet)."""
-    given = settings.list_unsubscribe_secret.reveal()
+    given = settings.list_unsubscribe_secret.get_secret_value()
     if given:
         return given
     path = secret_path()
@@ -74,11 +74,11 @@ def mailto_base(settings: Settings) -> str:
     return settings.unsubscribe_mailto or f"mailto:{settings.from_address}"
 
 
-def mailto(base: str, address: str, secret: str, locale: str = "nl") -> str:
-    """`mailto:afmelden@vzhg.nl?subject=afmelden-<token>`: any subject in `base` is replaced, other fields kept."""
+def mailto(base: str, address: str, secret: str, word: str = "afmelden") -> str:
+    """`mailto:afmelden@vzhg.nl?subject=afmelden-<token>` (`word` in the edition's language): any subject in
+    `base` is replaced, other fields kept."""
     target, _, query = base.partition("?")
     fields = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() != "subject"]
-    word = SUBJECT_WORDS.get(locale, SUBJECT_WORDS["en"])
     fields.insert(0, ("subject", f"{word}-{token(address, secret)}"))
     return f"{target}?{urlencode(fields, quote_via=quote)}"
 
