@@ -163,3 +163,17 @@ def test_folder_names_in_modified_utf7():
     assert mutf7("Entwürfe") == "Entw&APw-rfe"  # RFC 3501's own kind of example
     assert mutf7("A & B") == "A &- B"
     assert quoted('Nieuwsbrief "verwerkt"') == '"Nieuwsbrief \\"verwerkt\\""'
+
+
+def test_only_messages_that_may_matter_are_downloaded():
+    from newsletter_cli.deliver.inbox import worth_reading
+
+    def header(raw: bytes) -> bytes:
+        return raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+
+    assert worth_reading(5000, header(samples.postfix(MEMBER, ORIGINAL)))
+    assert worth_reading(5000, header(samples.qmail(MEMBER, ORIGINAL)))
+    assert worth_reading(5000, header(samples.unsubscribe(MEMBER, "afmelden-" + "0" * 32)))
+    assert worth_reading(5000, header(samples.ordinary("jan@example.org")))  # may ask in words
+    assert not worth_reading(5000, header(samples.out_of_office(MEMBER, "x")))
+    assert not worth_reading(2_000_000, header(samples.ordinary("jan@example.org")))

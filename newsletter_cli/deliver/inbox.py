@@ -21,6 +21,9 @@ from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings
 
 
+WORDS_CHECKED_UP_TO = 1_000_000  # ordinary mail up to this size is read for "graag afmelden" in words
+
+
 @dataclass
 class Action:
     uid: str
@@ -87,6 +90,8 @@ def _for_you(fetched: Fetched, msg: Message | None, why: str) -> ForYou:
 
 def classify(fetched: Fetched, sent: feedback.Sent, tokens: _Tokens) -> Action | ForYou | None:
     """What to do with one message: an action, a note for a person, or None (leave it alone)."""
+    if fetched.data is None and fetched.size <= MAX_MESSAGE_BYTES:
+        return None  # its header showed an auto-reply or a large ordinary message: left alone unread
     if fetched.data is None:
         return _for_you(fetched, None, f"too large to check here ({fetched.size / 1e6:.1f} MB; messages over "
                                        f"{MAX_MESSAGE_BYTES / 1e6:.0f} MB are not read): left in the folder")
@@ -121,6 +126,16 @@ def classify(fetched: Fetched, sent: feedback.Sent, tokens: _Tokens) -> Action |
         return _for_you(fetched, msg, "asks to unsubscribe without a token: check who it is, then "
                                       "newsletter suppress ADDRESS")
     return None
+
+
+def worth_reading(size: int, header: bytes) -> bool:
+    """Whether a message must be downloaded: a possible bounce or unsubscribe, or a small mail that may ask in
+    words. Auto-replies and large ordinary mail are judged by their header alone (a mailbox of months of
+    out-of-office replies is not downloaded every run)."""
+    head = email.message_from_bytes(header)
+    if bounces.looks_like_bounce(head) or unsubscribe.find_token(_header(head, "Subject")):
+        return True
+    return not bounces.is_auto_reply(head) and size <= WORDS_CHECKED_UP_TO
 
 
 def _first_text(msg: Message) -> str:
@@ -176,7 +191,7 @@ def _session(settings: Settings, result: Result, sent: feedback.Sent, tokens: _T
     dry_run = result.dry_run
     with Mailbox(settings) as box:
         box.select(settings.imap_folder, read_only=dry_run)
-        for fetched in box.fetch(box.uids()):
+        for fetched in box.fetch(box.uids(), worth_reading):
             outcome = classify(fetched, sent, tokens)
             if isinstance(outcome, Action):
                 result.actions.append(outcome)

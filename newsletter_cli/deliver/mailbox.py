@@ -22,6 +22,7 @@ from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings, missing
 
 MAX_MESSAGE_BYTES = 10_000_000  # larger messages are not downloaded: no bounce or unsubscribe is this big
+HEADER_BATCH = 200
 IMAP_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All"
 TIMEOUT = 60
 
@@ -30,7 +31,7 @@ TIMEOUT = 60
 class Fetched:
     uid: str
     size: int
-    data: bytes | None  # None when the message is larger than MAX_MESSAGE_BYTES
+    data: bytes | None  # None when it was not downloaded (too large, or its header said enough)
     header: bytes = b""
 
 
@@ -213,21 +214,28 @@ class Mailbox:
         data = self._ok("searching the folder", self.imap.uid("SEARCH", "ALL"))
         return _text(data).split()
 
-    def fetch(self, uids: list[str]) -> Iterator[Fetched]:
-        """Each message's bytes (unread stays unread), or only its header when it is too large."""
+    def fetch(self, uids: list[str], wanted: Callable[[int, bytes], bool]) -> Iterator[Fetched]:
+        """Each message's header and size (HEADER_BATCH at a time, one round trip each), and its whole text
+        when `wanted(size, header)` says so and it is not too large. Unread messages stay unread (PEEK)."""
         assert self.imap is not None
-        for uid in uids:
-            data = self._ok("reading a message", self.imap.uid("FETCH", uid, "(RFC822.SIZE)"))
-            match = re.search(rb"RFC822\.SIZE (\d+)", data[0] if isinstance(data[0], bytes) else b"")
-            if not match:
-                continue  # gone in the meantime (another client moved it)
-            size = int(match.group(1))
-            part = "BODY.PEEK[HEADER]" if size > MAX_MESSAGE_BYTES else "BODY.PEEK[]"
-            data = self._ok("reading a message", self.imap.uid("FETCH", uid, f"({part})"))
-            body = next((d[1] for d in data if isinstance(d, tuple) and len(d) == 2), None)
-            if not isinstance(body, bytes):
-                continue
-            yield Fetched(uid, size, None, body) if size > MAX_MESSAGE_BYTES else Fetched(uid, size, body, body)
+        for start in range(0, len(uids), HEADER_BATCH):
+            batch = ",".join(uids[start:start + HEADER_BATCH])
+            data = self._ok("reading the messages", self.imap.uid("FETCH", batch, "(RFC822.SIZE BODY.PEEK[HEADER])"))
+            for item in data:
+                if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes)):
+                    continue
+                uid = re.search(rb"UID (\d+)", item[0])
+                size = re.search(rb"RFC822\.SIZE (\d+)", item[0])
+                if not (uid and size):
+                    continue
+                number, length, header = uid.group(1).decode(), int(size.group(1)), item[1]
+                if length > MAX_MESSAGE_BYTES or not wanted(length, header):
+                    yield Fetched(number, length, None, header)
+                    continue
+                body = self._ok("reading a message", self.imap.uid("FETCH", number, "(BODY.PEEK[])"))
+                text = next((d[1] for d in body if isinstance(d, tuple) and len(d) == 2), None)
+                if isinstance(text, bytes):  # else gone in the meantime (another client moved it)
+                    yield Fetched(number, length, text, header)
 
     def move(self, uid: str, folder: str) -> None:
         """Move one message: MOVE where the server has it, else COPY, flag it deleted and expunge only it."""
