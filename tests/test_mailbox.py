@@ -145,6 +145,10 @@ def test_bad_mailbox_settings_give_a_clear_message_and_lose_nothing(project, ima
     assert result.exit_code == 1 and "the login as nieuwsbrief@vzhg.nl was refused" in result.output
     assert "fout-wachtwoord" not in result.output
 
+    write_env(project, imap, IMAP_HOST="")
+    result = CliRunner().invoke(cli, ["mailbox"])
+    assert result.exit_code != 0 and ".env:2: IMAP_HOST is empty" in result.output
+
     other_ca = project / "other-ca.pem"
     import trustme
 

@@ -211,7 +211,7 @@ class Mailbox:
 
     def uids(self) -> list[str]:
         assert self.imap is not None
-        data = self._ok("searching the folder", self.imap.uid("SEARCH", "ALL"))
+        data = self._ok("searching the folder", self.imap.uid("SEARCH", "UNDELETED"))  # not those moved by COPY
         return _text(data).split()
 
     def fetch(self, uids: list[str], wanted: Callable[[int, bytes], bool]) -> Iterator[Fetched]:
