@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from newsletter_cli.cli import cli
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import SmtpServer  # noqa: E402
+from smtp_server import SmtpServer
 
 CORPUS = Path(__file__).parent / "corpus" / "recipients"
 FROM = "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>"
@@ -33,7 +33,7 @@ def two_hundred_thousand_rows(path: Path) -> None:
     """200,000 good rows in UTF-8, the last of them pasted in from Windows-1252 (two encodings in one file: found
     at line 200,001, nothing sent)."""
     rows = b"".join(b"lid%06d@example.org;Lid %d\r\n" % (i, i) for i in range(1, 199_999))
-    path.write_bytes(b"\xef\xbb\xbfemail;naam\r\n" + "anais@example.org;Anaïs Dubois\r\n".encode("utf-8") + rows
+    path.write_bytes(b"\xef\xbb\xbfemail;naam\r\n" + "anais@example.org;Anaïs Dubois\r\n".encode() + rows
                      + "lois@example.org;Loïs van Dijk\r\n".encode("cp1252"))
 
 

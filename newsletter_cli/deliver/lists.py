@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_cli.errors import InputError
+from newsletter_cli.textfile import BOM, line_at
 
 MAX_BYTES = 100_000_000
 SAVE_AS_UTF8 = "in Excel: File > Save As > 'CSV UTF-8 (comma delimited)' ('CSV UTF-8 (door komma's gescheiden)')"
@@ -110,15 +111,12 @@ def decode(data: bytes, shown: str) -> tuple[str, list[str]]:
     A file with both (UTF-8 characters and bytes that are not UTF-8) has been pasted together from two
     sources; no single reading is right, so it is refused at the first line that is not UTF-8.
     """
-    data = data.removeprefix(b"\xef\xbb\xbf")  # the BOM, so that the error's position is one in `data`
+    data = data.removeprefix(BOM)  # so that the error's position is one in `data`
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
         bad = exc.start
-    line = data[:bad].count(b"\n") + 1
-    start = data.rfind(b"\n", 0, bad) + 1
-    end = data.find(b"\n", bad)
-    sample = data[start: end if end >= 0 else len(data)].decode("cp1252", errors="replace").strip()[:60]
+    line, sample = line_at(data, bad)
     if _UTF8_SEQUENCE.search(data):
         raise InputError(f"{shown}:{line}: the file mixes two encodings: it has UTF-8 text, but this line is "
                          f"Windows-1252 (byte 0x{data[bad]:02x}: '{sample}'). Open it in Excel, check the "
@@ -126,7 +124,7 @@ def decode(data: bytes, shown: str) -> tuple[str, list[str]]:
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = line_at(data, exc.start)[0]
         raise InputError(f"{shown}:{line}: the file is neither UTF-8 nor Windows-1252 (byte "
                          f"0x{data[exc.start]:02x}); save it again: {SAVE_AS_UTF8}.") from None
     notice = (f"read as Windows-1252 (Excel's plain 'CSV' on Windows), not UTF-8: check the accented letters "
@@ -236,7 +234,7 @@ def _from_workbook(path: Path, shown: str, sheet: str | None) -> ListText:
         workbook.close()
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a damaged workbook fails in many ways inside openpyxl and zipfile
+    except Exception as exc:  # a damaged workbook fails in many ways inside openpyxl and zipfile
         raise InputError(f"{shown}: this looks like an Excel workbook, but it cannot be read ({exc}). Open it in "
                          "Excel and save it again as 'Excel Workbook (*.xlsx)'.") from None
     if len(names) > 1 and not text.strip(" \n,"):

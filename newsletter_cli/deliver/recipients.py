@@ -1,4 +1,4 @@
-"""Recipient lists (read by lists.py: .xlsx, or CSV as Excel writes it) validated and deduplicated, one address a row."""
+"""Recipient lists (read by lists.py: .xlsx, or CSV as Excel writes it), validated and deduplicated."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ class RecipientList:
     suppressed: int = 0
     columns: list[str] = field(default_factory=list)
     suppressions_file: Path | None = None
-    lines: array = field(default_factory=lambda: array("I"))  # the valid rows' line numbers, in order
-    checks: array = field(default_factory=lambda: array("I"))  # CRC-32 of each one's address in lower case
+    lines: array[int] = field(default_factory=lambda: array("I"))  # the valid rows' line numbers, in order
+    checks: array[int] = field(default_factory=lambda: array("I"))  # CRC-32 of each one's address in lower case
     normalized: dict[int, str] = field(default_factory=dict)  # line -> address, where the validator changed it
     snapshot: bytes = b""  # the file as it was read, compressed: what iterating reads
     delimiter: str = ","
@@ -192,7 +192,7 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
 
 def read_suppressions(path: Path) -> set[str]:
     """Addresses never to send to (unsubscribed, bounced), lower case: an 'email' column, or the first one."""
-    shown, header, rows, _ = read_rows(path, allow_empty=True)  # nobody unsubscribed yet
+    _, header, rows, _ = read_rows(path, allow_empty=True)  # nobody unsubscribed yet
     column = _column(header, EMAIL_COLUMNS)
     found: set[str] = set()
     if column is None:
@@ -299,7 +299,8 @@ def require_recipients(result: RecipientList) -> None:
         raise InputError("\n".join([f"Nobody to send to in {shown}: {summary(result)}. Fix these rows:",
                                     *problem_lines(result)]))
     raise InputError(f"Nobody to send to in {shown}: {summary(result)}"
-                     + (f"; the addresses are in {display(result.suppressions_file)}" if result.suppressed else ""))
+                     + (f"; the addresses are in {display(result.suppressions_file)}"
+                        if result.suppressed and result.suppressions_file else ""))
 
 
 def summary(result: RecipientList) -> str:
