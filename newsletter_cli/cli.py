@@ -214,7 +214,7 @@ def status(edition, as_json):
 @cli.command()
 def doctor():
     """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
-    from newsletter_cli.deliver.smtp import doctor as run_doctor
+    from newsletter_cli.deliver.doctor import doctor as run_doctor
     from newsletter_cli.settings import load_settings
 
     checks = run_doctor(load_settings())

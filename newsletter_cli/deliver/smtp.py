@@ -15,11 +15,10 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.settings import Secret, Settings, missing
+from newsletter_cli.settings import Secret, Settings
 
 LINE_DOT_RE = re.compile(rb"\n\.")  # a line starting with a dot (dot-stuffing)
 QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)
@@ -361,49 +360,3 @@ def classify(stage: str, code: int, reply: str) -> SendFailure | Fatal:
         return Fatal(f"The server refuses the sender address: {reply}. Check NEWSLETTER_FROM: the account in "
                      "SMTP_USERNAME must be allowed to send as that address.", reply)
     return Permanent(reply)
-
-
-@dataclass
-class Check:
-    ok: bool
-    text: str
-
-
-def doctor(settings: Settings) -> list[Check]:
-    """Connect, negotiate TLS, authenticate, try MAIL FROM and quit, reporting each step; sends nothing."""
-    s = settings
-    checks = [Check(True, f"settings: SMTP_HOST={s.smtp_host or '(not set)'} SMTP_PORT={s.smtp_port} "
-                          f"SMTP_SECURITY={s.smtp_security} SMTP_USERNAME={s.smtp_username or '(not set)'} "
-                          f"SMTP_PASSWORD={'(set)' if s.smtp_password else '(not set)'}"
-                          + (" SMTP_OAUTH_TOKEN_COMMAND=(set)" if s.smtp_oauth_token_command else "")
-                          + (f" SMTP_CA_FILE={s.smtp_ca_file}" if s.smtp_ca_file else ""))]
-    if not s.newsletter_from:
-        checks.append(Check(False, missing(s, "NEWSLETTER_FROM", "the messages need a sender",
-                                           "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>").message))
-    if not s.smtp_host:
-        checks.append(Check(False, "SMTP_HOST is not set: `send` would only write .eml files to the outbox. "
-                                   "Set SMTP_HOST (Microsoft 365: smtp.office365.com) in .env."))
-        return checks
-    connection = Connection(s)
-    try:
-        connection.open()
-    except Fatal as exc:
-        checks += [Check(True, step) for step in connection.log]
-        checks.append(Check(False, exc.message))
-        return checks
-    checks += [Check(True, step) for step in connection.log]
-    if not (s.smtp_username or s.smtp_oauth_token_command):
-        checks.append(Check(True, "no login configured (SMTP_USERNAME not set): fine for a relay that "
-                                  "trusts this computer"))
-    if s.newsletter_from and connection.smtp is not None:
-        try:
-            code, message = connection.smtp.mail(s.from_address)
-            reply = reply_text(code, message)
-            checks.append(Check(code == 250, f"sender {s.from_address}: {reply}" + (
-                "" if code == 250 else " (check NEWSLETTER_FROM and the account's send-as rights)")))
-            connection.reset()
-        except (smtplib.SMTPException, OSError) as exc:
-            checks.append(Check(False, f"sender {s.from_address}: {_describe(exc)}"))
-    connection.close()
-    checks.append(Check(True, "quit; nothing was sent"))
-    return checks
