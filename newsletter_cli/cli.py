@@ -224,6 +224,60 @@ def doctor():
         raise SystemExit(1)
 
 
+@cli.command()
+@click.option("--status", "show_status", is_flag=True, help="Say who is signed in and until when; change nothing.")
+def login(show_status):
+    """Sign the sending mailbox in to Microsoft 365 (once; later sends refresh the sign-in by themselves).
+
+    Needs SMTP_AUTH=oauth, OAUTH_CLIENT_ID and OAUTH_TENANT in .env (see the README, Microsoft 365).
+    """
+    import datetime as dt
+
+    from newsletter_cli.deliver import oauth
+    from newsletter_cli.settings import load_settings
+
+    settings = load_settings()
+
+    def day(when):
+        return dt.datetime.fromtimestamp(when).strftime("%d-%m-%Y") if when else "an unknown date"
+
+    if show_status:
+        if settings.unattended:
+            click.echo("The application signs in by itself (OAUTH_CLIENT_SECRET or OAUTH_CERTIFICATE); "
+                       "`newsletter doctor` tests it.")
+            return
+        signed_in = oauth.status(settings)
+        if not signed_in:
+            click.echo(f"Nobody is signed in. Run `newsletter login` (signed in as {settings.mailbox}).")
+            raise SystemExit(1)
+        for who in signed_in:
+            click.echo(f"Signed in as {who.username} (renewed {day(who.renewed)}); every send renews it. It keeps "
+                       f"working until about {day(who.expected_until)} if nothing is sent before then, unless the "
+                       "password changes or an administrator revokes it.")
+        click.echo(oauth.cache_info().how)
+        return
+    device = oauth.start_login(settings)
+    click.echo(f"Open {device.url} in a browser and enter code {device.code}; sign in as {settings.mailbox}.")
+    click.echo("Waiting for the sign-in (Ctrl+C stops)...")
+    who = oauth.finish_login(settings, device)
+    click.echo(f"Signed in as {who.username}. Sends from now on use this sign-in; try `newsletter doctor`.")
+    if who.username.lower() != settings.mailbox.lower():
+        click.secho(f"warning: you signed in as {who.username}, but the messages are sent from the mailbox "
+                    f"{settings.mailbox}: that only works if {who.username} has Full Access to it. Run "
+                    f"`newsletter login` again to sign in as {settings.mailbox}.", fg="yellow", err=True)
+    click.echo(oauth.cache_info().how)
+
+
+@cli.command()
+def logout():
+    """Remove the Microsoft 365 sign-in from this computer (run `newsletter login` to sign in again)."""
+    from newsletter_cli.deliver import oauth
+    from newsletter_cli.settings import load_settings
+
+    removed = oauth.logout(load_settings())
+    click.echo(f"Signed out: {', '.join(removed)}." if removed else "Nobody was signed in.")
+
+
 @cli.group()
 def recipients():
     """Recipient lists (CSV with an email column; Dutch Excel's ; and BOM are fine)."""

@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Callable
 from functools import lru_cache
 
+from newsletter_cli.deliver.refusals import smtp_refusal
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Secret, Settings
 
@@ -70,8 +71,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def oauth_token(settings: Settings) -> Secret:
-    """Run SMTP_OAUTH_TOKEN_COMMAND for a fresh access token (its output is never shown)."""
+def oauth_token(settings: Settings, fresh: bool = False) -> Secret:
+    """An access token: from the Microsoft 365 sign-in (`newsletter login`, or the application's own with
+    OAUTH_CLIENT_SECRET/OAUTH_CERTIFICATE), else from SMTP_OAUTH_TOKEN_COMMAND (its output is never shown).
+    `fresh`: not the cached one (the server refused it)."""
+    if settings.oauth_client_id:
+        from newsletter_cli.deliver.oauth import access_token
+
+        try:
+            return access_token(settings, fresh=fresh)
+        except NewsletterError as exc:  # not signed in, sign-in expired, a bad OAUTH_CERTIFICATE, ...
+            raise Fatal(exc.message) from None
     command = settings.smtp_oauth_token_command or ""
     try:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=120)
@@ -99,7 +109,7 @@ def reply_text(code: int, message: bytes | str) -> str:
 class Connection:
     """One SMTP session, opened on first use and reopened after a drop."""
 
-    def __init__(self, settings: Settings, *, token: Callable[[Settings], Secret] = oauth_token):
+    def __init__(self, settings: Settings, *, token: Callable[[Settings, bool], Secret] = oauth_token):
         self.settings = settings
         self.where = f"{settings.smtp_host}:{settings.smtp_port}"
         self._token = token
@@ -146,9 +156,10 @@ class Connection:
                         f"({exc.verify_message or exc.reason}). {CA_HINT}") from None
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
-            raise Fatal(f"{self.where}: login refused ({reply_text(exc.smtp_code, exc.smtp_error)}). "
-                        "Check SMTP_USERNAME and SMTP_PASSWORD (or the OAuth token); Microsoft 365 needs SMTP AUTH "
-                        "enabled for this mailbox.", reply_text(exc.smtp_code, exc.smtp_error)) from None
+            reply = reply_text(exc.smtp_code, exc.smtp_error)
+            raise Fatal(f"{self.where}: login refused ({reply}). " + (smtp_refusal(reply, s) or (
+                "Check SMTP_USERNAME and SMTP_PASSWORD (or the OAuth token); Microsoft 365 needs SMTP AUTH "
+                "enabled for this mailbox.")), reply) from None
         except smtplib.SMTPNotSupportedError as exc:
             self.close()
             raise Fatal(f"{self.where}: {exc}. Check SMTP_SECURITY and SMTP_PORT (587 with starttls).") from None
@@ -159,18 +170,19 @@ class Connection:
 
     def _authenticate(self, smtp: smtplib.SMTP) -> None:
         s = self.settings
-        if s.smtp_oauth_token_command:
-            token = self._token(s)
-            user = s.smtp_username or ""
-
-            def xoauth2(challenge: bytes | None = None) -> str:
-                # A 334 challenge after the first response carries the error; answer empty to get the 5xx.
-                return f"user={user}\x01auth=Bearer {token.reveal()}\x01\x01" if challenge is None else ""
-
+        if s.smtp_auth == "oauth":
+            user, token = s.mailbox, self._token(s, False)
             if not smtp.has_extn("auth") or "XOAUTH2" not in smtp.esmtp_features.get("auth", "").upper():
                 raise Fatal(f"{self.where}: the server does not offer AUTH XOAUTH2 (it offers: "
                             f"{smtp.esmtp_features.get('auth', 'no AUTH').strip()}).")
-            smtp.auth("XOAUTH2", xoauth2)
+            try:
+                _xoauth2(smtp, user, token)
+            except smtplib.SMTPAuthenticationError as exc:
+                # A cached token the server no longer takes (revoked, or expired by its clock): one fresh token,
+                # one more try, never more. Only with the Microsoft 365 sign-in, which can get a fresh one.
+                if not s.oauth_client_id or exc.smtp_code != 535 or "5.7.139" in reply_text(0, exc.smtp_error):
+                    raise
+                _xoauth2(smtp, user, self._token(s, True))
             self._step(f"authenticated as {user} (XOAUTH2)")
         elif s.smtp_username:
             if not smtp.has_extn("auth"):
@@ -277,7 +289,7 @@ class Connection:
         reply = reply_text(code, message)
         if code == 250:
             return reply
-        failure = classify(stage, code, reply)
+        failure = classify(stage, code, reply, self.settings)
         if isinstance(failure, Temporary) and failure.reconnect:
             self.drop()
         else:
@@ -294,6 +306,14 @@ class Connection:
                 self.drop()
         except (smtplib.SMTPException, OSError):
             self.drop()
+
+
+def _xoauth2(smtp: smtplib.SMTP, user: str, token: Secret) -> None:
+    def answer(challenge: bytes | None = None) -> str:
+        # A 334 challenge after the first response carries the error; answer empty to get the 5xx.
+        return f"user={user}\x01auth=Bearer {token.reveal()}\x01\x01" if challenge is None else ""
+
+    smtp.auth("XOAUTH2", answer)
 
 
 def _first_refusal(replies: list[tuple[int, bytes]]) -> int | None:
@@ -343,12 +363,15 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def classify(stage: str, code: int, reply: str) -> SendFailure | Fatal:
+def classify(stage: str, code: int, reply: str, settings: Settings | None = None) -> SendFailure | Fatal:
     """What a non-success reply means for the send."""
     if QUOTA_RE.search(reply):
         return Fatal(f"The server stopped accepting messages: {reply}. This is Microsoft 365's sending quota or "
                      "throttling: wait (24 hours for the daily quota) and run the same command again to resume; "
                      "everyone already sent is skipped.", reply, quota=True)
+    plain = smtp_refusal(reply, settings) if settings is not None and code >= 500 else None
+    if plain:  # e.g. SendAsDenied: every message would be refused the same way
+        return Fatal(f"The server refused the message: {reply}. {plain}", reply)
     if code == 421:
         return Temporary(reply, reconnect=True)
     if 400 <= code < 500:
