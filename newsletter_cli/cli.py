@@ -212,14 +212,16 @@ def status(edition, as_json):
 
 
 @cli.command()
-def doctor():
-    """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
+@click.option("--no-dns", is_flag=True, help="Skip the checks of the sending domain's DNS (SPF, DKIM, DMARC, MX).")
+def doctor(no_dns):
+    """Check the SMTP settings (connect, TLS, login, sender; nothing is sent) and the sending domain's DNS."""
     from newsletter_cli.deliver.doctor import doctor as run_doctor
     from newsletter_cli.settings import load_settings
 
-    checks = run_doctor(load_settings())
+    checks = run_doctor(load_settings(), dns=not no_dns)
     for check in checks:
-        click.secho(f"{'ok ' if check.ok else 'FAILED'}  {check.text}", fg=None if check.ok else "red")
+        label, colour = ("WARN  ", "yellow") if check.warning else ("ok    ", None) if check.ok else ("FAILED", "red")
+        click.secho(f"{label}  {check.text}", fg=colour)
     if not all(check.ok for check in checks):
         raise SystemExit(1)
 

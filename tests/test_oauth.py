@@ -37,7 +37,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
     userdata = tmp_path_factory.mktemp("userdata")
     monkeypatch.setenv("XDG_DATA_HOME", str(userdata))
     for name in ("OAUTH_CLIENT_ID", "OAUTH_TENANT", "OAUTH_AUTHORITY", "OAUTH_CLIENT_SECRET", "OAUTH_CERTIFICATE",
-                 "SMTP_AUTH", "DNS_SERVER"):
+                 "SMTP_AUTH"):
         monkeypatch.delenv(name, raising=False)
     return userdata
 
