@@ -5,7 +5,7 @@ every send gets a fresh access token from the refresh token in the token cache, 
 itself (unattended, for a scheduled send): the client-credentials flow with OAUTH_CLIENT_SECRET or
 OAUTH_CERTIFICATE. The token cache is a secret: it lives per user outside the project folder, encrypted with
 the platform's keystore where there is one, else in a file only the user may read. No token is ever
-returned except wrapped in a Secret, and none is put in an exception or a message.
+returned except wrapped in a SecretStr, and none is put in an exception or a message.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import SecretStr
+
 from newsletter_cli.deliver.refusals import sign_in_error
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.settings import Secret, Settings
+from newsletter_cli.settings import Settings
 
 SMTP_SCOPE = "https://outlook.office365.com/SMTP.Send"
 IMAP_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All"
@@ -113,11 +115,11 @@ def _verify(settings: Settings) -> str | bool:
 
 def _credential(settings: Settings) -> str | dict[str, Any] | None:
     if settings.oauth_client_secret:
-        return settings.oauth_client_secret.reveal()
+        return settings.oauth_client_secret.get_secret_value()
     path = settings.oauth_certificate
     if path is None:
         return None
-    password = settings.oauth_certificate_password.reveal() or None
+    password = settings.oauth_certificate_password.get_secret_value() or None
     if path.suffix.lower() in (".pfx", ".p12"):
         return {"private_key_pfx_path": str(path), "passphrase": password}
     text = path.read_text(encoding="ascii", errors="replace")
@@ -229,7 +231,7 @@ def _resource_default(scopes: Sequence[str]) -> list[str]:
     return [first.rsplit("/", 1)[0] + "/.default"]
 
 
-def access_token(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,), *, fresh: bool = False) -> Secret:
+def access_token(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,), *, fresh: bool = False) -> SecretStr:
     """A valid access token for `scopes` (SMTP_SCOPE, IMAP_SCOPE), from the cache or refreshed silently.
 
     `fresh` asks the server for a new one even if the cached one has not expired (after the mail server
@@ -253,7 +255,7 @@ def access_token(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,), *, f
     if "access_token" not in result:
         message, relogin = sign_in_error(result, settings)
         raise SignInError(message, relogin)
-    return Secret(str(result["access_token"]))
+    return SecretStr(str(result["access_token"]))
 
 
 def start_login(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,)) -> DeviceCode:
