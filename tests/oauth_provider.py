@@ -69,6 +69,7 @@ class State:
     refresh: dict[str, Issued] = field(default_factory=dict)
     devices: dict[str, Device] = field(default_factory=dict)
     grants: Counter[str] = field(default_factory=Counter)  # grant type -> number of tokens issued
+    asked: Counter[str] = field(default_factory=Counter)  # grant type -> number of token requests
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -196,6 +197,7 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
 
         def token(self, form: dict[str, str]) -> None:
             grant = form.get("grant_type", "")
+            state.asked[grant] += 1
             if form.get("client_id") != state.client_id:
                 return self.error("unauthorized_client", "AADSTS700016: Application not found in the directory.")
             if grant == "urn:ietf:params:oauth:grant-type:device_code":

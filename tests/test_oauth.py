@@ -84,12 +84,15 @@ def test_login_then_test_send_without_a_password(project, home, tls, idp):
         assert server.received[0].login == MAILBOX
         assert idp.grants["urn:ietf:params:oauth:grant-type:device_code"] == 1
         assert idp.grants["refresh_token"] == 0  # the access token from the login was still good
+        doctor = runner.invoke(cli, ["doctor"])
+        assert doctor.exit_code == 0 and f"authenticated as {MAILBOX} (XOAUTH2)" in doctor.output, doctor.output
+        assert "SMTP_AUTH=oauth" in doctor.output and "covers Microsoft 365" in doctor.output
         status = runner.invoke(cli, ["login", "--status"])
         assert status.exit_code == 0 and f"Signed in as {MAILBOX}" in status.output and "until about" in status.output
     cache = oauth.cache_location()
     assert cache.is_relative_to(home) and not cache.is_relative_to(project)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-    for output in (login.output, sent.output, status.output):  # no token anywhere in what was printed
+    for output in (login.output, sent.output, doctor.output, status.output):  # no token anywhere in what was printed
         assert not any(token in output for token in idp.state.access) and "Bearer" not in output
     out = runner.invoke(cli, ["logout"])
     assert out.exit_code == 0 and f"Signed out: {MAILBOX}" in out.output and not cache.exists()
@@ -124,7 +127,7 @@ def test_revoked_sign_in_stops_the_send_cleanly_and_it_resumes_after_login(proje
     emails = [f"lid{i}@example.org" for i in range(3)]
     (project / "leden.csv").write_text("email\n" + "\n".join(emails) + "\n")
     with oauth_server(tls, idp) as server:
-        write_env(project, env(idp, server, tls[0]))
+        write_env(project, env(idp, server, tls[0], SEND_CONNECTIONS="3"))
         runner = CliRunner()
         assert runner.invoke(cli, ["login"]).exit_code == 0
         assert runner.invoke(cli, ["send", "2025-09", "--test"]).exit_code == 0
@@ -135,7 +138,8 @@ def test_revoked_sign_in_stops_the_send_cleanly_and_it_resumes_after_login(proje
         assert stopped.exit_code == 1 and server.received == []
         assert "expired or was revoked" in stopped.output and "run `newsletter login` again" in stopped.output
         assert "run the same command again to resume" in stopped.output and "Traceback" not in stopped.output
-        assert len(server.xoauth2_attempts) == 1 + 1  # the test send, then one try: the fresh token was refused
+        # the test send, then one login (the fresh token was refused), not one per connection
+        assert idp.state.asked["refresh_token"] == 1 and len(server.xoauth2_attempts) - 1 <= 3
         with Journal(project / "editions" / "2025-09" / "journal.sqlite") as journal:
             assert set(journal.states().values()) == {"pending"}
         assert runner.invoke(cli, ["login"]).exit_code == 0
@@ -219,3 +223,55 @@ def test_login_waits_until_the_user_typed_the_code(project, home, tls, idp):
         who = oauth.finish_login(settings, device)
         typed.join()
     assert who.username == MAILBOX and [s.username for s in oauth.status(settings)] == [MAILBOX]
+
+
+SETTINGS = {"SMTP_USERNAME": MAILBOX, "NEWSLETTER_FROM": "VZHG <info@vzhg.nl>"}
+
+
+@pytest.mark.parametrize("reply, auth, expected", [
+    ("535 5.7.139 Authentication unsuccessful, basic authentication is disabled.", "password",
+     ["SMTP_AUTH=oauth", "run `newsletter login` (signed in as nieuwsbrief@vzhg.nl)"]),
+    ("550 5.7.30 Basic authentication is not supported for Client Submission.", "password", ["newsletter login"]),
+    ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.", "oauth",
+     ["Set-CASMailbox -Identity nieuwsbrief@vzhg.nl -SmtpClientAuthenticationDisabled $false"]),
+    ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.", "password",
+     ["whole organisation", "Set-CASMailbox -Identity nieuwsbrief@vzhg.nl"]),
+    ("535 5.7.3 Authentication unsuccessful [AM0PR01CA0001]", "password", ["SMTP_PASSWORD", "tried once"]),
+    ("535 5.7.3 Authentication unsuccessful [AM0PR01CA0001]", "oauth", ["signed in as nieuwsbrief@vzhg.nl", "SMTP.Send"]),
+    ("530 5.7.57 Client not authenticated to send mail.", "password", ["wants a login", "Set-CASMailbox"]),
+    ("550 5.7.60 SMTP; Client does not have permissions to send as this sender", "oauth",
+     ["nieuwsbrief@vzhg.nl may not send as info@vzhg.nl",
+      "Add-RecipientPermission -Identity info@vzhg.nl -Trustee nieuwsbrief@vzhg.nl -AccessRights SendAs"]),
+    ("554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied", "oauth",
+     ["may not send as info@vzhg.nl"]),
+])
+def test_microsoft_refusals_in_plain_words(reply, auth, expected):
+    from newsletter_cli.deliver.refusals import smtp_refusal
+
+    extra = {"SMTP_AUTH": "oauth", "OAUTH_CLIENT_ID": CLIENT, "OAUTH_TENANT": "vzhg.nl"} if auth == "oauth" else {}
+    text = smtp_refusal(reply, parse_settings({**SETTINGS, **extra}, {}))
+    assert text is not None and all(part in text for part in expected), text
+
+
+def test_send_as_denied_at_data_stops_the_send():
+    from newsletter_cli.deliver.smtp import Fatal, Permanent, classify
+
+    settings = parse_settings(SETTINGS, {})
+    denied = classify("DATA", 550, "550 5.7.60 SMTP; Client does not have permissions to send as this sender", settings)
+    assert isinstance(denied, Fatal) and "Add-RecipientPermission" in denied.message
+    assert isinstance(classify("RCPT TO", 550, "550 5.1.1 User unknown", settings), Permanent)
+
+
+@pytest.mark.parametrize("description, expected, relogin", [
+    ("AADSTS700082: The refresh token has expired due to inactivity.", "expired or was revoked", True),
+    ("AADSTS50173: The provided grant has expired due to it being revoked.", "run `newsletter login` again", True),
+    ("AADSTS7000218: The request body must contain client_assertion or client_secret.", "Allow public client flows",
+     False),
+    ("AADSTS65001: The user or administrator has not consented to use the application.", "Grant admin consent", False),
+])
+def test_sign_in_errors_in_plain_words(description, expected, relogin):
+    from newsletter_cli.deliver.refusals import sign_in_error
+
+    settings = parse_settings({**SETTINGS, "OAUTH_CLIENT_ID": CLIENT, "OAUTH_TENANT": "vzhg.nl"}, {})
+    text, again = sign_in_error({"error": "invalid_grant", "error_description": description}, settings)
+    assert expected in text and again == relogin

@@ -149,6 +149,7 @@ def _app_key(settings: Settings) -> tuple[object, ...]:
 
 
 _apps: dict[tuple[object, ...], Any] = {}
+_refused: dict[tuple[object, ...], SignInError] = {}  # a sign-in that needs `newsletter login`: not asked again
 
 
 def _app(settings: Settings) -> Any:
@@ -238,7 +239,10 @@ def access_token(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,), *, f
     refused it). Raises SignInError in plain words when a user must act (e.g. `newsletter login` again).
     """
     app = _app(settings)
+    key = _app_key(settings)
     with _lock:
+        if key in _refused:  # another connection of this run already heard it: one refusal, not one per connection
+            raise _refused[key]
         if settings.unattended:
             result = _call(lambda: app.acquire_token_for_client(scopes=_resource_default(scopes)), settings)
         else:
@@ -254,7 +258,10 @@ def access_token(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,), *, f
         _protect(cache_location())
     if "access_token" not in result:
         message, relogin = sign_in_error(result, settings)
-        raise SignInError(message, relogin)
+        error = SignInError(message, relogin)
+        if relogin:
+            _refused[key] = error
+        raise error
     return SecretStr(str(result["access_token"]))
 
 
@@ -275,6 +282,7 @@ def finish_login(settings: Settings, device: DeviceCode) -> SignedIn:
     app = _app(settings)
     result = _call(lambda: app.acquire_token_by_device_flow(device.flow), settings)
     _protect(cache_location())
+    _refused.pop(_app_key(settings), None)
     if "access_token" not in result:
         message, _ = sign_in_error(result, settings)
         raise SignInError(message)

@@ -182,7 +182,8 @@ class Connection:
             except smtplib.SMTPAuthenticationError as exc:
                 # A cached token the server no longer takes (revoked, or expired by its clock): one fresh token,
                 # one more try, never more. Only with the Microsoft 365 sign-in, which can get a fresh one.
-                if not s.oauth_client_id or exc.smtp_code != 535 or "5.7.139" in reply_text(0, exc.smtp_error):
+                if (not s.oauth_client_id or s.unattended or exc.smtp_code != 535
+                        or "5.7.139" in reply_text(0, exc.smtp_error)):
                     raise
                 _xoauth2(smtp, user, self._token(s, True))
             self._step(f"authenticated as {user} (XOAUTH2)")
