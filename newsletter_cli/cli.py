@@ -311,6 +311,9 @@ def login(show_status):
     click.echo("Waiting for the sign-in (Ctrl+C stops)...")
     who = oauth.finish_login(settings, device)
     click.echo(f"Signed in as {who.username}. Sends from now on use this sign-in; try `newsletter doctor`.")
+    if settings.smtp_auth != "oauth":
+        click.secho("warning: SMTP_AUTH is password, so sends still log in with SMTP_PASSWORD: set SMTP_AUTH=oauth "
+                    "in .env to use this sign-in.", fg="yellow", err=True)
     if who.username.lower() != settings.mailbox.lower():
         click.secho(f"warning: you signed in as {who.username}, but the messages are sent from the mailbox "
                     f"{settings.mailbox}: that only works if {who.username} has Full Access to it. Run "
