@@ -102,7 +102,7 @@ def _unknown_name(name: str) -> str:
     if name in ENVIRONMENT_ONLY:
         return (f"{name} is read from the environment only, not from .env: run e.g. "
                 f"{name}=0,0 newsletter send ...")
-    if any(word in name for word in ("VERIFY", "INSECURE", "CERT", "CHECK")):
+    if not name.startswith("OAUTH_") and any(word in name for word in ("VERIFY", "INSECURE", "CERT", "CHECK")):
         return (f"{name} is not a setting: certificate checks cannot be switched off. To trust your "
                 "organisation's own certificate authority, set SMTP_CA_FILE to its certificate (.pem)")
     if any(word in name for word in ("TLS", "SSL")):

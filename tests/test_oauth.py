@@ -275,3 +275,17 @@ def test_sign_in_errors_in_plain_words(description, expected, relogin):
     settings = parse_settings({**SETTINGS, "OAUTH_CLIENT_ID": CLIENT, "OAUTH_TENANT": "vzhg.nl"}, {})
     text, again = sign_in_error({"error": "invalid_grant", "error_description": description}, settings)
     assert expected in text and again == relogin
+
+
+@pytest.mark.parametrize("line, message", [
+    ("OAUTH_CERTIFICAT=app.pfx", ".env:1: OAUTH_CERTIFICAT is not a setting; did you mean OAUTH_CERTIFICATE?"),
+    ("SMTP_AUTH=modern", ".env:1: SMTP_AUTH 'modern' is unknown: use password"),
+    ("OAUTH_CLIENT_ID=abc", ".env:1: OAUTH_CLIENT_ID needs OAUTH_TENANT"),
+    ("SMTP_AUTH=oauth", ".env:1: SMTP_AUTH is oauth but OAUTH_CLIENT_ID is not set"),
+    ("DNS_SERVER=dns.example", ".env:1: DNS_SERVER 'dns.example' is not an IP address"),
+])
+def test_oauth_settings_mistakes_are_named(project, home, monkeypatch, line, message):
+    monkeypatch.delenv("DNS_SERVER")  # the environment would win over .env
+    (project / ".env").write_text(line + "\nNEWSLETTER_FROM=nieuwsbrief@vzhg.nl\n")
+    result = CliRunner().invoke(cli, ["login"])
+    assert result.exit_code == 2 and message in result.output, result.output
