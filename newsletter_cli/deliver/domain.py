@@ -195,24 +195,25 @@ def _dmarc(domain: str, lookup: Lookup, microsoft: bool, dkim_ok: bool) -> list[
         name, records = f"_dmarc.{parent}", lookup.txt(f"_dmarc.{parent}", "v=DMARC1")
     report = f"rua=mailto:dmarc@{parent or domain}"
     if not records:
-        return [Finding("error", f"DMARC {domain}: no DMARC record ({BULK}, p=none at least). Ask your domain's admin "
-                                 f"for this TXT record on _dmarc.{domain}:  v=DMARC1; p=none; {report}  (then, once the "
-                                 "reports show that all your mail passes, p=quarantine)")]
+        return [Finding("error", f"DMARC {domain}: no DMARC record ({BULK}, p=none at least). Ask your domain's "
+                                 f"admin for this TXT record on _dmarc.{domain}:  v=DMARC1; p=none; {report}  (then, "
+                                 "once the reports show that all your mail passes, p=quarantine)")]
     record = records[0]
     tags = {k.strip().lower(): v.strip() for k, _, v in (t.partition("=") for t in record.split(";")) if k.strip()}
     policy = tags.get("p", "").lower()
     rua = f"rua={tags['rua']}" if "rua" in tags else report
     findings = []
     if policy == "none":
-        findings.append(Finding("warning", f"DMARC {name}: '{record}': policy none is what Gmail, Yahoo and Outlook.com "
-                                           "require at least, but it asks receivers to do nothing with mail that "
-                                           "fakes your domain. When the reports show all your mail passes, ask for "
-                                           f"this TXT record on {name}:  v=DMARC1; p=quarantine; {rua}"))
+        findings.append(Finding("warning", f"DMARC {name}: '{record}': policy none is what Gmail, Yahoo and "
+                                           "Outlook.com require at least, but it asks receivers to do nothing with "
+                                           "mail that fakes your domain. When the reports show all your mail "
+                                           f"passes, ask for this TXT record on {name}:  "
+                                           f"v=DMARC1; p=quarantine; {rua}"))
     elif policy in ("quarantine", "reject"):
         findings.append(Finding("ok", f"DMARC {name}: '{record}' (policy {policy})"))
     else:
-        findings.append(Finding("error", f"DMARC {name}: '{record}' has no valid policy (p=none, quarantine or reject). "
-                                         f"Ask for:  v=DMARC1; p=none; {rua}"))
+        findings.append(Finding("error", f"DMARC {name}: '{record}' has no valid policy (p=none, quarantine or "
+                                         f"reject). Ask for:  v=DMARC1; p=none; {rua}"))
     strict = "; adkim=s: the DKIM domain must be exactly " + domain if tags.get("adkim", "r").lower() == "s" else ""
     if microsoft and not dkim_ok:
         findings.append(Finding("warning", f"DMARC alignment: without DKIM for {domain}, Microsoft 365 signs with its "

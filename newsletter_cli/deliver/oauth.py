@@ -80,7 +80,7 @@ def cache_location() -> Path:
 @lru_cache(maxsize=4)
 def _token_cache(location: Path) -> tuple[Any, CacheInfo]:
     """MSAL's persisted token cache, encrypted where the platform can; the file fallback readable by the user only."""
-    import msal_extensions  # type: ignore[import-untyped]
+    import msal_extensions
 
     location.parent.mkdir(parents=True, exist_ok=True)
     if os.name == "posix":
