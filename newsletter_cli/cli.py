@@ -372,7 +372,8 @@ def login(show_status: bool) -> None:
                        "password changes or an administrator revokes it.")
         click.echo(oauth.cache_info().how)
         return
-    device = oauth.start_login(settings)
+    scopes = (oauth.SMTP_SCOPE, oauth.IMAP_SCOPE) if settings.imap_host else (oauth.SMTP_SCOPE,)  # mailbox reads
+    device = oauth.start_login(settings, scopes)
     click.echo(f"Open {device.url} in a browser and enter code {device.code}; sign in as {settings.mailbox}.")
     click.echo("Waiting for the sign-in (Ctrl+C stops)...")
     who = oauth.finish_login(settings, device)

@@ -289,3 +289,29 @@ def test_oauth_settings_mistakes_are_named(project, home, monkeypatch, line, mes
     (project / ".env").write_text(line + "\nNEWSLETTER_FROM=nieuwsbrief@vzhg.nl\n")
     result = CliRunner().invoke(cli, ["login"])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_newsletter_mailbox_reads_with_the_same_sign_in(project, home, tls, idp, tmp_path):
+    """`newsletter login` with IMAP_HOST set also asks for IMAP.AccessAsUser.All; `newsletter mailbox` then logs in
+    to a real Dovecot with XOAUTH2 using the sign-in's token (Dovecot asks a token introspection server)."""
+    from imap_server import USER, ImapServer, available
+
+    if not available():
+        pytest.skip("Dovecot is not installed (make system-packages)")
+    idp.auto_approve = USER
+    with ImapServer(tmp_path / "imap") as imap:
+        bundle = tmp_path / "cas.pem"  # the sign-in server's and Dovecot's test CAs
+        bundle.write_text(tls[0].read_text() + imap.ca_file.read_text())
+        (project / ".env").write_text(
+            f"NEWSLETTER_FROM=VZHG <{USER}>\nSMTP_USERNAME={USER}\nSMTP_CA_FILE={bundle}\nSMTP_AUTH=oauth\n"
+            f"OAUTH_CLIENT_ID={CLIENT}\nOAUTH_TENANT=vzhg.nl\nOAUTH_AUTHORITY={idp.authority}\n"
+            f"IMAP_HOST=127.0.0.1\nIMAP_PORT={imap.port}\n")
+        (project / ".env").chmod(0o600)
+        runner = CliRunner()
+        assert runner.invoke(cli, ["login"]).exit_code == 0
+        (issued,) = idp.state.access.values()
+        assert "https://outlook.office365.com/IMAP.AccessAsUser.All" in issued.scopes
+        imap.introspection.RequestHandlerClass.tokens.update(dict.fromkeys(idp.state.access, USER))  # type: ignore[attr-defined]
+        result = runner.invoke(cli, ["mailbox"])
+        assert result.exit_code == 0, result.output
+        assert not any(token in result.output for token in idp.state.access)
