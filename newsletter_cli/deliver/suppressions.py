@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter_cli.deliver.lists import find_column
 from newsletter_cli.deliver.recipients import (
     EMAIL_COLUMNS,
     SUPPRESSIONS_FILE,
@@ -63,7 +64,7 @@ def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file():
         return list(COLUMNS), []
     _, header, rows, _ = read_rows(path, allow_empty=True)
-    column = next((header.index(n) for n in EMAIL_COLUMNS if n in header), None)
+    column = find_column(header, EMAIL_COLUMNS)  # 'E-mail', 'E-mailadres', ... as a member list may name it
     out: list[dict[str, str]] = []
     if column is None:  # a bare list of addresses, no header line
         column = 0
