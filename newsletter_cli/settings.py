@@ -179,7 +179,7 @@ def read_raw(env_file: Path | None = None, strict: bool = False) -> tuple[dict[s
         lines, problems = _env_file_lines(path, text)
         if strict and problems:
             raise InputError("\n".join(problems))
-        file_values = dotenv_values(stream=io.StringIO(text))
+        file_values = dotenv_values(stream=io.StringIO(text), interpolate=False)  # a password may hold ${...}
         for name, value in file_values.items():
             if name in lines:
                 sources[name] = f"{path.name}:{lines[name]}"
