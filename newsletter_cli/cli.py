@@ -70,8 +70,9 @@ def new(edition_id, source):
     from newsletter_cli.compose.new import create
     from newsletter_cli.project import display
 
-    path = create(edition_id, source)
-    click.echo(f"Created {display(path)}")
+    made = create(edition_id, source)
+    click.echo(f"Created {display(made.path)}")
+    click.echo(f"Date: {made.date.isoformat()}, {made.date_reason}")
     click.echo(f"Edit it, then run: newsletter preview {edition_id}")
 
 

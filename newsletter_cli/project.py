@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from newsletter_cli.errors import InputError
@@ -43,8 +44,10 @@ def resolve(edition: str | None, root: Path | None = None) -> Path:
 
 
 def list_editions(root: Path | None = None) -> list[str]:
-    """Edition ids, oldest first (ids sort by date: YYYY-MM)."""
+    """Edition ids, oldest first: YYYY-MM ids by date, after any other folder names (made by hand, or by an
+    older version), so that the newest edition is always the latest month."""
     base = editions_root(root)
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir() if (p / EDITION_FILE).is_file())
+    ids = [p.name for p in base.iterdir() if (p / EDITION_FILE).is_file()]
+    return sorted(ids, key=lambda name: (re.fullmatch(r"\d{4}-\d{2}", name) is not None, name))
