@@ -200,4 +200,5 @@ def comment_cut(key: str, value: str, rest_of_line: str) -> str | None:
     if rest_of_line.startswith("  ") and comment[1:2] == " ":  # '  # note': a comment written as one
         return None
     return (f"the text of '{key}' stops before '{comment[:30]}': an unquoted ' #' starts a comment in YAML, so "
-            f"'{key}' is '{value}'. Put the whole text between quotes: {key}: \"{value} {comment}\"")
+            f"'{key}' is '{value}'. Put the whole text between quotes: {key}: \"{value} {comment}\" (a note meant "
+            "as a comment: two spaces before the '# ')")
