@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from newsletter_cli.cli import cli
 from newsletter_cli.compose import qp
 from newsletter_cli.deliver.send import run_send
-from newsletter_cli.settings import load_settings, parse_settings
+from newsletter_cli.project import Project
+from newsletter_cli.settings import parse_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from smtp_server import SmtpServer
@@ -39,7 +40,7 @@ def test_env_values_are_not_interpolated(project):
     (project / ".env").write_text("SMTP_HOST=smtp.example.org\nSMTP_USERNAME=nb-${SMTP_HOST}-$HOME\n",
                                   encoding="utf-8")
     (project / ".env").chmod(0o600)
-    assert load_settings(warnings=[]).smtp_username == "nb-${SMTP_HOST}-$HOME"
+    assert Project.here().settings.smtp_username == "nb-${SMTP_HOST}-$HOME"
 
 
 def test_encoder_keeps_lines_within_76_even_at_a_trailing_space():

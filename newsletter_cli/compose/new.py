@@ -12,10 +12,10 @@ from typing import Any
 import yaml
 from babel.dates import format_date, get_month_names
 
-from newsletter_cli import project
 from newsletter_cli.compose import load as loader
 from newsletter_cli.compose.render import environment
 from newsletter_cli.errors import InputError
+from newsletter_cli.project import EDITION_FILE, Project, current, display
 
 ID_RE = re.compile(r"^(\d{4})-(\d{2})$")
 ORDINALS = ("first", "second", "third", "fourth", "fifth")
@@ -98,13 +98,14 @@ def yaml_flow(value: Any) -> str:
                      default_flow_style=True).rstrip("\n").removesuffix("\n...")
 
 
-def create(edition_id: str, source_id: str | None, root: Path | None = None) -> NewEdition:
+def create(edition_id: str, source_id: str | None, project: Project | None = None) -> NewEdition:
     """Write editions/<id>/edition.yaml from the source edition."""
     year, month = parse_id(edition_id)
-    target = project.editions_root(root) / edition_id / project.EDITION_FILE
+    project = current(project)
+    target = project.editions_dir / edition_id / EDITION_FILE
     if target.exists():
-        raise InputError(f"{project.display(target)} already exists; pick another id or edit that file")
-    source = loader.load(project.resolve(source_id, root)).edition
+        raise InputError(f"{display(target)} already exists; pick another id or edit that file")
+    source = loader.load(project.resolve(source_id)).edition
     new_date, reason = guess_date(year, month, source.date)
     old_month = format_date(source.date, "LLLL y", locale=source.locale)
     new_month = format_date(new_date, "LLLL y", locale=source.locale)
@@ -112,7 +113,7 @@ def create(edition_id: str, source_id: str | None, root: Path | None = None) -> 
                    for row in (source.agenda.rows if source.agenda else []) if max(row.date) >= new_date)
     rows = [{"date": dates, "what": what} for dates, what in ahead]
     text = environment().get_template("new_edition.yaml.j2").render(
-        source=source, source_id=source_id or project.list_editions(root)[-1], date=new_date,
+        source=source, source_id=source_id or project.list_editions()[-1], date=new_date,
         subject=source.subject.replace(old_month, new_month), agenda_rows=rows, field=yaml_field, flow=yaml_flow,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
