@@ -153,8 +153,10 @@ def test_env_example_explains_archive_base_url_next_to_every_other_setting():
     from newsletter_cli.settings import NAMES
 
     example = Path(__file__).resolve().parent.parent / ".env.example"
-    names = set(dotenv_values(example, interpolate=False))
-    assert {*NAMES, "ARCHIVE_BASE_URL"} <= names
     lines = example.read_text(encoding="utf-8").splitlines()
-    at = lines.index("ARCHIVE_BASE_URL=")  # empty: copying the example must not link emails to a missing page
+    shown = {line.removeprefix("# ").split("=", 1)[0] for line in lines if "=" in line}  # set, or as an example
+    assert {*NAMES, "ARCHIVE_BASE_URL"} <= shown
+    at = next(n for n, line in enumerate(lines) if line.removeprefix("# ").startswith("ARCHIVE_BASE_URL="))
     assert lines[at - 1].startswith("#") and "newsletter archive" in " ".join(lines[at - 3:at])
+    # not set: copying the example must not make every email link to a page that is not online
+    assert "ARCHIVE_BASE_URL" not in dotenv_values(example, interpolate=False)
