@@ -67,35 +67,8 @@ def parse_yaml(text: str, shown: str, warnings: list[Diagnostic] | None = None
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        explained = mistakes.explain_syntax_error(source, mark.line, mark.column) if mark else None
-        if explained:
-            raise EditionError([Diagnostic("error", shown, explained[0], "", explained[1])]) from None
-        line = mark.line + 1 if mark else None
-        column = f", column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        context = exc.context or ""
-        at = text.splitlines()[mark.line][mark.column:mark.column + 1] if mark and mark.line < len(
-            text.splitlines()) else ""
-        hint = ""
-        if at == "\t" or "'\\t'" in problem:
-            hint = "; indent with spaces, not tabs"
-        elif "mapping values are not allowed" in problem:
-            hint = "; put text that contains ': ' between quotes"
-        elif "expected a single document" in context or "another document" in problem:
-            hint = "; remove the '---' line"
-        elif "quoted scalar" in context and exc.context_mark:
-            opened = exc.context_mark
-            line, column = opened.line + 1, f", column {opened.column + 1}"
-            problem = "the quote that starts here is never closed; add the closing quote"
-        elif ("flow mapping" in context or "flow sequence" in context) and exc.context_mark:
-            hint = (f"; a '[' or '{{' opened on line {exc.context_mark.line + 1} is not closed, "
-                    "or a comma is missing")
-        elif "flow" in context:
-            hint = "; a '[' or '{' is not closed, or a comma is missing"
-        elif "block" in context:
-            hint = "; check the indentation: this line does not line up with the lines above it"
-        raise EditionError([Diagnostic("error", shown, line, "", f"YAML syntax error{column}: {problem}{hint}")])
+        line, message = mistakes.syntax_error(exc, source)
+        raise EditionError([Diagnostic("error", shown, line, "", message)]) from None
     except yaml.YAMLError as exc:
         raise EditionError([Diagnostic("error", shown, None, "", f"YAML error: {exc}")])
     lines: dict[YamlPath, int] = {}

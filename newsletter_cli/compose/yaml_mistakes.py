@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 from newsletter_cli.compose.model import (
@@ -75,6 +76,39 @@ def pasted_text(lines: list[str]) -> list[tuple[int, str]]:
                                     f"pasted with it) by {block_indent} spaces, like the text above")))
         number = end if end is not None else len(lines)
     return found
+
+
+def syntax_error(exc: yaml.MarkedYAMLError, source: list[str]) -> tuple[int | None, str]:
+    """(line, message) for a YAML syntax error: the mistake that caused it when the text shows it, else the
+    parser's words with a hint for the usual cause."""
+    mark = exc.problem_mark or exc.context_mark
+    explained = explain_syntax_error(source, mark.line, mark.column) if mark else None
+    if explained:
+        return explained
+    line = mark.line + 1 if mark else None
+    column = f", column {mark.column + 1}" if mark else ""
+    problem = exc.problem or exc.context or "invalid YAML"
+    context = exc.context or ""
+    at = source[mark.line][mark.column:mark.column + 1] if mark and mark.line < len(source) else ""
+    hint = ""
+    if at == "\t" or "'\\t'" in problem:
+        hint = "; indent with spaces, not tabs"
+    elif "mapping values are not allowed" in problem:
+        hint = "; put text that contains ': ' between quotes"
+    elif "expected a single document" in context or "another document" in problem:
+        hint = "; remove the '---' line"
+    elif "quoted scalar" in context and exc.context_mark:
+        opened = exc.context_mark
+        line, column = opened.line + 1, f", column {opened.column + 1}"
+        problem = "the quote that starts here is never closed; add the closing quote"
+    elif ("flow mapping" in context or "flow sequence" in context) and exc.context_mark:
+        hint = (f"; a '[' or '{{' opened on line {exc.context_mark.line + 1} is not closed, "
+                "or a comma is missing")
+    elif "flow" in context:
+        hint = "; a '[' or '{' is not closed, or a comma is missing"
+    elif "block" in context:
+        hint = "; check the indentation: this line does not line up with the lines above it"
+    return line, f"YAML syntax error{column}: {problem}{hint}"
 
 
 def explain_syntax_error(lines: list[str], line: int, column: int) -> tuple[int, str] | None:

@@ -158,7 +158,7 @@ def page_html(state: PreviewState) -> str:
     return page_environment().get_template("preview.html.j2").render(
         state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
         source=display(state.edition_yaml), from_name=name or address, from_address=address,
-        clip=GMAIL_CLIP_BYTES, diagnostics=_diagnostics(rendered.warnings, snap.findings) if snap else [],
+        clip=GMAIL_CLIP_BYTES, diagnostics=_diagnostics(snap.build.rendered.warnings, snap.findings) if snap else [],
         plain_text=fill(rendered.text, TEXT_PREVIEW_VALUES) if rendered else "",
     )
 
