@@ -298,3 +298,10 @@ def test_a_field_beside_its_group_names_the_group(project: Path) -> None:
     assert [str(p) for p in caught.value.problems] == [
         (f"{F}:7: item \"Congres\": 'time' is not a field here but of 'event:' or 'schedule:': write it "
          "indented under 'event:' or 'schedule:'")]
+
+
+def test_curly_quotes_around_a_hash_are_named_as_curly_quotes(project: Path) -> None:
+    loaded = load(write(project, HEAD + "sections:\n  - title: “Vergadering #3”\n"))
+    assert [str(w) for w in loaded.warnings] == [
+        (f"{F}:4: the text after 'title:' is between curly quotes (“...”), which YAML does not take for quotes "
+         "(Word and Outlook type them): use straight quotes, title: \"Vergadering #3\"")]

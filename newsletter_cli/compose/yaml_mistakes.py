@@ -233,6 +233,8 @@ def comment_cut(key: str, value: str, rest_of_line: str) -> str | None:
         return None
     if rest_of_line.startswith("  ") and comment[1:2] == " ":  # '  # note': a comment written as one
         return None
+    if value[:1] in CURLY_QUOTES:  # “Vergadering #3”: the quotes were meant to keep the '#'
+        return curly_quotes(key, f"{value}{rest_of_line}".rstrip())
     return (f"the text of '{key}' stops before '{comment[:30]}': an unquoted ' #' starts a comment in YAML, so "
             f"'{key}' is '{value}'. Put the whole text between quotes: {key}: \"{value} {comment}\" (a note meant "
             "as a comment: two spaces before the '# ')")
