@@ -50,7 +50,10 @@ def _structural(line: str) -> bool:
     stripped = line.strip()
     if "\t" in line[:_indent(line) + 1]:
         return True
-    return bool(_KEY.match(line)) or stripped.startswith(("#", "- ", "---", "...")) or stripped == "-"
+    if stripped.startswith("- "):  # an entry: a group of fields, a date, a {...}; not a pasted bullet point
+        entry = stripped.lstrip("- ")
+        return bool(_KEY.match(entry)) or entry[:1] in "{[\"'&*!" or bool(re.match(r"\d{4}-\d", entry))
+    return bool(_KEY.match(line)) or stripped.startswith(("#", "---", "...")) or stripped == "-"
 
 
 def pasted_text(lines: list[str]) -> list[tuple[int, str]]:
