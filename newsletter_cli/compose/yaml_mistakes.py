@@ -26,6 +26,7 @@ from newsletter_cli.compose.model import (
     ScheduleRow,
     Section,
     YamlPath,
+    value_at,
 )
 
 MODELS: tuple[type[BaseModel], ...] = (Edition, Intro, Section, Item, Image, Event, ScheduleRow, Button, Agenda,
@@ -194,7 +195,7 @@ def misplaced_fields(data: Any, lines: dict[YamlPath, int], unknown: list[YamlPa
     groups: dict[YamlPath, list[YamlPath]] = {}
     for loc in unknown:
         parent = loc[:-1]
-        mapping = _at(data, parent)
+        mapping = value_at(data, parent)
         if not isinstance(mapping, dict):
             continue
         owner = next((key for key in mapping if key != loc[-1] and (model := model_at((*parent, key)))
@@ -206,26 +207,17 @@ def misplaced_fields(data: Any, lines: dict[YamlPath, int], unknown: list[YamlPa
         locs.sort(key=lambda loc: lines.get(loc, 0))
         names = " and ".join(f"'{loc[-1]}:'" for loc in locs)
         verb = "belongs" if len(locs) == 1 else "belong"
-        value = _at(data, owner_loc)
+        value = value_at(data, owner_loc)
         inside = next(iter(value), None) if isinstance(value, dict) else None
+        them = "it" if len(locs) == 1 else "them"
         if inside is not None:
-            how = f"indent {'it' if len(locs) == 1 else 'them'} like '{inside}:' on line {lines.get((*owner_loc, inside))}"
+            how = f"indent {them} like '{inside}:' on line {lines.get((*owner_loc, inside))}"
         else:
-            how = (f"'{owner}:' is empty: indent {'it' if len(locs) == 1 else 'them'} 2 spaces more than "
-                   f"'{owner}:'")
+            how = f"'{owner}:' is empty: indent {them} 2 spaces more than '{owner}:'"
         out[locs[0]] = f"{names} {verb} to '{owner}:' on line {lines.get(owner_loc)}; {how}"
-        out.update({loc: "" for loc in locs[1:]})
+        out.update(dict.fromkeys(locs[1:], ""))
         out.update({(*owner_loc, str(loc[-1])): "" for loc in locs})  # its "missing required field" errors
     return out
-
-
-def _at(data: Any, loc: YamlPath) -> Any:
-    for part in loc:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
 
 
 def comment_cut(key: str, value: str, rest_of_line: str) -> str | None:
