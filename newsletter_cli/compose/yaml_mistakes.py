@@ -35,7 +35,7 @@ FIELD_NAMES = frozenset(name for model in MODELS for name in model.model_fields)
 CURLY_QUOTES = "“”„‟‘’‚‛«»"
 # `key:` at the start of a line, after any list dashes: (indent of the key, key, the rest of the line)
 _KEY = re.compile(r"^((?: *- +)* *)([A-Za-z_][\w-]*):(?=\s|$)(.*)$")
-_BLOCK = re.compile(r"^((?: *- +)* *)([A-Za-z_][\w-]*): *[|>][-+0-9]* *(?:#.*)?$")
+_BLOCK = re.compile(r"^((?: *- +)* *)([A-Za-z_][\w-]*): *([|>])[-+0-9]* *(?:#.*)?$")
 _NO_SPACE = re.compile(r"^((?: *- +)* *)([A-Za-z_][\w-]*):([\"'\w“‘].*)$")
 ENTRY = {"items": "item", "sections": "section", "rows": "agenda row", "schedule": "schedule row",
          "buttons": "button"}
@@ -75,9 +75,11 @@ def pasted_text(lines: list[str]) -> list[tuple[int, str]]:
         end = next((n for n in range(content, len(lines))
                     if lines[n].strip() and _indent(lines[n]) < block_indent), None)
         if end is not None and not _structural(lines[end]):
-            found.append((end + 1, (f"this line is not indented, so YAML ends the '{header.group(2)}: |' text of "
-                                    f"line {number} above it and cannot read this line: indent it (and every line "
-                                    f"pasted with it) by {block_indent} spaces, like the text above")))
+            spaces, like = ((block_indent, "like the text above") if end > content
+                            else (key_indent + 2, f"2 more than '{header.group(2)}:'"))
+            found.append((end + 1, (f"this line is not indented, so YAML ends the '{header.group(2)}: "
+                                    f"{header.group(3)}' text of line {number} above it and cannot read this "
+                                    f"line: indent it (and every line pasted with it) by {spaces} spaces, {like}")))
         number = end if end is not None else len(lines)
     return found
 
