@@ -306,3 +306,11 @@ def test_curly_quotes_around_a_hash_are_named_as_curly_quotes(project: Path) -> 
     assert [str(w) for w in loaded.warnings] == [
         (f"{F}:4: the text after 'title:' is between curly quotes (“...”), which YAML does not take for quotes "
          "(Word and Outlook type them): use straight quotes, title: \"Vergadering #3\"")]
+
+
+def test_a_first_line_not_indented_under_a_folded_text(project: Path) -> None:
+    with pytest.raises(EditionError) as caught:
+        load(write(project, HEAD + "intro:\n  body: >\nEerste regel zonder inspringing.\n"))
+    assert [str(p) for p in caught.value.problems] == [
+        (f"{F}:5: this line is not indented, so YAML ends the 'body: >' text of line 4 above it and cannot read "
+         "this line: indent it (and every line pasted with it) by 4 spaces, 2 more than 'body:'")]
