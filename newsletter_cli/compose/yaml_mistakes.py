@@ -142,9 +142,10 @@ def explain_syntax_error(lines: list[str], line: int, column: int) -> tuple[int,
 
 def curly_quotes(key: str, value: str) -> str:
     """The message for a value typed between curly quotes, with the line as it should be."""
-    inner = value[1:-1] if value[-1:] in CURLY_QUOTES else value[1:]
+    closed = len(value) > 1 and value[-1] in CURLY_QUOTES + "\"'"  # “...” or a mix such as “..."
+    inner = value[1:-1] if closed else value[1:]
     straight = '"' + inner.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    shown = f"{value[0]}...{value[-1]}" if value[-1:] in CURLY_QUOTES else f"{value[0]}..."
+    shown = f"{value[0]}...{value[-1]}" if closed else f"{value[0]}..."
     return (f"the text after '{key}:' is between curly quotes ({shown}), which YAML does not take for quotes "
             f"(Word and Outlook type them): use straight quotes, {key}: {straight}")
 
