@@ -126,21 +126,14 @@ def test_every_link_is_in_the_text_on_its_own_line(example, raw: dict) -> None:
             assert url in lines, url
 
 
-def test_every_date_is_in_html_and_text(example, raw: dict) -> None:
+def test_every_agenda_date_is_in_html_and_text(example, raw: dict) -> None:
     html_text = Page(example.html).text
     text = " ".join(example.text.split())
-    expected = []
-    for section in raw["sections"]:
-        for item in section["items"]:
-            if "event" in item:
-                dates = item["event"]["date"]
-                expected += [nl_date(d, weekday=True) for d in (dates if isinstance(dates, list) else [dates])]
-    for row in raw["agenda"]["rows"]:
-        expected += [nl_date(d) for d in (row["date"] if isinstance(row["date"], list) else [row["date"]])]
-    assert "vrijdag 21 november 2025" in expected and len(expected) == 12
+    expected = [nl_date(d) for row in raw["agenda"]["rows"]
+                for d in (row["date"] if isinstance(row["date"], list) else [row["date"]])]
+    assert len(expected) == 7
     for day in expected:
-        assert day in html_text, day
-        assert day in text, day
+        assert day in html_text and day in text, day
     assert "september 2025" in html_text and "september 2025" in text
 
 

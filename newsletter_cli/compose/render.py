@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import logging
 import re
 import sys
 import time
 import types
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jinja2
 from markupsafe import Markup
 
 from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
+from newsletter_cli.compose import merge
 from newsletter_cli.compose import plaintext as plain
 from newsletter_cli.compose.model import Edition, LoadedEdition, Theme, is_web_address
 from newsletter_cli.compose.qp import qp_size
@@ -26,6 +30,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 GMAIL_CLIP_BYTES = 102_000
 UNSUBSCRIBE_FIELD = "[[unsubscribe_url]]"
 _IMG_RE = re.compile(r"<img\s", re.IGNORECASE)
+IMG_SRC_RE = re.compile(r"""(<img\b[^>]*?\ssrc=)(["'])([^"']*)\2""", re.IGNORECASE)
 _STYLE_RE = re.compile(r"<style([^>]*)>(.*?)</style>", re.DOTALL)
 INLINE_MARKER = "nl-inline"
 
@@ -60,7 +65,29 @@ def environment() -> jinja2.Environment:
 
 def _md(text: str, allow_html: bool) -> Markup:
     html = markup.to_html(text, allow_html).strip()
-    return Markup(html.replace("<table>", '<table class="nl-md">'))
+    html = html.replace("<table>", '<table class="nl-md">')
+    return Markup(re.sub(r"<th(?=[\s>])", '<th scope="col"', html))  # a table's header row names its columns
+
+
+# After the preheader: invisible characters that fill the inbox snippet, so it does not run on into the
+# masthead's text ("Vereniging Zuid-Hollandse Gemeenten Nieuwsbrief VZHG ...").
+PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 40)
+# Meta tags MRML does not write: iOS must not turn dates and addresses into links, Apple Mail must not
+# rescale the layout, and mail clients may show the email's own dark colours.
+HEAD_METAS = ('<meta name="x-apple-disable-message-reformatting">'
+              '<meta name="format-detection" content="telephone=no, date=no, address=no, email=no, url=no">'
+              '<meta name="color-scheme" content="light dark"><meta name="supported-color-schemes" content="light dark">')
+DARK = {"page": "#121619", "card": "#1d2327", "text": "#e3e8ec", "muted": "#a9b4be", "line": "#3a444c"}
+
+
+def _lighter(colour: str, share: float) -> str:
+    """`colour` mixed with white: the house colour as headings and links on a dark background."""
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * share):02x}" for c in rgb)
+
+
+def with_head_metas(html: str) -> str:
+    return html.replace("<head>", "<head>\n" + HEAD_METAS, 1)
 
 
 def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_url: str | None,
@@ -100,7 +127,8 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
         "edition": edition, "theme": {**theme.model_dump(), "website_label": website_label}, "t": t,
         "intro": intro, "sections": sections, "agenda": agenda, "logo": logo,
         "month_year": i18n.month_year(edition.date, loc), "why": t["why"].format(name=theme.name),
-        "web_url": web_url, "unsubscribe_url": unsubscribe_url,
+        "web_url": web_url, "unsubscribe_url": unsubscribe_url, "preheader_padding": PREHEADER_PADDING,
+        "dark": {**DARK, "primary": _lighter(theme.primary, 0.6)},
     }
 
 
@@ -204,7 +232,7 @@ def inline_css(html: str) -> str:
     # MRML's own reset styles stay in <style>; inlining them on every table would add ~10 KB.
     html = _STYLE_RE.sub(lambda m: m.group(0) if INLINE_MARKER in m.group(2) else
                          f'<style data-premailer="ignore"{m.group(1)}>{m.group(2)}</style>', html)
-    return _premailer()(
+    inlined = _premailer()(
         html,
         keep_style_tags=True,  # the @media rules must stay in <style>
         strip_important=False,  # the phone layout depends on !important
@@ -216,6 +244,8 @@ def inline_css(html: str) -> str:
         exclude_pseudoclasses=True,
         remove_classes=False,
     ).transform()
+    # premailer (lxml) drops MRML's lower-case doctype; without one Apple Mail renders in quirks mode.
+    return inlined if inlined.lstrip()[:9].lower() == "<!doctype" else "<!doctype html>\n" + inlined
 
 
 def content_links(edition: Edition) -> list[str]:
@@ -235,6 +265,23 @@ def content_links(edition: Edition) -> list[str]:
     return urls
 
 
+def image_key(src: str) -> str:
+    """One spelling of a local image's path, however the HTML wrote it: premailer percent-encodes `src`
+    ("foto%20congres.jpg"), MRML escapes `&` ("&amp;"), and a Mac may spell "é" as "e" plus an accent.
+    The sender (cid: swap) and `check` both look images up by this key, so they agree."""
+    return unicodedata.normalize("NFC", unquote(html_lib.unescape(src)))
+
+
+def embed_images(html: str, cids: dict[str, str]) -> str:
+    """Each local image's `src` replaced by `cid:...` (its key in `cids` is `image_key` of the path)."""
+
+    def swap(match: re.Match[str]) -> str:
+        cid = cids.get(image_key(match.group(3)))
+        return f"{match.group(1)}{match.group(2)}cid:{cid}{match.group(2)}" if cid else match.group(0)
+
+    return IMG_SRC_RE.sub(swap, html)
+
+
 def count_links(edition: Edition) -> int:
     return len(content_links(edition))
 
@@ -249,8 +296,9 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
     # "images/a.png"): the form the sender looks for to swap in the embedded copy (cid:).
     image_src = {src: (loaded.folder / src).relative_to(loaded.folder).as_posix() for src in local}
     mjml_source = to_mjml(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD, image_src=image_src)
-    html = inline_css(_compile(mjml_source, loaded))
-    web_html = _compile(to_mjml(edition, theme, web_url=None, unsubscribe_url=None, image_src=image_src), loaded)
+    html = with_head_metas(inline_css(_compile(mjml_source, loaded)))
+    web_page = _compile(to_mjml(edition, theme, web_url=None, unsubscribe_url=None, image_src=image_src), loaded)
+    web_html = with_head_metas(merge.defaults(web_page, "html"))  # a public page: "Beste lezer,", never "[[aanhef|...]]"
     text = plain.render_text(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
     result = Rendered(
         mjml=mjml_source, html=html, web_html=web_html, text=text, warnings=list(loaded.warnings),

@@ -180,12 +180,25 @@ def _check_warnings(build: Build, shown: int = 3) -> list[str]:
             *(f"  {finding}" for finding in errors[:shown])]
 
 
+def _require_postal_address() -> None:
+    """A real send needs the association's postal address in the footer, not the built-in placeholder."""
+    from newsletter_cli.compose.build import THEME_FILE, load_theme
+    from newsletter_cli.compose.model import PLACEHOLDER_ADDRESS
+
+    if " ".join(load_theme().address.split()) in ("", PLACEHOLDER_ADDRESS):
+        raise InputError(f"{THEME_FILE}: the footer's postal address is the placeholder '{PLACEHOLDER_ADDRESS}' "
+                         "(or empty); every newsletter must show the sender's real postal address. Set address: "
+                         f"in {THEME_FILE} (in the project folder) and build again.")
+
+
 def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
               dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
               settings: Settings | None = None, journal: Journal | None = None) -> Plan:
     """Build the edition, read the recipients and the journal: everything but sending."""
     settings = settings or load_settings()
     built = run_build(resolve(edition))
+    if not test:
+        _require_postal_address()
     factory = MessageFactory(built, settings, test=test)
     plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[])
     if test:
