@@ -9,8 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from newsletter_cli.check.base import Context
 from newsletter_cli.compose import markdown as markup
-from newsletter_cli.compose import merge
-from newsletter_cli.compose import safelinks
+from newsletter_cli.compose import merge, safelinks
 from newsletter_cli.compose.model import YamlPath, is_web_address
 from newsletter_cli.errors import Diagnostic
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import safelinks as links
+from newsletter_cli.compose.merge import FIELD_RE
 from newsletter_cli.compose.model import (
     URL_SCHEMES,
     Edition,
@@ -334,7 +335,7 @@ def _check_links(data: Any, lines: dict[YamlPath, int], shown: str, source: list
     for path, text in _text_fields(data):
         first = lines.get((*path, "#text")) or lines.get(path)
         for href, label, offset in markup.links(text, allow_html):
-            if not href.lower().startswith(URL_SCHEMES):
+            if not href.lower().startswith(URL_SCHEMES) and not FIELD_RE.fullmatch(href):  # [[unsubscribe_url]]
                 what = f"link '{label}'" if label else "a link"
                 line = _source_line(source, first, offset, [f"]({href}", f"[{label}]", href])
                 problems.append(Diagnostic("error", shown, line, _where(data, path),

@@ -14,7 +14,7 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 from urllib.parse import quote
 
 FIELD_RE = re.compile(r"\[\[\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\|([^\]\[]*))?\]\]")
@@ -104,7 +104,7 @@ class Line:
                                        drop_whitespace=True)) or filled
 
 
-Slot = Union[Field, Line]
+Slot = Field | Line
 
 
 class Template:

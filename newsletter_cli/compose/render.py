@@ -18,9 +18,8 @@ from urllib.parse import unquote
 import jinja2
 from markupsafe import Markup
 
-from newsletter_cli.compose import i18n
+from newsletter_cli.compose import i18n, merge
 from newsletter_cli.compose import markdown as markup
-from newsletter_cli.compose import merge
 from newsletter_cli.compose import plaintext as plain
 from newsletter_cli.compose.model import Edition, LoadedEdition, Theme, is_web_address
 from newsletter_cli.compose.qp import qp_size

@@ -27,8 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from newsletter_cli.compose.build import Build, build, load_theme
 from newsletter_cli.compose import merge
+from newsletter_cli.compose.build import Build, build, load_theme
 from newsletter_cli.compose.model import is_web_address
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES, TEMPLATES
 from newsletter_cli.errors import Diagnostic, EditionError, NewsletterError
