@@ -19,6 +19,7 @@ import yaml
 
 from newsletter_cli.compose import i18n, merge
 from newsletter_cli.compose.build import build, load_theme
+from newsletter_cli.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = Path("/work/shared/reference/vzhg-nieuwsbrief-2025-09.txt")
@@ -145,7 +146,7 @@ class Visible(HTMLParser):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory):
-    return build(EXAMPLE, tmp_path_factory.mktemp("build"), theme=load_theme(REPO))
+    return build(EXAMPLE, tmp_path_factory.mktemp("build"), theme=load_theme(Project(REPO)))
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +162,7 @@ def outputs(built) -> dict[str, tuple[str, list[str]]]:
 
 def frame_words(built) -> set[str]:
     """Words the template itself writes: masthead, labels, footer, and the edition's subject and preheader."""
-    edition, theme = built.loaded.edition, load_theme(REPO)
+    edition, theme = built.loaded.edition, load_theme(Project(REPO))
     frame = [*i18n.strings(edition.locale).values(), theme.name, theme.short_name, theme.address, theme.website, re.sub(r"^https?://|/$", "", theme.website),
              edition.subject, edition.preheader, i18n.month_year(edition.date, edition.locale), *TABLE_HEADER]
     found = set()

@@ -83,7 +83,7 @@ def test_web_html_archive_and_preview_show_defaults(project: Path) -> None:
     result = build(path)
     assert "[[" not in result.rendered.web_html and "Beste lezer," in result.rendered.web_html
     assert "Beste lezer," in (project / "editions" / "2025-09" / "build" / "web.html").read_text(encoding="utf-8")
-    build_archive(project / "site", project, include_future=True)
+    build_archive(project / "site", include_future=True)
     page = (project / "site" / "2025-09" / "index.html").read_text(encoding="utf-8")
     assert "[[" not in page and "Beste lezer," in page
     with PreviewServer(path, "127.0.0.1", 0, root=project) as server:

@@ -83,7 +83,7 @@ def test_preview_and_archive_show_the_same_images(project: Path) -> None:
             assert len(srcs) == 3
             for src in srcs:
                 assert get(server, "/" + quote(unquote(html.unescape(src))))[0] == 200, src
-    build_archive(project / "site", project, include_future=True)
+    build_archive(project / "site", include_future=True)
     for name in NAMES:
         assert (project / "site" / "2025-09" / "images" / name).is_file()
 

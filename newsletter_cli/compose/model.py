@@ -123,6 +123,12 @@ class Edition(Strict):
     agenda: Agenda | None = None
 
 
+# The colours the templates use besides the theme's; `newsletter check` measures the theme's contrast against them.
+WHITE = "#ffffff"  # the content background, and text on the primary colour (masthead, buttons)
+MUTED = "#52606d"  # the grey of the footer and of the 'view in your browser' line
+TEMPLATE_COLOURS = {"white": WHITE, "muted": MUTED}
+
+
 # The built-in default footer address: fine for a first look, never for a real send. A bulk sender must
 # show its real postal address (the law and the big mail providers require it); `check` and `send` refuse this.
 PLACEHOLDER_ADDRESS = "Postbus 00000, 2500 AA Den Haag"
