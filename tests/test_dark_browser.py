@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_preview_browser import CHROMIUM, CHROMIUM_ARGS
+import test_preview_browser
 
 from newsletter_cli.compose.build import build
 from newsletter_cli.web.preview import PreviewServer
@@ -19,14 +19,8 @@ CARD = "document.querySelector('.nl-card')"
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.fail("Chromium is missing: run `make system-packages` (it installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    """The preview tests' Chromium (same executable and flags), one per module."""
+    yield from test_preview_browser.browser.__wrapped__()
 
 
 @pytest.fixture
