@@ -49,6 +49,8 @@ class Field:
 
 def escape(value: str, place: Place) -> str:
     """`value` made safe and correct where it stands."""
+    if place == "html" or place == "attribute":  # the common case first: this runs per recipient
+        return html.escape(value, quote=True)
     if place == "header":
         return " ".join(value.split())  # one line: no header injection
     if place == "text":
