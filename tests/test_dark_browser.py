@@ -122,3 +122,25 @@ def test_the_preview_no_style_toggle_drops_every_style_sheet(preview) -> None:
     assert width <= PHONE  # the phone layout still fits without the @media rules
     preview.uncheck("#toggle-nostyle")
     assert frame_eval(preview, "desktop", count) == before
+
+
+def test_a_dark_logo_replaces_the_logo_in_dark_mode(browser, project: Path) -> None:
+    from test_preview_support import png
+
+    (project / "assets").mkdir()
+    (project / "assets" / "logo.png").write_bytes(png(160, 40, (0, 0, 0)))
+    (project / "assets" / "logo-dark.png").write_bytes(png(160, 40, (255, 255, 255)))
+    theme = (project / "theme.yaml").read_text(encoding="utf-8")
+    (project / "theme.yaml").write_text(theme + "logo: assets/logo.png\nlogo_dark: assets/logo-dark.png\n",
+                                        encoding="utf-8")
+    built = build(project / "editions" / "2025-09" / "edition.yaml", project / "out")
+    assert set(built.rendered.image_files) == {"assets/logo.png", "assets/logo-dark.png"}  # both travel along
+    shown = "() => Array.from(document.images).filter(i => i.offsetHeight > 0).map(i => i.getAttribute('src'))"
+    for scheme, expected in (("light", ["assets/logo.png"]), ("dark", ["assets/logo-dark.png"])):
+        context = browser.new_context(viewport={"width": 680, "height": 900}, color_scheme=scheme)
+        page = context.new_page()
+        page.goto((project / "out" / "email.html").as_uri(), wait_until="load")
+        assert page.evaluate(shown) == expected, scheme
+        page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")  # no <style>: the plain logo
+        assert page.evaluate(shown) == ["assets/logo.png"], scheme
+        context.close()

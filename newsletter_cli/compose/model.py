@@ -143,6 +143,7 @@ class Theme(Strict):
     address: str = PLACEHOLDER_ADDRESS
     logo: str | None = None  # a local path relative to the project, or an https URL
     logo_width: int = Field(default=160, gt=0, le=600)
+    logo_dark: str | None = None  # optional: the logo for dark mode (e.g. a light version), same size
     primary: str = Field(default="#00566e", pattern=r"^#[0-9a-fA-F]{6}$")
     accent: str = Field(default="#e8a33d", pattern=r"^#[0-9a-fA-F]{6}$")
     text: str = Field(default="#1f2933", pattern=r"^#[0-9a-fA-F]{6}$")

@@ -126,7 +126,8 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
         "title": edition.agenda.title,
         "rows": [{"dates": i18n.date_list(row.date, loc), "what": row.what} for row in edition.agenda.rows],
     }
-    logo = theme.logo and {"src": image_src.get(theme.logo, theme.logo), "width": theme.logo_width}
+    logo = theme.logo and {"src": image_src.get(theme.logo, theme.logo), "width": theme.logo_width,
+                           "dark": theme.logo_dark and image_src.get(theme.logo_dark, theme.logo_dark)}
     website_label = re.sub(r"^https?://|/$", "", theme.website)
     return {
         "edition": edition, "theme": {**theme.model_dump(), "website_label": website_label}, "t": t,
@@ -315,8 +316,9 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
         images=len(_IMG_RE.findall(html)), html_bytes_qp=qp_size(html),
         image_files={src: loaded.folder / src for src in image_src.values()},  # each file once
     )
-    if theme.logo and not is_web_address(theme.logo):
-        result.image_files[theme.logo] = (root or loaded.folder.parent.parent) / theme.logo  # from the project folder
+    for logo in (theme.logo, theme.logo and theme.logo_dark):
+        if logo and not is_web_address(logo):
+            result.image_files[logo] = (root or loaded.folder.parent.parent) / logo  # from the project folder
     if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
         result.warnings.append(Diagnostic(
             "warning", loaded.display_path, None, "",
