@@ -75,8 +75,9 @@ def display_widths(loaded: LoadedEdition, theme: Theme) -> dict[str, int]:
                 key = Path(item.image.src).as_posix()  # "./images/a.jpg" is "images/a.jpg", as render writes it
                 shown = min(item.image.width or CONTENT_WIDTH, CONTENT_WIDTH)
                 widths[key] = max(widths.get(key, 0), shown)
-    if theme.logo and not is_web_address(theme.logo):
-        widths[theme.logo] = max(widths.get(theme.logo, 0), theme.logo_width)
+    for logo in (theme.logo, theme.logo and theme.logo_dark):  # the dark-mode logo is shown at the same width
+        if logo and not is_web_address(logo):
+            widths[logo] = max(widths.get(logo, 0), theme.logo_width)
     return widths
 
 
