@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+from helpers import is_setting
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "editions" / "2025-09"
@@ -15,8 +18,8 @@ EXAMPLE = REPO / "editions" / "2025-09"
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder with editions/2025-09 copied in, as the current directory; no .env, no SMTP settings."""
     shutil.copytree(EXAMPLE, tmp_path / "editions" / "2025-09", ignore=shutil.ignore_patterns("build", "outbox", "journal*"))
-    for name in list(__import__("os").environ):
-        if name.startswith(("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_LIST", "ARCHIVE_BASE_URL")):
+    for name in list(os.environ):
+        if is_setting(name):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
