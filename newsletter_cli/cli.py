@@ -265,10 +265,66 @@ def status(edition: str | None, as_json: bool) -> None:
     """Show who got an edition, and each failed, deferred or uncertain address with the reason."""
     import json
 
+    from newsletter_cli.deliver.feedback import status_lines as mailbox_lines
+    from newsletter_cli.deliver.feedback import status_report as mailbox_report
     from newsletter_cli.deliver.journal import status as journal_status
     from newsletter_cli.deliver.journal import status_lines
-    report = journal_status(project().resolve(edition).parent)
-    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)))
+    here = project()
+    folder = here.resolve(edition).parent
+    report = journal_status(folder)
+    report["mailbox"] = mailbox_report(folder.name, here)
+    extra = mailbox_lines(report["mailbox"]) if report.get("total") else []  # bounces once something was sent
+    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report) + extra))
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing (mailbox and files).")
+def mailbox(dry_run: bool) -> None:
+    """Read bounces and unsubscribe requests from the mailbox into suppressions.csv.
+
+    Run it a day after each send. Verified unsubscribes and permanent bounces are added to suppressions.csv
+    (temporary bounces on three editions in a row too); those messages are moved to IMAP_PROCESSED_FOLDER
+    ('Nieuwsbrief verwerkt'), never deleted. Messages a person must read are listed and left where they are.
+    """
+    from newsletter_cli.deliver.inbox import report_lines, run
+
+    here = project()
+    click.echo("\n".join(report_lines(run(settings_of(here), here, dry_run=dry_run))))
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--reason", default="requested", show_default=True,
+              help="Why: requested (asked by phone or letter), unsubscribed, bounced, complaint, or your own word.")
+@click.option("--detail", default="", help="A note for later, e.g. 'phoned 3 October'.")
+def suppress(address: str, reason: str, detail: str) -> None:
+    """Never send to ADDRESS again: add it to suppressions.csv."""
+    from newsletter_cli.deliver import suppressions
+    from newsletter_cli.project import display
+
+    path = suppressions.default_path(project())
+    entry = suppressions.Suppression(suppressions.check_address(address), reason.strip() or "requested",
+                                     detail=detail)
+    if suppressions.add(path, [entry]):
+        click.echo(f"Added {entry.email} to {display(path)} (reason: {entry.reason}).")
+    else:
+        click.echo(f"{entry.email} is already in {display(path)}; nothing changed.")
+
+
+@cli.command()
+@click.argument("address")
+def unsuppress(address: str) -> None:
+    """Send to ADDRESS again: take it off suppressions.csv (e.g. removed by mistake)."""
+    from newsletter_cli.deliver import suppressions
+    from newsletter_cli.errors import InputError
+    from newsletter_cli.project import display
+
+    path = suppressions.default_path(project())
+    gone = suppressions.remove(path, address)
+    if gone is None:
+        raise InputError(f"{address} is not in {display(path)}; nothing changed.")
+    click.echo(f"Removed {gone.email} from {display(path)} (it was there since {gone.date or 'unknown'}, reason: "
+               f"{gone.reason or 'none'}). The next send includes it again if it is in the recipient list.")
 
 
 @cli.command()

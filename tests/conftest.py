@@ -14,6 +14,12 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "editions" / "2025-09"
 
 
+@pytest.fixture(autouse=True)
+def _user_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generated unsubscribe secret (platformdirs' user data folder) goes to a temp folder, not ~/.local."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "user-data"))
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder with editions/2025-09 copied in, as the current directory; no .env, no SMTP settings."""
