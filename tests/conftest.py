@@ -16,8 +16,10 @@ EXAMPLE = REPO / "editions" / "2025-09"
 
 @pytest.fixture(autouse=True)
 def _user_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The generated unsubscribe secret (platformdirs' user data folder) goes to a temp folder, not ~/.local."""
+    """The generated unsubscribe secret (platformdirs' user data folder) goes to a temp folder, not ~/.local;
+    the compiled templates (the user cache folder) likewise, not ~/.cache."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "user-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "user-cache"))
 
 
 @pytest.fixture
