@@ -22,12 +22,22 @@ def _user_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "user-cache"))
 
 
+@pytest.fixture(scope="session")
+def dns_server():
+    """A local DNS server with vzhg.nl's records: `newsletter doctor` in a test never asks the internet."""
+    from dns_server import GOOD_ZONE, DnsServer
+
+    with DnsServer(GOOD_ZONE) as server:
+        yield server
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns_server) -> Path:
     """A project folder with editions/2025-09 copied in, as the current directory; no .env, no SMTP settings."""
     shutil.copytree(EXAMPLE, tmp_path / "editions" / "2025-09", ignore=shutil.ignore_patterns("build", "outbox", "journal*"))
     for name in list(os.environ):
         if is_setting(name):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DNS_SERVER", f"127.0.0.1:{dns_server.port}")
     monkeypatch.chdir(tmp_path)
     return tmp_path

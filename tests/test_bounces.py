@@ -7,13 +7,14 @@ import email
 from multiprocessing import Process
 from pathlib import Path
 
-import mailbox_samples as samples
 import pytest
 
 from newsletter_cli.deliver import bounces, suppressions, unsubscribe
 from newsletter_cli.deliver.recipients import read_suppressions
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import parse_settings
+
+import mailbox_samples as samples
 
 MEMBER = "piet.jansen@example.org"
 ORIGINAL = (b"From: VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>\r\nTo: <piet.jansen@example.org>\r\n"

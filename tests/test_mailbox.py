@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote
 
-import mailbox_samples as samples
 import pytest
 from click.testing import CliRunner
-from imap_server import PASSWORD, USER, ImapServer, available
 from test_send import addresses, send, write_list
 
 from newsletter_cli.cli import cli
@@ -25,7 +23,9 @@ from newsletter_cli.deliver.recipients import read_suppressions
 from newsletter_cli.deliver.unsubscribe import token
 from newsletter_cli.project import Project
 
+import mailbox_samples as samples
 from helpers import assert_no_traceback
+from imap_server import PASSWORD, USER, ImapServer, available
 from smtp_server import SmtpServer
 
 pytestmark = pytest.mark.skipif(not available(), reason="Dovecot is not installed (make system-packages)")
