@@ -74,6 +74,7 @@ def seed(imap: ImapServer, sent: dict[str, bytes], m: list[str]) -> None:
         imap.append(raw)
 
 
+@pytest.mark.slow  # a send, a mailbox run and a second send against real servers
 def test_one_run_suppresses_exactly_the_verified_and_the_next_send_skips_them(project, imap):
     members = addresses(10)
     with SmtpServer() as smtp:
