@@ -8,19 +8,17 @@ real SMTP server shows the names arrive with their accents (no mojibake).
 from __future__ import annotations
 
 import shutil
-import sys
 from email import message_from_bytes, policy
 from email.headerregistry import Address
 from pathlib import Path
 
 import pytest
+import test_corpus_recipients
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.deliver.lists import EMAIL_NAMES, find_column, normalize_column
 
-sys.path.insert(0, str(Path(__file__).parent))
-import test_corpus_recipients
 from smtp_server import SmtpServer
 
 server = test_corpus_recipients.server  # the fixture: a real SMTP server, and a .env in the project pointing at it

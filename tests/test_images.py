@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+import test_corpus_recipients
 from click.testing import CliRunner
 from PIL import ExifTags, Image, ImageChops
 
@@ -19,8 +19,6 @@ from newsletter_cli.cli import cli
 from newsletter_cli.compose.build import build
 from newsletter_cli.compose.images import CACHE_DIR, CONTENT_WIDTH, DENSITY
 
-sys.path.insert(0, str(Path(__file__).parent))
-import test_corpus_recipients
 from smtp_server import SmtpServer
 
 server = test_corpus_recipients.server  # the fixture: a real SMTP server, and a .env in the project pointing at it
@@ -173,9 +171,9 @@ def test_a_gif_is_left_alone(project: Path) -> None:
 
 
 def test_preview_shows_the_smaller_photo(project: Path, phone_photo: bytes) -> None:
-    from test_preview_support import get
-
     from newsletter_cli.web.preview import PreviewServer
+
+    from test_preview_support import get
 
     edition = with_image(project, "foto.jpg", phone_photo).parent.parent / "edition.yaml"
     with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
