@@ -13,15 +13,15 @@ request. The journal never holds a password.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import filelock
 
 from newsletter_cli.errors import NewsletterError
 
@@ -163,16 +163,16 @@ class Journal:
 def exclusive(folder: Path) -> Iterator[None]:
     """Only one send of an edition at a time (the lock goes away by itself when the process dies)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".send.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = filelock.FileLock(str(folder / ".send.lock"))
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NewsletterError(f"Another send of this edition is running (lock: {folder / '.send.lock'}). "
-                                  "Wait for it to finish, or stop it first.") from None
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise NewsletterError(f"Another send of this edition is running (lock: {folder / '.send.lock'}). "
+                              "Wait for it to finish, or stop it first.") from None
+    try:
         yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
 def status(folder: Path) -> dict:
