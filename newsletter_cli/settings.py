@@ -18,9 +18,10 @@ SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 NAMES = (
     "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_OAUTH_TOKEN_COMMAND",
-    "SMTP_CA_FILE", "SMTP_TIMEOUT", "NEWSLETTER_FROM", "NEWSLETTER_REPLY_TO", "SEND_RATE", "SEND_CONNECTIONS",
+    "SMTP_CA_FILE", "SMTP_TIMEOUT", "SMTP_DATA_TIMEOUT", "NEWSLETTER_FROM", "NEWSLETTER_REPLY_TO", "SEND_RATE", "SEND_CONNECTIONS",
     "LIST_UNSUBSCRIBE", "LIST_UNSUBSCRIBE_SECRET", "REVIEW_LIST",
 )
+MAX_VALUE = 4096  # characters in one setting; longer is a mistake (a pasted file)
 Security = Literal["starttls", "ssl", "none"]
 
 
@@ -62,6 +63,7 @@ class Settings:
     smtp_oauth_token_command: str | None = None
     smtp_ca_file: Path | None = None
     smtp_timeout: float = 60.0
+    smtp_data_timeout: float = 600.0  # waiting for the reply to a message's final dot (RFC 5321: 10 minutes)
     newsletter_from: str | None = None  # 'VZHG <nieuwsbrief@vzhg.nl>'
     reply_to: str | None = None
     send_rate: int = 30  # messages per minute; 0 = no limit (local test servers only)
@@ -188,8 +190,10 @@ def read_raw(env_file: Path | None = None, strict: bool = False) -> tuple[dict[s
                 sources[name] = f"{path.name}:{lines[name]}" if name in lines else path.name
     for name in NAMES:
         value = os.environ.get(name)
-        if value is not None and value.strip() != "":
-            values[name] = value.strip()
+        if value is not None:  # set to nothing in the environment wins over .env too: the name is not set
+            values.pop(name, None)
+            if value.strip() != "":
+                values[name] = value.strip()
             sources[name] = "the environment"
     return values, sources, warnings
 
@@ -214,6 +218,8 @@ class _Reader:
 
     def text(self, name: str) -> str | None:
         value = self.values.get(name)
+        if value is not None and len(value) > MAX_VALUE:  # never echo a huge value back in a message
+            raise self.fail(name, f"is {len(value):,} characters long; is this the right value?")
         if value is not None and any(ch in value for ch in "\r\n\0"):
             raise self.fail(name, "contains a line break; write it on one line")
         return value
@@ -333,6 +339,7 @@ def parse_settings(values: dict[str, str], sources: dict[str, str]) -> Settings:
     _check_ports(reader, security, port)
     host = _host(reader)
     timeout = reader.integer("SMTP_TIMEOUT", 60, 1, 3600, "a number of seconds")
+    data_timeout = reader.integer("SMTP_DATA_TIMEOUT", 600, 1, 3600, "a number of seconds")
     rate = reader.integer("SEND_RATE", 30, 0, 100_000, "a number of messages per minute")
     connections = reader.integer("SEND_CONNECTIONS", 1, 1, 20, "a number of connections")
     sender, reply_to = reader.text("NEWSLETTER_FROM"), reader.text("NEWSLETTER_REPLY_TO")
@@ -356,6 +363,7 @@ def parse_settings(values: dict[str, str], sources: dict[str, str]) -> Settings:
         smtp_host=host, smtp_port=port, smtp_security=security,  # type: ignore[arg-type]
         smtp_username=username, smtp_password=Secret(password or ""), smtp_oauth_token_command=token_command,
         smtp_ca_file=_ca_file(reader), smtp_timeout=float(timeout),
+        smtp_data_timeout=float(data_timeout),
         newsletter_from=sender, reply_to=reply_to, send_rate=rate, send_connections=connections,
         list_unsubscribe=unsubscribe, list_unsubscribe_secret=Secret(secret),
         review_list=Path(reader.text("REVIEW_LIST") or "") if reader.text("REVIEW_LIST") else None,
