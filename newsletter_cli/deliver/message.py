@@ -33,6 +33,8 @@ SOFT_BREAK = b"=\r\n"
 CRLF = b"\r\n"
 TEST_PREFIX = "[TEST] "
 UNSAFE_HEADER_CHARS = ("\r", "\n", "\0")
+LONG_WORD = 60  # a longer word cannot be folded as it is: it becomes encoded words, split to fit
+ENCODED_ROOM = 60  # characters in one encoded word: it fits on the first line after any header name used here
 _PHRASE_SPECIALS = set('()<>@,;:\\".[]')
 UNSUBSCRIBE_SUBJECT = {"nl": "Afmelden", "en": "Unsubscribe"}
 
@@ -46,18 +48,31 @@ def check_header_value(value: str, what: str) -> str:
 
 
 def _encoded_words(words: list[str], room: int) -> list[str]:
-    """RFC 2047 'q' encoded words for a run of words, each at most `room` characters."""
-    out: list[str] = []
-    chunk: list[str] = []
+    """RFC 2047 'q' encoded words for a run of words, each at most `room` characters; a word too long for
+    one encoded word is split between characters (RFC 2047 allows that), so no header line can grow past
+    78 characters, let alone RFC 5322's 998."""
+    def encode(text: str) -> str:
+        return quoprimime.header_encode(text.encode("utf-8"), "utf-8")
+
+    pieces: list[str] = []  # the words, long ones cut into pieces that each fit
     for word in words:
-        candidate = quoprimime.header_encode(" ".join(chunk + [word]).encode("utf-8"), "utf-8")
-        if chunk and len(candidate) > room:
-            out.append(quoprimime.header_encode((" ".join(chunk) + " ").encode("utf-8"), "utf-8"))
-            chunk = [word]
-        else:
-            chunk.append(word)
-    if chunk:
-        out.append(quoprimime.header_encode(" ".join(chunk).encode("utf-8"), "utf-8"))
+        while len(encode(word)) > room:
+            cut = len(word) - 1
+            while cut > 1 and len(encode(word[:cut])) > room:
+                cut = max(1, cut * 3 // 4) if len(encode(word[:cut])) > 2 * room else cut - 1
+            pieces.append(word[:cut] + "\0")  # \0: glued to the next piece, no space between them
+            word = word[cut:]
+        pieces.append(word)
+    out: list[str] = []
+    chunk = ""
+    for piece in pieces:
+        glue = piece.endswith("\0")
+        text = piece.removesuffix("\0")
+        if chunk and len(encode(chunk + text)) > room:
+            out.append(encode(chunk))
+            chunk = ""
+        chunk += text + ("" if glue else " ")
+    out.append(encode(chunk[:-1] if chunk.endswith(" ") else chunk))
     return out
 
 
@@ -70,16 +85,16 @@ def encode_text(name: str, value: str, *, phrase: bool) -> str:
     tokens: list[str] = []
     run: list[str] = []
     for word in value.split(" "):
-        plain = word.isascii() and not (phrase and (set(word) & _PHRASE_SPECIALS))
+        plain = word.isascii() and len(word) <= LONG_WORD and not (phrase and (set(word) & _PHRASE_SPECIALS))
         if plain and word:
             if run:
-                tokens += _encoded_words(run, 75)
+                tokens += _encoded_words(run, ENCODED_ROOM)
                 run = []
             tokens.append(word)
         else:
             run.append(word)
     if run:
-        tokens += _encoded_words(run, 75)
+        tokens += _encoded_words(run, ENCODED_ROOM)
     lines = [f"{name}:"]
     for token in tokens:
         if len(lines[-1]) + 1 + len(token) > 76 and lines[-1].strip() and lines[-1] != f"{name}:":
@@ -100,11 +115,28 @@ def format_address(name: str, address: str, what: str) -> str:
     """'Loïs de Vries <lois@example.org>' as a header value: quoted or encoded as needed."""
     check_header_value(name, what)
     check_header_value(address, what)
+    address = header_address(address)
     if not name:
         return address
-    if name.isascii():
+    if name.isascii() and len(name) + len(address) < 70:
         return formataddr((name, address))
-    return f"{encode_text('To', name, phrase=True)} <{address}>"
+    return f"{encode_text('To', name, phrase=True)}\r\n <{address}>"
+
+
+def header_address(address: str) -> str:
+    """An address for a header: an internationalized domain IDNA-encoded (xn--) when the mailbox name is
+    ASCII, so every mail program reads it; a non-ASCII mailbox name stays UTF-8 (sent with SMTPUTF8)."""
+    if address.isascii():
+        return address
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        return address
+    import idna
+
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address
 
 
 def unsubscribe_token(address: str, secret: str) -> str:
@@ -254,7 +286,7 @@ class MessageFactory:
         values.setdefault("name", recipient.name)
         values["unsubscribe_url"] = self.unsubscribe_url(address)
         headers = (f"Date: {formatdate(localtime=True)}\r\nMessage-ID: {message_id or self.message_id()}\r\n"
-                   f"To: {to}\r\nList-Unsubscribe: {self.list_unsubscribe(address)}\r\n").encode("ascii")
+                   f"To: {to}\r\nList-Unsubscribe: {self.list_unsubscribe(address)}\r\n").encode("utf-8")
         chunks = [headers, self._static_headers, self._body_head, *self.text_part.render(values), self._body_mid,
                   *self.html_part.render(values), self._body_tail]
         return b"".join(chunks)
