@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from newsletter_cli import __version__
+
+if TYPE_CHECKING:
+    from newsletter_cli.errors import Diagnostic
+    from newsletter_cli.project import Project
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,9 +31,32 @@ def cli():
     """
 
 
+def project() -> Project:
+    """The project in the current folder, made once per run and handed to the library (settings load lazily)."""
+    root = click.get_current_context().find_root()
+    if root.obj is None:
+        from newsletter_cli.project import Project
+
+        root.obj = Project.here()
+    return root.obj
+
+
 def print_warnings(warnings) -> None:
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+def settings_of(current: Project):
+    """The validated settings, their warnings (e.g. a .env readable by others) printed once."""
+    settings = current.settings
+    print_warnings(current.warnings)
+    return settings
+
+
+def print_findings(findings: list[Diagnostic]) -> None:
+    """Each finding as `error: ...` / `warning: ...` in colour."""
+    for finding in findings:
+        click.secho(f"{finding.severity}: {finding}", fg="red" if finding.severity == "error" else "yellow")
 
 
 @cli.command()
@@ -43,9 +71,10 @@ def build(edition, out_dir):
     """
     from newsletter_cli.compose.build import build as run_build
     from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
-    from newsletter_cli.project import display, resolve
+    from newsletter_cli.project import display
 
-    result = run_build(resolve(edition), out_dir)
+    here = project()
+    result = run_build(here.resolve(edition), out_dir, project=here)
     r = result.rendered
     size_kb = r.html_bytes_qp / 1000
     verdict = "OK" if r.html_bytes_qp < GMAIL_CLIP_BYTES else "TOO BIG: Gmail will clip it"
@@ -54,9 +83,11 @@ def build(edition, out_dir):
     click.echo(f"  HTML {size_kb:.1f} KB as sent (quoted-printable); Gmail clips at "
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
     click.echo(f"  Output: {display(result.out_dir)}/email.html, email.txt, email.mjml, web.html")
-    from newsletter_cli.check.content import print_findings, run_checks
+    from newsletter_cli.check.content import run_checks, summary
 
-    print_findings(run_checks(result))  # offline checks only: fast
+    findings = run_checks(result, project=here)  # offline checks only: fast
+    print_findings(findings)
+    click.echo(f"Check: {summary(findings)}")
 
 
 @cli.command()
@@ -70,7 +101,7 @@ def new(edition_id, source):
     from newsletter_cli.compose.new import create
     from newsletter_cli.project import display
 
-    path = create(edition_id, source)
+    path = create(edition_id, source, project())
     click.echo(f"Created {display(path)}")
     click.echo(f"Edit it, then run: newsletter preview {edition_id}")
 
@@ -82,10 +113,10 @@ def new(edition_id, source):
 @click.option("--no-open", is_flag=True, help="Do not open the browser.")
 def preview(edition, port, host, no_open):
     """Show an edition in the browser at desktop and phone width; reloads on every save. Ctrl-C stops."""
-    from newsletter_cli.project import resolve
     from newsletter_cli.web.preview import serve
 
-    serve(resolve(edition), host=host, port=port, open_browser=not no_open, echo=click.echo)
+    here = project()
+    serve(here.resolve(edition), here, click.echo, host=host, port=port, open_browser=not no_open)
 
 
 @cli.command()
@@ -96,7 +127,8 @@ def archive(out_dir, include_future):
     """Write a static website with every edition (newest first), ready to publish at ARCHIVE_BASE_URL."""
     from newsletter_cli.web.archive import build_archive, report
 
-    for line in report(build_archive(out_dir, include_future=include_future)):
+    here = project()
+    for line in report(build_archive(out_dir, here, include_future=include_future), here):
         click.echo(line)
 
 
@@ -112,10 +144,32 @@ def check(edition, strict, as_json, online, timeout):
 
     Exit status 1 when there is an error (or, with --strict, a warning). Nothing is written or sent.
     """
-    from newsletter_cli.check.content import check_command
+    from newsletter_cli.check.content import (
+        check_edition,
+        counts,
+        findings_json,
+        summary,
+        verdict,
+    )
+    from newsletter_cli.errors import EditionError
+    from newsletter_cli.project import display
 
-    click.get_current_context().exit(check_command(edition, strict=strict, as_json=as_json, online=online,
-                                                   timeout=timeout))
+    here = project()
+    path = here.resolve(edition)
+    try:
+        shown, findings = check_edition(path, project=here, online=online, timeout=timeout)
+    except EditionError as exc:
+        if not as_json or not exc.problems:
+            raise
+        click.echo(findings_json(display(path), exc.problems))
+        raise SystemExit(exc.exit_code) from None
+    errors, warnings = counts(findings)
+    if as_json:
+        click.echo(findings_json(shown, findings))
+    else:
+        print_findings(findings)
+        click.echo(f"Checked {shown}{' with --online' if online else ''}: {summary(findings)}: {verdict(findings)}")
+    click.get_current_context().exit(1 if errors or (strict and warnings) else 0)
 
 
 class _SendProgress:
@@ -196,20 +250,17 @@ def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain, r
 
     if test == bool(recipients) or (to and not test):
         raise click.UsageError("Give either --test [--to ADDR ...] or --recipients FILE.")
+    here = project()
+    settings = settings_of(here)
     progress = _SendProgress()
     try:
         result = run_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
                           resend_uncertain=resend_uncertain, retry_failed=retry_failed,
                           ignore_check_errors=ignore_check_errors, confirm=_confirm_send(yes), progress=progress,
-                          notify=lambda text: click.echo(text, err=True))
+                          notify=lambda text: click.echo(text, err=True), settings=settings, project=here)
     finally:
         progress.close()
     click.echo("\n".join(result_lines(result)))
-    import gc
-
-    # Everything is written, closed and unlocked by now. Freezing the objects spares the interpreter's exit a
-    # garbage collection over every module send imported (pydantic, lxml, Babel, ...): ~40 ms of a send.
-    gc.freeze()
     if result.stopped or result.deferred or result.failed or result.uncertain:
         raise SystemExit(1)
 
@@ -223,9 +274,7 @@ def status(edition, as_json):
 
     from newsletter_cli.deliver.journal import status as journal_status
     from newsletter_cli.deliver.journal import status_lines
-    from newsletter_cli.project import resolve
-
-    report = journal_status(resolve(edition).parent)
+    report = journal_status(project().resolve(edition).parent)
     click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)))
 
 
@@ -233,9 +282,8 @@ def status(edition, as_json):
 def doctor():
     """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
     from newsletter_cli.deliver.smtp import doctor as run_doctor
-    from newsletter_cli.settings import load_settings
 
-    checks = run_doctor(load_settings())
+    checks = run_doctor(settings_of(project()))
     for check in checks:
         click.secho(f"{'ok ' if check.ok else 'FAILED'}  {check.text}", fg=None if check.ok else "red")
     if not all(check.ok for check in checks):
@@ -254,7 +302,7 @@ def recipients_check(file):
     from newsletter_cli.deliver.recipients import check_lines, read_recipients
     from newsletter_cli.errors import InputError
 
-    result = read_recipients(file)
+    result = read_recipients(file, project=project())
     click.echo("\n".join(check_lines(result)))
     if result.problems:
         raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. Fix them or remove them.")

@@ -22,7 +22,7 @@ from newsletter_cli.cli import cli
 from newsletter_cli.deliver.journal import Journal, status, status_lines
 from newsletter_cli.deliver.ratelimit import SharedRateLimiter, shared_limiter
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.settings import load_settings
+from newsletter_cli.project import Project
 
 sys.path.insert(0, str(Path(__file__).parent))
 from smtp_server import SmtpServer  # noqa: E402
@@ -342,9 +342,9 @@ def test_the_shared_limiter_is_per_account(project, monkeypatch, tmp_path):
 def test_an_empty_setting_in_the_environment_wins_over_env_file(project, monkeypatch):
     (project / ".env").write_text("SMTP_HOST=smtp.example.org\nNEWSLETTER_FROM=nb@vzhg.nl\n")
     (project / ".env").chmod(0o600)
-    assert load_settings().smtp_host == "smtp.example.org"
+    assert Project.here().settings.smtp_host == "smtp.example.org"
     monkeypatch.setenv("SMTP_HOST", "")
-    assert load_settings().smtp_host is None
+    assert Project.here().settings.smtp_host is None
 
 
 def test_a_huge_setting_is_not_echoed(project):

@@ -18,7 +18,13 @@ from markupsafe import Markup
 from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import plaintext as plain
-from newsletter_cli.compose.model import Edition, LoadedEdition, Theme, is_web_address
+from newsletter_cli.compose.model import (
+    TEMPLATE_COLOURS,
+    Edition,
+    LoadedEdition,
+    Theme,
+    is_web_address,
+)
 from newsletter_cli.compose.qp import qp_size
 from newsletter_cli.errors import Diagnostic, EditionError
 
@@ -100,7 +106,7 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
         "edition": edition, "theme": {**theme.model_dump(), "website_label": website_label}, "t": t,
         "intro": intro, "sections": sections, "agenda": agenda, "logo": logo,
         "month_year": i18n.month_year(edition.date, loc), "why": t["why"].format(name=theme.name),
-        "web_url": web_url, "unsubscribe_url": unsubscribe_url,
+        "web_url": web_url, "unsubscribe_url": unsubscribe_url, "colours": TEMPLATE_COLOURS,
     }
 
 
@@ -240,7 +246,11 @@ def count_links(edition: Edition) -> int:
 
 
 def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, root: Path | None = None) -> Rendered:
-    """Render one edition; pure apart from reading templates (no network, no writes)."""
+    """Render one edition; pure apart from reading templates (no network, no writes).
+
+    `root` is the project folder, where a local theme logo is (`build` passes it); without it the logo is
+    taken to be the edition's project's: two folders up from the edition folder.
+    """
     started = time.perf_counter()
     edition = loaded.edition
     local = [i.image.src for s in edition.sections for i in s.items
@@ -259,7 +269,7 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
         image_files={src: loaded.folder / src for src in image_src.values()},  # each file once
     )
     if theme.logo and not is_web_address(theme.logo):
-        result.image_files[theme.logo] = (root or Path.cwd()) / theme.logo  # the theme's path, from the project folder
+        result.image_files[theme.logo] = (root or loaded.folder.parent.parent) / theme.logo  # from the project folder
     if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
         result.warnings.append(Diagnostic(
             "warning", loaded.display_path, None, "",

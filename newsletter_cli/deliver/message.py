@@ -17,12 +17,13 @@ import mimetypes
 import secrets
 import time
 from collections.abc import Mapping
-from email import quoprimime
+from email.header import Header
+from email.policy import SMTP
 from email.utils import formataddr, formatdate, getaddresses
 from pathlib import Path
 from urllib.parse import quote
 
-from newsletter_cli.compose import qp
+from newsletter_cli.compose import i18n, qp
 from newsletter_cli.compose.build import Build
 from newsletter_cli.compose.merge import FIELD_RE
 from newsletter_cli.deliver.recipients import Recipient
@@ -33,10 +34,7 @@ SOFT_BREAK = b"=\r\n"
 CRLF = b"\r\n"
 TEST_PREFIX = "[TEST] "
 UNSAFE_HEADER_CHARS = ("\r", "\n", "\0")
-LONG_WORD = 60  # a longer word cannot be folded as it is: it becomes encoded words, split to fit
-ENCODED_ROOM = 60  # characters in one encoded word: it fits on the first line after any header name used here
-_PHRASE_SPECIALS = set('()<>@,;:\\".[]')
-UNSUBSCRIBE_SUBJECT = {"nl": "Afmelden", "en": "Unsubscribe"}
+CRLF_TEXT = "\r\n"
 
 
 def check_header_value(value: str, what: str) -> str:
@@ -47,80 +45,25 @@ def check_header_value(value: str, what: str) -> str:
     return value
 
 
-def _encoded_words(words: list[str], room: int) -> list[str]:
-    """RFC 2047 'q' encoded words for a run of words, each at most `room` characters; a word too long for
-    one encoded word is split between characters (RFC 2047 allows that), so no header line can grow past
-    78 characters, let alone RFC 5322's 998."""
-    def encode(text: str) -> str:
-        return quoprimime.header_encode(text.encode("utf-8"), "utf-8")
-
-    pieces: list[str] = []  # the words, long ones cut into pieces that each fit
-    for word in words:
-        while len(encode(word)) > room:
-            cut = len(word) - 1
-            while cut > 1 and len(encode(word[:cut])) > room:
-                cut = max(1, cut * 3 // 4) if len(encode(word[:cut])) > 2 * room else cut - 1
-            pieces.append(word[:cut] + "\0")  # \0: glued to the next piece, no space between them
-            word = word[cut:]
-        pieces.append(word)
-    out: list[str] = []
-    chunk = ""
-    for piece in pieces:
-        glue = piece.endswith("\0")
-        text = piece.removesuffix("\0")
-        if chunk and len(encode(chunk + text)) > room:
-            out.append(encode(chunk))
-            chunk = ""
-        chunk += text + ("" if glue else " ")
-    out.append(encode(chunk[:-1] if chunk.endswith(" ") else chunk))
-    return out
-
-
-def encode_text(name: str, value: str, *, phrase: bool) -> str:
-    """A header's text with only the words that need it encoded, folded at spaces under 78 characters.
-
-    Runs of words that need encoding (non-ASCII; in a phrase also specials) become one encoded word,
-    so the spaces between plain and encoded words are real ones and decode the same everywhere.
-    """
-    tokens: list[str] = []
-    run: list[str] = []
-    for word in value.split(" "):
-        plain = word.isascii() and len(word) <= LONG_WORD and not (phrase and (set(word) & _PHRASE_SPECIALS))
-        if plain and word:
-            if run:
-                tokens += _encoded_words(run, ENCODED_ROOM)
-                run = []
-            tokens.append(word)
-        else:
-            run.append(word)
-    if run:
-        tokens += _encoded_words(run, ENCODED_ROOM)
-    lines = [f"{name}:"]
-    for token in tokens:
-        if len(lines[-1]) + 1 + len(token) > 76 and lines[-1].strip() and lines[-1] != f"{name}:":
-            lines.append("")
-        lines[-1] += " " + token
-    return "\r\n".join(lines)[len(name) + 2:]
-
-
 def encode_header(name: str, value: str) -> bytes:
     """`Name: value` CRLF; non-ASCII words as RFC 2047 encoded words, folded under 78 characters."""
     check_header_value(value, name)
     if value.isascii() and len(name) + len(value) < 76:
         return f"{name}: {value}\r\n".encode("ascii")
-    return f"{name}: {encode_text(name, value, phrase=False)}\r\n".encode("ascii")
+    return SMTP.fold(name, value).encode("ascii")
 
 
 def format_address(name: str, address: str, what: str) -> str:
-    """'Loïs de Vries <lois@example.org>' as a header value: quoted or encoded as needed."""
+    """'Loïs de Vries <lois@example.org>' as a header value: quoted or encoded as needed, and folded when
+    long: a name too long for one line becomes encoded words split to fit (RFC 2047), so no header line goes
+    over 78 characters, let alone RFC 5322's 998 (formataddr alone would give one line of any length)."""
     check_header_value(name, what)
     check_header_value(address, what)
     address = header_address(address)
-    if not name:
-        return address
-    if name.isascii() and len(name) + len(address) < 70:
-        return formataddr((name, address))
-    return f"{encode_text('To', name, phrase=True)}\r\n <{address}>"
+    value = formataddr((name, address), charset="utf-8")
+    if len(value) <= 76 - len("Reply-To: "):
+        return value
+    return f"{Header(name, 'utf-8', maxlinelen=76, header_name='Reply-To').encode(linesep=CRLF_TEXT)}\r\n <{address}>"
 
 
 def header_address(address: str) -> str:
@@ -256,7 +199,7 @@ class MessageFactory:
         """The link in the footer: the https page when configured, else a mailto: with a subject."""
         https = self.settings.unsubscribe_https
         if https:
-            token = unsubscribe_token(address, self.settings.list_unsubscribe_secret.reveal())
+            token = unsubscribe_token(address, self.settings.list_unsubscribe_secret.get_secret_value())
             return https.replace("{email}", quote(address, safe="@")).replace("{token}", token)
         return self._mailto(address)
 
@@ -264,7 +207,7 @@ class MessageFactory:
         base = self.settings.unsubscribe_mailto or f"mailto:{self.from_address}"
         if "?" in base:
             return base
-        subject = quote(f"{UNSUBSCRIBE_SUBJECT.get(self.locale, 'Unsubscribe')} {address}")
+        subject = quote(f"{i18n.strings(self.locale)['unsubscribe']} {address}")
         return f"{base}?subject={subject}"
 
     def list_unsubscribe(self, address: str) -> str:

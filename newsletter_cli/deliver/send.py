@@ -43,8 +43,8 @@ from newsletter_cli.deliver.recipients import summary as list_summary
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Progress, Sender
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.project import display, resolve
-from newsletter_cli.settings import Settings, load_settings
+from newsletter_cli.project import Project, current, display
+from newsletter_cli.settings import Settings
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 OUTBOX = "outbox"
@@ -156,7 +156,8 @@ def duration(seconds: float) -> str:
     return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
 
 
-def _review_recipients(settings: Settings, to: Sequence[str]) -> tuple[list[Recipient], RecipientList | None]:
+def _review_recipients(settings: Settings, to: Sequence[str],
+                       project: Project) -> tuple[list[Recipient], RecipientList | None]:
     from email_validator import EmailNotValidError, validate_email
 
     if to:
@@ -174,7 +175,7 @@ def _review_recipients(settings: Settings, to: Sequence[str]) -> tuple[list[Reci
     if not settings.review_list.is_file():
         raise InputError(f"{settings.source('REVIEW_LIST')}: REVIEW_LIST '{settings.review_list}' does not exist; "
                          "make it (a CSV with an email column) or use --to a@example.org.")
-    listing = read_recipients(settings.review_list)
+    listing = read_recipients(settings.review_list, project=project)
     require_recipients(listing)
     return listing.recipients, listing
 
@@ -188,12 +189,12 @@ def _field_warnings(build: Build, listing: RecipientList | None) -> list[str]:
             "(or nothing) is used" for f in missing]
 
 
-def _check_errors(build: Build, shown: int = 5) -> list[str]:
+def _check_errors(build: Build, project: Project, shown: int = 5) -> list[str]:
     """`newsletter check`'s errors (offline), counted with its warnings, so nobody sends an edition with a
     placeholder or a safelink left: they block a real send."""
     from newsletter_cli.check.content import run_checks
 
-    findings = run_checks(build)
+    findings = run_checks(build, project=project)
     errors = [f for f in findings if f.severity == "error"]
     warnings = [f for f in findings if f.severity != "error"]
     if not errors:
@@ -207,19 +208,21 @@ def _check_errors(build: Build, shown: int = 5) -> list[str]:
 def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
               dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
               retry_failed: bool = False, ignore_check_errors: bool = False,
-              settings: Settings | None = None, journal: Journal | None = None) -> Plan:
+              settings: Settings | None = None, journal: Journal | None = None,
+              project: Project | None = None) -> Plan:
     """Build the edition, load the recipients into the journal: everything but sending.
 
     A real send (or a dry run, into a throwaway journal) needs `journal`.
     """
-    settings = settings or load_settings()
-    built = run_build(resolve(edition))
+    project = current(project)
+    settings = settings or project.settings
+    built = run_build(project.resolve(edition), project=project)
     factory = MessageFactory(built, settings, test=test)
     plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[],
                 retry_failed=retry_failed, resend_uncertain=resend_uncertain,
                 ignore_check_errors=ignore_check_errors)
     if test:
-        plan.recipients, plan.listing = _review_recipients(settings, to)
+        plan.recipients, plan.listing = _review_recipients(settings, to, project)
         if limit is not None:
             plan.recipients = plan.recipients[:limit]
     else:
@@ -230,7 +233,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
             raise NewsletterError("internal: a real send needs its journal")
         journal.recover()
         with journal.loading() as add:
-            plan.listing = listing = read_recipients(recipients, sink=add)
+            plan.listing = listing = read_recipients(recipients, project=project, sink=add)
             require_recipients(listing)
         counts = journal.listed_counts()
         plan.already_sent, plan.uncertain, plan.failed = counts["sent"], counts["uncertain"], counts["failed"]
@@ -245,7 +248,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     if not test and not plan.tested:
         plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
                              "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
-    plan.errors = _check_errors(built)
+    plan.errors = _check_errors(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
         plan.warnings += problem_lines(plan.listing)
@@ -363,10 +366,11 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
              confirm: Callable[[Plan], bool] | None = None, progress: Callable[[Progress], None] | None = None,
              notify: Callable[[str], None] | None = None, settings: Settings | None = None,
              retry_delays: Sequence[float] | None = None, reconnect_delays: Sequence[float] | None = None,
-             limiter: RateLimiter | None = None) -> SendResult:
+             limiter: RateLimiter | None = None, project: Project | None = None) -> SendResult:
     """The whole send: plan, ask `confirm` (for real sends over SMTP), then send or write the outbox."""
-    settings = settings or load_settings()
-    folder = resolve(edition).parent
+    project = current(project)
+    settings = settings or project.settings
+    folder = project.resolve(edition).parent
     real = not test and not dry_run and bool(settings.smtp_host)
     with ExitStack() as stack:
         journal = None
@@ -380,7 +384,8 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
             journal = stack.enter_context(Journal(scratch / JOURNAL_FILE))
         plan = plan_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
                          resend_uncertain=resend_uncertain, retry_failed=retry_failed,
-                         ignore_check_errors=ignore_check_errors, settings=settings, journal=journal)
+                         ignore_check_errors=ignore_check_errors, settings=settings, journal=journal,
+                         project=project)
         blocked = SendResult(plan).blocked
         if confirm is not None and not confirm(plan):
             raise NewsletterError("Nothing was sent.")
