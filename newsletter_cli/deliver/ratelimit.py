@@ -34,7 +34,7 @@ class RateLimiter:
         self.clock, self.sleep = clock, sleep
         self.spacing = window / rate if rate > 0 else 0.0
         self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
+        self._lock: threading.Lock | threading.RLock = threading.Lock()
 
     def wait_time(self) -> float:
         """Seconds until the next send is allowed (0 when it is allowed now)."""
