@@ -321,9 +321,13 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     for problem in report["problems"]:
         lines.append(f"  {problem['state']:<9} {problem['email']}: {problem['reply']} ({problem['updated']})")
     if counts["pending"] or counts["deferred"]:
-        lines.append("Run the same send command again to send the pending and deferred ones.")
+        lines.append("Pending and deferred: run the same send command again (later, for deferred ones).")
+    if counts["failed"]:
+        lines.append("Failed: the server refused them; fix the cause, then run the same send command with "
+                     "--retry-failed.")
     if counts["uncertain"] or counts["sending"]:
-        lines.append("Uncertain ones may or may not have arrived; add --resend-uncertain to send them again.")
+        lines.append("Uncertain: the message went out but the reply was lost, so they may have it; ask them, or add "
+                     "--resend-uncertain to send them again (they may get it twice).")
     return lines
 
 
