@@ -24,6 +24,7 @@ NAMES = (
     "SEND_CONNECTIONS", "LIST_UNSUBSCRIBE", "LIST_UNSUBSCRIBE_SECRET", "REVIEW_LIST", "ARCHIVE_BASE_URL",
 )
 MAX_VALUE = 4096  # characters in one setting; longer is a mistake (a pasted file)
+LONG_QUOTED = re.compile(r"'([^']{100,})'")  # a value quoted in a message, too long to show whole
 Security = Literal["starttls", "ssl", "none"]
 
 
@@ -195,6 +196,7 @@ class _Reader:
 
     def fail(self, name: str, message: str) -> InputError:
         where = self.where(name)
+        message = LONG_QUOTED.sub(lambda m: f"'{m.group(1)[:60]}...' ({len(m.group(1)):,} characters)", message)
         if where.startswith(name):
             return InputError(f"{where}{message}")
         return InputError(f"{where}{name} {message}")

@@ -347,11 +347,13 @@ def test_an_empty_setting_in_the_environment_wins_over_env_file(project, monkeyp
     assert Project.here().settings.smtp_host is None
 
 
-def test_a_huge_setting_is_not_echoed(project):
-    (project / ".env").write_text("SMTP_HOST=" + "x" * 200_000 + "\n")
+@pytest.mark.parametrize(("line", "shown"), [("SMTP_HOST=" + "x" * 200_000, "200,000 characters"),
+                                             ("NEWSLETTER_FROM=" + "x" * 3000, "(3,000 characters)")])
+def test_a_huge_setting_is_not_echoed(project, line, shown):
+    (project / ".env").write_text(line + "\n")
     (project / ".env").chmod(0o600)
     result = CliRunner().invoke(cli, ["send", "2025-09", "--test"])
-    assert result.exit_code != 0 and "200,000 characters" in result.output and len(result.output) < 1000
+    assert result.exit_code != 0 and shown in result.output and len(result.output) < 500
 
 
 def test_a_bad_row_does_not_hide_a_good_one_with_the_same_address(project):
