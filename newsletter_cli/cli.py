@@ -10,13 +10,20 @@ import click
 from newsletter_cli import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from click._termui_impl import ProgressBar
+
+    from newsletter_cli.deliver.send import Plan
+    from newsletter_cli.deliver.workers import Progress
     from newsletter_cli.errors import Diagnostic
     from newsletter_cli.project import Project
+    from newsletter_cli.settings import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
-def cli():
+def cli() -> None:
     """Compose, preview, check and send the association's email newsletter.
 
     Run the commands from the project folder (the one with editions/). Typical month:
@@ -38,15 +45,16 @@ def project() -> Project:
         from newsletter_cli.project import Project
 
         root.obj = Project.here()
-    return root.obj
+    made: Project = root.obj
+    return made
 
 
-def print_warnings(warnings) -> None:
+def print_warnings(warnings: Iterable[str]) -> None:
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
-def settings_of(current: Project):
+def settings_of(current: Project) -> Settings:
     """The validated settings, their warnings (e.g. a .env readable by others) printed once."""
     settings = current.settings
     print_warnings(current.warnings)
@@ -63,7 +71,7 @@ def print_findings(findings: list[Diagnostic]) -> None:
 @click.argument("edition", required=False)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write the files here instead of editions/<id>/build/.")
-def build(edition, out_dir):
+def build(edition: str | None, out_dir: Path | None) -> None:
     """Render an edition to email.html, email.txt, email.mjml and web.html.
 
     EDITION is an edition id (2025-09), its folder or its edition.yaml; without it, the newest edition.
@@ -93,7 +101,7 @@ def build(edition, out_dir):
 @cli.command()
 @click.argument("edition_id")
 @click.option("--from", "source", metavar="EDITION", help="Copy the structure of this edition (default: the newest).")
-def new(edition_id, source):
+def new(edition_id: str, source: str | None) -> None:
     """Start a new edition (e.g. 2025-10) from the structure of an earlier one.
 
     Copies the sections, intro heading and the agenda rows that are still ahead, with placeholder items.
@@ -109,9 +117,10 @@ def new(edition_id, source):
 @cli.command()
 @click.argument("edition", required=False)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (only this computer by default).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on (only this computer by default).")
 @click.option("--no-open", is_flag=True, help="Do not open the browser.")
-def preview(edition, port, host, no_open):
+def preview(edition: str | None, port: int, host: str, no_open: bool) -> None:
     """Show an edition in the browser at desktop and phone width; reloads on every save. Ctrl-C stops."""
     from newsletter_cli.web.preview import serve
 
@@ -123,7 +132,7 @@ def preview(edition, port, host, no_open):
 @click.option("--out", "out_dir", default="site", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the site into.")
 @click.option("--all", "include_future", is_flag=True, help="Also include editions dated after today (drafts).")
-def archive(out_dir, include_future):
+def archive(out_dir: Path, include_future: bool) -> None:
     """Write a static website with every edition (newest first), ready to publish at ARCHIVE_BASE_URL."""
     from newsletter_cli.web.archive import build_archive, report
 
@@ -139,7 +148,7 @@ def archive(out_dir, include_future):
 @click.option("--online", is_flag=True, help="Also fetch every link (needs the internet).")
 @click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds to wait for each website with --online.")
-def check(edition, strict, as_json, online, timeout):
+def check(edition: str | None, strict: bool, as_json: bool, online: bool, timeout: float) -> None:
     """Check an edition before sending: size, links, images, content, accessibility, spam signals.
 
     Exit status 1 when there is an error (or, with --strict, a warning). Nothing is written or sent.
@@ -175,12 +184,13 @@ def check(edition, strict, as_json, online, timeout):
 class _SendProgress:
     """A progress bar on stderr (sent, failed, time left), fed from the sending threads."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import threading
 
-        self.bar, self.lock = None, threading.Lock()
+        self.bar: ProgressBar[str | None] | None = None
+        self.lock = threading.Lock()
 
-    def __call__(self, p) -> None:
+    def __call__(self, p: Progress) -> None:
         import sys
 
         with self.lock:
@@ -195,14 +205,14 @@ class _SendProgress:
             self.bar.__exit__(None, None, None)
 
 
-def _confirm_send(yes: bool):
+def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
     """Print the summary; ask before a real send (refuse without a terminal unless --yes)."""
     import sys
 
     from newsletter_cli.deliver.send import summary
     from newsletter_cli.errors import NewsletterError
 
-    def confirm(plan) -> bool:
+    def confirm(plan: Plan) -> bool:
         click.echo("\n".join(summary(plan)))
         print_warnings(plan.warnings)
         for line in plan.errors:
@@ -227,10 +237,12 @@ def _confirm_send(yes: bool):
 @click.option("--limit", type=click.IntRange(min=1), help="Send only to the first N not sent yet.")
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send to the uncertain ones (their reply was lost; they may get it twice).")
-@click.option("--retry-failed", is_flag=True, help="Also send to those the server refused before (fix the cause first).")
+@click.option("--retry-failed", is_flag=True,
+              help="Also send to those the server refused before (fix the cause first).")
 @click.option("--ignore-check-errors", is_flag=True,
               help="Send although `newsletter check` finds errors (recorded in the journal).")
-def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain, retry_failed, ignore_check_errors):
+def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None, yes: bool, dry_run: bool,
+         limit: int | None, resend_uncertain: bool, retry_failed: bool, ignore_check_errors: bool) -> None:
     """Send an edition: a test to the review list, or the real send to a recipient list (resumable).
 
     Settings come from .env in this folder (see .env.example). Without SMTP_HOST nothing is sent: a sample of
@@ -268,36 +280,150 @@ def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain, r
 @cli.command()
 @click.argument("edition", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (for scripts).")
-def status(edition, as_json):
+def status(edition: str | None, as_json: bool) -> None:
     """Show who got an edition, and each failed, deferred or uncertain address with the reason."""
     import json
 
+    from newsletter_cli.deliver.feedback import status_lines as mailbox_lines
+    from newsletter_cli.deliver.feedback import status_report as mailbox_report
     from newsletter_cli.deliver.journal import status as journal_status
     from newsletter_cli.deliver.journal import status_lines
-    report = journal_status(project().resolve(edition).parent)
-    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)))
+    here = project()
+    folder = here.resolve(edition).parent
+    report = journal_status(folder)
+    report["mailbox"] = mailbox_report(folder.name, here)
+    extra = mailbox_lines(report["mailbox"]) if report.get("total") else []  # bounces once something was sent
+    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report) + extra))
 
 
 @cli.command()
-def doctor():
-    """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
-    from newsletter_cli.deliver.smtp import doctor as run_doctor
+@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing (mailbox and files).")
+def mailbox(dry_run: bool) -> None:
+    """Read bounces and unsubscribe requests from the mailbox into suppressions.csv.
 
-    checks = run_doctor(settings_of(project()))
+    Run it a day after each send. Verified unsubscribes and permanent bounces are added to suppressions.csv
+    (temporary bounces on three editions in a row too); those messages are moved to IMAP_PROCESSED_FOLDER
+    ('Nieuwsbrief verwerkt'), never deleted. Messages a person must read are listed and left where they are.
+    """
+    from newsletter_cli.deliver.inbox import report_lines, run
+
+    here = project()
+    click.echo("\n".join(report_lines(run(settings_of(here), here, dry_run=dry_run))))
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--reason", default="requested", show_default=True,
+              help="Why: requested (asked by phone or letter), unsubscribed, bounced, complaint, or your own word.")
+@click.option("--detail", default="", help="A note for later, e.g. 'phoned 3 October'.")
+def suppress(address: str, reason: str, detail: str) -> None:
+    """Never send to ADDRESS again: add it to suppressions.csv."""
+    from newsletter_cli.deliver import suppressions
+    from newsletter_cli.project import display
+
+    path = suppressions.default_path(project())
+    entry = suppressions.Suppression(suppressions.check_address(address), reason.strip() or "requested",
+                                     detail=detail)
+    if suppressions.add(path, [entry]):
+        click.echo(f"Added {entry.email} to {display(path)} (reason: {entry.reason}).")
+    else:
+        click.echo(f"{entry.email} is already in {display(path)}; nothing changed.")
+
+
+@cli.command()
+@click.argument("address")
+def unsuppress(address: str) -> None:
+    """Send to ADDRESS again: take it off suppressions.csv (e.g. removed by mistake)."""
+    from newsletter_cli.deliver import suppressions
+    from newsletter_cli.errors import InputError
+    from newsletter_cli.project import display
+
+    path = suppressions.default_path(project())
+    gone = suppressions.remove(path, address)
+    if gone is None:
+        raise InputError(f"{address} is not in {display(path)}; nothing changed.")
+    click.echo(f"Removed {gone.email} from {display(path)} (it was there since {gone.date or 'unknown'}, reason: "
+               f"{gone.reason or 'none'}). The next send includes it again if it is in the recipient list.")
+
+
+@cli.command()
+@click.option("--no-dns", is_flag=True, help="Skip the checks of the sending domain's DNS (SPF, DKIM, DMARC, MX).")
+def doctor(no_dns: bool) -> None:
+    """Check the SMTP settings (connect, TLS, login, sender; nothing is sent) and the sending domain's DNS."""
+    from newsletter_cli.deliver.doctor import doctor as run_doctor
+
+    checks = run_doctor(settings_of(project()), dns=not no_dns)
     for check in checks:
-        click.secho(f"{'ok ' if check.ok else 'FAILED'}  {check.text}", fg=None if check.ok else "red")
+        label, colour = ("WARN  ", "yellow") if check.warning else ("ok    ", None) if check.ok else ("FAILED", "red")
+        click.secho(f"{label}  {check.text}", fg=colour)
     if not all(check.ok for check in checks):
         raise SystemExit(1)
 
 
+@cli.command()
+@click.option("--status", "show_status", is_flag=True, help="Say who is signed in and until when; change nothing.")
+def login(show_status: bool) -> None:
+    """Sign the sending mailbox in to Microsoft 365 (once; later sends refresh the sign-in by themselves).
+
+    Needs SMTP_AUTH=oauth, OAUTH_CLIENT_ID and OAUTH_TENANT in .env (see the README, Microsoft 365).
+    """
+    import datetime as dt
+
+    from newsletter_cli.deliver import oauth
+
+    settings = settings_of(project())
+
+    def day(when: float | None) -> str:
+        return dt.datetime.fromtimestamp(when).strftime("%d-%m-%Y") if when else "an unknown date"
+
+    if show_status:
+        if settings.unattended:
+            click.echo("The application signs in by itself (OAUTH_CLIENT_SECRET or OAUTH_CERTIFICATE); "
+                       "`newsletter doctor` tests it.")
+            return
+        signed_in = oauth.status(settings)
+        if not signed_in:
+            click.echo(f"Nobody is signed in. Run `newsletter login` (signed in as {settings.mailbox}).")
+            raise SystemExit(1)
+        for who in signed_in:
+            click.echo(f"Signed in as {who.username} (renewed {day(who.renewed)}); every send renews it. It keeps "
+                       f"working until about {day(who.expected_until)} if nothing is sent before then, unless the "
+                       "password changes or an administrator revokes it.")
+        click.echo(oauth.cache_info().how)
+        return
+    scopes = (oauth.SMTP_SCOPE, oauth.IMAP_SCOPE) if settings.imap_host else (oauth.SMTP_SCOPE,)  # mailbox reads
+    device = oauth.start_login(settings, scopes)
+    click.echo(f"Open {device.url} in a browser and enter code {device.code}; sign in as {settings.mailbox}.")
+    click.echo("Waiting for the sign-in (Ctrl+C stops)...")
+    who = oauth.finish_login(settings, device)
+    click.echo(f"Signed in as {who.username}. Sends from now on use this sign-in; try `newsletter doctor`.")
+    if settings.smtp_auth != "oauth":
+        click.secho("warning: SMTP_AUTH is password, so sends still log in with SMTP_PASSWORD: set SMTP_AUTH=oauth "
+                    "in .env to use this sign-in.", fg="yellow", err=True)
+    if who.username.lower() != settings.mailbox.lower():
+        click.secho(f"warning: you signed in as {who.username}, but the messages are sent from the mailbox "
+                    f"{settings.mailbox}: that only works if {who.username} has Full Access to it. Run "
+                    f"`newsletter login` again to sign in as {settings.mailbox}.", fg="yellow", err=True)
+    click.echo(oauth.cache_info().how)
+
+
+@cli.command()
+def logout() -> None:
+    """Remove the Microsoft 365 sign-in from this computer (run `newsletter login` to sign in again)."""
+    from newsletter_cli.deliver import oauth
+
+    removed = oauth.logout(settings_of(project()))
+    click.echo(f"Signed out: {', '.join(removed)}." if removed else "Nobody was signed in.")
+
+
 @cli.group()
-def recipients():
+def recipients() -> None:
     """Recipient lists (CSV with an email column; Dutch Excel's ; and BOM are fine)."""
 
 
 @recipients.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def recipients_check(file):
+def recipients_check(file: Path) -> None:
     """Validate a recipient list without sending: bad rows, duplicates, suppressed addresses."""
     from newsletter_cli.deliver.recipients import check_lines, read_recipients
     from newsletter_cli.errors import InputError
@@ -305,7 +431,8 @@ def recipients_check(file):
     result = read_recipients(file, project=project())
     click.echo("\n".join(check_lines(result)))
     if result.problems:
-        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. Fix them or remove them.")
+        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. "
+                         "Fix them or remove them.")
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ from newsletter_cli.errors import NewsletterError
 from newsletter_cli.project import Project
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import SmtpServer  # noqa: E402
-from test_send import FROM, addresses, journal_states, send, settings_for, write_list  # noqa: E402
+from smtp_server import SmtpServer
+from test_send import FROM, addresses, journal_states, send, settings_for, write_list
 
 EDITION = Path("editions") / "2025-09"
 
@@ -266,7 +266,7 @@ def test_an_untrusted_journal_stops_the_send(project, content):
     journal = project / EDITION / "journal.sqlite"
     journal.write_bytes(content)
     with SmtpServer() as server:
-        with pytest.raises(NewsletterError, match="cannot be trusted.*Nothing was sent"):
+        with pytest.raises(NewsletterError, match=r"cannot be trusted.*Nothing was sent"):
             send(project, server, addresses(3))
         assert not server.received
     assert journal.read_bytes() == content

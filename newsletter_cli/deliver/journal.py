@@ -89,7 +89,7 @@ def unwritable(path: Path, exc: BaseException) -> NewsletterError:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Journal:
@@ -292,8 +292,8 @@ def exclusive(folder: Path) -> Iterator[None]:
 def status(folder: Path) -> dict[str, Any]:
     """Counts and the addresses that need attention, for `newsletter status` (and --json)."""
     path = folder / JOURNAL_FILE
-    report: dict[str, Any] = {"edition": folder.name, "journal": str(path), "counts": {s: 0 for s in STATES}, "problems": [],
-                    "test_sends": tested_builds(folder)}
+    report: dict[str, Any] = {"edition": folder.name, "journal": str(path), "counts": dict.fromkeys(STATES, 0),
+                              "problems": [], "test_sends": tested_builds(folder)}
     if not path.is_file():
         return report
     with Journal(path) as journal:

@@ -72,7 +72,7 @@ class JournalQueue:
             batch = self.journal.queue(self.states, after)
             if not batch:
                 return
-            for place, recipient in batch:
+            for _place, recipient in batch:
                 yield recipient
             after = batch[-1][0]
 
@@ -423,7 +423,7 @@ def result_lines(result: SendResult) -> list[str]:
     if result.stopped:
         lines.append(f"STOPPED: {result.stopped}")
         if not plan.test:
-            lines.append("Everyone sent so far is recorded; run the same command again to go on.")
+            lines.append("Everyone sent so far is recorded; run the same command again to resume.")
     return lines
 
 

@@ -246,7 +246,7 @@ class Sender:
                 failures += 1
         except NewsletterError as exc:
             self.halt(exc.message)
-        except Exception as exc:  # noqa: BLE001 - a bug must not leave the other workers sending forever
+        except Exception as exc:
             self.halt(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             with self.lock:
