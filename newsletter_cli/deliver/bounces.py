@@ -46,7 +46,8 @@ class Bounce:
 
 
 def _one_line(value: object) -> str:
-    return " ".join(str(value or "").split())
+    """One line of printable text (what a stranger's server wrote goes to the terminal and to Excel)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in str(value or "")).split())
 
 
 def is_permanent(status: str, action: str = "failed") -> bool:
