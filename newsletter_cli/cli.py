@@ -10,13 +10,19 @@ import click
 from newsletter_cli import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from click._termui_impl import ProgressBar
+
+    from newsletter_cli.deliver.send import Plan, Progress
     from newsletter_cli.errors import Diagnostic
     from newsletter_cli.project import Project
+    from newsletter_cli.settings import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
-def cli():
+def cli() -> None:
     """Compose, preview, check and send the association's email newsletter.
 
     Run the commands from the project folder (the one with editions/). Typical month:
@@ -38,15 +44,16 @@ def project() -> Project:
         from newsletter_cli.project import Project
 
         root.obj = Project.here()
-    return root.obj
+    made: Project = root.obj
+    return made
 
 
-def print_warnings(warnings) -> None:
+def print_warnings(warnings: Iterable[str]) -> None:
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
-def settings_of(current: Project):
+def settings_of(current: Project) -> Settings:
     """The validated settings, their warnings (e.g. a .env readable by others) printed once."""
     settings = current.settings
     print_warnings(current.warnings)
@@ -63,7 +70,7 @@ def print_findings(findings: list[Diagnostic]) -> None:
 @click.argument("edition", required=False)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write the files here instead of editions/<id>/build/.")
-def build(edition, out_dir):
+def build(edition: str | None, out_dir: Path | None) -> None:
     """Render an edition to email.html, email.txt, email.mjml and web.html.
 
     EDITION is an edition id (2025-09), its folder or its edition.yaml; without it, the newest edition.
@@ -93,7 +100,7 @@ def build(edition, out_dir):
 @cli.command()
 @click.argument("edition_id")
 @click.option("--from", "source", metavar="EDITION", help="Copy the structure of this edition (default: the newest).")
-def new(edition_id, source):
+def new(edition_id: str, source: str | None) -> None:
     """Start a new edition (e.g. 2025-10) from the structure of an earlier one.
 
     Copies the sections, intro heading and the agenda rows that are still ahead, with placeholder items.
@@ -109,9 +116,10 @@ def new(edition_id, source):
 @cli.command()
 @click.argument("edition", required=False)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (only this computer by default).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on (only this computer by default).")
 @click.option("--no-open", is_flag=True, help="Do not open the browser.")
-def preview(edition, port, host, no_open):
+def preview(edition: str | None, port: int, host: str, no_open: bool) -> None:
     """Show an edition in the browser at desktop and phone width; reloads on every save. Ctrl-C stops."""
     from newsletter_cli.web.preview import serve
 
@@ -123,7 +131,7 @@ def preview(edition, port, host, no_open):
 @click.option("--out", "out_dir", default="site", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the site into.")
 @click.option("--all", "include_future", is_flag=True, help="Also include editions dated after today (drafts).")
-def archive(out_dir, include_future):
+def archive(out_dir: Path, include_future: bool) -> None:
     """Write a static website with every edition (newest first), ready to publish at ARCHIVE_BASE_URL."""
     from newsletter_cli.web.archive import build_archive, report
 
@@ -139,7 +147,7 @@ def archive(out_dir, include_future):
 @click.option("--online", is_flag=True, help="Also fetch every link (needs the internet).")
 @click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds to wait for each website with --online.")
-def check(edition, strict, as_json, online, timeout):
+def check(edition: str | None, strict: bool, as_json: bool, online: bool, timeout: float) -> None:
     """Check an edition before sending: size, links, images, content, accessibility, spam signals.
 
     Exit status 1 when there is an error (or, with --strict, a warning). Nothing is written or sent.
@@ -175,12 +183,13 @@ def check(edition, strict, as_json, online, timeout):
 class _SendProgress:
     """A progress bar on stderr (sent, failed, time left), fed from the sending threads."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import threading
 
-        self.bar, self.lock = None, threading.Lock()
+        self.bar: ProgressBar[str | None] | None = None
+        self.lock = threading.Lock()
 
-    def __call__(self, p) -> None:
+    def __call__(self, p: Progress) -> None:
         import sys
 
         with self.lock:
@@ -195,14 +204,14 @@ class _SendProgress:
             self.bar.__exit__(None, None, None)
 
 
-def _confirm_send(yes: bool):
+def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
     """Print the summary; ask before a real send (refuse without a terminal unless --yes)."""
     import sys
 
     from newsletter_cli.deliver.send import summary
     from newsletter_cli.errors import NewsletterError
 
-    def confirm(plan) -> bool:
+    def confirm(plan: Plan) -> bool:
         click.echo("\n".join(summary(plan)))
         print_warnings(plan.warnings)
         if yes or plan.outbox or plan.test or not plan.recipients:
@@ -224,7 +233,8 @@ def _confirm_send(yes: bool):
 @click.option("--dry-run", is_flag=True, help="Write every message to editions/<id>/outbox/; send nothing.")
 @click.option("--limit", type=click.IntRange(min=1), help="Send only to the first N not sent yet.")
 @click.option("--resend-uncertain", is_flag=True, help="Also send to those whose earlier send had an unknown outcome.")
-def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
+def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None, yes: bool, dry_run: bool,
+         limit: int | None, resend_uncertain: bool) -> None:
     """Send an edition: a test to the review list, or the real send to a recipient list (resumable).
 
     Settings come from .env in this folder (see .env.example). Without SMTP_HOST nothing is sent: the messages
@@ -251,7 +261,7 @@ def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
 @cli.command()
 @click.argument("edition", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (for scripts).")
-def status(edition, as_json):
+def status(edition: str | None, as_json: bool) -> None:
     """Show who got an edition, and each failed, deferred or uncertain address with the reason."""
     import json
 
@@ -318,7 +328,7 @@ def unsuppress(address):
 
 
 @cli.command()
-def doctor():
+def doctor() -> None:
     """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
     from newsletter_cli.deliver.smtp import doctor as run_doctor
 
@@ -330,13 +340,13 @@ def doctor():
 
 
 @cli.group()
-def recipients():
+def recipients() -> None:
     """Recipient lists (CSV with an email column; Dutch Excel's ; and BOM are fine)."""
 
 
 @recipients.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def recipients_check(file):
+def recipients_check(file: Path) -> None:
     """Validate a recipient list without sending: bad rows, duplicates, suppressed addresses."""
     from newsletter_cli.deliver.recipients import check_lines, read_recipients
     from newsletter_cli.errors import InputError
@@ -344,7 +354,8 @@ def recipients_check(file):
     result = read_recipients(file, project=project())
     click.echo("\n".join(check_lines(result)))
     if result.problems:
-        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. Fix them or remove them.")
+        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. "
+                         "Fix them or remove them.")
 
 
 def main() -> None:

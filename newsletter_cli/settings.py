@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from newsletter_cli.errors import InputError
+from newsletter_cli.textfile import decode_utf8
 
 ENV_FILE = ".env"
 SECURITY_MODES = ("starttls", "ssl", "none")
@@ -123,16 +124,6 @@ def _env_file_lines(path: Path, text: str) -> tuple[dict[str, int], list[str]]:
     return lines, problems
 
 
-def _decode_env(data: bytes, path: Path) -> str:
-    data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM (Notepad): so that the error's position is one in `data`
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{path.name}:{line}: the settings file is not UTF-8 (byte 0x{data[exc.start]:02x}; "
-                         "Windows-1252?). Save it as UTF-8 (in Notepad: Save As, Encoding: UTF-8).") from None
-
-
 def _warn_permissions(path: Path, warn: list[str]) -> None:
     try:
         mode = path.stat().st_mode
@@ -167,7 +158,8 @@ def read_raw(env_file: Path) -> RawSettings:
     if env_file.is_file():
         _warn_permissions(env_file, raw.warnings)
         try:
-            text = _decode_env(env_file.read_bytes(), env_file)
+            text = decode_utf8(env_file.read_bytes(), env_file.name, "in Notepad, Save As with Encoding: UTF-8",
+                               what="the settings file", quote_line=False)  # it may hold the password
         except OSError as exc:
             raise InputError(f"{env_file.name}: cannot read the settings file: {exc.strerror}") from None
         lines, raw.problems = _env_file_lines(env_file, text)

@@ -47,7 +47,8 @@ def encode_header(name: str, value: str) -> bytes:
     check_header_value(value, name)
     if value.isascii() and len(name) + len(value) < 76:
         return f"{name}: {value}\r\n".encode("ascii")
-    return SMTP.fold(name, value).encode("ascii")
+    folded: str = SMTP.fold(name, value)
+    return folded.encode("ascii")
 
 
 def format_address(name: str, address: str, what: str) -> str:
@@ -156,7 +157,7 @@ class MessageFactory:
         if images:
             mid += f'Content-Type: multipart/related;\r\n boundary="{self.related_boundary}"\r\n\r\n'.encode("ascii")
             mid += f"--{self.related_boundary}\r\n".encode("ascii")
-            for src, cid, path in images:
+            for _src, cid, path in images:
                 kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                 data = base64.encodebytes(path.read_bytes()).replace(b"\n", b"\r\n")
                 tail += (f"\r\n--{self.related_boundary}\r\nContent-Type: {kind}\r\n"
