@@ -269,6 +269,7 @@ def status(edition: str | None, as_json: bool) -> None:
     from newsletter_cli.deliver.feedback import status_report as mailbox_report
     from newsletter_cli.deliver.journal import status as journal_status
     from newsletter_cli.deliver.journal import status_lines
+
     here = project()
     folder = here.resolve(edition).parent
     report = journal_status(folder)
@@ -279,7 +280,7 @@ def status(edition: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing (mailbox and files).")
-def mailbox(dry_run):
+def mailbox(dry_run: bool) -> None:
     """Read bounces and unsubscribe requests from the mailbox into suppressions.csv.
 
     Run it a day after each send. Verified unsubscribes and permanent bounces are added to suppressions.csv
@@ -297,7 +298,7 @@ def mailbox(dry_run):
 @click.option("--reason", default="requested", show_default=True,
               help="Why: requested (asked by phone or letter), unsubscribed, bounced, complaint, or your own word.")
 @click.option("--detail", default="", help="A note for later, e.g. 'phoned 3 October'.")
-def suppress(address, reason, detail):
+def suppress(address: str, reason: str, detail: str) -> None:
     """Never send to ADDRESS again: add it to suppressions.csv."""
     from newsletter_cli.deliver import suppressions
     from newsletter_cli.project import display
@@ -313,7 +314,7 @@ def suppress(address, reason, detail):
 
 @cli.command()
 @click.argument("address")
-def unsuppress(address):
+def unsuppress(address: str) -> None:
     """Send to ADDRESS again: take it off suppressions.csv (e.g. removed by mistake)."""
     from newsletter_cli.deliver import suppressions
     from newsletter_cli.errors import InputError

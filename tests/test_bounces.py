@@ -16,7 +16,7 @@ from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import parse_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-import mailbox_samples as samples  # noqa: E402
+import mailbox_samples as samples
 
 MEMBER = "piet.jansen@example.org"
 ORIGINAL = (b"From: VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>\r\nTo: <piet.jansen@example.org>\r\n"
@@ -83,7 +83,7 @@ def test_token_mailto_and_the_example_secret_refused():
     assert link == f"mailto:afmelden@vzhg.nl?subject=afmelden-{token}&body=Graag"
     assert unsubscribe.find_token(f"Re: AFMELDEN-{token.upper()}") == token
     assert unsubscribe.find_token("afmelden-1234") is None
-    with pytest.raises(NewsletterError, match="the example from .env.example"):
+    with pytest.raises(NewsletterError, match=r"the example from \.env\.example"):
         parse_settings({"LIST_UNSUBSCRIBE_SECRET": "change-me-to-a-long-random-string"}, {})
     with pytest.raises(NewsletterError, match="too short"):
         parse_settings({"LIST_UNSUBSCRIBE_SECRET": "kort-geheim"}, {})

@@ -20,7 +20,6 @@ from newsletter_cli.errors import NewsletterError
 from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings
 
-
 WORDS_CHECKED_UP_TO = 1_000_000  # ordinary mail up to this size is read for "graag afmelden" in words
 
 
@@ -187,7 +186,8 @@ def run(settings: Settings, project: Project | None = None, *, dry_run: bool = F
     except (OSError, imaplib.IMAP4.error) as exc:  # the connection broke: what was written stays, nothing is lost
         why = str(exc) or type(exc).__name__
         raise NewsletterError(f"The connection to the IMAP server {settings.imap_host} broke ({why}). Nothing is "
-                              f"lost: run newsletter mailbox again ({result.moved} message(s) were moved already).") from None
+                              f"lost: run newsletter mailbox again ({result.moved} message(s) were moved "
+                              "already).") from None
     return result
 
 
@@ -251,7 +251,8 @@ def report_lines(result: Result) -> list[str]:
         lines.append(f"For you to read (left in {result.folder}):")
         lines += [f"  {f.sender or '(no sender)'}: \"{f.subject}\": {f.why}" for f in result.for_you]
     if result.left_alone:
-        lines.append(f"  {result.left_alone} other message(s) (auto-replies, ordinary mail) left alone in {result.folder}")
+        lines.append(f"  {result.left_alone} other message(s) (auto-replies, ordinary mail) left alone in "
+                     f"{result.folder}")
     if result.dry_run:
         lines.append(f"Dry run: nothing was changed; {len(result.actions)} message(s) would be moved to "
                      f"'{result.processed_folder}' and {len(result.suppressed)} address(es) added to "
