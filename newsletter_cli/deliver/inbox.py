@@ -63,7 +63,7 @@ def _header(msg: Message, name: str) -> str:
         text = str(email.header.make_header(email.header.decode_header(str(raw))))
     except (ValueError, LookupError, UnicodeError):
         text = str(raw)
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())[:200]
+    return bounces.one_line(text)[:200]
 
 
 class _Tokens:
@@ -88,7 +88,7 @@ def _for_you(fetched: Fetched, msg: Message | None, why: str) -> ForYou:
     if msg is None:
         msg = email.message_from_bytes(fetched.header)
     return ForYou(fetched.uid, _header(msg, "From"), _header(msg, "Subject"),
-                  "".join(ch if ch.isprintable() else " " for ch in why))
+                  bounces.one_line(why))
 
 
 def classify(fetched: Fetched, sent: feedback.Sent, tokens: _Tokens) -> Action | ForYou | None:
