@@ -420,4 +420,20 @@ def recipients_check(file: Path) -> None:
 
 
 def main() -> None:
-    cli()
+    """The `newsletter` command. After a success, once the output is flushed, the process ends at once: the
+    interpreter's teardown (a garbage collection over every module a command imported) does nothing for the
+    user. Everything is written and closed by then; a failure exits the normal way."""
+    import os
+    import sys
+
+    try:
+        cli.main()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe (newsletter status | head): let Python report it
+            raise exc from None
+        os._exit(0)

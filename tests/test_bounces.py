@@ -4,7 +4,6 @@ auto-replies; and the suppression file's behaviour (Excel format, each address o
 from __future__ import annotations
 
 import email
-import sys
 from multiprocessing import Process
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from newsletter_cli.deliver.recipients import read_suppressions
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import parse_settings
 
-sys.path.insert(0, str(Path(__file__).parent))
 import mailbox_samples as samples
 
 MEMBER = "piet.jansen@example.org"
