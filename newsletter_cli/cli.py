@@ -296,6 +296,7 @@ def status(edition: str | None, as_json: bool) -> None:
     from newsletter_cli.deliver.feedback import status_report as mailbox_report
     from newsletter_cli.deliver.journal import status as journal_status
     from newsletter_cli.deliver.journal import status_lines
+
     here = project()
     folder = here.resolve(edition).parent
     report = journal_status(folder)

@@ -148,11 +148,14 @@ class ImapServer:
         self.config.write_text(CONFIG.format(base=self.base, mail=self.mail, uid=uid, gid=gid, port=self.port,
                                              users=users), encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
+        self._serving = False
 
     def start(self) -> ImapServer:
-        threading.Thread(target=self.introspection.serve_forever, daemon=True).start()
+        if not self._serving:
+            self._serving = True
+            threading.Thread(target=self.introspection.serve_forever, daemon=True).start()
         self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -170,15 +173,19 @@ class ImapServer:
         path = self.base / "dovecot.log"
         return path.read_text(errors="replace") if path.is_file() else ""
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop Dovecot, keeping the mail (a server that goes away mid-run); start() brings it back."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGTERM)  # the master and every session it started
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def stop(self) -> None:
+        self.halt()
         self.introspection.shutdown()
         self.introspection.server_close()
         if self.as_root:

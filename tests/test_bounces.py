@@ -175,3 +175,10 @@ def test_only_messages_that_may_matter_are_downloaded():
     assert worth_reading(5000, header(samples.ordinary("jan@example.org")))  # may ask in words
     assert not worth_reading(5000, header(samples.out_of_office(MEMBER, "x")))
     assert not worth_reading(2_000_000, header(samples.ordinary("jan@example.org")))
+
+
+def test_a_strangers_subject_cannot_reach_the_terminal_as_escape_codes():
+    from newsletter_cli.deliver.inbox import _header
+
+    msg = email.message_from_bytes(b"Subject: =?utf-8?q?Graag_afmelden=1B[2J=07?=\r\n\r\nx")
+    assert _header(msg, "Subject") == "Graag afmelden [2J"

@@ -161,6 +161,40 @@ def test_bad_mailbox_settings_give_a_clear_message_and_lose_nothing(project, ima
     assert len(imap.messages()) == 1 and not (project / "suppressions.csv").exists()
 
 
+def test_the_server_going_away_while_moving_loses_nothing(project, imap, monkeypatch):
+    """Everything learned is written before the first message is moved: a run cut off halfway is finished by
+    the next one, and no member is lost or suppressed twice."""
+    from newsletter_cli.deliver.mailbox import Mailbox
+
+    members = addresses(3)
+    with SmtpServer() as smtp:
+        send(project, smtp, members)
+        for member in members:
+            imap.append(samples.postfix(member, sent_to(smtp)[member]))
+    write_env(project, imap)
+    real_move, moves = Mailbox.move, []
+
+    def move_then_lose_the_server(self, uid, folder):
+        if len(moves) == 1:
+            imap.halt()
+        moves.append(uid)
+        real_move(self, uid, folder)
+
+    monkeypatch.setattr(Mailbox, "move", move_then_lose_the_server)
+    broken = CliRunner().invoke(cli, ["mailbox"])
+    assert broken.exit_code == 1 and "broke" in broken.output and "Nothing is lost" in broken.output
+    assert "Traceback" not in broken.output
+    assert read_suppressions(project / "suppressions.csv") == set(members)  # written before the moves
+    monkeypatch.setattr(Mailbox, "move", real_move)
+    imap.start()
+    assert len(imap.messages()) == 2 and len(imap.messages(PROCESSED)) == 1
+    again = run("mailbox")
+    assert "3 bounces: 3 permanent" not in again.output and "2 bounces: 2 permanent, 0 tijdelijk" in again.output
+    assert len(imap.messages()) == 0 and len(imap.messages(PROCESSED)) == 3
+    rows = (project / "suppressions.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 4  # the header and each member once
+
+
 def test_xoauth2_login_with_the_token_of_the_oauth_sign_in(project, tmp_path):
     """The OAuth sign-in's token (here SMTP_OAUTH_TOKEN_COMMAND) logs in to the mailbox with XOAUTH2."""
     script = tmp_path / "token.py"

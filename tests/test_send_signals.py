@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import SmtpServer
 from test_send_kill import newsletter
+
+from smtp_server import SmtpServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals sent from the test")
 EMAILS = [f"lid{i:02d}@example.org" for i in range(6)]

@@ -45,8 +45,9 @@ class Bounce:
     standard: bool = True  # RFC 3464, or recognised by flufl.bounce
 
 
-def _one_line(value: object) -> str:
-    return " ".join(str(value or "").split())
+def one_line(value: object) -> str:
+    """One line of printable text (what a stranger's server wrote goes to the terminal and to Excel)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in str(value or "")).split())
 
 
 def is_permanent(status: str, action: str = "failed") -> bool:
@@ -56,7 +57,7 @@ def is_permanent(status: str, action: str = "failed") -> bool:
 
 def _address(field_value: str) -> str:
     """'rfc822; user@example.org' -> 'user@example.org'."""
-    value = _one_line(field_value)
+    value = one_line(field_value)
     value = value.split(";", 1)[1] if ";" in value else value
     return value.strip().strip("<>").strip()
 
@@ -69,18 +70,18 @@ def original_message_ids(msg: Message, raw: bytes) -> list[str]:
         if kind == "message/rfc822" and part.is_multipart():
             inner = part.get_payload(0)
             if isinstance(inner, Message) and inner["Message-ID"]:
-                found.append(_one_line(inner["Message-ID"]))
+                found.append(one_line(inner["Message-ID"]))
         elif kind == "text/rfc822-headers":
             payload = part.get_payload(decode=True)
             if isinstance(payload, bytes):
                 headers = HeaderParser().parsestr(payload.decode("utf-8", "replace"))
                 if headers["Message-ID"]:
-                    found.append(_one_line(headers["Message-ID"]))
+                    found.append(one_line(headers["Message-ID"]))
     if not found:  # a copy pasted into the text (qmail and friends): search below the bounce's own headers
         body = raw.split(b"\r\n\r\n", 1)[-1] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[-1]
         found = [m.decode("ascii", "replace") for m in MESSAGE_ID_RE.findall(body)]
     if not found:
-        found = [m for m in _one_line(msg["In-Reply-To"]).split() + _one_line(msg["References"]).split()
+        found = [m for m in one_line(msg["In-Reply-To"]).split() + one_line(msg["References"]).split()
                  if m.startswith("<")]
     return list(dict.fromkeys(found))
 
@@ -104,15 +105,15 @@ def parse_dsn(msg: Message) -> list[Failure] | None:
     failures: list[Failure] = []
     for block in blocks:
         recipient = block["Final-Recipient"] or block["Original-Recipient"]
-        action = _one_line(block["Action"]).lower()
+        action = one_line(block["Action"]).lower()
         if not recipient or action not in ("failed", "delayed"):
             continue
-        match = STATUS_RE.search(_one_line(block["Status"])) or STATUS_RE.search(_one_line(block["Diagnostic-Code"]))
+        match = STATUS_RE.search(one_line(block["Status"])) or STATUS_RE.search(one_line(block["Diagnostic-Code"]))
         status = ".".join(match.groups()) if match else ""
         if action == "delayed":
             continue  # still being tried: not a bounce (yet)
-        diagnostic = _one_line(block["Diagnostic-Code"])
-        if diagnostic.lower().startswith(("smtp;", "x-")):
+        diagnostic = one_line(block["Diagnostic-Code"])
+        if diagnostic.lower().startswith(("smtp;", "x-")):  # the type of the code, not the code
             diagnostic = diagnostic.split(";", 1)[1].strip()
         failures.append(Failure(_address(str(recipient)), status, is_permanent(status, action), diagnostic))
     return failures
@@ -124,13 +125,13 @@ def _sender(msg: Message) -> str:
 
 
 def _from_mail_system(msg: Message) -> bool:
-    return (msg.get_content_type() == "multipart/report" or _one_line(msg["Return-Path"]) == "<>"
+    return (msg.get_content_type() == "multipart/report" or one_line(msg["Return-Path"]) == "<>"
             or _sender(msg).split("@")[0] in BOUNCE_SENDERS)
 
 
 def looks_like_bounce(msg: Message) -> bool:
     """From a mail system, not a person: only then are the heuristics of flufl.bounce worth asking."""
-    return _from_mail_system(msg) or bool(BOUNCE_SUBJECT.search(_one_line(msg["Subject"])))
+    return _from_mail_system(msg) or bool(BOUNCE_SUBJECT.search(one_line(msg["Subject"])))
 
 
 def parse_bounce(msg: Message, raw: bytes) -> Bounce | None:
@@ -175,18 +176,18 @@ def _nearby_status(text: str, address: str) -> tuple[str, str]:
     if at < 0:
         return "", ""
     tail = text[at + len(address): at + len(address) + 400].strip(" :>\r\n")
-    line = _one_line(tail.split("\n\n", 1)[0])
+    line = one_line(tail.split("\n\n", 1)[0])
     match = STATUS_RE.search(line)
     return (".".join(match.groups()) if match else ""), line[:200]
 
 
 def is_auto_reply(msg: Message) -> bool:
     """Out-of-office and other automatic answers (RFC 3834, Exchange, common headers and subjects)."""
-    auto = _one_line(msg["Auto-Submitted"]).lower()
+    auto = one_line(msg["Auto-Submitted"]).lower()
     if auto and auto != "no":
         return True
     if msg["X-Autoreply"] or msg["X-Autorespond"] or msg["X-MS-Exchange-Inbox-Rules-Loop"]:
         return True
-    if _one_line(msg["Precedence"]).lower() in ("auto_reply", "auto-reply"):
+    if one_line(msg["Precedence"]).lower() in ("auto_reply", "auto-reply"):
         return True
-    return bool(AUTO_REPLY_SUBJECT.search(_one_line(msg["Subject"])))
+    return bool(AUTO_REPLY_SUBJECT.search(one_line(msg["Subject"])))

@@ -54,13 +54,16 @@ class Result:
 
 
 def _header(msg: Message, name: str) -> str:
+    """A header as one line of plain text: decoded, without control characters (a stranger's subject must not
+    send escape sequences to the terminal)."""
     raw = msg.get(name)
     if raw is None:
         return ""
     try:
-        return " ".join(str(email.header.make_header(email.header.decode_header(str(raw)))).split())
+        text = str(email.header.make_header(email.header.decode_header(str(raw))))
     except (ValueError, LookupError, UnicodeError):
-        return " ".join(str(raw).split())
+        text = str(raw)
+    return bounces.one_line(text)[:200]
 
 
 class _Tokens:
@@ -84,7 +87,8 @@ class _Tokens:
 def _for_you(fetched: Fetched, msg: Message | None, why: str) -> ForYou:
     if msg is None:
         msg = email.message_from_bytes(fetched.header)
-    return ForYou(fetched.uid, _header(msg, "From"), _header(msg, "Subject"), why)
+    return ForYou(fetched.uid, _header(msg, "From"), _header(msg, "Subject"),
+                  bounces.one_line(why))
 
 
 def classify(fetched: Fetched, sent: feedback.Sent, tokens: _Tokens) -> Action | ForYou | None:
@@ -180,9 +184,9 @@ def run(settings: Settings, project: Project | None = None, *, dry_run: bool = F
     try:
         _session(settings, result, sent, tokens, project)
     except (OSError, imaplib.IMAP4.error) as exc:  # the connection broke: what was written stays, nothing is lost
-        why = exc or type(exc).__name__
-        raise NewsletterError(f"The connection to the IMAP server {settings.imap_host} broke ({why}). "
-                              f"Nothing is lost: run newsletter mailbox again ({result.moved} message(s) were moved "
+        why = str(exc) or type(exc).__name__
+        raise NewsletterError(f"The connection to the IMAP server {settings.imap_host} broke ({why}). Nothing is "
+                              f"lost: run newsletter mailbox again ({result.moved} message(s) were moved "
                               "already).") from None
     return result
 

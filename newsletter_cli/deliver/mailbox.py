@@ -23,7 +23,6 @@ from newsletter_cli.settings import Settings, missing
 
 MAX_MESSAGE_BYTES = 10_000_000  # larger messages are not downloaded: no bounce or unsubscribe is this big
 HEADER_BATCH = 200
-IMAP_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All"
 TIMEOUT = 60
 
 
@@ -64,7 +63,7 @@ def quoted(name: str) -> str:
 
 
 def access_token(settings: Settings) -> SecretStr:
-    """The OAuth access token for IMAP (scope IMAP_SCOPE): the one seam where the sign-in is asked."""
+    """The OAuth access token for IMAP (oauth.IMAP_SCOPE): the one seam where the sign-in is asked."""
     from newsletter_cli.deliver.smtp import Fatal, oauth_token
 
     if settings.oauth_client_id:  # the Microsoft 365 sign-in (`newsletter login`), for IMAP this time
