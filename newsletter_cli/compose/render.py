@@ -12,7 +12,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
 from newsletter_cli.compose import i18n
@@ -20,9 +19,16 @@ from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import plaintext as plain
 from newsletter_cli.compose.model import Edition, LoadedEdition, Theme, is_web_address
 from newsletter_cli.compose.qp import qp_size
-from newsletter_cli.errors import Diagnostic, EditionError
+from newsletter_cli.compose.templating import (
+    TEMPLATES,
+    environment,
+    mjml_problem,
+    project_templates,
+    render_template,
+)
+from newsletter_cli.errors import Diagnostic, EditionError, InputError
 
-TEMPLATES = Path(__file__).parent / "templates"
+__all__ = ["TEMPLATES", "environment"]  # where new.py and the preview find them
 GMAIL_CLIP_BYTES = 102_000
 UNSUBSCRIBE_FIELD = "[[unsubscribe_url]]"
 _IMG_RE = re.compile(r"<img\s", re.IGNORECASE)
@@ -45,17 +51,6 @@ class Rendered:
     html_bytes_qp: int = 0
     seconds: float = 0.0
     image_files: dict[str, Path] = field(default_factory=dict)  # src as written in the HTML -> local file (cid parts)
-
-
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
 
 
 def _md(text: str, allow_html: bool) -> Markup:
@@ -104,8 +99,9 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
     }
 
 
-def to_mjml(edition: Edition, theme: Theme, **kwargs: Any) -> str:
-    return environment().get_template("email.mjml.j2").render(context(edition, theme, **kwargs))
+def to_mjml(edition: Edition, theme: Theme, *, templates: Path | None = None, **kwargs: Any) -> str:
+    """The email as MJML; `templates` is the project's templates/ folder, whose files override the package's."""
+    return render_template(environment(templates), "email.mjml.j2", context(edition, theme, **kwargs))
 
 
 def mjml_to_html(mjml_source: str) -> str:
@@ -114,15 +110,24 @@ def mjml_to_html(mjml_source: str) -> str:
     return mjml2html(mjml_source, fonts={})
 
 
-def _compile(mjml_source: str, loaded: LoadedEdition) -> str:
-    """mjml_to_html, with MRML's complaints (raw HTML it cannot parse) turned into edition errors."""
+def _compile(mjml_source: str, loaded: LoadedEdition, templates: Path | None = None) -> str:
+    """mjml_to_html, with MRML's complaints turned into errors: the edition's raw HTML it cannot parse, or
+    else a project template that produces broken MJML."""
     try:
         return mjml_to_html(mjml_source)
     except Exception as exc:  # MRML raises ValueError (or a Rust panic) on markup it cannot parse
-        raise EditionError(_unparsable_html(loaded, str(exc))) from None
+        detail = str(exc)
+    problems = _unparsable_html(loaded)
+    if problems:
+        raise EditionError(problems)
+    blame = mjml_problem(templates, detail)
+    if blame:
+        raise InputError(blame)
+    raise EditionError([Diagnostic("error", loaded.display_path, None, "",
+                                   f"the email could not be assembled ({detail})")])
 
 
-def _unparsable_html(loaded: LoadedEdition, detail: str) -> list[Diagnostic]:
+def _unparsable_html(loaded: LoadedEdition) -> list[Diagnostic]:
     """Which Markdown fields MRML cannot parse, each with its line; only called after a failure."""
     from newsletter_cli.compose.load import _text_fields, _where
 
@@ -138,8 +143,7 @@ def _unparsable_html(loaded: LoadedEdition, detail: str) -> list[Diagnostic]:
                 "error", loaded.display_path, loaded.lines.get((*path, "#text")) or loaded.line_of(path),
                 _where(data, path), f"the raw HTML in this text cannot be used in an email ({exc}); close every "
                 "tag (<br/>, <b>...</b>), write & as &amp;, or remove 'allow_html: true'"))
-    return problems or [Diagnostic("error", loaded.display_path, None, "",
-                                   f"the email could not be assembled ({detail})")]
+    return problems
 
 
 class _RequestsOnDemand(types.ModuleType):
@@ -248,9 +252,12 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
     # A local image is written in the HTML as its path inside the edition folder ("./images/a.png" becomes
     # "images/a.png"): the form the sender looks for to swap in the embedded copy (cid:).
     image_src = {src: (loaded.folder / src).relative_to(loaded.folder).as_posix() for src in local}
-    mjml_source = to_mjml(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD, image_src=image_src)
-    html = inline_css(_compile(mjml_source, loaded))
-    web_html = _compile(to_mjml(edition, theme, web_url=None, unsubscribe_url=None, image_src=image_src), loaded)
+    templates = project_templates(root)
+    mjml_source = to_mjml(edition, theme, templates=templates, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD,
+                          image_src=image_src)
+    html = inline_css(_compile(mjml_source, loaded, templates))
+    web_html = _compile(to_mjml(edition, theme, templates=templates, web_url=None, unsubscribe_url=None,
+                                image_src=image_src), loaded, templates)
     text = plain.render_text(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
     result = Rendered(
         mjml=mjml_source, html=html, web_html=web_html, text=text, warnings=list(loaded.warnings),

@@ -31,6 +31,7 @@ from newsletter_cli.compose.build import Build, build, load_theme
 from newsletter_cli.compose.merge import fill, fill_html
 from newsletter_cli.compose.model import is_web_address
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES, TEMPLATES
+from newsletter_cli.compose.templating import project_templates
 from newsletter_cli.errors import Diagnostic, EditionError, NewsletterError
 from newsletter_cli.project import display
 from newsletter_cli.web import PAGE_TEMPLATES, page_environment
@@ -304,8 +305,9 @@ class PreviewServer(ThreadingHTTPServer):
         """Start the watcher threads: edition folder and templates (recursive), theme.yaml (not)."""
         folder = self.state.edition_yaml.parent.resolve()
         logo = load_theme_logo(self.root)
+        own = project_templates(self.root)  # the project's overrides, when it has any
         plans: list[tuple[list[Path], bool, Callable[[object, str], bool]]] = [
-            ([folder, TEMPLATES, PAGE_TEMPLATES], True, lambda _c, p: _is_source(Path(p), folder)),
+            ([folder, TEMPLATES, PAGE_TEMPLATES, *([own] if own.is_dir() else [])], True, lambda _c, p: _is_source(Path(p), folder)),
             (list(dict.fromkeys([self.root, *([logo.parent] if logo else [])])), False,
              lambda _c, p: Path(p).name == "theme.yaml" or (logo is not None and Path(p) == logo)),
         ]
@@ -422,6 +424,8 @@ def serve(edition_yaml: Path, *, host: str = "127.0.0.1", port: int = 8000, open
         echo("Open that address in your browser.")
     echo("Watching the edition, its images and the templates; press Ctrl-C to stop.")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
+    if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl-Break in the console window
+        signal.signal(signal.SIGBREAK, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
