@@ -59,6 +59,73 @@ def build(edition, out_dir):
     print_findings(run_checks(result))  # offline checks only: fast
 
 
+def _can_ask() -> bool:
+    """Whether there is someone at a terminal to answer questions."""
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _starter_check(name: str):
+    """A click callback / prompt check from one of starter's checks (its ValueError becomes a usage error)."""
+    def check(value, *_context):
+        value = _context[-1] if _context else value  # as an option callback: (ctx, param, value)
+        if not value:
+            return value
+        from newsletter_cli import starter
+
+        try:
+            return getattr(starter, name)(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="The association's name, e.g. 'Vereniging Zuid-Hollandse Gemeenten'.")
+@click.option("--short-name", help="Its abbreviation (default: the initials of --name).")
+@click.option("--website", help="Its website, https://...")
+@click.option("--address", help="Postal address for the footer, on one line.")
+@click.option("--primary", metavar="#RRGGBB", callback=_starter_check("check_colour"), help="Main colour (headings, buttons).")
+@click.option("--accent", metavar="#RRGGBB", callback=_starter_check("check_colour"), help="Second colour.")
+@click.option("--logo", metavar="FILE", callback=_starter_check("check_logo"), help="Logo (PNG or JPEG), copied into the project.")
+def init(folder, name, short_name, website, address, primary, accent, logo):
+    """Create a project folder: editions/ with this month's edition, templates/, theme.yaml, example settings.
+
+    Asks for the house style (name, website, postal address, colours, logo); give them as options to run
+    without questions.
+    """
+    from newsletter_cli import starter
+    from newsletter_cli.project import display
+
+    missing = [flag for flag, value in (("--name", name), ("--website", website), ("--address", address)) if not value]
+    if missing and not _can_ask():
+        raise click.UsageError(f"No terminal to ask for the house style: give {', '.join(missing)} (and optionally "
+                               "--short-name, --primary, --accent, --logo).")
+    if missing:
+        click.echo("The house style of the emails (it goes into theme.yaml; you can change it there later):")
+        name = name or click.prompt("Name of the association")
+        short_name = short_name or click.prompt("Short name", default=starter.short_name(name))
+        website = website or click.prompt("Website", default="https://")
+        address = address or click.prompt("Postal address (one line)")
+        colour = _starter_check("check_colour")
+        primary = primary or click.prompt("Main colour", default=starter.HouseStyle.primary, value_proc=colour)
+        accent = accent or click.prompt("Second colour", default=starter.HouseStyle.accent, value_proc=colour)
+        if logo is None:
+            logo = click.prompt("Logo file (PNG or JPEG; empty for none)", default="",
+                                value_proc=_starter_check("check_logo")) or None
+    style = starter.HouseStyle(name=name, short_name=short_name or starter.short_name(name), website=website,
+                               address=address, primary=primary or starter.HouseStyle.primary,
+                               accent=accent or starter.HouseStyle.accent, logo=logo)
+    written = starter.create(folder, style)
+    click.echo(f"Created the project {display(folder)}:")
+    for path in written:
+        click.echo(f"  {display(path)}")
+    click.echo(f"Next: cd {display(folder)}  and  newsletter preview  (this month's edition is ready to fill in)")
+
+
 @cli.command()
 @click.argument("edition_id")
 @click.option("--from", "source", metavar="EDITION", help="Copy the structure of this edition (default: the newest).")

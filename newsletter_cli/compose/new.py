@@ -10,6 +10,7 @@ from babel.dates import format_date
 
 from newsletter_cli import project
 from newsletter_cli.compose import load as loader
+from newsletter_cli.compose.model import Edition
 from newsletter_cli.compose.render import environment
 from newsletter_cli.errors import InputError
 
@@ -40,9 +41,15 @@ def create(edition_id: str, source_id: str | None, root: Path | None = None) -> 
     new_date = guess_date(edition_id, source.date)
     old_month = format_date(source.date, "LLLL y", locale=source.locale)
     new_month = format_date(new_date, "LLLL y", locale=source.locale)
+    write_edition(target, source, source_id or project.list_editions(root)[-1], new_date,
+                  source.subject.replace(old_month, new_month))
+    return target
+
+
+def write_edition(target: Path, source: Edition, source_label: str, new_date: dt.date, subject: str) -> None:
+    """Write an edition.yaml with the structure of `source` and placeholder items (and its images/ folder)."""
     text = environment().get_template("new_edition.yaml.j2").render(
-        source=source, source_id=source_id or project.list_editions(root)[-1], date=new_date.isoformat(),
-        subject=source.subject.replace(old_month, new_month),
+        source=source, source_id=source_label, date=new_date.isoformat(), subject=subject,
         agenda_rows=[{"date": [d for d in row.date if d >= new_date], "what": row.what}
                      for row in (source.agenda.rows if source.agenda else []) if max(row.date) >= new_date],
         q=_quote,
@@ -50,7 +57,6 @@ def create(edition_id: str, source_id: str | None, root: Path | None = None) -> 
     target.parent.mkdir(parents=True, exist_ok=True)
     (target.parent / "images").mkdir(exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    return target
 
 
 def _quote(value: str) -> str:
