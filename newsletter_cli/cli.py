@@ -41,6 +41,7 @@ def build(edition, out_dir):
     EDITION is an edition id (2025-09), its folder or its edition.yaml; without it, the newest edition.
     Prints a summary: items, links, images and the size as sent against Gmail's clipping limit.
     """
+    from newsletter_cli.compose.build import OUTPUT_FILES
     from newsletter_cli.compose.build import build as run_build
     from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
     from newsletter_cli.project import display, resolve
@@ -53,7 +54,7 @@ def build(edition, out_dir):
     click.echo(f"  {r.items} items, {r.links} links, {r.images} images")
     click.echo(f"  HTML {size_kb:.1f} KB as sent (quoted-printable); Gmail clips at "
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
-    click.echo(f"  Output: {display(result.out_dir)}/email.html, email.txt, email.mjml, web.html")
+    click.echo(f"  Output: {display(result.out_dir / OUTPUT_FILES[0])}, email.txt, email.mjml, web.html")
     from newsletter_cli.check.content import print_findings, run_checks
 
     print_findings(run_checks(result))  # offline checks only: fast

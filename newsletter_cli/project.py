@@ -18,6 +18,11 @@ def display(path: Path) -> str:
         return str(path)
 
 
+def display_dir(path: Path) -> str:
+    """A folder as the user should see it, ending in the platform's separator (editions/ or editions\\)."""
+    return os.path.join(display(path), "")
+
+
 def editions_root(root: Path | None = None) -> Path:
     return (root or Path.cwd()) / "editions"
 
@@ -28,7 +33,7 @@ def resolve(edition: str | None, root: Path | None = None) -> Path:
     if edition is None:
         ids = list_editions(root)
         if not ids:
-            raise InputError(f"No editions in {display(base)}/. Start one with: newsletter new YYYY-MM")
+            raise InputError(f"No editions in {display_dir(base)}. Start one with: newsletter new YYYY-MM")
         return base / ids[-1] / EDITION_FILE
     candidate = Path(edition)
     if candidate.is_file():

@@ -147,7 +147,14 @@ def _decode_env(data: bytes, path: Path) -> str:
                          "Windows-1252?). Save it as UTF-8 (in Notepad: Save As, Encoding: UTF-8).") from None
 
 
+# Only POSIX permission bits say who can read a file; Windows reports any writable file as 0o666 (its ACLs
+# keep a file in the user's own folder private), so the warning would always be wrong there.
+PERMISSION_BITS_MEAN_PRIVACY = os.name == "posix"
+
+
 def _warn_permissions(path: Path, warn: list[str]) -> None:
+    if not PERMISSION_BITS_MEAN_PRIVACY:
+        return
     try:
         mode = path.stat().st_mode
     except OSError:

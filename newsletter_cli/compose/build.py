@@ -14,7 +14,7 @@ from newsletter_cli.compose.load import load, read_text
 from newsletter_cli.compose.model import LoadedEdition, Theme, is_web_address
 from newsletter_cli.compose.render import Rendered, render
 from newsletter_cli.errors import InputError
-from newsletter_cli.project import display
+from newsletter_cli.project import display, display_dir
 
 THEME_FILE = "theme.yaml"
 OUTPUT_FILES = ("email.html", "email.txt", "email.mjml", "web.html")
@@ -43,7 +43,7 @@ def load_theme(root: Path | None = None) -> Theme:
         raise InputError(f"{shown}: {details}") from None
     local_logo = theme.logo and not is_web_address(theme.logo)
     if local_logo and not (path.parent / theme.logo).is_file():
-        raise InputError(f"{shown}: logo '{theme.logo}' does not exist in {display(path.parent)}/; "
+        raise InputError(f"{shown}: logo '{theme.logo}' does not exist in {display_dir(path.parent)}; "
                          "put the file there or fix the name")
     return theme
 

@@ -21,7 +21,7 @@ from newsletter_cli.compose.model import (
     is_web_address,
 )
 from newsletter_cli.errors import Diagnostic, EditionError, InputError
-from newsletter_cli.project import display
+from newsletter_cli.project import display, display_dir
 
 MAX_BYTES = 1_000_000  # a real edition is ~30 KB
 MAX_NODES = 50_000  # guards against alias bombs ("billion laughs")
@@ -363,11 +363,11 @@ def _check_images(loaded: LoadedEdition) -> list[Diagnostic]:
                     problems.append(Diagnostic("error", loaded.display_path, loaded.line_of(path),
                                                f'item "{item.title}"',
                                                f"image '{item.image.src}' is outside the edition's folder; put it "
-                                               f"in {display(loaded.folder / 'images')}/ and write images/NAME"))
+                                               f"in {display_dir(loaded.folder / 'images')} and write images/NAME"))
                 elif not file.is_file():
                     problems.append(Diagnostic("error", loaded.display_path, loaded.line_of(path),
                                                f'item "{item.title}"',
-                                               f"image '{item.image.src}' does not exist in {display(loaded.folder)}/; "
+                                               f"image '{item.image.src}' does not exist in {display_dir(loaded.folder)}; "
                                                "put the file there or fix the name"))
     return problems
 

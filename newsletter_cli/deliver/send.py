@@ -40,7 +40,7 @@ from newsletter_cli.deliver.recipients import (
 from newsletter_cli.deliver.recipients import summary as list_summary
 from newsletter_cli.deliver.smtp import Connection, Fatal, Permanent, Temporary
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.project import display, resolve
+from newsletter_cli.project import display, display_dir, resolve
 from newsletter_cli.settings import Settings, load_settings
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
@@ -240,7 +240,7 @@ def summary(plan: Plan) -> list[str]:
                      + (" (they may have arrived; sent again only with --resend-uncertain)" if plan.uncertain else ""))
     lines.append(f"To send:    {len(plan.recipients)}")
     if plan.outbox:
-        lines.append(f"Mode:       nothing is sent; every message is written to {display(plan.folder / OUTBOX)}/")
+        lines.append(f"Mode:       nothing is sent; every message is written to {display_dir(plan.folder / OUTBOX)}")
     else:
         limiter = RateLimiter(s.send_rate)
         rate = f"{s.send_rate} per minute" if s.send_rate else "no rate limit"
@@ -444,7 +444,7 @@ def result_lines(result: SendResult) -> list[str]:
     if plan.outbox:
         why = "--dry-run" if plan.settings.smtp_host else "SMTP_HOST is not set"
         return [f"NOTHING WAS SENT ({why}): {result.written} messages written to "
-                f"{display(plan.folder / OUTBOX)}/ (open an .eml file with your mail program to look at it)."]
+                f"{display_dir(plan.folder / OUTBOX)} (open an .eml file with your mail program to look at it)."]
     lines = [f"{'Test send' if plan.test else 'Send'}: {result.sent} sent, {result.failed} failed, "
              f"{result.deferred} deferred, in {result.seconds:.0f} s"]
     lines += [f"  {state}: {address}: {reply}" for address, state, reply in result.failures]

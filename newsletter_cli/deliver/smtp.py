@@ -8,6 +8,7 @@ Nothing here ever prints, logs or puts the password or a token in an exception.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shlex
 import smtplib
@@ -71,11 +72,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def command_line(command: str, windows: bool = os.name == "nt") -> str | list[str]:
+    """The token command as subprocess wants it: split like a POSIX shell would, but on Windows the line as it
+    is (CreateProcess splits it itself; shlex would eat the backslashes of C:\\Users\\...)."""
+    return command if windows else shlex.split(command)
+
+
 def oauth_token(settings: Settings) -> Secret:
     """Run SMTP_OAUTH_TOKEN_COMMAND for a fresh access token (its output is never shown)."""
     command = settings.smtp_oauth_token_command or ""
     try:
-        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=120)
     except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
         raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND could not be run: {exc}") from None
     if done.returncode != 0 or not done.stdout.strip():

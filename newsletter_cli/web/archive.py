@@ -16,7 +16,13 @@ from newsletter_cli.compose import i18n
 from newsletter_cli.compose.build import Build, archive_url, build, load_theme
 from newsletter_cli.compose.model import Theme
 from newsletter_cli.errors import EditionError, InputError
-from newsletter_cli.project import EDITION_FILE, display, editions_root, list_editions
+from newsletter_cli.project import (
+    EDITION_FILE,
+    display,
+    display_dir,
+    editions_root,
+    list_editions,
+)
 from newsletter_cli.web import page_environment
 
 INDEX_FILE = "index.html"
@@ -133,7 +139,7 @@ def build_archive(out_dir: Path, root: Path | None = None, *, include_future: bo
     root = root or Path.cwd()
     editions, skipped = collect(root, include_future=include_future, today=today)
     if not editions and not skipped:
-        raise InputError(f"No editions in {display(editions_root(root))}/. Start one with: newsletter new YYYY-MM")
+        raise InputError(f"No editions in {display_dir(editions_root(root))}. Start one with: newsletter new YYYY-MM")
     write_site(editions, out_dir, load_theme(root))
     return ArchiveResult(out_dir, editions, skipped)
 
