@@ -106,14 +106,25 @@ def test_the_scan_finds_what_it_should(source: str, expected: list[str]) -> None
 
 
 # The `newsletter` command in a process where the POSIX-only modules and functions are missing, as on Windows.
+# fcntl, pwd, grp and resource cannot be imported at all (libraries import them only where they exist);
+# termios and tty, which click imports for itself on POSIX (and replaces by msvcrt on Windows), are refused
+# only to the package's own code. The import hook also catches a module some library has imported already.
+HARD_BLOCKED = ["fcntl", "grp", "pwd", "resource"]
 BLOCKING = f"""
-import os, signal, sys
-for name in {sorted(POSIX_MODULES - {"posix", "posixpath"})!r}:
+import builtins, os, signal, sys
+for name in {HARD_BLOCKED!r}:
     sys.modules[name] = None  # `import fcntl` now raises ImportError
 for module, names in {{"os": {sorted(BLOCKED_ATTRIBUTES["os"])!r}, "signal": {sorted(BLOCKED_ATTRIBUTES["signal"])!r}}}.items():
     for name in names:
         if hasattr(sys.modules[module], name):
             delattr(sys.modules[module], name)
+real_import = builtins.__import__
+def posix_free_import(name, globals=None, locals=None, fromlist=(), level=0):
+    importer = (globals or {{}}).get("__name__") or ""
+    if importer.startswith("newsletter_cli") and name.split(".")[0] in {sorted(POSIX_MODULES - {"posixpath"})!r}:
+        raise ImportError(f"{{importer}} imports {{name}}, which Windows does not have")
+    return real_import(name, globals, locals, fromlist, level)
+builtins.__import__ = posix_free_import
 sys.argv[0] = "newsletter"
 from newsletter_cli.cli import main
 main()
@@ -144,6 +155,7 @@ def test_the_whole_path_works_without_posix_only_modules(project: Path) -> None:
         (project / ".env").write_text(f"SMTP_HOST=127.0.0.1\nSMTP_PORT={server.port}\nSMTP_SECURITY=none\n"
                                       "NEWSLETTER_FROM=nb@vzhg.nl\nSEND_RATE=0\nREVIEW_LIST=review.csv\n",
                                       encoding="utf-8")
+        (project / ".env").chmod(0o600)
         assert "Built editions" in run(project, "build", "2025-09")
         run(project, "send", "2025-09", "--test")
         assert server.count_for("redactie@example.org") == 1
