@@ -311,4 +311,9 @@ def recipients_check(file):
 
 
 def main() -> None:
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):  # a Windows code page (cp1252, cp850) lacks 👉 and →: show "?", not a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     cli()

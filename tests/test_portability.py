@@ -207,3 +207,18 @@ def test_the_token_command_keeps_windows_paths() -> None:
     line = r'python C:\Users\secretariaat\token.py --user "nieuwsbrief@vzhg.nl"'
     assert command_line(line, windows=True) == line  # CreateProcess parses it; no backslash lost
     assert command_line("python3 get_token.py --user 'a b'", windows=False) == ["python3", "get_token.py", "--user", "a b"]
+
+
+def test_output_survives_a_windows_code_page(project: Path) -> None:
+    """Redirected output on Windows is in the ANSI code page (cp1252); an edition's emoji must not crash a command."""
+    edition = project / "editions" / "2025-09" / "edition.yaml"
+    text = edition.read_text(encoding="utf-8")
+    edition.write_text(text.replace('subject: "Nieuwsbrief VZHG', 'subject: "👉 Nieuwsbrief VZHG', 1), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "NEWSLETTER_", "SEND_", "REVIEW_"))}
+    env.update(PYTHONIOENCODING="cp1252", NEWSLETTER_FROM="nb@vzhg.nl")
+    done = subprocess.run([sys.executable, "-c", "from newsletter_cli.cli import main; main()", "send", "2025-09",
+                           "--test", "--to", "redactie@example.org"], cwd=project, env=env, capture_output=True,
+                          check=False, timeout=120)
+    output = done.stdout.decode("cp1252") + done.stderr.decode("cp1252")
+    assert done.returncode == 0, output
+    assert "Subject:    [TEST] ? Nieuwsbrief VZHG" in output and "Traceback" not in output
