@@ -311,8 +311,11 @@ def recipients_check(file):
 
 
 def main() -> None:
+    import signal
     import sys
 
+    if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl-Break in the console stops a command as Ctrl-C does
+        signal.signal(signal.SIGBREAK, signal.default_int_handler)
     for stream in (sys.stdout, sys.stderr):  # a Windows code page (cp1252, cp850) lacks 👉 and →: show "?", not a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")

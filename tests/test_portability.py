@@ -222,3 +222,25 @@ def test_output_survives_a_windows_code_page(project: Path) -> None:
     output = done.stdout.decode("cp1252") + done.stderr.decode("cp1252")
     assert done.returncode == 0, output
     assert "Subject:    [TEST] ? Nieuwsbrief VZHG" in output and "Traceback" not in output
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGUSR1"), reason="stands in SIGUSR1 for SIGBREAK")
+def test_ctrl_break_stops_the_preview_like_ctrl_c(project: Path) -> None:
+    """Windows' Ctrl-Break (SIGBREAK) is handled as Ctrl-C; here SIGUSR1 plays SIGBREAK, which Linux lacks."""
+    import signal
+
+    code = "import signal; signal.SIGBREAK = signal.SIGUSR1; from newsletter_cli.cli import main; main()"
+    process = subprocess.Popen([sys.executable, "-c", code, "preview", "--port", "0", "--no-open"], cwd=project,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines: list[str] = []
+        while not any("Ctrl-C" in line for line in lines):
+            line = process.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        process.send_signal(signal.SIGUSR1)
+        rest = process.communicate(timeout=30)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0 and "Preview stopped." in rest and "Traceback" not in rest, rest

@@ -424,8 +424,6 @@ def serve(edition_yaml: Path, *, host: str = "127.0.0.1", port: int = 8000, open
         echo("Open that address in your browser.")
     echo("Watching the edition, its images and the templates; press Ctrl-C to stop.")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
-    if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl-Break in the console window
-        signal.signal(signal.SIGBREAK, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
