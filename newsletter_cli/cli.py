@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from newsletter_cli import __version__
+
+if TYPE_CHECKING:
+    from newsletter_cli.errors import Diagnostic
+    from newsletter_cli.project import Project
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,9 +31,32 @@ def cli():
     """
 
 
+def project() -> Project:
+    """The project in the current folder, made once per run and handed to the library (settings load lazily)."""
+    root = click.get_current_context().find_root()
+    if root.obj is None:
+        from newsletter_cli.project import Project
+
+        root.obj = Project.here()
+    return root.obj
+
+
 def print_warnings(warnings) -> None:
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+def settings_of(current: Project):
+    """The validated settings, their warnings (e.g. a .env readable by others) printed once."""
+    settings = current.settings
+    print_warnings(current.warnings)
+    return settings
+
+
+def print_findings(findings: list[Diagnostic]) -> None:
+    """Each finding as `error: ...` / `warning: ...` in colour."""
+    for finding in findings:
+        click.secho(f"{finding.severity}: {finding}", fg="red" if finding.severity == "error" else "yellow")
 
 
 @cli.command()
@@ -44,9 +72,10 @@ def build(edition, out_dir):
     from newsletter_cli.compose.build import OUTPUT_FILES
     from newsletter_cli.compose.build import build as run_build
     from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
-    from newsletter_cli.project import display, resolve
+    from newsletter_cli.project import display
 
-    result = run_build(resolve(edition), out_dir)
+    here = project()
+    result = run_build(here.resolve(edition), out_dir, project=here)
     r = result.rendered
     size_kb = r.html_bytes_qp / 1000
     verdict = "OK" if r.html_bytes_qp < GMAIL_CLIP_BYTES else "TOO BIG: Gmail will clip it"
@@ -55,9 +84,11 @@ def build(edition, out_dir):
     click.echo(f"  HTML {size_kb:.1f} KB as sent (quoted-printable); Gmail clips at "
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
     click.echo(f"  Output: {display(result.out_dir / OUTPUT_FILES[0])}, email.txt, email.mjml, web.html")
-    from newsletter_cli.check.content import print_findings, run_checks
+    from newsletter_cli.check.content import run_checks, summary
 
-    print_findings(run_checks(result))  # offline checks only: fast
+    findings = run_checks(result, project=here)  # offline checks only: fast
+    print_findings(findings)
+    click.echo(f"Check: {summary(findings)}")
 
 
 def _can_ask() -> bool:
@@ -73,7 +104,7 @@ def _starter_check(name: str):
         value = _context[-1] if _context else value  # as an option callback: (ctx, param, value)
         if not value:
             return value
-        from newsletter_cli import starter
+        from newsletter_cli.compose import starter
 
         try:
             return getattr(starter, name)(value)
@@ -98,7 +129,7 @@ def init(folder, name, short_name, website, address, primary, accent, logo):
     Asks for the house style (name, website, postal address, colours, logo); give them as options to run
     without questions.
     """
-    from newsletter_cli import starter
+    from newsletter_cli.compose import starter
     from newsletter_cli.project import display
 
     missing = [flag for flag, value in (("--name", name), ("--website", website), ("--address", address)) if not value]
@@ -138,7 +169,7 @@ def new(edition_id, source):
     from newsletter_cli.compose.new import create
     from newsletter_cli.project import display
 
-    path = create(edition_id, source)
+    path = create(edition_id, source, project())
     click.echo(f"Created {display(path)}")
     click.echo(f"Edit it, then run: newsletter preview {edition_id}")
 
@@ -150,10 +181,10 @@ def new(edition_id, source):
 @click.option("--no-open", is_flag=True, help="Do not open the browser.")
 def preview(edition, port, host, no_open):
     """Show an edition in the browser at desktop and phone width; reloads on every save. Ctrl-C stops."""
-    from newsletter_cli.project import resolve
     from newsletter_cli.web.preview import serve
 
-    serve(resolve(edition), host=host, port=port, open_browser=not no_open, echo=click.echo)
+    here = project()
+    serve(here.resolve(edition), here, click.echo, host=host, port=port, open_browser=not no_open)
 
 
 @cli.command()
@@ -164,7 +195,8 @@ def archive(out_dir, include_future):
     """Write a static website with every edition (newest first), ready to publish at ARCHIVE_BASE_URL."""
     from newsletter_cli.web.archive import build_archive, report
 
-    for line in report(build_archive(out_dir, include_future=include_future)):
+    here = project()
+    for line in report(build_archive(out_dir, here, include_future=include_future), here):
         click.echo(line)
 
 
@@ -180,10 +212,32 @@ def check(edition, strict, as_json, online, timeout):
 
     Exit status 1 when there is an error (or, with --strict, a warning). Nothing is written or sent.
     """
-    from newsletter_cli.check.content import check_command
+    from newsletter_cli.check.content import (
+        check_edition,
+        counts,
+        findings_json,
+        summary,
+        verdict,
+    )
+    from newsletter_cli.errors import EditionError
+    from newsletter_cli.project import display
 
-    click.get_current_context().exit(check_command(edition, strict=strict, as_json=as_json, online=online,
-                                                   timeout=timeout))
+    here = project()
+    path = here.resolve(edition)
+    try:
+        shown, findings = check_edition(path, project=here, online=online, timeout=timeout)
+    except EditionError as exc:
+        if not as_json or not exc.problems:
+            raise
+        click.echo(findings_json(display(path), exc.problems))
+        raise SystemExit(exc.exit_code) from None
+    errors, warnings = counts(findings)
+    if as_json:
+        click.echo(findings_json(shown, findings))
+    else:
+        print_findings(findings)
+        click.echo(f"Checked {shown}{' with --online' if online else ''}: {summary(findings)}: {verdict(findings)}")
+    click.get_current_context().exit(1 if errors or (strict and warnings) else 0)
 
 
 class _SendProgress:
@@ -248,18 +302,16 @@ def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
 
     if test == bool(recipients) or (to and not test):
         raise click.UsageError("Give either --test [--to ADDR ...] or --recipients FILE.")
+    here = project()
+    settings = settings_of(here)
     progress = _SendProgress()
     try:
         result = run_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
-                          resend_uncertain=resend_uncertain, confirm=_confirm_send(yes), progress=progress)
+                          resend_uncertain=resend_uncertain, confirm=_confirm_send(yes), progress=progress,
+                          settings=settings, project=here)
     finally:
         progress.close()
     click.echo("\n".join(result_lines(result)))
-    import gc
-
-    # Everything is written, closed and unlocked by now. Freezing the objects spares the interpreter's exit a
-    # garbage collection over every module send imported (pydantic, lxml, Babel, ...): ~40 ms of a send.
-    gc.freeze()
     if result.stopped or result.deferred or result.failed:
         raise SystemExit(1)
 
@@ -273,9 +325,7 @@ def status(edition, as_json):
 
     from newsletter_cli.deliver.journal import status as journal_status
     from newsletter_cli.deliver.journal import status_lines
-    from newsletter_cli.project import resolve
-
-    report = journal_status(resolve(edition).parent)
+    report = journal_status(project().resolve(edition).parent)
     click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)))
 
 
@@ -283,9 +333,8 @@ def status(edition, as_json):
 def doctor():
     """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
     from newsletter_cli.deliver.smtp import doctor as run_doctor
-    from newsletter_cli.settings import load_settings
 
-    checks = run_doctor(load_settings())
+    checks = run_doctor(settings_of(project()))
     for check in checks:
         click.secho(f"{'ok ' if check.ok else 'FAILED'}  {check.text}", fg=None if check.ok else "red")
     if not all(check.ok for check in checks):
@@ -304,7 +353,7 @@ def recipients_check(file):
     from newsletter_cli.deliver.recipients import check_lines, read_recipients
     from newsletter_cli.errors import InputError
 
-    result = read_recipients(file)
+    result = read_recipients(file, project=project())
     click.echo("\n".join(check_lines(result)))
     if result.problems:
         raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. Fix them or remove them.")

@@ -1,13 +1,24 @@
-"""The project folder: where editions live, and which edition.yaml an id, a folder or a file means."""
+"""The project folder: where editions, templates, the theme and `.env` are, and which edition an id means.
+
+One `Project` is made in `cli.py` and handed down (as mkdocs hands its config to `build()`), so the folder and
+the settings are read in one place. Library functions take `project=None` for tests and scripts: that means
+the current folder, and this module is the only one that asks for it.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from newsletter_cli.errors import InputError
+from newsletter_cli.settings import ENV_FILE, RawSettings, Settings, read_raw, validate
 
 EDITION_FILE = "edition.yaml"
+EDITIONS_DIR = "editions"
+TEMPLATES_DIR = "templates"
+THEME_FILE = "theme.yaml"
 
 
 def display(path: Path) -> str:
@@ -23,33 +34,88 @@ def display_dir(path: Path) -> str:
     return os.path.join(display(path), "")
 
 
-def editions_root(root: Path | None = None) -> Path:
-    return (root or Path.cwd()) / "editions"
+@dataclass
+class Project:
+    """One project folder. Settings are read on first use, so `build` works without a `.env`."""
+
+    root: Path
+
+    @classmethod
+    def here(cls) -> Project:
+        """The project in the current folder (where the user runs the commands)."""
+        return cls(Path.cwd())
+
+    @property
+    def editions_dir(self) -> Path:
+        return self.root / EDITIONS_DIR
+
+    @property
+    def templates_dir(self) -> Path:
+        """Where the project's own templates would be (it may not exist)."""
+        return self.root / TEMPLATES_DIR
+
+    @property
+    def theme_file(self) -> Path:
+        return self.root / THEME_FILE
+
+    @property
+    def env_file(self) -> Path:
+        return self.root / ENV_FILE
+
+    @cached_property
+    def raw(self) -> RawSettings:
+        """`.env` and the environment as text, read once; nothing validated yet."""
+        return read_raw(self.env_file)
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Every setting, validated (what `send` and `doctor` need); a bad `.env` line is an error here."""
+        return validate(self.raw, self.env_file)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings about the settings file (e.g. readable by others), for the command line to print."""
+        return self.raw.warnings
+
+    @property
+    def archive_base_url(self) -> str | None:
+        """ARCHIVE_BASE_URL as written; `build` needs only this setting, so the others are not validated."""
+        return self.raw.values.get("ARCHIVE_BASE_URL")
+
+    def setting_text(self, name: str) -> str:
+        """One setting as written ('' when not set), for display only (the preview's sender)."""
+        return self.raw.values.get(name, "")
+
+    def list_editions(self) -> list[str]:
+        """Edition ids, oldest first (ids sort by date: YYYY-MM)."""
+        if not self.editions_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.editions_dir.iterdir() if (p / EDITION_FILE).is_file())
+
+    def resolve(self, edition: str | None) -> Path:
+        """The edition.yaml for an edition id, a folder or a file; None means the newest edition."""
+        base = self.editions_dir
+        if edition is None:
+            ids = self.list_editions()
+            if not ids:
+                raise InputError(f"No editions in {display_dir(base)}. Start one with: newsletter new YYYY-MM")
+            return base / ids[-1] / EDITION_FILE
+        candidate = Path(edition)
+        if candidate.is_file():
+            return candidate
+        if candidate.is_dir() and (candidate / EDITION_FILE).is_file():
+            return candidate / EDITION_FILE
+        by_id = base / edition / EDITION_FILE
+        if by_id.is_file():
+            return by_id
+        have = ", ".join(self.list_editions()) or "none"
+        raise InputError(f"No edition '{edition}': {display(by_id)} does not exist (editions here: {have}).")
 
 
-def resolve(edition: str | None, root: Path | None = None) -> Path:
-    """The edition.yaml for an edition id, a folder or a file; None means the newest edition."""
-    base = editions_root(root)
-    if edition is None:
-        ids = list_editions(root)
-        if not ids:
-            raise InputError(f"No editions in {display_dir(base)}. Start one with: newsletter new YYYY-MM")
-        return base / ids[-1] / EDITION_FILE
-    candidate = Path(edition)
-    if candidate.is_file():
-        return candidate
-    if candidate.is_dir() and (candidate / EDITION_FILE).is_file():
-        return candidate / EDITION_FILE
-    by_id = base / edition / EDITION_FILE
-    if by_id.is_file():
-        return by_id
-    have = ", ".join(list_editions(root)) or "none"
-    raise InputError(f"No edition '{edition}': {display(by_id)} does not exist (editions here: {have}).")
+def current(project: Project | None) -> Project:
+    """`project`, or the one in the current folder when a caller (a test, a script) gives none."""
+    return project if project is not None else Project.here()
 
 
-def list_editions(root: Path | None = None) -> list[str]:
-    """Edition ids, oldest first (ids sort by date: YYYY-MM)."""
-    base = editions_root(root)
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if (p / EDITION_FILE).is_file())
+def resolve(edition: str | None, project: Project | None = None) -> Path:
+    return current(project).resolve(edition)

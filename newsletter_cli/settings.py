@@ -1,4 +1,4 @@
-"""Settings from `.env` in the current folder and the environment (the environment wins)."""
+"""Settings from the project's `.env` and the environment (the environment wins); warnings are returned, not printed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Literal
 
+from pydantic import SecretStr
+
 from newsletter_cli.errors import InputError
 
 ENV_FILE = ".env"
@@ -19,46 +21,20 @@ DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 NAMES = (
     "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_OAUTH_TOKEN_COMMAND",
     "SMTP_CA_FILE", "SMTP_TIMEOUT", "NEWSLETTER_FROM", "NEWSLETTER_REPLY_TO", "SEND_RATE", "SEND_CONNECTIONS",
-    "LIST_UNSUBSCRIBE", "LIST_UNSUBSCRIBE_SECRET", "REVIEW_LIST",
+    "LIST_UNSUBSCRIBE", "LIST_UNSUBSCRIBE_SECRET", "REVIEW_LIST", "ARCHIVE_BASE_URL",
 )
 Security = Literal["starttls", "ssl", "none"]
 
 
-class Secret:
-    """A value that never shows itself in str(), repr() or f-strings; `.reveal()` to use it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('********')" if self._value else "Secret('')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
 @dataclass(frozen=True)
 class Settings:
-    """Everything `send` and `doctor` need; the password and tokens are Secrets, hidden from repr."""
+    """Everything `send` and `doctor` need; the password and tokens are SecretStr, hidden from repr."""
 
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_security: Security = "starttls"
     smtp_username: str | None = None
-    smtp_password: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    smtp_password: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
     smtp_oauth_token_command: str | None = None
     smtp_ca_file: Path | None = None
     smtp_timeout: float = 60.0
@@ -67,8 +43,10 @@ class Settings:
     send_rate: int = 30  # messages per minute; 0 = no limit (local test servers only)
     send_connections: int = 1
     list_unsubscribe: tuple[str, ...] = ()  # 'mailto:...' and/or an https URL template
-    list_unsubscribe_secret: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    list_unsubscribe_secret: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
     review_list: Path | None = None
+    archive_base_url: str | None = None  # where `newsletter archive`'s site is published
+    env_file: Path | None = field(default=None, repr=False, compare=False)  # the project's .env, for messages
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # name -> '.env:3'
 
     def source(self, name: str) -> str:
@@ -164,41 +142,46 @@ def _warn_permissions(path: Path, warn: list[str]) -> None:
                     f"run  chmod 600 {path.name}")
 
 
-def read_raw(env_file: Path | None = None, strict: bool = False) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """(values, sources, warnings) from the .env file and the environment, the environment winning.
+@dataclass
+class RawSettings:
+    """The settings as text from .env and the environment, before validation.
 
-    `strict` (what `send` and `doctor` use) refuses a .env with lines it cannot read or names in this tool's
-    families that are not settings, instead of leaving them out silently. A name set to nothing in .env is
-    not set, but its source is kept ('.env:3') so that a message can point at the line.
+    `problems` are .env lines that cannot be read and names in this tool's families that are not settings:
+    `send` and `doctor` refuse them (Project.settings) instead of leaving them out silently; `build` only
+    needs ARCHIVE_BASE_URL and does not. A name set to nothing in .env is not set, but its source is kept
+    ('.env:3') so that a message can point at the line.
     """
+
+    values: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> '.env:3' or 'the environment'
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def read_raw(env_file: Path) -> RawSettings:
+    """The .env file (when there is one) and the environment, the environment winning."""
     from dotenv import dotenv_values  # small, but only needed here
 
-    path = env_file if env_file is not None else Path.cwd() / ENV_FILE
-    values: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    warnings: list[str] = []
-    if path.is_file():
-        _warn_permissions(path, warnings)
+    raw = RawSettings()
+    if env_file.is_file():
+        _warn_permissions(env_file, raw.warnings)
         try:
-            text = _decode_env(path.read_bytes(), path)
+            text = _decode_env(env_file.read_bytes(), env_file)
         except OSError as exc:
-            raise InputError(f"{path.name}: cannot read the settings file: {exc.strerror}") from None
-        lines, problems = _env_file_lines(path, text)
-        if strict and problems:
-            raise InputError("\n".join(problems))
-        file_values = dotenv_values(stream=io.StringIO(text))
-        for name, value in file_values.items():
+            raise InputError(f"{env_file.name}: cannot read the settings file: {exc.strerror}") from None
+        lines, raw.problems = _env_file_lines(env_file, text)
+        for name, value in dotenv_values(stream=io.StringIO(text)).items():
             if name in lines:
-                sources[name] = f"{path.name}:{lines[name]}"
+                raw.sources[name] = f"{env_file.name}:{lines[name]}"
             if value is not None and value.strip() != "":
-                values[name] = value.strip()
-                sources[name] = f"{path.name}:{lines[name]}" if name in lines else path.name
+                raw.values[name] = value.strip()
+                raw.sources[name] = f"{env_file.name}:{lines[name]}" if name in lines else env_file.name
     for name in NAMES:
         value = os.environ.get(name)
         if value is not None and value.strip() != "":
-            values[name] = value.strip()
-            sources[name] = "the environment"
-    return values, sources, warnings
+            raw.values[name] = value.strip()
+            raw.sources[name] = "the environment"
+    return raw
 
 
 class _Reader:
@@ -329,7 +312,7 @@ def _unsubscribe(reader: _Reader) -> tuple[str, ...]:
     return tuple(out)
 
 
-def parse_settings(values: dict[str, str], sources: dict[str, str]) -> Settings:
+def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Path | None = None) -> Settings:
     """Validate raw values into Settings; raises InputError naming the first bad setting."""
     reader = _Reader(values, sources)
     security = (reader.text("SMTP_SECURITY") or "starttls").lower()
@@ -361,12 +344,12 @@ def parse_settings(values: dict[str, str], sources: dict[str, str]) -> Settings:
                                               "(at least 16 random characters)")
     return Settings(
         smtp_host=host, smtp_port=port, smtp_security=security,  # type: ignore[arg-type]
-        smtp_username=username, smtp_password=Secret(password or ""), smtp_oauth_token_command=token_command,
+        smtp_username=username, smtp_password=SecretStr(password or ""), smtp_oauth_token_command=token_command,
         smtp_ca_file=_ca_file(reader), smtp_timeout=float(timeout),
         newsletter_from=sender, reply_to=reply_to, send_rate=rate, send_connections=connections,
-        list_unsubscribe=unsubscribe, list_unsubscribe_secret=Secret(secret),
+        list_unsubscribe=unsubscribe, list_unsubscribe_secret=SecretStr(secret),
         review_list=Path(reader.text("REVIEW_LIST") or "") if reader.text("REVIEW_LIST") else None,
-        sources=dict(sources),
+        archive_base_url=reader.text("ARCHIVE_BASE_URL"), env_file=env_file, sources=dict(sources),
     )
 
 
@@ -375,29 +358,14 @@ def missing(settings: Settings, name: str, why: str, example: str) -> InputError
     source = settings.sources.get(name, "")
     if source.startswith(ENV_FILE):
         return InputError(f"{source}: {name} is empty; {why}. Fill it in, e.g. {name}={example}")
-    if (Path.cwd() / ENV_FILE).is_file():
+    if settings.env_file is not None and settings.env_file.is_file():
         return InputError(f"{ENV_FILE}: {name} is not set; {why}. Add a line {name}={example}")
     return InputError(f"{name} is not set; {why}. There is no {ENV_FILE} in this folder: copy .env.example to "
                       f"{ENV_FILE} and fill it in, or set {name} in the environment.")
 
 
-def require(value: object, name: str, why: str) -> None:
-    """Raise a clear InputError when a setting that this command needs is not set."""
-    if not value:
-        raise InputError(f"{name} is not set; {why}. Add it to .env in this folder (see .env.example).")
-
-
-def load_settings(env_file: Path | None = None, warnings: list[str] | None = None) -> Settings:
-    """Settings from `.env` in the current folder (or `env_file`) merged under the environment.
-
-    Warnings (e.g. a .env readable by others) are appended to `warnings` when given, else printed to stderr.
-    """
-    values, sources, found = read_raw(env_file, strict=True)
-    if warnings is not None:
-        warnings.extend(found)
-    else:
-        import click
-
-        for warning in found:
-            click.secho(f"warning: {warning}", fg="yellow", err=True)
-    return parse_settings(values, sources)
+def validate(raw: RawSettings, env_file: Path | None = None) -> Settings:
+    """Settings from what `read_raw` found; raises InputError for unreadable .env lines or a bad setting."""
+    if raw.problems:
+        raise InputError("\n".join(raw.problems))
+    return parse_settings(raw.values, raw.sources, env_file=env_file)

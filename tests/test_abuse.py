@@ -10,7 +10,7 @@ password, `status --json` and `send --help`, and in the edition folder's files
 (test_send.py::test_doctor_reports_each_step); the password over plain SMTP to another computer
 (test_send.py::test_password_over_plaintext_to_a_remote_host_is_refused); the common traversal paths of the
 preview, a symlink out of images/ and no SMTP setting on its pages (tests/test_preview.py); a .env readable by
-others warned by `load_settings` (test_config.py::test_env_readable_by_others_is_warned); the corpus cases
+others warned by `Project.warnings` (test_config.py::test_env_readable_by_others_is_warned); the corpus cases
 name-with-line-break, name-with-carriage-return, nul-byte, from-with-escaped-line-break and
 switch-off-certificate-checks (tests/corpus/).
 """
@@ -39,10 +39,11 @@ from newsletter_cli.cli import cli
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.deliver.smtp import Connection, Fatal, tls_context
 from newsletter_cli.errors import InputError
-from newsletter_cli.settings import load_settings, parse_settings
+from newsletter_cli.settings import parse_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from smtp_server import SmtpServer, make_tls  # noqa: E402
+from test_config import load_settings  # noqa: E402
 from test_preview_support import get  # noqa: E402
 
 PASSWORD = "Zeer-Geheim-Wachtwoord-7431"
@@ -349,7 +350,7 @@ def test_no_setting_switches_certificate_checks_off(project: Path, setting: str)
     write_env(project, SMTP_HOST="smtp.office365.com")
     (project / ".env").write_text((project / ".env").read_text() + setting + "\n")
     with pytest.raises(InputError, match=r"^\.env:2: .* certificate checks cannot be switched off"):
-        load_settings(warnings=[])
+        load_settings()
 
 
 @pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "ssl"])

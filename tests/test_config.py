@@ -7,12 +7,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import SecretStr
 
 from newsletter_cli.cli import cli
 from newsletter_cli.errors import InputError
-from newsletter_cli.settings import Secret, load_settings
+from newsletter_cli.project import Project
+from newsletter_cli.settings import Settings
 
 SECRET_PASSWORD = "hunter2-very-secret"
+
+
+def load_settings() -> Settings:
+    """The settings of the project in the current folder, as a command reads them."""
+    return Project.here().settings
 
 
 def write_env(folder: Path, text: str, mode: int = 0o600) -> Path:
@@ -25,7 +32,7 @@ def write_env(folder: Path, text: str, mode: int = 0o600) -> Path:
 def test_reads_dotenv_from_the_current_folder_and_environment_wins(project, monkeypatch):
     write_env(project, "SMTP_HOST=smtp.example.org\nSMTP_PORT=2525\nNEWSLETTER_FROM=VZHG <nb@vzhg.nl>\n")
     monkeypatch.setenv("SMTP_PORT", "587")
-    settings = load_settings(warnings=[])
+    settings = load_settings()
     assert settings.smtp_host == "smtp.example.org"
     assert settings.smtp_port == 587
     assert settings.source("SMTP_HOST") == ".env:1"
@@ -35,27 +42,27 @@ def test_reads_dotenv_from_the_current_folder_and_environment_wins(project, monk
 
 
 def test_defaults_without_any_settings(project):
-    settings = load_settings(warnings=[])
+    settings = load_settings()
     assert settings.smtp_host is None and settings.smtp_port == 587
 
 
 def test_bad_port_names_the_file_line_and_setting(project):
     write_env(project, "# comment\nSMTP_HOST=x\nSMTP_PORT=abc\n")
     with pytest.raises(InputError) as info:
-        load_settings(warnings=[])
+        load_settings()
     assert info.value.message == ".env:3: SMTP_PORT 'abc' is not a port number (1-65535)"
 
 
 def test_bad_port_from_environment(project, monkeypatch):
     monkeypatch.setenv("SMTP_PORT", "70000")
     with pytest.raises(InputError, match=r"SMTP_PORT \(in the environment\): '70000' is not a port number"):
-        load_settings(warnings=[])
+        load_settings()
 
 
 def test_unknown_security_lists_the_modes(project):
     write_env(project, "SMTP_SECURITY=tls\n")
     with pytest.raises(InputError) as info:
-        load_settings(warnings=[])
+        load_settings()
     assert ".env:1: SMTP_SECURITY 'tls' is unknown" in info.value.message
     for mode in ("starttls", "ssl", "none"):
         assert mode in info.value.message
@@ -63,7 +70,7 @@ def test_unknown_security_lists_the_modes(project):
 
 def test_security_sets_the_default_port(project):
     write_env(project, "SMTP_SECURITY=ssl\n")
-    assert load_settings(warnings=[]).smtp_port == 465
+    assert load_settings().smtp_port == 465
 
 
 @pytest.mark.parametrize("line, fragment", [
@@ -78,28 +85,28 @@ def test_security_sets_the_default_port(project):
 def test_malformed_settings_are_named(project, line, fragment):
     write_env(project, line + "\n")
     with pytest.raises(InputError, match=r"^\.env:1: ") as info:
-        load_settings(warnings=[])
+        load_settings()
     assert fragment in info.value.message
 
 
 def test_password_never_in_repr_or_str(project):
     write_env(project, f"SMTP_HOST=h\nSMTP_USERNAME=u\nSMTP_PASSWORD={SECRET_PASSWORD}\nLIST_UNSUBSCRIBE_SECRET={SECRET_PASSWORD}x\n")
-    settings = load_settings(warnings=[])
-    assert settings.smtp_password.reveal() == SECRET_PASSWORD
+    settings = load_settings()
+    assert settings.smtp_password.get_secret_value() == SECRET_PASSWORD
     for text in (repr(settings), str(settings), f"{settings.smtp_password}", repr(settings.smtp_password)):
         assert SECRET_PASSWORD not in text
-    assert isinstance(settings.smtp_password, Secret)
+    assert isinstance(settings.smtp_password, SecretStr)
 
 
 def test_env_readable_by_others_is_warned(project):
     write_env(project, "SMTP_HOST=h\n", mode=0o644)
-    warnings: list[str] = []
-    load_settings(warnings=warnings)
-    assert any("chmod 600 .env" in w for w in warnings)
+    loaded = Project.here()
+    assert loaded.settings.smtp_host == "h"
+    assert any("chmod 600 .env" in w for w in loaded.warnings)
     os.chmod(project / ".env", 0o600)
-    warnings.clear()
-    load_settings(warnings=warnings)
-    assert warnings == []
+    loaded = Project.here()
+    assert loaded.settings.smtp_host == "h"
+    assert loaded.warnings == []
 
 
 def test_cli_reports_bad_settings_without_traceback(project):

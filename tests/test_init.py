@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from newsletter_cli import cli as cli_module
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.templating import TEMPLATES, email_template_files
-from newsletter_cli.starter import FILES, short_name
+from newsletter_cli.compose.starter import FILES, short_name
 
 REPO = Path(__file__).resolve().parent.parent
 STYLE = ["--name", "Vereniging Zuid-Hollandse Gemeenten", "--website", "https://vzhg.nl/",
@@ -117,7 +117,7 @@ def test_short_name() -> None:
 def test_the_repository_is_a_project_with_the_same_starter_files(packaged: str, in_repo: str) -> None:
     """The repository's own examples and what `init` writes must not drift apart: change both."""
     assert filecmp.cmp(FILES / packaged, REPO / in_repo, shallow=False), \
-        f"{in_repo} differs from newsletter_cli/starter_files/{packaged}; copy the newer one over the other"
+        f"{in_repo} differs from newsletter_cli/compose/starter_files/{packaged}; copy the newer one over the other"
 
 
 def test_the_package_data_covers_every_data_file() -> None:

@@ -192,13 +192,10 @@ def test_the_env_permission_warning_only_where_permission_bits_mean_something(pr
 
     (project / ".env").write_text("SMTP_HOST=h\n", encoding="utf-8")
     (project / ".env").chmod(0o666)  # what Windows reports for every file that is not read-only
-    warnings: list[str] = []
-    settings.load_settings(warnings=warnings)
+    warnings = settings.read_raw(project / ".env").warnings
     assert any("chmod 600 .env" in w for w in warnings)  # on Linux and macOS it is a real problem
     monkeypatch.setattr(settings, "PERMISSION_BITS_MEAN_PRIVACY", False)  # as on Windows
-    warnings.clear()
-    settings.load_settings(warnings=warnings)
-    assert warnings == []
+    assert settings.read_raw(project / ".env").warnings == []
 
 
 def test_the_token_command_keeps_windows_paths() -> None:

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from newsletter_cli.check.base import Context
+from newsletter_cli.compose.model import MUTED, WHITE
 from newsletter_cli.errors import Diagnostic
 
-WHITE = "#ffffff"
-MUTED = "#52606d"  # footer text colour in the templates
 AA_BODY = 4.5  # WCAG 2.1 AA, normal text
 AA_LARGE = 3.0  # below this even large text is hard to read
 

@@ -6,6 +6,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter_cli.compose.model import Theme, YamlPath
@@ -23,6 +24,7 @@ class Context:
     theme: Theme
     theme_file: str = ""  # "theme.yaml" when the project has one, else ""
     theme_lines: dict[YamlPath, int] = field(default_factory=dict)
+    root: Path = field(kw_only=True)  # the project folder: a local theme logo is there
 
     @property
     def file(self) -> str:

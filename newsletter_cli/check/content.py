@@ -8,20 +8,20 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
-
 from newsletter_cli.check import a11y as check_a11y
 from newsletter_cli.check import links as check_links
 from newsletter_cli.check.base import Context
+from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose.model import YamlPath
-from newsletter_cli.errors import Diagnostic, EditionError
+from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
+from newsletter_cli.errors import Diagnostic
+from newsletter_cli.project import Project, current
 
 if TYPE_CHECKING:
     from newsletter_cli.compose.build import Build
 
 GMAIL_WARN_BYTES = 90_000
-GMAIL_CLIP_BYTES = 102_000
 MESSAGE_WARN_BYTES = 2_000_000
 MESSAGE_MAX_BYTES = 10_000_000  # many mail servers refuse larger messages
 HEADER_BYTES = 3_000  # headers and MIME boundaries, roughly
@@ -34,9 +34,10 @@ PLACEHOLDERS = ("Schrijf hier het voorwoord", "Titel van het bericht", "Schrijf 
 _HANDLED_ELSEWHERE = {"safelink", "size"}  # warnings of the loader/renderer that check reports itself
 
 
-def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0) -> list[Diagnostic]:
+def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0,
+               project: Project | None = None) -> list[Diagnostic]:
     """Every finding for one built edition, errors first; `online` also fetches each link."""
-    ctx = context_for(build)
+    ctx = context_for(build, project)
     found_links = check_links.collect_links(ctx)
     facts = check_a11y.html_facts(build.rendered.html)
     results = [w for w in build.rendered.warnings if w.code not in _HANDLED_ELSEWHERE]
@@ -61,18 +62,19 @@ def sort_findings(findings: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(unique, key=lambda d: (d.severity != "error", d.file, d.line or 0))
 
 
-def context_for(build: Build) -> Context:
+def context_for(build: Build, project: Project | None = None) -> Context:
     """The check context: the build plus the project's theme (and its line numbers, for findings)."""
-    from newsletter_cli.compose.build import THEME_FILE, load_theme
+    from newsletter_cli.compose.build import load_theme
     from newsletter_cli.compose.load import parse_yaml, read_text
     from newsletter_cli.project import display
 
-    theme_path = Path.cwd() / THEME_FILE
+    project = current(project)
+    theme_path = project.theme_file
     if not theme_path.is_file():
-        return Context(build, load_theme())
+        return Context(build, load_theme(project), root=project.root)
     shown = display(theme_path)
     _, lines, _ = parse_yaml(read_text(theme_path, shown), shown)
-    return Context(build, load_theme(), shown, lines)
+    return Context(build, load_theme(project), shown, lines, root=project.root)
 
 
 def check_size(ctx: Context) -> list[Diagnostic]:
@@ -189,7 +191,7 @@ def check_deliverability(ctx: Context, facts: check_a11y.HtmlFacts) -> list[Diag
         results.append(ctx.at("warning", (), f"the plain-text part has {len(text_words)} words against "
                               f"{len(html_words)} in the HTML; spam filters distrust a text part that says less",
                               "write the content as Markdown instead of raw HTML", "text-part"))
-    unsubscribe_words = ("unsubscribe", "afmelden", "uitschrijven")
+    unsubscribe_words = (*(words["unsubscribe"].lower() for words in i18n.STRINGS.values()), "uitschrijven")
     in_html = any(href.strip() == UNSUBSCRIBE_FIELD or any(w in (href + " " + text).lower() for w in unsubscribe_words)
                   for href, text in facts.anchors)
     if not in_html or UNSUBSCRIBE_FIELD not in rendered.text:
@@ -214,14 +216,6 @@ def summary(findings: list[Diagnostic]) -> str:
     return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
 
 
-def print_findings(findings: list[Diagnostic]) -> None:
-    """Each finding as `error: ...` / `warning: ...`, then the count."""
-    for finding in findings:
-        colour = "red" if finding.severity == "error" else "yellow"
-        click.secho(f"{finding.severity}: {finding}", fg=colour)
-    click.echo(f"Check: {summary(findings)}")
-
-
 def findings_json(edition: str, findings: list[Diagnostic]) -> str:
     errors, warnings = counts(findings)
     return json.dumps({"edition": edition, "errors": errors, "warnings": warnings,
@@ -229,31 +223,20 @@ def findings_json(edition: str, findings: list[Diagnostic]) -> str:
                       ensure_ascii=False, indent=2)
 
 
-def check_command(edition: str | None, *, strict: bool, as_json: bool, online: bool, timeout: float) -> int:
-    """`newsletter check`: build in memory (nothing is written), check, report; returns the exit status."""
-    from newsletter_cli.compose.build import Build, archive_url, load_theme
-    from newsletter_cli.compose.load import load
-    from newsletter_cli.compose.render import render
-    from newsletter_cli.project import display, resolve
-
-    path = resolve(edition)
-    try:
-        loaded = load(path)
-    except EditionError as exc:
-        if not as_json or not exc.problems:
-            raise
-        click.echo(findings_json(display(path), exc.problems))
-        return exc.exit_code
-    build = Build(loaded, render(loaded, load_theme(), web_url=archive_url(loaded.id)), loaded.folder / "build")
-    findings = run_checks(build, online=online, timeout=timeout)
+def verdict(findings: list[Diagnostic]) -> str:
+    """The last word of `newsletter check`."""
     errors, warnings = counts(findings)
-    if as_json:
-        click.echo(findings_json(loaded.display_path, findings))
-    else:
-        for finding in findings:
-            click.secho(f"{finding.severity}: {finding}", fg="red" if finding.severity == "error" else "yellow")
-        verdict = "fix the errors before sending" if errors else (
-            "ready to send" if not warnings else "ready to send; look at the warnings")
-        click.echo(f"Checked {loaded.display_path}{' with --online' if online else ''}: "
-                   f"{summary(findings)}: {verdict}")
-    return 1 if errors or (strict and warnings) else 0
+    if errors:
+        return "fix the errors before sending"
+    return "ready to send" if not warnings else "ready to send; look at the warnings"
+
+
+def check_edition(path: Path, *, project: Project, online: bool = False, timeout: float = 10.0) -> tuple[str, list[Diagnostic]]:
+    """`newsletter check`: build in memory (nothing is written) and check; (the edition as shown, findings).
+
+    Raises EditionError when the edition cannot be loaded (its problems are the findings then).
+    """
+    from newsletter_cli.compose.build import build_in_memory
+
+    built = build_in_memory(path, project=project)
+    return built.loaded.display_path, run_checks(built, online=online, timeout=timeout, project=project)

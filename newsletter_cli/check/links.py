@@ -249,7 +249,7 @@ def check_images(ctx: Context, images: list[ImageRef]) -> list[Diagnostic]:
                                   "width of the email", "add width: (in pixels, at most 600) under image:",
                                   "image-width"))
     if ctx.theme.logo and not is_web_address(ctx.theme.logo):
-        logo = Path(ctx.theme.logo)
+        logo = ctx.root / ctx.theme.logo
         if not logo.is_file():
             results.append(ctx.for_theme("error", "logo", f"the logo file '{ctx.theme.logo}' does not exist",
                                          "put the file there or fix the name in theme.yaml", "image-missing"))

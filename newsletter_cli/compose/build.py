@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +13,8 @@ from newsletter_cli.compose.load import load, read_text
 from newsletter_cli.compose.model import LoadedEdition, Theme, is_web_address
 from newsletter_cli.compose.render import Rendered, render
 from newsletter_cli.errors import InputError
-from newsletter_cli.project import display, display_dir
+from newsletter_cli.project import Project, current, display, display_dir
 
-THEME_FILE = "theme.yaml"
 OUTPUT_FILES = ("email.html", "email.txt", "email.mjml", "web.html")
 
 
@@ -27,9 +25,9 @@ class Build:
     out_dir: Path
 
 
-def load_theme(root: Path | None = None) -> Theme:
+def load_theme(project: Project | None = None) -> Theme:
     """theme.yaml in the project folder, or the default house style."""
-    path = (root or Path.cwd()) / THEME_FILE
+    path = current(project).theme_file
     if not path.is_file():
         return Theme()
     shown = display(path)
@@ -48,25 +46,28 @@ def load_theme(root: Path | None = None) -> Theme:
     return theme
 
 
-def archive_url(edition_id: str) -> str | None:
-    """The edition's page in the published archive, when ARCHIVE_BASE_URL is configured (environment or .env)."""
-    base = os.environ.get("ARCHIVE_BASE_URL", "").strip()
-    if not base:
-        from newsletter_cli.settings import (
-            read_raw,  # .env in the current folder, as `send` reads it
-        )
-
-        base = read_raw()[0].get("ARCHIVE_BASE_URL", "").strip()
+def archive_url(project: Project, edition_id: str) -> str | None:
+    """The edition's page in the published archive, when ARCHIVE_BASE_URL is set (environment or .env)."""
+    base = project.archive_base_url
     return f"{base.rstrip('/')}/{edition_id}/" if base else None
 
 
-def build(edition_yaml: Path, out_dir: Path | None = None, theme: Theme | None = None) -> Build:
+def build(edition_yaml: Path, out_dir: Path | None = None, theme: Theme | None = None,
+          project: Project | None = None) -> Build:
     """Build one edition and write its files; raises EditionError on bad input."""
+    built = build_in_memory(edition_yaml, theme, project)
+    if out_dir is not None:
+        built.out_dir = out_dir
+    write_outputs(built.rendered, built.out_dir)
+    return built
+
+
+def build_in_memory(edition_yaml: Path, theme: Theme | None = None, project: Project | None = None) -> Build:
+    """Load and render, writing nothing (what `check` needs); `out_dir` is where `build` would write."""
+    project = current(project)
     loaded = load(edition_yaml)
-    rendered = render(loaded, theme or load_theme(), web_url=archive_url(loaded.id))
-    target = out_dir or loaded.folder / "build"
-    write_outputs(rendered, target)
-    return Build(loaded, rendered, target)
+    rendered = render(loaded, theme or load_theme(project), web_url=archive_url(project, loaded.id), root=project.root)
+    return Build(loaded, rendered, loaded.folder / "build")
 
 
 def fingerprint(rendered: Rendered) -> str:

@@ -1,4 +1,7 @@
-"""Words and dates inside the email, in the edition's locale (Dutch by default)."""
+"""Words and dates the readers see (the email, its web page, the archive), in the edition's locale (Dutch by default).
+
+The one table of those words: a new locale is one more entry here.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "links": "Links",
         "read_online": "Online lezen",
         "contents": "In deze nieuwsbrief",
+        "archive_title": "Archief nieuwsbrief",
+        "archive_intro": "Alle edities van de nieuwsbrief van de {name}, de nieuwste bovenaan.",
+        "archive_empty": "Nog geen edities.",
     },
     "en": {
         "view_in_browser": "View this newsletter in your browser",
@@ -40,11 +46,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "links": "Links",
         "read_online": "Read online",
         "contents": "In this newsletter",
+        "archive_title": "Newsletter archive",
+        "archive_intro": "Every edition of the {name} newsletter, newest first.",
+        "archive_empty": "No editions yet.",
     },
 }
 
 
 def strings(locale: str) -> dict[str, str]:
+    """The words for `locale`; Dutch for a locale without its own."""
     return STRINGS.get(locale, STRINGS["nl"])
 
 

@@ -123,6 +123,12 @@ class Edition(Strict):
     agenda: Agenda | None = None
 
 
+# The colours the templates use besides the theme's; `newsletter check` measures the theme's contrast against them.
+WHITE = "#ffffff"  # the content background, and text on the primary colour (masthead, buttons)
+MUTED = "#52606d"  # the grey of the footer and of the 'view in your browser' line
+TEMPLATE_COLOURS = {"white": WHITE, "muted": MUTED}
+
+
 class Theme(Strict):
     """House style: one place for the association's name, colours, logo and footer."""
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from babel.dates import format_date
 
-from newsletter_cli import project
 from newsletter_cli.compose import load as loader
 from newsletter_cli.compose.model import Edition
 from newsletter_cli.compose.render import environment
 from newsletter_cli.errors import InputError
+from newsletter_cli.project import EDITION_FILE, Project, current, display
 
 ID_RE = re.compile(r"^\d{4}-\d{2}$")
 
@@ -30,18 +30,19 @@ def guess_date(edition_id: str, previous: dt.date) -> dt.date:
     return previous + dt.timedelta(days=30)
 
 
-def create(edition_id: str, source_id: str | None, root: Path | None = None) -> Path:
+def create(edition_id: str, source_id: str | None, project: Project | None = None) -> Path:
     """Write editions/<id>/edition.yaml from the source edition; returns its path."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", edition_id):
         raise InputError(f"'{edition_id}' is not a usable edition id; use the year and month, e.g. 2025-10")
-    target = project.editions_root(root) / edition_id / project.EDITION_FILE
+    project = current(project)
+    target = project.editions_dir / edition_id / EDITION_FILE
     if target.exists():
-        raise InputError(f"{project.display(target)} already exists; pick another id or edit that file")
-    source = loader.load(project.resolve(source_id, root)).edition
+        raise InputError(f"{display(target)} already exists; pick another id or edit that file")
+    source = loader.load(project.resolve(source_id)).edition
     new_date = guess_date(edition_id, source.date)
     old_month = format_date(source.date, "LLLL y", locale=source.locale)
     new_month = format_date(new_date, "LLLL y", locale=source.locale)
-    write_edition(target, source, source_id or project.list_editions(root)[-1], new_date,
+    write_edition(target, source, source_id or project.list_editions()[-1], new_date,
                   source.subject.replace(old_month, new_month))
     return target
 

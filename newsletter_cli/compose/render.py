@@ -17,16 +17,22 @@ from markupsafe import Markup
 from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import plaintext as plain
-from newsletter_cli.compose.model import Edition, LoadedEdition, Theme, is_web_address
+from newsletter_cli.compose.model import (
+    TEMPLATE_COLOURS,
+    Edition,
+    LoadedEdition,
+    Theme,
+    is_web_address,
+)
 from newsletter_cli.compose.qp import qp_size
 from newsletter_cli.compose.templating import (
     TEMPLATES,
     environment,
     mjml_problem,
-    project_templates,
     render_template,
 )
 from newsletter_cli.errors import Diagnostic, EditionError, InputError
+from newsletter_cli.project import Project
 
 __all__ = ["TEMPLATES", "environment"]  # where new.py and the preview find them
 GMAIL_CLIP_BYTES = 102_000
@@ -95,7 +101,7 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
         "edition": edition, "theme": {**theme.model_dump(), "website_label": website_label}, "t": t,
         "intro": intro, "sections": sections, "agenda": agenda, "logo": logo,
         "month_year": i18n.month_year(edition.date, loc), "why": t["why"].format(name=theme.name),
-        "web_url": web_url, "unsubscribe_url": unsubscribe_url,
+        "web_url": web_url, "unsubscribe_url": unsubscribe_url, "colours": TEMPLATE_COLOURS,
     }
 
 
@@ -244,7 +250,11 @@ def count_links(edition: Edition) -> int:
 
 
 def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, root: Path | None = None) -> Rendered:
-    """Render one edition; pure apart from reading templates (no network, no writes)."""
+    """Render one edition; pure apart from reading templates (no network, no writes).
+
+    `root` is the project folder, where a local theme logo is (`build` passes it); without it the logo is
+    taken to be the edition's project's: two folders up from the edition folder.
+    """
     started = time.perf_counter()
     edition = loaded.edition
     local = [i.image.src for s in edition.sections for i in s.items
@@ -252,7 +262,7 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
     # A local image is written in the HTML as its path inside the edition folder ("./images/a.png" becomes
     # "images/a.png"): the form the sender looks for to swap in the embedded copy (cid:).
     image_src = {src: (loaded.folder / src).relative_to(loaded.folder).as_posix() for src in local}
-    templates = project_templates(root)
+    templates = Project(root or loaded.folder.parent.parent).templates_dir  # overrides the package's, file by file
     mjml_source = to_mjml(edition, theme, templates=templates, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD,
                           image_src=image_src)
     html = inline_css(_compile(mjml_source, loaded, templates))
@@ -266,7 +276,7 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
         image_files={src: loaded.folder / src for src in image_src.values()},  # each file once
     )
     if theme.logo and not is_web_address(theme.logo):
-        result.image_files[theme.logo] = (root or Path.cwd()) / theme.logo  # the theme's path, from the project folder
+        result.image_files[theme.logo] = (root or loaded.folder.parent.parent) / theme.logo  # from the project folder
     if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
         result.warnings.append(Diagnostic(
             "warning", loaded.display_path, None, "",

@@ -15,18 +15,11 @@ from pathlib import Path
 import jinja2
 
 from newsletter_cli.errors import InputError
-from newsletter_cli.project import display
+from newsletter_cli.project import TEMPLATES_DIR, display
 
 TEMPLATES = Path(__file__).parent / "templates"
-PROJECT_TEMPLATES = "templates"
-EMAIL_TEMPLATE = "email.mjml.j2"
 _MJ_TAG = re.compile(r"<(/?)(mj-[a-z-]+)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>")
 _JINJA_BLOCK = re.compile(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", re.DOTALL)
-
-
-def project_templates(root: Path | None = None) -> Path:
-    """Where a project keeps its own templates."""
-    return (root or Path.cwd()) / PROJECT_TEMPLATES
 
 
 def environment(override: Path | None = None) -> jinja2.Environment:
@@ -69,7 +62,7 @@ def render_template(env: jinja2.Environment, name: str, data: dict[str, object])
         raise InputError(_problem(exc.filename, exc.lineno, exc.message or str(exc))) from None
     except jinja2.TemplateNotFound as exc:
         raise InputError(f"a template includes '{exc.name}', which is neither in "
-                         f"{display(Path(PROJECT_TEMPLATES))} nor built in; fix the name in the include") from None
+                         f"{display(Path(TEMPLATES_DIR))} nor built in; fix the name in the include") from None
     except Exception as exc:  # raised while rendering: UndefinedError, TypeError, ...
         filename, line = _template_frame(exc)
         if filename is None:

@@ -17,12 +17,12 @@ import mimetypes
 import secrets
 import time
 from collections.abc import Mapping
-from email import quoprimime
+from email.policy import SMTP
 from email.utils import formataddr, formatdate, getaddresses
 from pathlib import Path
 from urllib.parse import quote
 
-from newsletter_cli.compose import qp
+from newsletter_cli.compose import i18n, qp
 from newsletter_cli.compose.build import Build
 from newsletter_cli.compose.merge import FIELD_RE
 from newsletter_cli.deliver.recipients import Recipient
@@ -33,8 +33,6 @@ SOFT_BREAK = b"=\r\n"
 CRLF = b"\r\n"
 TEST_PREFIX = "[TEST] "
 UNSAFE_HEADER_CHARS = ("\r", "\n", "\0")
-_PHRASE_SPECIALS = set('()<>@,;:\\".[]')
-UNSUBSCRIBE_SUBJECT = {"nl": "Afmelden", "en": "Unsubscribe"}
 
 
 def check_header_value(value: str, what: str) -> str:
@@ -45,66 +43,20 @@ def check_header_value(value: str, what: str) -> str:
     return value
 
 
-def _encoded_words(words: list[str], room: int) -> list[str]:
-    """RFC 2047 'q' encoded words for a run of words, each at most `room` characters."""
-    out: list[str] = []
-    chunk: list[str] = []
-    for word in words:
-        candidate = quoprimime.header_encode(" ".join(chunk + [word]).encode("utf-8"), "utf-8")
-        if chunk and len(candidate) > room:
-            out.append(quoprimime.header_encode((" ".join(chunk) + " ").encode("utf-8"), "utf-8"))
-            chunk = [word]
-        else:
-            chunk.append(word)
-    if chunk:
-        out.append(quoprimime.header_encode(" ".join(chunk).encode("utf-8"), "utf-8"))
-    return out
-
-
-def encode_text(name: str, value: str, *, phrase: bool) -> str:
-    """A header's text with only the words that need it encoded, folded at spaces under 78 characters.
-
-    Runs of words that need encoding (non-ASCII; in a phrase also specials) become one encoded word,
-    so the spaces between plain and encoded words are real ones and decode the same everywhere.
-    """
-    tokens: list[str] = []
-    run: list[str] = []
-    for word in value.split(" "):
-        plain = word.isascii() and not (phrase and (set(word) & _PHRASE_SPECIALS))
-        if plain and word:
-            if run:
-                tokens += _encoded_words(run, 75)
-                run = []
-            tokens.append(word)
-        else:
-            run.append(word)
-    if run:
-        tokens += _encoded_words(run, 75)
-    lines = [f"{name}:"]
-    for token in tokens:
-        if len(lines[-1]) + 1 + len(token) > 76 and lines[-1].strip() and lines[-1] != f"{name}:":
-            lines.append("")
-        lines[-1] += " " + token
-    return "\r\n".join(lines)[len(name) + 2:]
-
-
 def encode_header(name: str, value: str) -> bytes:
     """`Name: value` CRLF; non-ASCII words as RFC 2047 encoded words, folded under 78 characters."""
     check_header_value(value, name)
     if value.isascii() and len(name) + len(value) < 76:
         return f"{name}: {value}\r\n".encode("ascii")
-    return f"{name}: {encode_text(name, value, phrase=False)}\r\n".encode("ascii")
+    # policy.fold() leaves a short line as it is, non-ASCII included; the header object encodes it.
+    return SMTP.header_factory(name, value).fold(policy=SMTP).encode("ascii")
 
 
 def format_address(name: str, address: str, what: str) -> str:
     """'Loïs de Vries <lois@example.org>' as a header value: quoted or encoded as needed."""
     check_header_value(name, what)
     check_header_value(address, what)
-    if not name:
-        return address
-    if name.isascii():
-        return formataddr((name, address))
-    return f"{encode_text('To', name, phrase=True)} <{address}>"
+    return formataddr((name, address), charset="utf-8")
 
 
 def unsubscribe_token(address: str, secret: str) -> str:
@@ -224,7 +176,7 @@ class MessageFactory:
         """The link in the footer: the https page when configured, else a mailto: with a subject."""
         https = self.settings.unsubscribe_https
         if https:
-            token = unsubscribe_token(address, self.settings.list_unsubscribe_secret.reveal())
+            token = unsubscribe_token(address, self.settings.list_unsubscribe_secret.get_secret_value())
             return https.replace("{email}", quote(address, safe="@")).replace("{token}", token)
         return self._mailto(address)
 
@@ -232,7 +184,7 @@ class MessageFactory:
         base = self.settings.unsubscribe_mailto or f"mailto:{self.from_address}"
         if "?" in base:
             return base
-        subject = quote(f"{UNSUBSCRIBE_SUBJECT.get(self.locale, 'Unsubscribe')} {address}")
+        subject = quote(f"{i18n.strings(self.locale)['unsubscribe']} {address}")
         return f"{base}?subject={subject}"
 
     def list_unsubscribe(self, address: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_cli.errors import Diagnostic, InputError
-from newsletter_cli.project import display
+from newsletter_cli.project import Project, current, display
 
 SUPPRESSIONS_FILE = "suppressions.csv"
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a physical line with its end, or the last one
@@ -251,12 +251,13 @@ def read_suppressions(path: Path) -> set[str]:
     return found
 
 
-def default_suppressions() -> Path | None:
-    path = Path.cwd() / SUPPRESSIONS_FILE
+def default_suppressions(project: Project | None = None) -> Path | None:
+    """The project's suppressions.csv, when there is one."""
+    path = current(project).root / SUPPRESSIONS_FILE
     return path if path.is_file() else None
 
 
-def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientList:
+def read_recipients(path: Path, suppressions: Path | None = None, project: Project | None = None) -> RecipientList:
     """Read, validate, dedupe and filter a recipient CSV; bad rows become problems, not exceptions."""
     from email_validator import EmailNotValidError, validate_email
 
@@ -273,7 +274,7 @@ def read_recipients(path: Path, suppressions: Path | None = None) -> RecipientLi
                          f"{', '.join(repr(h) for h in header) or 'nothing'}). The first line must name the "
                          "columns, and the column of addresses must be called 'email'.")
     name_col = _column(header, NAME_COLUMNS)
-    suppressions = suppressions if suppressions is not None else default_suppressions()
+    suppressions = suppressions if suppressions is not None else default_suppressions(project)
     suppressed = read_suppressions(suppressions) if suppressions else set()
     result = RecipientList(path, columns=header, suppressions_file=suppressions, snapshot=snapshot,
                            delimiter=delimiter)

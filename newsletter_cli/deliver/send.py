@@ -40,8 +40,8 @@ from newsletter_cli.deliver.recipients import (
 from newsletter_cli.deliver.recipients import summary as list_summary
 from newsletter_cli.deliver.smtp import Connection, Fatal, Permanent, Temporary
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.project import display, display_dir, resolve
-from newsletter_cli.settings import Settings, load_settings
+from newsletter_cli.project import Project, current, display, display_dir
+from newsletter_cli.settings import Settings
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 MAX_FAILURES_IN_A_ROW = 10
@@ -136,7 +136,8 @@ def duration(seconds: float) -> str:
     return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
 
 
-def _review_recipients(settings: Settings, to: Sequence[str]) -> tuple[list[Recipient], RecipientList | None]:
+def _review_recipients(settings: Settings, to: Sequence[str],
+                       project: Project) -> tuple[list[Recipient], RecipientList | None]:
     from email_validator import EmailNotValidError, validate_email
 
     if to:
@@ -154,7 +155,7 @@ def _review_recipients(settings: Settings, to: Sequence[str]) -> tuple[list[Reci
     if not settings.review_list.is_file():
         raise InputError(f"{settings.source('REVIEW_LIST')}: REVIEW_LIST '{settings.review_list}' does not exist; "
                          "make it (a CSV with an email column) or use --to a@example.org.")
-    listing = read_recipients(settings.review_list)
+    listing = read_recipients(settings.review_list, project=project)
     require_recipients(listing)
     return listing.recipients, listing
 
@@ -168,11 +169,11 @@ def _field_warnings(build: Build, listing: RecipientList | None) -> list[str]:
             "(or nothing) is used" for f in missing]
 
 
-def _check_warnings(build: Build, shown: int = 3) -> list[str]:
+def _check_warnings(build: Build, project: Project, shown: int = 3) -> list[str]:
     """`newsletter check`'s errors (offline), so nobody sends an edition with a placeholder or a safelink left."""
     from newsletter_cli.check.content import run_checks
 
-    errors = [finding for finding in run_checks(build) if finding.severity == "error"]
+    errors = [finding for finding in run_checks(build, project=project) if finding.severity == "error"]
     if not errors:
         return []
     more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
@@ -182,21 +183,23 @@ def _check_warnings(build: Build, shown: int = 3) -> list[str]:
 
 def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
               dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
-              settings: Settings | None = None, journal: Journal | None = None) -> Plan:
+              settings: Settings | None = None, journal: Journal | None = None,
+              project: Project | None = None) -> Plan:
     """Build the edition, read the recipients and the journal: everything but sending."""
-    settings = settings or load_settings()
-    built = run_build(resolve(edition))
+    project = current(project)
+    settings = settings or project.settings
+    built = run_build(project.resolve(edition), project=project)
     factory = MessageFactory(built, settings, test=test)
     plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[])
     if test:
-        plan.recipients, plan.listing = _review_recipients(settings, to)
+        plan.recipients, plan.listing = _review_recipients(settings, to, project)
         if limit is not None:
             plan.recipients = plan.recipients[:limit]
     else:
         if recipients is None:
             raise InputError("Name the recipient list: newsletter send EDITION --recipients leden.csv "
                              "(or --test for the review list).")
-        plan.listing = listing = read_recipients(recipients)
+        plan.listing = listing = read_recipients(recipients, project=project)
         require_recipients(listing)
         wanted = None
         if journal is not None:
@@ -217,7 +220,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     if not test and not plan.tested:
         plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
                              "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
-    plan.warnings += _check_warnings(built)
+    plan.warnings += _check_warnings(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
         plan.warnings += problem_lines(plan.listing)
@@ -411,10 +414,11 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
              dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
              confirm: Callable[[Plan], bool] | None = None, progress: Callable[[Progress], None] | None = None,
              settings: Settings | None = None, retry_delays: Sequence[float] | None = None,
-             limiter: RateLimiter | None = None) -> SendResult:
+             limiter: RateLimiter | None = None, project: Project | None = None) -> SendResult:
     """The whole send: plan, ask `confirm` (for real sends over SMTP), then send or write the outbox."""
-    settings = settings or load_settings()
-    folder = resolve(edition).parent
+    project = current(project)
+    settings = settings or project.settings
+    folder = project.resolve(edition).parent
     real = not test and not dry_run and bool(settings.smtp_host)
     with ExitStack() as stack:
         journal = None
@@ -423,7 +427,8 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
             if (folder / JOURNAL_FILE).is_file():
                 journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
         plan = plan_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
-                         resend_uncertain=resend_uncertain, settings=settings, journal=journal)
+                         resend_uncertain=resend_uncertain, settings=settings, journal=journal,
+                         project=project)
         if confirm is not None and not confirm(plan):
             raise NewsletterError("Nothing was sent.")
         if plan.outbox:

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pydantic import SecretStr
+
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.settings import Secret, Settings, missing
+from newsletter_cli.settings import Settings, missing
 
 LINE_DOT_RE = re.compile(rb"\n\.")  # a line starting with a dot (dot-stuffing)
 QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)
@@ -78,7 +80,7 @@ def command_line(command: str, windows: bool = os.name == "nt") -> str | list[st
     return command if windows else shlex.split(command)
 
 
-def oauth_token(settings: Settings) -> Secret:
+def oauth_token(settings: Settings) -> SecretStr:
     """Run SMTP_OAUTH_TOKEN_COMMAND for a fresh access token (its output is never shown)."""
     command = settings.smtp_oauth_token_command or ""
     try:
@@ -88,7 +90,7 @@ def oauth_token(settings: Settings) -> Secret:
     if done.returncode != 0 or not done.stdout.strip():
         why = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
         raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND failed (exit status {done.returncode}): {why}")
-    return Secret(done.stdout.strip().splitlines()[-1].strip())
+    return SecretStr(done.stdout.strip().splitlines()[-1].strip())
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
@@ -107,7 +109,7 @@ def reply_text(code: int, message: bytes | str) -> str:
 class Connection:
     """One SMTP session, opened on first use and reopened after a drop."""
 
-    def __init__(self, settings: Settings, *, token: Callable[[Settings], Secret] = oauth_token):
+    def __init__(self, settings: Settings, *, token: Callable[[Settings], SecretStr] = oauth_token):
         self.settings = settings
         self.where = f"{settings.smtp_host}:{settings.smtp_port}"
         self._token = token
@@ -173,7 +175,7 @@ class Connection:
 
             def xoauth2(challenge: bytes | None = None) -> str:
                 # A 334 challenge after the first response carries the error; answer empty to get the 5xx.
-                return f"user={user}\x01auth=Bearer {token.reveal()}\x01\x01" if challenge is None else ""
+                return f"user={user}\x01auth=Bearer {token.get_secret_value()}\x01\x01" if challenge is None else ""
 
             if not smtp.has_extn("auth") or "XOAUTH2" not in smtp.esmtp_features.get("auth", "").upper():
                 raise Fatal(f"{self.where}: the server does not offer AUTH XOAUTH2 (it offers: "
@@ -190,7 +192,7 @@ class Connection:
                 raise Fatal(f"{self.where}: the server offers no AUTH PLAIN or LOGIN (it offers: "
                             f"{' '.join(offered)}); for Microsoft 365 use SMTP_OAUTH_TOKEN_COMMAND (XOAUTH2).")
             # One mechanism, one try: repeated failed logins can lock the mailbox.
-            smtp.user, smtp.password = s.smtp_username, s.smtp_password.reveal()
+            smtp.user, smtp.password = s.smtp_username, s.smtp_password.get_secret_value()
             try:
                 smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))
             finally:

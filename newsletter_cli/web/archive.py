@@ -16,22 +16,10 @@ from newsletter_cli.compose import i18n
 from newsletter_cli.compose.build import Build, archive_url, build, load_theme
 from newsletter_cli.compose.model import Theme
 from newsletter_cli.errors import EditionError, InputError
-from newsletter_cli.project import (
-    EDITION_FILE,
-    display,
-    display_dir,
-    editions_root,
-    list_editions,
-)
+from newsletter_cli.project import EDITION_FILE, Project, current, display, display_dir
 from newsletter_cli.web import page_environment
 
 INDEX_FILE = "index.html"
-STRINGS = {
-    "nl": {"title": "Archief nieuwsbrief", "empty": "Nog geen edities.",
-           "intro": "Alle edities van de nieuwsbrief van de {name}, de nieuwste bovenaan."},
-    "en": {"title": "Newsletter archive", "intro": "Every edition of the {name} newsletter, newest first.",
-           "empty": "No editions yet."},
-}
 
 
 @dataclass
@@ -58,22 +46,22 @@ class ArchiveResult:
     skipped: list[str]  # why an edition was left out
 
 
-def collect(root: Path | None = None, *, include_future: bool = False,
+def collect(project: Project | None = None, *, include_future: bool = False,
             today: dt.date | None = None) -> tuple[list[ArchivedEdition], list[str]]:
     """Build every edition (all problems reported together); editions dated after today are drafts."""
-    root = root or Path.cwd()
+    project = current(project)
     today = today or dt.date.today()
-    theme = load_theme(root)
+    theme = load_theme(project)
     editions, skipped, problems = [], [], []
     with tempfile.TemporaryDirectory(prefix="newsletter-archive-") as tmp:
-        for edition_id in reversed(list_editions(root)):
+        for edition_id in reversed(project.list_editions()):
             try:
-                result = build(editions_root(root) / edition_id / EDITION_FILE, Path(tmp) / edition_id, theme)
+                result = build(project.editions_dir / edition_id / EDITION_FILE, Path(tmp) / edition_id, theme, project)
             except EditionError as exc:
                 problems += [str(p) for p in exc.problems] or [exc.message]
                 continue
             edition = result.loaded.edition
-            draft = _draft_reason(result, today)
+            draft = _draft_reason(result, today, project)
             if draft and not include_future:
                 skipped.append(f"{edition_id}: {draft} (a draft?); use --all to include it")
                 continue
@@ -85,24 +73,23 @@ def collect(root: Path | None = None, *, include_future: bool = False,
     return editions, skipped
 
 
-def _draft_reason(result: Build, today: dt.date) -> str | None:
+def _draft_reason(result: Build, today: dt.date, project: Project) -> str | None:
     """Why an edition looks unfinished: dated after today, or placeholder text left by `newsletter new`."""
     if result.loaded.edition.date > today:
         return f"dated {result.loaded.edition.date.isoformat()}, after today"
-    try:
-        from newsletter_cli.check.content import run_checks
-    except ImportError:
-        return None
-    placeholders = [d for d in run_checks(result) if d.code == "placeholder"]
+    from newsletter_cli.check.content import run_checks
+
+    placeholders = [d for d in run_checks(result, project=project) if d.code == "placeholder"]
     return f"it still has placeholder text ({placeholders[0].place})" if placeholders else None
 
 
 def index_html(editions: list[ArchivedEdition], theme: Theme) -> str:
     """The site's front page: every edition, newest first, in the newest edition's language."""
     locale = editions[0].locale if editions else "nl"
-    words = STRINGS.get(locale, STRINGS["nl"])
+    words = i18n.strings(locale)
     return page_environment().get_template("archive_index.html.j2").render(
-        editions=editions, theme=theme, locale=locale, words=words, intro=words["intro"].format(name=theme.name),
+        editions=editions, theme=theme, locale=locale, words=words,
+        intro=words["archive_intro"].format(name=theme.name),
     )
 
 
@@ -133,18 +120,18 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def build_archive(out_dir: Path, root: Path | None = None, *, include_future: bool = False,
+def build_archive(out_dir: Path, project: Project | None = None, *, include_future: bool = False,
                   today: dt.date | None = None) -> ArchiveResult:
     """Build all editions and write the static site into `out_dir`."""
-    root = root or Path.cwd()
-    editions, skipped = collect(root, include_future=include_future, today=today)
+    project = current(project)
+    editions, skipped = collect(project, include_future=include_future, today=today)
     if not editions and not skipped:
-        raise InputError(f"No editions in {display_dir(editions_root(root))}. Start one with: newsletter new YYYY-MM")
-    write_site(editions, out_dir, load_theme(root))
+        raise InputError(f"No editions in {display_dir(project.editions_dir)}. Start one with: newsletter new YYYY-MM")
+    write_site(editions, out_dir, load_theme(project))
     return ArchiveResult(out_dir, editions, skipped)
 
 
-def report(result: ArchiveResult) -> list[str]:
+def report(result: ArchiveResult, project: Project) -> list[str]:
     """What the command prints: what was written, what was left out, where to publish it."""
     shown = display(result.out_dir)
     lines = [f"Wrote {shown}/index.html and {len(result.editions)} edition page"
@@ -152,7 +139,7 @@ def report(result: ArchiveResult) -> list[str]:
     lines += [f"  left out {why}" for why in result.skipped]
     if not result.editions:
         return lines
-    url = archive_url(result.editions[0].id)
+    url = archive_url(project, result.editions[0].id)
     if url:
         lines.append(f"Publish the contents of {shown}/ so that {url} shows the newest edition.")
     else:

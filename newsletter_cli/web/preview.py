@@ -31,9 +31,8 @@ from newsletter_cli.compose.build import Build, build, load_theme
 from newsletter_cli.compose.merge import fill, fill_html
 from newsletter_cli.compose.model import is_web_address
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES, TEMPLATES
-from newsletter_cli.compose.templating import project_templates
 from newsletter_cli.errors import Diagnostic, EditionError, NewsletterError
-from newsletter_cli.project import display
+from newsletter_cli.project import Project, current, display
 from newsletter_cli.web import PAGE_TEMPLATES, page_environment
 
 Echo = Callable[[str], None]
@@ -65,6 +64,7 @@ class PreviewState:
 
     edition_yaml: Path
     out_dir: Path
+    project: Project
     good: Snapshot | None = None
     error: str | None = None
     version: int = 0
@@ -80,8 +80,9 @@ class PreviewState:
     def _rebuild(self) -> str | None:
         started = time.perf_counter()
         try:
-            result = build(self.edition_yaml, self.out_dir)
-            snapshot = Snapshot(result, _preview_html(result.rendered.html), _findings(result), dt.datetime.now(),
+            result = build(self.edition_yaml, self.out_dir, project=self.project)
+            snapshot = Snapshot(result, _preview_html(result.rendered.html), _findings(result, self.project),
+                                dt.datetime.now(),
                                 time.perf_counter() - started)
             error = None
         except EditionError as exc:
@@ -123,36 +124,30 @@ def _preview_html(html: str) -> str:
     return filled.replace("<head>", '<head><base target="_blank">', 1)
 
 
-def _findings(result: Build) -> list[Diagnostic]:
-    """The offline findings of `newsletter check`, when that module exists, minus the build's warnings."""
-    try:
-        from newsletter_cli.check.content import run_checks
-    except ImportError:
-        return []
+def _findings(result: Build, project: Project) -> list[Diagnostic]:
+    """The offline findings of `newsletter check`, minus the build's warnings."""
+    from newsletter_cli.check.content import run_checks
+
     seen = {(w.place, w.message) for w in result.rendered.warnings}
     try:
-        return [f for f in run_checks(result) if (f.place, f.message) not in seen]
+        return [f for f in run_checks(result, project=project) if (f.place, f.message) not in seen]
     except Exception as exc:  # the checker is optional here; say so instead of hiding the preview
         return [Diagnostic("warning", result.loaded.display_path, None, "", f"newsletter check failed: {exc}")]
 
 
-def sender(root: Path) -> str:
-    """NEWSLETTER_FROM from the environment or .env, read as `send` reads it; no SMTP setting is ever shown."""
+def sender(project: Project) -> str:
+    """NEWSLETTER_FROM as `send` reads it (the project's .env, read once); no SMTP setting is ever shown."""
     try:
-        from newsletter_cli.settings import read_raw
-    except ImportError:
-        return os.environ.get("NEWSLETTER_FROM", "").strip()
-    try:
-        return read_raw(root / ".env")[0].get("NEWSLETTER_FROM", "").strip()
+        return project.setting_text("NEWSLETTER_FROM")
     except NewsletterError:
         return ""  # `newsletter doctor` explains a broken .env; the page says the sender is not set
 
 
-def page_html(state: PreviewState, root: Path) -> str:
+def page_html(state: PreviewState) -> str:
     """The preview page for the current state."""
     snap = state.good
     rendered = snap.build.rendered if snap else None
-    name, address = parseaddr(sender(root))
+    name, address = parseaddr(sender(state.project))
     return page_environment().get_template("preview.html.j2").render(
         state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
         source=display(state.edition_yaml), from_name=name or address, from_address=address,
@@ -176,10 +171,11 @@ def allowed_file(state: PreviewState, url_path: str) -> Path | None:
     return path.resolve() if path and path.is_file() else None
 
 
-def load_theme_logo(root: Path) -> Path | None:
+def load_theme_logo(project: Project) -> Path | None:
     """The theme's logo file, when it is a local file inside the project folder."""
+    root = project.root
     try:
-        logo = load_theme(root).logo
+        logo = load_theme(project).logo
     except NewsletterError:
         return None
     if not logo or is_web_address(logo):
@@ -207,7 +203,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         state, path = self.server.state, urlsplit(self.path).path
         snap = state.good
         if path in ("/", "/index.html"):
-            return self._send(page_html(state, self.server.root), "text/html", head)
+            return self._send(page_html(state), "text/html", head)
         if path == "/events":
             return self._events()
         if path == "/state.json":
@@ -267,11 +263,12 @@ class PreviewServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, edition_yaml: Path, host: str = "127.0.0.1", port: int = 0,
-                 echo: Echo | None = None, root: Path | None = None):
+                 echo: Echo | None = None, root: Path | None = None, project: Project | None = None):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.root = (root or Path.cwd()).resolve()
+        self.project = Project(root.resolve()) if root is not None else current(project)
+        self.root = self.project.root.resolve()
         self.echo = echo or (lambda _line: None)
-        self.state = PreviewState(edition_yaml, Path(tempfile.mkdtemp(prefix="newsletter-preview-")))
+        self.state = PreviewState(edition_yaml, Path(tempfile.mkdtemp(prefix="newsletter-preview-")), self.project)
         self.stop_event = threading.Event()
         self.watchers: list[threading.Thread] = []
         self.watching: list[threading.Event] = []
@@ -304,8 +301,8 @@ class PreviewServer(ThreadingHTTPServer):
     def watch(self) -> None:
         """Start the watcher threads: edition folder and templates (recursive), theme.yaml (not)."""
         folder = self.state.edition_yaml.parent.resolve()
-        logo = load_theme_logo(self.root)
-        own = project_templates(self.root)  # the project's overrides, when it has any
+        logo = load_theme_logo(self.project)
+        own = self.project.templates_dir  # the project's overrides, when it has any
         plans: list[tuple[list[Path], bool, Callable[[object, str], bool]]] = [
             ([folder, TEMPLATES, PAGE_TEMPLATES, *([own] if own.is_dir() else [])], True, lambda _c, p: _is_source(Path(p), folder)),
             (list(dict.fromkeys([self.root, *([logo.parent] if logo else [])])), False,
@@ -408,10 +405,10 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(edition_yaml: Path, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True,
-          echo: Echo = print) -> None:
-    """Run the preview until Ctrl-C."""
-    server = PreviewServer(edition_yaml, host, port, echo)
+def serve(edition_yaml: Path, project: Project, echo: Echo, *, host: str = "127.0.0.1", port: int = 8000,
+          open_browser: bool = True) -> None:
+    """Run the preview until Ctrl-C; `echo` prints a line (the command line's)."""
+    server = PreviewServer(edition_yaml, host, port, echo, project=project)
     server.watch()
     echo(f"Preview of {display(edition_yaml)}: {server.url}")
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -17,22 +17,27 @@ import yaml
 from babel.dates import format_date
 from pydantic import ValidationError
 
-from newsletter_cli import project
-from newsletter_cli.compose.build import THEME_FILE
 from newsletter_cli.compose.model import Agenda, Edition, Intro, Section, Theme
 from newsletter_cli.compose.new import write_edition
 from newsletter_cli.compose.templating import (
-    PROJECT_TEMPLATES,
     TEMPLATES,
     email_template_files,
 )
 from newsletter_cli.errors import InputError
+from newsletter_cli.project import (
+    EDITION_FILE,
+    EDITIONS_DIR,
+    TEMPLATES_DIR,
+    THEME_FILE,
+    Project,
+    display,
+)
 
 FILES = Path(__file__).parent / "starter_files"
 # (file in the package, name in the project)
 COPIED = (("env.example", ".env.example"), ("recipients.example.csv", "recipients.example.csv"),
           ("review.example.csv", "review.example.csv"), ("README.md", "README.md"),
-          ("templates-README.md", f"{PROJECT_TEMPLATES}/README.md"))
+          ("templates-README.md", f"{TEMPLATES_DIR}/README.md"))
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -73,14 +78,14 @@ def check_logo(value: str | Path) -> Path:
 
 def conflicts(folder: Path) -> list[Path]:
     """What init would overwrite in `folder`; it writes into an empty or new folder only."""
-    names = ["editions", THEME_FILE, PROJECT_TEMPLATES, *(name.split("/")[0] for _, name in COPIED)]
+    names = [EDITIONS_DIR, THEME_FILE, TEMPLATES_DIR, *(name.split("/")[0] for _, name in COPIED)]
     return [folder / name for name in dict.fromkeys(names) if (folder / name).exists()]
 
 
 def create(folder: Path, style: HouseStyle, today: dt.date | None = None) -> list[Path]:
     """Write the project; returns what it wrote (top-level entries) for the summary."""
     if taken := conflicts(folder):
-        raise InputError(f"{project.display(folder)} already holds a project ({', '.join(p.name for p in taken)}); "
+        raise InputError(f"{display(folder)} already holds a project ({', '.join(p.name for p in taken)}); "
                          "pick a new folder name, or run init in an empty folder")
     theme = _theme(style)
     today = today or dt.date.today()
@@ -94,7 +99,7 @@ def create(folder: Path, style: HouseStyle, today: dt.date | None = None) -> lis
             shutil.copyfile(FILES / source, target)
             written.append(target)
     except OSError as exc:
-        raise InputError(f"Cannot write the project to {project.display(folder)}: {exc.strerror or exc}") from None
+        raise InputError(f"Cannot write the project to {display(folder)}: {exc.strerror or exc}") from None
     return written
 
 
@@ -115,13 +120,13 @@ def _write_theme(folder: Path, theme: Theme, logo: Path | None) -> Path:
     data = {key: getattr(theme, key) for key in keys if getattr(theme, key) is not None}
     header = ("# House style: the association's name, website, postal address (in every email's footer),\n"
               "# colours (#RRGGBB) and logo (a file in this folder). Save and `newsletter preview` shows it.\n")
-    target = folder / THEME_FILE
+    target = Project(folder).theme_file
     target.write_text(header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return target
 
 
 def _copy_templates(folder: Path) -> Path:
-    target = folder / PROJECT_TEMPLATES
+    target = Project(folder).templates_dir
     for rel in email_template_files():
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(TEMPLATES / rel, target / rel)
@@ -137,6 +142,6 @@ def _starter_edition(folder: Path, theme: Theme, today: dt.date) -> Path:
         sections=[Section(title="Vanuit het bestuur"), Section(title="Uit de regio")],
         agenda=Agenda(title="Agenda"),
     )
-    target = project.editions_root(folder) / today.strftime("%Y-%m") / project.EDITION_FILE
+    target = Project(folder).editions_dir / today.strftime("%Y-%m") / EDITION_FILE
     write_edition(target, shape, "newsletter init", today, shape.subject)
     return target

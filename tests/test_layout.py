@@ -1,0 +1,110 @@
+"""The package's plan: dependencies point one way (cli -> web, deliver, check -> compose -> project, settings,
+errors), and click lives only at the edge (cli.py; errors.py, whose exceptions are ClickExceptions).
+
+Every import is counted, also the ones inside functions (the commands import lazily).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "newsletter_cli"
+
+# What each part may import from the package (besides itself). web and deliver both reuse `newsletter check`'s
+# offline checks (the preview lists them, `send` refuses to start on an error), so they may import check.
+ALLOWED: dict[str, set[str]] = {
+    "cli": {"web", "deliver", "check", "compose", "project", "settings", "errors", "__init__"},
+    "__main__": {"cli"},
+    "web": {"check", "compose", "project", "settings", "errors"},
+    "deliver": {"check", "compose", "project", "settings", "errors"},
+    "check": {"compose", "project", "settings", "errors"},
+    "compose": {"project", "settings", "errors"},
+    "project": {"settings", "errors"},
+    "settings": {"errors"},
+    "errors": set(),
+    "__init__": set(),
+}
+CLICK_ALLOWED = {"cli", "errors"}
+
+
+def part(module: str) -> str:
+    """'newsletter_cli.compose.render' -> 'compose'; 'newsletter_cli' -> '__init__'."""
+    pieces = module.split(".")
+    return pieces[1] if len(pieces) > 1 else "__init__"
+
+
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    relative = path.relative_to(package.parent).with_suffix("")
+    names = list(relative.parts)
+    if names[-1] == "__init__" and len(names) > 1:
+        names.pop()
+    return ".".join(names)
+
+
+def imports(path: Path, package_dir: Path = PACKAGE) -> list[tuple[int, str]]:
+    """(line, absolute module name) for every import in the file, relative ones resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    here = module_name(path, package_dir).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
+            found.append((node.lineno, base))
+            if base == "newsletter_cli":  # `from newsletter_cli import project` names a part
+                found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names
+                          if not alias.name.startswith("__")]  # __version__ is not a part
+    return found
+
+
+def sources() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def wrong_arrows(files: list[Path], package: Path = PACKAGE) -> list[str]:
+    problems = []
+    for path in files:
+        source = part(module_name(path, package))
+        shown = path.relative_to(package.parent)
+        for line, name in imports(path, package):
+            if name.split(".")[0] == "click" and source not in CLICK_ALLOWED:
+                problems.append(f"{shown}:{line}: imports click (only cli.py may)")
+            if not name.startswith("newsletter_cli"):
+                continue
+            target = part(name)  # '__init__' (the version) is everyone's
+            if target not in (source, "__init__") and target not in ALLOWED.get(source, set()):
+                problems.append(f"{shown}:{line}: {source} imports {name}")
+    return problems
+
+
+def test_every_module_belongs_to_a_known_part() -> None:
+    unknown = {part(module_name(path)) for path in sources()} - set(ALLOWED)
+    assert not unknown, f"new top-level modules must be given a place in ALLOWED: {unknown}"
+
+
+def test_dependencies_point_one_way_and_click_stays_at_the_edge() -> None:
+    assert wrong_arrows(sources()) == []
+
+
+@pytest.mark.parametrize(("where", "code", "expected"), [
+    ("compose/x.py", "from newsletter_cli.deliver import send\n", "compose imports newsletter_cli.deliver"),
+    ("check/x.py", "def f():\n    from newsletter_cli.web.preview import serve\n", "check imports newsletter_cli.web"),
+    ("settings.py", "from newsletter_cli import project\n", "settings imports newsletter_cli.project"),
+    ("deliver/x.py", "from ..web import preview\n", "deliver imports newsletter_cli.web"),
+    ("web/x.py", "import click\n", "imports click"),
+    ("compose/x.py", "from click import echo\n", "imports click"),
+])
+def test_a_wrong_arrow_is_caught(tmp_path: Path, where: str, code: str, expected: str) -> None:
+    """The scan itself can fail: a planted wrong import is reported with its file and line."""
+    fake = tmp_path / "newsletter_cli"
+    (fake / where).parent.mkdir(parents=True, exist_ok=True)
+    (fake / where).write_text(code, encoding="utf-8")
+    problems = wrong_arrows([fake / where], fake)
+    assert len(problems) == 1 and expected in problems[0], problems
