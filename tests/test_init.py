@@ -58,10 +58,11 @@ def test_init_writes_a_project_that_builds(here: Path, monkeypatch: pytest.Monke
 def test_the_house_style_is_asked_for(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (here / "logo.png").write_bytes(PNG)
     monkeypatch.setattr(cli_module, "_can_ask", lambda: True)
-    answers = ["Vereniging Utrechtse Gemeenten", "", "https://vug.nl/", "Postbus 1, 3500 AA Utrecht",
+    answers = ["Vereniging Utrechtse Gemeenten", "", "https://", "https://vug.nl/", "Postbus 1, 3500 AA Utrecht",
                "rood", "#aa0000", "", "geen-logo.png", "logo.png"]
     result = run("init", "vug", input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output
+    assert "'https://' is not a website address" in result.output
     assert "is not a colour" in result.output and "'geen-logo.png' does not exist" in result.output
     theme = yaml.safe_load((here / "vug" / "theme.yaml").read_text(encoding="utf-8"))
     assert theme["short_name"] == "VUG" and theme["primary"] == "#aa0000" and theme["accent"] == "#e8a33d"
@@ -78,7 +79,8 @@ def test_without_a_terminal_the_missing_options_are_named(here: Path) -> None:
 @pytest.mark.parametrize(("extra", "message"), [
     (["--primary", "blauw"], "'blauw' is not a colour"),
     (["--logo", "logo.svg"], "is not a PNG, JPEG or GIF file"),
-    (["--website", "vzhg.nl"], "website"),
+    (["--website", "vzhg.nl"], "'vzhg.nl' is not a website address"),
+    (["--website", "https://"], "'https://' is not a website address"),
 ])
 def test_bad_answers_are_refused_before_anything_is_written(here: Path, extra: list[str], message: str) -> None:
     result = run("init", "vzhg", *STYLE, *extra)

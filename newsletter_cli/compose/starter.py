@@ -12,6 +12,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from babel.dates import format_date
@@ -64,6 +65,14 @@ def check_colour(value: str) -> str:
     value = value.strip()
     if not COLOUR.match(value):
         raise ValueError(f"'{value}' is not a colour: write it as # and six hex digits, e.g. #00566e")
+    return value
+
+
+def check_website(value: str) -> str:
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or "." not in parts.netloc:
+        raise ValueError(f"'{value}' is not a website address: write it in full, e.g. https://vzhg.nl/")
     return value
 
 
