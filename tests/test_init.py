@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from newsletter_cli import cli as cli_module
 from newsletter_cli.cli import cli
-from newsletter_cli.compose.templating import TEMPLATES, email_template_files
 from newsletter_cli.compose.starter import FILES, short_name
+from newsletter_cli.compose.templating import TEMPLATES, email_template_files
 
 REPO = Path(__file__).resolve().parent.parent
 STYLE = ["--name", "Vereniging Zuid-Hollandse Gemeenten", "--website", "https://vzhg.nl/",
