@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages demo test bench clean
+.PHONY: setup system-packages demo lint test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,17 @@ demo: setup
 	@echo "Plain-text part:                 editions/2025-09/build/email.txt"
 	@echo "Live preview (desktop + phone):  $(VENV)/bin/newsletter preview 2025-09"
 
-test: setup system-packages
+# ruff (rules in pyproject.toml) and mypy --strict on newsletter_cli; the import-direction test is in the suite.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: setup system-packages lint
 	$(PY) -m pytest -q -ra
+
+# Everything but the slow fault/stress tests and the browser tests: under a minute, for the edit-test loop.
+test-fast: setup lint
+	$(PY) -m pytest -q -m "not slow and not browser"
 
 # Benchmarks against the MJML CLI, mailmerge and a bare smtplib loop (installed into bench/.peers/);
 # writes docs/performance.md. A few minutes; BENCH_ARGS=--quick for a shorter run.

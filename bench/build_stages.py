@@ -42,7 +42,7 @@ timed_import("import core (pydantic, yaml, jinja2, markdown-it, babel)",
 timed_import("import mjml (MRML)", lambda: __import__("mjml"))
 from newsletter_cli import cli
 from newsletter_cli.compose import build as B
-from newsletter_cli.compose import plaintext as plain  # noqa: E402
+from newsletter_cli.compose import plaintext as plain
 from newsletter_cli.compose import render as R
 
 if args.unpatched_premailer:
@@ -56,7 +56,7 @@ else:
 check = None
 if importlib.util.find_spec("newsletter_cli.check.content"):
     timed_import("import check (offline checks)", lambda: __import__("newsletter_cli.check.content"))
-    from newsletter_cli import check  # noqa: E402
+    from newsletter_cli import check
 
 stage: dict[str, float] = {}
 
@@ -100,9 +100,9 @@ out["other (CLI output, counts, QP size, ...)"] = total - sum(stage.values())
 result = {"stages": out, "command": total, "process_to_built": time.perf_counter() - t_start}
 
 # Warm rebuilds, as the preview server does after a save: unchanged, then with the text edited each time.
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from newsletter_cli.compose.load import resolve  # noqa: E402
+from newsletter_cli.compose.load import resolve
 
 edition = resolve("2025-09")
 path = Path(edition)

@@ -19,8 +19,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import REPO, machine  # noqa: E402
-from peers import MAILMERGE_VERSION, MJML_VERSION, node_version  # noqa: E402
+from common import REPO, machine
+from peers import MAILMERGE_VERSION, MJML_VERSION, node_version
 
 DOC = REPO / "docs" / "performance.md"
 RESULTS = HERE / ".results" / "latest.json"

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter_cli import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from click._termui_impl import ProgressBar
+
+    from newsletter_cli.deliver.send import Plan, Progress
     from newsletter_cli.errors import Diagnostic
     from newsletter_cli.project import Project
+    from newsletter_cli.settings import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
-def cli():
+def cli() -> None:
     """Compose, preview, check and send the association's email newsletter.
 
     Run the commands from the project folder (the one with editions/). Typical month:
@@ -38,15 +44,16 @@ def project() -> Project:
         from newsletter_cli.project import Project
 
         root.obj = Project.here()
-    return root.obj
+    made: Project = root.obj
+    return made
 
 
-def print_warnings(warnings) -> None:
+def print_warnings(warnings: Iterable[str]) -> None:
     for warning in warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
-def settings_of(current: Project):
+def settings_of(current: Project) -> Settings:
     """The validated settings, their warnings (e.g. a .env readable by others) printed once."""
     settings = current.settings
     print_warnings(current.warnings)
@@ -63,7 +70,7 @@ def print_findings(findings: list[Diagnostic]) -> None:
 @click.argument("edition", required=False)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write the files here instead of editions/<id>/build/.")
-def build(edition, out_dir):
+def build(edition: str | None, out_dir: Path | None) -> None:
     """Render an edition to email.html, email.txt, email.mjml and web.html.
 
     EDITION is an edition id (2025-09), its folder or its edition.yaml; without it, the newest edition.
@@ -98,9 +105,9 @@ def _can_ask() -> bool:
     return sys.stdin.isatty()
 
 
-def _starter_check(name: str):
+def _starter_check(name: str) -> Callable[..., Any]:
     """A click callback / prompt check from one of starter's checks (its ValueError becomes a usage error)."""
-    def check(value, *_context):
+    def check(value: Any, *_context: Any) -> Any:
         value = _context[-1] if _context else value  # as an option callback: (ctx, param, value)
         if not value:
             return value
@@ -120,10 +127,13 @@ def _starter_check(name: str):
 @click.option("--short-name", help="Its abbreviation (default: the initials of --name).")
 @click.option("--website", callback=_starter_check("check_website"), help="Its website, https://...")
 @click.option("--address", help="Postal address for the footer, on one line.")
-@click.option("--primary", metavar="#RRGGBB", callback=_starter_check("check_colour"), help="Main colour (headings, buttons).")
+@click.option("--primary", metavar="#RRGGBB", callback=_starter_check("check_colour"),
+              help="Main colour (headings, buttons).")
 @click.option("--accent", metavar="#RRGGBB", callback=_starter_check("check_colour"), help="Second colour.")
-@click.option("--logo", metavar="FILE", callback=_starter_check("check_logo"), help="Logo (PNG or JPEG), copied into the project.")
-def init(folder, name, short_name, website, address, primary, accent, logo):
+@click.option("--logo", metavar="FILE", callback=_starter_check("check_logo"),
+              help="Logo (PNG or JPEG), copied into the project.")
+def init(folder: Path, name: str | None, short_name: str | None, website: str | None, address: str | None,
+         primary: str | None, accent: str | None, logo: Path | None) -> None:
     """Create a project folder: editions/ with this month's edition, templates/, theme.yaml, example settings.
 
     Asks for the house style (name, website, postal address, colours, logo); give them as options to run
@@ -148,6 +158,8 @@ def init(folder, name, short_name, website, address, primary, accent, logo):
         if logo is None:
             logo = click.prompt("Logo file (PNG or JPEG; empty for none)", default="",
                                 value_proc=_starter_check("check_logo")) or None
+    if not (name and website and address):  # answered above; this is for the type checker
+        raise click.UsageError("Give --name, --website and --address.")
     style = starter.HouseStyle(name=name, short_name=short_name or starter.short_name(name), website=website,
                                address=address, primary=primary or starter.HouseStyle.primary,
                                accent=accent or starter.HouseStyle.accent, logo=logo)
@@ -161,7 +173,7 @@ def init(folder, name, short_name, website, address, primary, accent, logo):
 @cli.command()
 @click.argument("edition_id")
 @click.option("--from", "source", metavar="EDITION", help="Copy the structure of this edition (default: the newest).")
-def new(edition_id, source):
+def new(edition_id: str, source: str | None) -> None:
     """Start a new edition (e.g. 2025-10) from the structure of an earlier one.
 
     Copies the sections, intro heading and the agenda rows that are still ahead, with placeholder items.
@@ -177,9 +189,10 @@ def new(edition_id, source):
 @cli.command()
 @click.argument("edition", required=False)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (only this computer by default).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on (only this computer by default).")
 @click.option("--no-open", is_flag=True, help="Do not open the browser.")
-def preview(edition, port, host, no_open):
+def preview(edition: str | None, port: int, host: str, no_open: bool) -> None:
     """Show an edition in the browser at desktop and phone width; reloads on every save. Ctrl-C stops."""
     from newsletter_cli.web.preview import serve
 
@@ -191,7 +204,7 @@ def preview(edition, port, host, no_open):
 @click.option("--out", "out_dir", default="site", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the site into.")
 @click.option("--all", "include_future", is_flag=True, help="Also include editions dated after today (drafts).")
-def archive(out_dir, include_future):
+def archive(out_dir: Path, include_future: bool) -> None:
     """Write a static website with every edition (newest first), ready to publish at ARCHIVE_BASE_URL."""
     from newsletter_cli.web.archive import build_archive, report
 
@@ -207,7 +220,7 @@ def archive(out_dir, include_future):
 @click.option("--online", is_flag=True, help="Also fetch every link (needs the internet).")
 @click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds to wait for each website with --online.")
-def check(edition, strict, as_json, online, timeout):
+def check(edition: str | None, strict: bool, as_json: bool, online: bool, timeout: float) -> None:
     """Check an edition before sending: size, links, images, content, accessibility, spam signals.
 
     Exit status 1 when there is an error (or, with --strict, a warning). Nothing is written or sent.
@@ -243,12 +256,13 @@ def check(edition, strict, as_json, online, timeout):
 class _SendProgress:
     """A progress bar on stderr (sent, failed, time left), fed from the sending threads."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import threading
 
-        self.bar, self.lock = None, threading.Lock()
+        self.bar: ProgressBar[str | None] | None = None
+        self.lock = threading.Lock()
 
-    def __call__(self, p) -> None:
+    def __call__(self, p: Progress) -> None:
         import sys
 
         with self.lock:
@@ -263,14 +277,14 @@ class _SendProgress:
             self.bar.__exit__(None, None, None)
 
 
-def _confirm_send(yes: bool):
+def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
     """Print the summary; ask before a real send (refuse without a terminal unless --yes)."""
     import sys
 
     from newsletter_cli.deliver.send import summary
     from newsletter_cli.errors import NewsletterError
 
-    def confirm(plan) -> bool:
+    def confirm(plan: Plan) -> bool:
         click.echo("\n".join(summary(plan)))
         print_warnings(plan.warnings)
         if yes or plan.outbox or plan.test or not plan.recipients:
@@ -292,7 +306,8 @@ def _confirm_send(yes: bool):
 @click.option("--dry-run", is_flag=True, help="Write every message to editions/<id>/outbox/; send nothing.")
 @click.option("--limit", type=click.IntRange(min=1), help="Send only to the first N not sent yet.")
 @click.option("--resend-uncertain", is_flag=True, help="Also send to those whose earlier send had an unknown outcome.")
-def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
+def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None, yes: bool, dry_run: bool,
+         limit: int | None, resend_uncertain: bool) -> None:
     """Send an edition: a test to the review list, or the real send to a recipient list (resumable).
 
     Settings come from .env in this folder (see .env.example). Without SMTP_HOST nothing is sent: the messages
@@ -319,18 +334,74 @@ def send(edition, test, to, recipients, yes, dry_run, limit, resend_uncertain):
 @cli.command()
 @click.argument("edition", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (for scripts).")
-def status(edition, as_json):
+def status(edition: str | None, as_json: bool) -> None:
     """Show who got an edition, and each failed, deferred or uncertain address with the reason."""
     import json
 
+    from newsletter_cli.deliver.feedback import status_lines as mailbox_lines
+    from newsletter_cli.deliver.feedback import status_report as mailbox_report
     from newsletter_cli.deliver.journal import status as journal_status
     from newsletter_cli.deliver.journal import status_lines
-    report = journal_status(project().resolve(edition).parent)
-    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)))
+    here = project()
+    folder = here.resolve(edition).parent
+    report = journal_status(folder)
+    report["mailbox"] = mailbox_report(folder.name, here)
+    extra = mailbox_lines(report["mailbox"]) if report.get("total") else []  # bounces once something was sent
+    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report) + extra))
 
 
 @cli.command()
-def doctor():
+@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing (mailbox and files).")
+def mailbox(dry_run):
+    """Read bounces and unsubscribe requests from the mailbox into suppressions.csv.
+
+    Run it a day after each send. Verified unsubscribes and permanent bounces are added to suppressions.csv
+    (temporary bounces on three editions in a row too); those messages are moved to IMAP_PROCESSED_FOLDER
+    ('Nieuwsbrief verwerkt'), never deleted. Messages a person must read are listed and left where they are.
+    """
+    from newsletter_cli.deliver.inbox import report_lines, run
+
+    here = project()
+    click.echo("\n".join(report_lines(run(settings_of(here), here, dry_run=dry_run))))
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--reason", default="requested", show_default=True,
+              help="Why: requested (asked by phone or letter), unsubscribed, bounced, complaint, or your own word.")
+@click.option("--detail", default="", help="A note for later, e.g. 'phoned 3 October'.")
+def suppress(address, reason, detail):
+    """Never send to ADDRESS again: add it to suppressions.csv."""
+    from newsletter_cli.deliver import suppressions
+    from newsletter_cli.project import display
+
+    path = suppressions.default_path(project())
+    entry = suppressions.Suppression(suppressions.check_address(address), reason.strip() or "requested",
+                                     detail=detail)
+    if suppressions.add(path, [entry]):
+        click.echo(f"Added {entry.email} to {display(path)} (reason: {entry.reason}).")
+    else:
+        click.echo(f"{entry.email} is already in {display(path)}; nothing changed.")
+
+
+@cli.command()
+@click.argument("address")
+def unsuppress(address):
+    """Send to ADDRESS again: take it off suppressions.csv (e.g. removed by mistake)."""
+    from newsletter_cli.deliver import suppressions
+    from newsletter_cli.errors import InputError
+    from newsletter_cli.project import display
+
+    path = suppressions.default_path(project())
+    gone = suppressions.remove(path, address)
+    if gone is None:
+        raise InputError(f"{address} is not in {display(path)}; nothing changed.")
+    click.echo(f"Removed {gone.email} from {display(path)} (it was there since {gone.date or 'unknown'}, reason: "
+               f"{gone.reason or 'none'}). The next send includes it again if it is in the recipient list.")
+
+
+@cli.command()
+def doctor() -> None:
     """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
     from newsletter_cli.deliver.smtp import doctor as run_doctor
 
@@ -342,13 +413,13 @@ def doctor():
 
 
 @cli.group()
-def recipients():
+def recipients() -> None:
     """Recipient lists (CSV with an email column; Dutch Excel's ; and BOM are fine)."""
 
 
 @recipients.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def recipients_check(file):
+def recipients_check(file: Path) -> None:
     """Validate a recipient list without sending: bad rows, duplicates, suppressed addresses."""
     from newsletter_cli.deliver.recipients import check_lines, read_recipients
     from newsletter_cli.errors import InputError
@@ -356,7 +427,8 @@ def recipients_check(file):
     result = read_recipients(file, project=project())
     click.echo("\n".join(check_lines(result)))
     if result.problems:
-        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. Fix them or remove them.")
+        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. "
+                         "Fix them or remove them.")
 
 
 def main() -> None:
@@ -365,7 +437,7 @@ def main() -> None:
 
     if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl-Break in the console stops a command as Ctrl-C does
         signal.signal(signal.SIGBREAK, signal.default_int_handler)
-    for stream in (sys.stdout, sys.stderr):  # a Windows code page (cp1252, cp850) lacks 👉 and →: show "?", not a traceback
+    for stream in (sys.stdout, sys.stderr):  # a Windows code page (cp1252) lacks 👉: show "?", not a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     cli()

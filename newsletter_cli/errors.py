@@ -31,7 +31,7 @@ class Diagnostic:
         fix = f" ({self.fix})" if self.fix else ""
         return f"{self.place}: {where}{self.message}{fix}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 

@@ -9,11 +9,12 @@ import stat
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from newsletter_cli.errors import InputError
+from newsletter_cli.textfile import decode_utf8
 
 ENV_FILE = ".env"
 SECURITY_MODES = ("starttls", "ssl", "none")
@@ -22,7 +23,9 @@ NAMES = (
     "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_OAUTH_TOKEN_COMMAND",
     "SMTP_CA_FILE", "SMTP_TIMEOUT", "NEWSLETTER_FROM", "NEWSLETTER_REPLY_TO", "SEND_RATE", "SEND_CONNECTIONS",
     "LIST_UNSUBSCRIBE", "LIST_UNSUBSCRIBE_SECRET", "REVIEW_LIST", "ARCHIVE_BASE_URL",
+    "IMAP_HOST", "IMAP_PORT", "IMAP_USERNAME", "IMAP_PASSWORD", "IMAP_FOLDER", "IMAP_PROCESSED_FOLDER",
 )
+EXAMPLE_UNSUBSCRIBE_SECRET = "change-me-to-a-long-random-string"  # shipped in an old .env.example: public
 Security = Literal["starttls", "ssl", "none"]
 
 
@@ -45,6 +48,12 @@ class Settings:
     list_unsubscribe: tuple[str, ...] = ()  # 'mailto:...' and/or an https URL template
     list_unsubscribe_secret: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
     review_list: Path | None = None
+    imap_host: str | None = None  # the mailbox that `newsletter mailbox` reads (bounces, unsubscribes)
+    imap_port: int = 993
+    imap_username: str | None = None  # default SMTP_USERNAME
+    imap_password: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)  # default SMTP_PASSWORD
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = "Nieuwsbrief verwerkt"
     archive_base_url: str | None = None  # where `newsletter archive`'s site is published
     env_file: Path | None = field(default=None, repr=False, compare=False)  # the project's .env, for messages
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # name -> '.env:3'
@@ -69,7 +78,7 @@ class Settings:
 
 # Names in these families are this tool's: one that is not in NAMES is a typo (SMTP_PASWORD) or a wish
 # (SMTP_VERIFY=false) that must not pass silently.
-OWN_PREFIXES = ("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_")
+OWN_PREFIXES = ("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_", "IMAP_")
 ENVIRONMENT_ONLY = ("NEWSLETTER_RETRY_DELAYS",)
 
 
@@ -115,16 +124,6 @@ def _env_file_lines(path: Path, text: str) -> tuple[dict[str, int], list[str]]:
     return lines, problems
 
 
-def _decode_env(data: bytes, path: Path) -> str:
-    data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM (Notepad): so that the error's position is one in `data`
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{path.name}:{line}: the settings file is not UTF-8 (byte 0x{data[exc.start]:02x}; "
-                         "Windows-1252?). Save it as UTF-8 (in Notepad: Save As, Encoding: UTF-8).") from None
-
-
 # Only POSIX permission bits say who can read a file; Windows reports any writable file as 0o666 (its ACLs
 # keep a file in the user's own folder private), so the warning would always be wrong there.
 PERMISSION_BITS_MEAN_PRIVACY = os.name == "posix"
@@ -166,7 +165,8 @@ def read_raw(env_file: Path) -> RawSettings:
     if env_file.is_file():
         _warn_permissions(env_file, raw.warnings)
         try:
-            text = _decode_env(env_file.read_bytes(), env_file)
+            text = decode_utf8(env_file.read_bytes(), env_file.name, "in Notepad, Save As with Encoding: UTF-8",
+                               what="the settings file", quote_line=False)  # it may hold the password
         except OSError as exc:
             raise InputError(f"{env_file.name}: cannot read the settings file: {exc.strerror}") from None
         lines, raw.problems = _env_file_lines(env_file, text)
@@ -312,6 +312,21 @@ def _unsubscribe(reader: _Reader) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _imap(reader: _Reader, smtp_username: str | None, smtp_password: str | None) -> dict[str, Any]:
+    """IMAP_*: the mailbox `newsletter mailbox` reads; the login defaults to the SMTP one."""
+    host = reader.text("IMAP_HOST")
+    if host is not None and not HOST_RE.fullmatch(host):
+        raise reader.fail("IMAP_HOST", f"'{host}' is not a server name: write only the name, "
+                                       "e.g. IMAP_HOST=outlook.office365.com (the port goes in IMAP_PORT)")
+    username = reader.text("IMAP_USERNAME")
+    password = reader.text("IMAP_PASSWORD")
+    return {"imap_host": host, "imap_port": reader.integer("IMAP_PORT", 993, 1, 65535, "a port number"),
+            "imap_username": username or smtp_username,
+            "imap_password": SecretStr(password or ("" if username else smtp_password or "")),
+            "imap_folder": reader.text("IMAP_FOLDER") or "INBOX",
+            "imap_processed_folder": reader.text("IMAP_PROCESSED_FOLDER") or "Nieuwsbrief verwerkt"}
+
+
 def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Path | None = None) -> Settings:
     """Validate raw values into Settings; raises InputError naming the first bad setting."""
     reader = _Reader(values, sources)
@@ -336,6 +351,12 @@ def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Pa
         raise reader.fail("SMTP_OAUTH_TOKEN_COMMAND", "needs SMTP_USERNAME (the mailbox that sends)")
     unsubscribe = _unsubscribe(reader)
     secret = reader.text("LIST_UNSUBSCRIBE_SECRET") or ""
+    if secret == EXAMPLE_UNSUBSCRIBE_SECRET:
+        raise reader.fail("LIST_UNSUBSCRIBE_SECRET", "is the example from .env.example, which everybody can read: "
+                                                     "remove the line (a secret is then made for you) or use at least "
+                                                     "16 random characters of your own")
+    if secret and len(secret) < 16:
+        raise reader.fail("LIST_UNSUBSCRIBE_SECRET", "is too short: use at least 16 random characters")
     https = next((u for u in unsubscribe if u.startswith("https://")), None)
     if https and "{token}" in https and len(secret) < 16:
         if secret:
@@ -349,7 +370,8 @@ def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Pa
         newsletter_from=sender, reply_to=reply_to, send_rate=rate, send_connections=connections,
         list_unsubscribe=unsubscribe, list_unsubscribe_secret=SecretStr(secret),
         review_list=Path(reader.text("REVIEW_LIST") or "") if reader.text("REVIEW_LIST") else None,
-        archive_base_url=reader.text("ARCHIVE_BASE_URL"), env_file=env_file, sources=dict(sources),
+        archive_base_url=reader.text("ARCHIVE_BASE_URL"), env_file=env_file, **_imap(reader, username, password),
+        sources=dict(sources),
     )
 
 

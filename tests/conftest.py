@@ -11,12 +11,18 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "editions" / "2025-09"
 
 
+@pytest.fixture(autouse=True)
+def _user_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generated unsubscribe secret (platformdirs' user data folder) goes to a temp folder, not ~/.local."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "user-data"))
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder with editions/2025-09 copied in, as the current directory; no .env, no SMTP settings."""
     shutil.copytree(EXAMPLE, tmp_path / "editions" / "2025-09", ignore=shutil.ignore_patterns("build", "outbox", "journal*"))
     for name in list(__import__("os").environ):
-        if name.startswith(("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_LIST", "ARCHIVE_BASE_URL")):
+        if name.startswith(("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_LIST", "ARCHIVE_BASE_URL", "IMAP_")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path

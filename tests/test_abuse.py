@@ -42,9 +42,9 @@ from newsletter_cli.errors import InputError
 from newsletter_cli.settings import parse_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import SmtpServer, make_tls  # noqa: E402
-from test_config import load_settings  # noqa: E402
-from test_preview_support import get  # noqa: E402
+from smtp_server import SmtpServer, make_tls
+from test_config import load_settings
+from test_preview_support import get
 
 PASSWORD = "Zeer-Geheim-Wachtwoord-7431"
 WRONG = "Fout-Wachtwoord-Nooit-Tonen-9913"

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from newsletter_cli.cli import cli
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import SmtpServer  # noqa: E402
+from smtp_server import SmtpServer
 
 CORPUS = Path(__file__).parent / "corpus" / "env"
 # Whole-file problems with no line to point to (a setting that is not there at all).

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from newsletter_cli.cli import cli
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import SmtpServer  # noqa: E402
+from smtp_server import SmtpServer
 
 CORPUS = Path(__file__).parent / "corpus" / "recipients"
 FROM = "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>"

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import read_spool  # noqa: E402
+from smtp_server import read_spool
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,7 @@ def test_sigkill_at_random_moments_with_a_faulty_server(project: Path, server) -
     # instead a random time after the start, while the run builds, reads the journal or connects (or when it
     # has stored its first message, if that comes sooner).
     # Runs alternate between 1 and 3 connections.
-    moments: list[int | None] = sorted(rng.sample(range(0, RECIPIENTS - 40), KILLS - 2))
+    moments: list[int | None] = sorted(rng.sample(range(RECIPIENTS - 40), KILLS - 2))
     for n in sorted(rng.sample(range(KILLS), 2)):
         moments.insert(n, None)
     log: list[str] = []

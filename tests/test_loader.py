@@ -172,9 +172,10 @@ def test_bad_edition_gets_exact_messages(project: Path, text: str, expected: lis
 # Problems with the file itself: one message, InputError (exit status 2).
 FILE_CASES = [
     ("not UTF-8", "subject: café\ndate: 2025-09-25\n".encode("cp1252"),
-     f"{F}:1: the file is not UTF-8 (byte 0xe9). Save it as UTF-8 in your editor."),
+     f"{F}:1: the file is not UTF-8 (byte 0xe9); it looks like Windows-1252 ('subject: café'). Save it as UTF-8: in your editor, Save As with the encoding UTF-8."),
     ("not UTF-8 further down", "subject: x\ndate: 2025-09-25\nintro:\n  body: Zoë\n".encode("latin-1"),
-     f"{F}:4: the file is not UTF-8 (byte 0xeb). Save it as UTF-8 in your editor."),
+     f"{F}:4: the file is not UTF-8 (byte 0xeb); it looks like Windows-1252 ('body: Zoë'). Save it as UTF-8: in your "
+     "editor, Save As with the encoding UTF-8."),
     ("empty", b"", f"{F}: the file is empty. Start from the last edition: newsletter new YYYY-MM"),
     ("only blank lines", b"\n  \n\n", f"{F}: the file is empty. Start from the last edition: newsletter new YYYY-MM"),
     ("binary", b"subject: x\n\x89PNG\x00\x01\x02", f"{F}:2: this is not a text file (it contains binary data). "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email
+import os
 import email.policy
 import html
 import re
@@ -129,10 +130,11 @@ def test_unique_message_ids_and_per_recipient_unsubscribe(built):
     assert first["Message-ID"] != second["Message-ID"]
     token = unsubscribe_token("lois@example.org", SECRET)
     assert f"<https://vzhg.nl/afmelden?e=lois@example.org&t={token}>" in first["List-Unsubscribe"]
-    assert "<mailto:afmelden@vzhg.nl?subject=Afmelden%20lois%40example.org>" in first["List-Unsubscribe"]
+    assert f"<mailto:afmelden@vzhg.nl?subject=afmelden-{token}>" in first["List-Unsubscribe"]
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert f"t={token}" in first.get_body(("plain",)).get_content()
-    assert "b%40example.org" in second["List-Unsubscribe"] and token not in second["List-Unsubscribe"]
+    other = unsubscribe_token("b@example.org", SECRET)
+    assert f"afmelden-{other}" in second["List-Unsubscribe"] and token not in second["List-Unsubscribe"]
     assert first["X-Auto-Response-Suppress"] == "OOF, AutoReply"
     assert first["List-Id"] == "VZHG Nieuwsbrief <newsletter.vzhg.nl>"
 
@@ -141,7 +143,11 @@ def test_mailto_only_has_no_one_click_header(built):
     factory = MessageFactory(built, parse_settings({"NEWSLETTER_FROM": "nb@vzhg.nl"}, {}))
     msg = parse(factory.for_recipient(LOIS))
     assert msg["List-Unsubscribe-Post"] is None
-    assert msg["List-Unsubscribe"] == "<mailto:nb@vzhg.nl?subject=Afmelden%20lois%40example.org>"
+    secret = (Path(os.environ["XDG_DATA_HOME"]) / "newsletter" / "unsubscribe-secret").read_text().strip()
+    assert len(secret) == 64  # generated on first use, outside the project folder
+    token = unsubscribe_token("lois@example.org", secret)
+    assert msg["List-Unsubscribe"] == f"<mailto:nb@vzhg.nl?subject=afmelden-{token}>"
+    assert f"mailto:nb@vzhg.nl?subject=afmelden-{token}" in msg.get_body(("plain",)).get_content()
 
 
 def test_test_send_subject_prefix(built):

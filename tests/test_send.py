@@ -17,7 +17,7 @@ from newsletter_cli.deliver.send import run_send
 from newsletter_cli.settings import parse_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import SmtpServer  # noqa: E402
+from smtp_server import SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "Geheim-wachtwoord-42!"

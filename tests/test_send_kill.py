@@ -11,7 +11,7 @@ from pathlib import Path
 from newsletter_cli.deliver.journal import Journal
 
 sys.path.insert(0, str(Path(__file__).parent))
-from smtp_server import SmtpServer  # noqa: E402
+from smtp_server import SmtpServer
 
 COMMAND = [sys.executable, "-c", "from newsletter_cli.cli import main; main()"]
 

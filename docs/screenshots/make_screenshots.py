@@ -21,9 +21,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 def main() -> None:
     sys.path.insert(0, str(PROJECT))
-    from playwright.sync_api import sync_playwright
-
     from newsletter_cli.preview import PreviewServer
+    from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="newsletter-screenshots-"))
     try:

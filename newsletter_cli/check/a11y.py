@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import ClassVar
 
 from newsletter_cli.check.base import Context
 from newsletter_cli.compose.model import MUTED, WHITE
-from newsletter_cli.errors import Diagnostic
+from newsletter_cli.errors import Diagnostic, Severity
 
 AA_BODY = 4.5  # WCAG 2.1 AA, normal text
 AA_LARGE = 3.0  # below this even large text is hard to read
@@ -26,7 +27,7 @@ class HtmlFacts:
 
 
 class _FactsParser(HTMLParser):
-    SKIP = {"head", "style", "script", "title"}
+    SKIP: ClassVar[set[str]] = {"head", "style", "script", "title"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -89,7 +90,7 @@ def check_html(ctx: Context, facts: HtmlFacts) -> list[Diagnostic]:
                               f"edition's locale is '{locale}'", "", "html-lang"))
     for href, text in facts.anchors:
         target = href.strip().lower()
-        if not target or target.startswith("#") or target.startswith("javascript:"):
+        if not target or target.startswith(("#", "javascript:")):
             line = ctx.find_line(href) if href.strip() else None
             results.append(ctx.at_line("error", line, f"the link '{text}' in the email goes nowhere (href=\"{href}\")",
                                        "give it a web or mail address", "link-empty"))
@@ -137,7 +138,7 @@ def check_contrast(ctx: Context) -> list[Diagnostic]:
     for key, foreground, background, what in pairs:
         ratio = contrast(foreground, background)
         if ratio < AA_BODY:
-            severity = "error" if ratio < AA_LARGE else "warning"
+            severity: Severity = "error" if ratio < AA_LARGE else "warning"
             results.append(ctx.for_theme(severity, key, f"{what} has a contrast of {ratio:.1f}:1; WCAG AA asks "
                                          f"for at least {AA_BODY}:1, or it is hard to read for many people",
                                          f"choose a {'darker' if key != 'background' else 'lighter'} {key} colour",

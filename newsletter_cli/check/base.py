@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter_cli.compose.model import Theme, YamlPath
+from newsletter_cli.compose.model import Theme, YamlPath, where
 from newsletter_cli.errors import Diagnostic, Severity
 
 if TYPE_CHECKING:
@@ -40,14 +40,7 @@ class Context:
 
     def where(self, path: YamlPath) -> str:
         """'item "Title"', 'section "Title"', 'intro', 'agenda' or '' for a YAML path."""
-        edition = self.build.loaded.edition
-        if len(path) >= 4 and path[0] == "sections" and path[2] == "items":
-            return f'item "{edition.sections[int(path[1])].items[int(path[3])].title}"'
-        if len(path) >= 2 and path[0] == "sections":
-            return f'section "{edition.sections[int(path[1])].title}"'
-        if path and path[0] in ("intro", "agenda"):
-            return str(path[0])
-        return ""
+        return where(self.build.loaded.edition, path)
 
     def at(self, severity: Severity, path: YamlPath, message: str, fix: str = "", code: str = "",
            offset: int | None = None) -> Diagnostic:

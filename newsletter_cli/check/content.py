@@ -8,6 +8,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import datetime as dt
+
 from newsletter_cli.check import a11y as check_a11y
 from newsletter_cli.check import links as check_links
 from newsletter_cli.check.base import Context
@@ -160,7 +163,7 @@ def check_content(ctx: Context) -> list[Diagnostic]:
     return results
 
 
-def _past_dates(ctx: Context, path: YamlPath, dates: list, what: str) -> list[Diagnostic]:
+def _past_dates(ctx: Context, path: YamlPath, dates: list[dt.date], what: str) -> list[Diagnostic]:
     edition_date = ctx.build.loaded.edition.date
     return [ctx.at("warning", path, f"{what} is on {day.isoformat()}, before the edition date "
                    f"{edition_date.isoformat()}", "is it left over from an earlier edition?", "date-past")
@@ -231,7 +234,8 @@ def verdict(findings: list[Diagnostic]) -> str:
     return "ready to send" if not warnings else "ready to send; look at the warnings"
 
 
-def check_edition(path: Path, *, project: Project, online: bool = False, timeout: float = 10.0) -> tuple[str, list[Diagnostic]]:
+def check_edition(path: Path, *, project: Project, online: bool = False,
+                  timeout: float = 10.0) -> tuple[str, list[Diagnostic]]:
     """`newsletter check`: build in memory (nothing is written) and check; (the edition as shown, findings).
 
     Raises EditionError when the edition cannot be loaded (its problems are the findings then).

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 from newsletter_cli.check.base import Context
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import safelinks
-from newsletter_cli.compose.model import YamlPath, is_web_address
+from newsletter_cli.compose.model import YamlPath, is_web_address, iter_texts
 from newsletter_cli.errors import Diagnostic
 
 IMAGE_MAX_BYTES = 200_000
@@ -51,15 +51,7 @@ class ImageRef:
 
 def text_fields(ctx: Context) -> list[tuple[YamlPath, str]]:
     """Every Markdown field of the edition with its YAML path."""
-    edition = ctx.build.loaded.edition
-    fields: list[tuple[YamlPath, str]] = []
-    if edition.intro:
-        fields += [(("intro", "body"), edition.intro.body), (("intro", "signature"), edition.intro.signature)]
-    for s, section in enumerate(edition.sections):
-        fields.append((("sections", s, "intro"), section.intro))
-        for i, item in enumerate(section.items):
-            fields.append((("sections", s, "items", i, "body"), item.body))
-    return [(path, text) for path, text in fields if text]
+    return [(text.field, text.text) for text in iter_texts(ctx.build.loaded.edition)]
 
 
 def collect_links(ctx: Context) -> list[Link]:
@@ -67,7 +59,8 @@ def collect_links(ctx: Context) -> list[Link]:
     edition = ctx.build.loaded.edition
     found: list[Link] = []
     for path, text in text_fields(ctx):
-        found += [Link(href, label, "text", path, offset) for href, label, offset in markup.links(text, edition.allow_html)]
+        found += [Link(href, label, "text", path, offset)
+                  for href, label, offset in markup.links(text, edition.allow_html)]
     for s, section in enumerate(edition.sections):
         for i, item in enumerate(section.items):
             base = ("sections", s, "items", i)
@@ -118,7 +111,7 @@ def url_problem(url: str) -> str | None:
     parts = urlsplit(stripped)
     host = parts.hostname or ""
     try:
-        parts.port
+        _ = parts.port  # urllib checks the port only when asked
     except ValueError:
         return "has an impossible port number after the ':'"
     if not host:

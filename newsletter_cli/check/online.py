@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 from newsletter_cli.check.base import Context
 from newsletter_cli.check.links import ImageRef, Link, url_problem
 from newsletter_cli.compose.model import is_web_address
-from newsletter_cli.errors import Diagnostic
+from newsletter_cli.errors import Diagnostic, Severity
 
 MAX_WORKERS = 4  # be gentle with the (often small) websites of members
 MAX_REDIRECTS = 10
@@ -80,7 +80,7 @@ def _follow(url: str, method: str, timeout: float) -> Fetched:
                 continue
             result.status, result.reason = exc.code, str(exc.reason)
             return result
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             result.error = "timeout"
             return result
         except urllib.error.URLError as exc:
@@ -157,7 +157,7 @@ def check_online(ctx: Context, found: Sequence[Link], images: Sequence[ImageRef]
     return results
 
 
-def judge(fetched: Fetched, timeout: float, noun: str = "link") -> tuple[str, str, str]:
+def judge(fetched: Fetched, timeout: float, noun: str = "link") -> tuple[Severity, str, str]:
     """(severity, message, fix) for one fetched link or image; message "" when all is well."""
     url = fetched.url
     if fetched.error == "timeout":
@@ -181,4 +181,4 @@ def judge(fetched: Fetched, timeout: float, noun: str = "link") -> tuple[str, st
         hops = len(fetched.redirects)
         return ("warning", f"the {noun} {url} is redirected ({hops} step{'s' if hops > 1 else ''}) to "
                 f"{fetched.final_url}", f"link directly to {fetched.final_url}")
-    return "", "", ""
+    return "warning", "", ""  # no message: nothing to report

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import safelinks as links
@@ -19,9 +20,13 @@ from newsletter_cli.compose.model import (
     LoadedEdition,
     YamlPath,
     is_web_address,
+    iter_texts,
+    value_at,
+    where,
 )
 from newsletter_cli.errors import Diagnostic, EditionError, InputError
 from newsletter_cli.project import display, display_dir
+from newsletter_cli.textfile import decode_utf8
 
 MAX_BYTES = 1_000_000  # a real edition is ~30 KB
 MAX_NODES = 50_000  # guards against alias bombs ("billion laughs")
@@ -44,12 +49,7 @@ def read_text(path: Path, shown: str) -> str:
         line = data[: data.index(b"\0")].count(b"\n") + 1
         raise InputError(f"{shown}:{line}: this is not a text file (it contains binary data). "
                          "An edition is a YAML text file.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(f"{shown}:{line}: the file is not UTF-8 (byte 0x{data[exc.start]:02x}). "
-                         "Save it as UTF-8 in your editor.") from None
+    text = decode_utf8(data, shown, "in your editor, Save As with the encoding UTF-8")
     if not text.strip():
         raise InputError(f"{shown}: the file is empty. Start from the last edition: newsletter new YYYY-MM")
     return text
@@ -85,9 +85,10 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
             hint = "; a '[' or '{' is not closed, or a comma is missing"
         elif "block" in context:
             hint = "; check the indentation: this line does not line up with the lines above it"
-        raise EditionError([Diagnostic("error", shown, line, "", f"YAML syntax error{column}: {problem}{hint}")])
+        message = f"YAML syntax error{column}: {problem}{hint}"
+        raise EditionError([Diagnostic("error", shown, line, "", message)]) from None
     except yaml.YAMLError as exc:
-        raise EditionError([Diagnostic("error", shown, None, "", f"YAML error: {exc}")])
+        raise EditionError([Diagnostic("error", shown, None, "", f"YAML error: {exc}")]) from None
     lines: dict[YamlPath, int] = {}
     found: list[tuple[int, YamlPath, str]] = []  # (line, where, message): made Diagnostics once built
     budget = [MAX_NODES]
@@ -138,29 +139,13 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
         return result
 
     data = build(root, ()) if root is not None else None
-    problems = [Diagnostic("error", shown, line, _where(data, loc), message) for line, loc, message in found]
+    problems = [Diagnostic("error", shown, line, _place(data, loc), message) for line, loc, message in found]
     return data, lines, problems
 
 
-def _where(data: Any, loc: YamlPath) -> str:
-    """'item "Title"' / 'section "Title"' for a location inside the edition, for messages."""
-
-    def title(*keys: str | int) -> str | None:
-        try:
-            value = data_at(data, keys)["title"]
-        except (KeyError, IndexError, TypeError):
-            return None
-        return value if isinstance(value, str) else None
-
-    if len(loc) >= 4 and loc[0] == "sections" and loc[2] == "items" and isinstance(loc[3], int):
-        name = title("sections", loc[1], "items", loc[3])
-        return f'item "{name}"' if name else f"item {loc[3] + 1} of section {int(loc[1]) + 1}"
-    if len(loc) >= 2 and loc[0] == "sections" and isinstance(loc[1], int):
-        name = title("sections", loc[1])
-        return f'section "{name}"' if name else f"section {loc[1] + 1}"
-    if len(loc) > 1 and loc[0] in ("intro", "agenda"):
-        return str(loc[0])
-    return ""
+def _place(data: Any, loc: YamlPath) -> str:
+    """`where()` for a problem of the file; a top-level field ('intro') is named by the message itself."""
+    return where(data, loc) if len(loc) > 1 else ""
 
 
 def _model_at(loc: YamlPath) -> type[BaseModel] | None:
@@ -220,7 +205,7 @@ def _fields_at(loc: YamlPath) -> list[str]:
     return list(model.model_fields) if model else []
 
 
-def _message(error: dict, loc: YamlPath) -> str:
+def _message(error: ErrorDetails, loc: YamlPath) -> str:
     """One pydantic error as a sentence a secretary can act on."""
     kind = error["type"]
     names = [part for part in loc if isinstance(part, str)]
@@ -269,7 +254,8 @@ def _message(error: dict, loc: YamlPath) -> str:
 
 def validate(data: Any, lines: dict[YamlPath, int], shown: str) -> tuple[Edition | None, list[Diagnostic]]:
     if not isinstance(data, dict):
-        return None, [Diagnostic("error", shown, 1, "", "an edition is a set of fields (subject:, date:, sections:, ...)")]
+        return None, [Diagnostic("error", shown, 1, "",
+                                 "an edition is a set of fields (subject:, date:, sections:, ...)")]
     try:
         return Edition.model_validate(data), []
     except ValidationError as exc:
@@ -284,29 +270,8 @@ def validate(data: Any, lines: dict[YamlPath, int], shown: str) -> tuple[Edition
             path = loc
             while path and path not in lines:
                 path = path[:-1]
-            problems.append(Diagnostic("error", shown, lines.get(path), _where(data, loc), _message(error, loc)))
+            problems.append(Diagnostic("error", shown, lines.get(path), _place(data, loc), _message(error, loc)))
         return None, problems
-
-
-def _text_fields(data: Any) -> list[tuple[YamlPath, str]]:
-    """Every Markdown field with its YAML path, read from the raw data (before validation, so that link
-    problems are reported together with every other problem of the file)."""
-    def at(obj: Any, key: str | int) -> Any:
-        if isinstance(obj, dict) and isinstance(key, str):
-            return obj.get(key)
-        if isinstance(obj, list) and isinstance(key, int) and key < len(obj):
-            return obj[key]
-        return None
-
-    def seq(obj: Any) -> list:
-        return obj if isinstance(obj, list) else []
-
-    fields: list[tuple[YamlPath, Any]] = [(("intro", k), at(at(data, "intro"), k)) for k in ("body", "signature")]
-    for s, section in enumerate(seq(at(data, "sections"))):
-        fields.append((("sections", s, "intro"), at(section, "intro")))
-        for i, item in enumerate(seq(at(section, "items"))):
-            fields.append((("sections", s, "items", i, "body"), at(item, "body")))
-    return [(path, text) for path, text in fields if isinstance(text, str) and text]
 
 
 def _source_line(source: list[str], first: int | None, offset: int, needles: list[str]) -> int | None:
@@ -331,13 +296,14 @@ def _check_links(data: Any, lines: dict[YamlPath, int], shown: str, source: list
     allow_html = isinstance(data, dict) and str(data.get("allow_html", "")).lower() in (
         "true", "yes", "on", "1", "t", "y")
     problems: list[Diagnostic] = []
-    for path, text in _text_fields(data):
+    for field in iter_texts(data):
+        path, text = field.field, field.text
         first = lines.get((*path, "#text")) or lines.get(path)
         for href, label, offset in markup.links(text, allow_html):
             if not href.lower().startswith(URL_SCHEMES):
                 what = f"link '{label}'" if label else "a link"
                 line = _source_line(source, first, offset, [f"]({href}", f"[{label}]", href])
-                problems.append(Diagnostic("error", shown, line, _where(data, path),
+                problems.append(Diagnostic("error", shown, line, field.place,
                                            f"{what} points to '{href}', which is not a web or mail address; "
                                            "start it with https://, http:// or mailto:"))
         for target, label, offset in markup.unparsed_links(text, allow_html):
@@ -346,7 +312,7 @@ def _check_links(data: Any, lines: dict[YamlPath, int], shown: str, source: list
             else:
                 why = f"check the brackets around '{target}': write [link text](https://...)"
             line = _source_line(source, first, offset, [f"[{label}]({target}", f"[{label}]"])
-            problems.append(Diagnostic("error", shown, line, _where(data, path),
+            problems.append(Diagnostic("error", shown, line, field.place,
                                        f"link '{label}' is not a link; {why}"))
     return problems
 
@@ -367,8 +333,8 @@ def _check_images(loaded: LoadedEdition) -> list[Diagnostic]:
                 elif not file.is_file():
                     problems.append(Diagnostic("error", loaded.display_path, loaded.line_of(path),
                                                f'item "{item.title}"',
-                                               f"image '{item.image.src}' does not exist in {display_dir(loaded.folder)}; "
-                                               "put the file there or fix the name"))
+                                               f"image '{item.image.src}' does not exist in "
+                                               f"{display_dir(loaded.folder)}; put the file there or fix the name"))
     return problems
 
 
@@ -401,17 +367,11 @@ def load(path: Path) -> LoadedEdition:
         raise EditionError(sorted(problems, key=lambda p: p.line or 0))
     for loc, wrapped, target in found:
         text_line = loaded.lines.get((*loc, "#text"))
-        line = (text_line + next((n for n, row in enumerate(data_at(data, loc).splitlines()) if wrapped in row), 0)
+        line = (text_line + next((n for n, row in enumerate(value_at(data, loc).splitlines()) if wrapped in row), 0)
                 if text_line else loaded.line_of(loc))
         loaded.safelinks.append(Diagnostic(
-            "warning", shown, line, _where(clean, loc),
+            "warning", shown, line, where(clean, loc),
             f"Outlook safelink unwrapped to {target} (safelinks leak the sender's address and expire)",
             fix=f"replace the link in the YAML by {target}", code="safelink"))
     loaded.warnings.extend(loaded.safelinks)
     return loaded
-
-
-def data_at(data: Any, loc: YamlPath) -> Any:
-    for part in loc:
-        data = data[part]
-    return data

@@ -36,7 +36,8 @@ def tokens(text: str, allow_html: bool = False) -> list[Token]:
 @lru_cache(maxsize=_CACHE_SIZE)
 def to_html(text: str, allow_html: bool = False) -> str:
     md = parser(allow_html)
-    return md.renderer.render(list(_parsed(text, allow_html, False)), md.options, {})
+    html: str = md.renderer.render(list(_parsed(text, allow_html, False)), md.options, {})
+    return html
 
 
 @lru_cache(maxsize=2)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -145,7 +146,68 @@ class Theme(Strict):
     font: str = "Segoe UI, Helvetica, Arial, sans-serif"
 
 
-YamlPath = tuple[Union[str, int], ...]
+YamlPath = tuple[str | int, ...]
+
+
+def value_at(data: Any, path: YamlPath) -> Any:
+    """The value at `path` in an Edition or in the raw YAML data (dicts and lists); None when it is not there."""
+    for key in path:
+        if isinstance(data, BaseModel) and isinstance(key, str):
+            data = getattr(data, key, None)
+        elif isinstance(data, dict) and isinstance(key, str):
+            data = data.get(key)
+        elif isinstance(data, (list, tuple)) and isinstance(key, int) and 0 <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def where(data: Any, path: YamlPath) -> str:
+    """The label of a place in an edition, for messages: 'item "Title"', 'section "Title"', 'intro', 'agenda'
+    or '' for the edition as a whole. Works on the raw YAML data too (a title may be missing there)."""
+
+    def title(*keys: str | int) -> str | None:
+        value = value_at(data, (*keys, "title"))
+        return value if isinstance(value, str) else None
+
+    if len(path) >= 4 and path[0] == "sections" and path[2] == "items" and isinstance(path[3], int):
+        name = title("sections", path[1], "items", path[3])
+        return f'item "{name}"' if name else f"item {path[3] + 1} of section {int(path[1]) + 1}"
+    if len(path) >= 2 and path[0] == "sections" and isinstance(path[1], int):
+        name = title("sections", path[1])
+        return f'section "{name}"' if name else f"section {path[1] + 1}"
+    if path and path[0] in ("intro", "agenda"):
+        return str(path[0])
+    return ""
+
+
+@dataclass(frozen=True)
+class Text:
+    """One Markdown field of an edition: its YAML path, its text and the label of its place."""
+
+    field: YamlPath
+    text: str
+    place: str
+
+
+def iter_texts(data: Any) -> Iterator[Text]:
+    """Every non-empty Markdown field in reading order: the one list of what is Markdown in an edition.
+
+    `data` is an Edition or the raw YAML data (the loader checks links before validation, so that they are
+    reported together with every other problem of the file).
+    """
+    def seq(value: Any) -> list[Any]:
+        return list(value) if isinstance(value, (list, tuple)) else []
+
+    paths: list[YamlPath] = [("intro", "body"), ("intro", "signature")]
+    for s, section in enumerate(seq(value_at(data, ("sections",)))):
+        paths.append(("sections", s, "intro"))
+        paths += [("sections", s, "items", i, "body") for i in range(len(seq(value_at(section, ("items",)))))]
+    for path in paths:
+        text = value_at(data, path)
+        if isinstance(text, str) and text:
+            yield Text(path, text, where(data, path))
 
 
 @dataclass

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from markdown_it.token import Token
 
 from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
+from newsletter_cli.compose.model import iter_texts
 
 if TYPE_CHECKING:
     from newsletter_cli.compose.model import Edition, Item, Theme
@@ -52,8 +53,8 @@ def markdown_to_text(source: str, allow_html: bool = False) -> str:
     List items are indented under their marker at any depth; a paragraph after the first inside an item
     (and each item of a loose list) is set off by a blank line, as in the Markdown source."""
     lines: list[str] = []
-    lists: list[dict] = []  # per open list: counter (-1 for bullets), indent of its items' text
-    items: list[dict] = []  # per open list item: indent of its text, pending marker, blocks so far
+    lists: list[dict[str, Any]] = []  # per open list: counter (-1 for bullets), indent of its items' text
+    items: list[dict[str, Any]] = []  # per open list item: indent of its text, pending marker, blocks so far
     row: list[str] | None = None  # the cells of the table row being read
     row_urls: list[str] = []
     for token in markup.tokens(source, allow_html):
@@ -132,10 +133,10 @@ def _heading(title: str, char: str) -> list[str]:
     return [*lines, char * max(len(line) for line in lines), ""]
 
 
-def _item(item: Item, edition: Edition, t: dict[str, str]) -> list[str]:
+def _item(item: Item, body: str | None, edition: Edition, t: dict[str, str]) -> list[str]:
     out = _heading(item.title, "-")
-    if item.body:
-        out += [markdown_to_text(item.body, edition.allow_html), ""]
+    if body is not None:
+        out += [body, ""]
     if item.event:
         out += _wrap(t["practical"])
         out += _wrap(f"{t['date']}: {i18n.date_list(item.event.date, edition.locale, weekday=True)}", "  ", "")
@@ -159,23 +160,24 @@ def render_text(edition: Edition, theme: Theme, *, web_url: str | None = None,
                 unsubscribe_url: str | None = None) -> str:
     """The whole plain-text part."""
     t = i18n.strings(edition.locale)
+    text = {field.field: markdown_to_text(field.text, edition.allow_html) for field in iter_texts(edition)}
     out: list[str] = []
     if web_url:
         out += [f"{t['view_in_browser']}:", web_url, ""]
-    out += [*_wrap(theme.name), *_wrap(f"{t['newsletter']} {theme.short_name} - {i18n.month_year(edition.date, edition.locale)}"),
-            "=" * 40, ""]
+    month = i18n.month_year(edition.date, edition.locale)
+    out += [*_wrap(theme.name), *_wrap(f"{t['newsletter']} {theme.short_name} - {month}"), "=" * 40, ""]
     if edition.intro:
         if edition.intro.heading:
             out += [*_wrap(edition.intro.heading), ""]
-        out += [markdown_to_text(edition.intro.body, edition.allow_html), ""]
-        if edition.intro.signature:
-            out += [markdown_to_text(edition.intro.signature, edition.allow_html), ""]
-    for section in edition.sections:
+        out += [text.get(("intro", "body"), ""), ""]
+        if ("intro", "signature") in text:
+            out += [text[("intro", "signature")], ""]
+    for s, section in enumerate(edition.sections):
         out += ["", *_heading(section.title.upper(), "=")]
-        if section.intro:
-            out += [markdown_to_text(section.intro, edition.allow_html), ""]
-        for item in section.items:
-            out += _item(item, edition, t)
+        if ("sections", s, "intro") in text:
+            out += [text[("sections", s, "intro")], ""]
+        for i, item in enumerate(section.items):
+            out += _item(item, text.get(("sections", s, "items", i, "body")), edition, t)
     if edition.agenda:
         out += ["", *_heading(edition.agenda.title, "=")]
         rows = [(i18n.date_list(r.date, edition.locale), r.what) for r in edition.agenda.rows]

@@ -23,6 +23,7 @@ from newsletter_cli.compose.model import (
     LoadedEdition,
     Theme,
     is_web_address,
+    iter_texts,
 )
 from newsletter_cli.compose.qp import qp_size
 from newsletter_cli.compose.templating import (
@@ -70,26 +71,27 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
     loc, allow = edition.locale, edition.allow_html
     image_src = image_src or {}
     t = i18n.strings(loc)
+    md = {text.field: _md(text.text, allow) for text in iter_texts(edition)}  # every Markdown field, as HTML
     sections = []
-    for section in edition.sections:
+    for s, section in enumerate(edition.sections):
         items = []
-        for item in section.items:
+        for i, item in enumerate(section.items):
             items.append({
                 "title": item.title,
-                "body": _md(item.body, allow) if item.body else "",
-                "image": item.image and {**item.image.model_dump(), "src": image_src.get(item.image.src, item.image.src)},
+                "body": md.get(("sections", s, "items", i, "body"), ""),
+                "image": item.image and {**item.image.model_dump(),
+                                         "src": image_src.get(item.image.src, item.image.src)},
                 "event": item.event and {
                     "dates": i18n.date_list(item.event.date, loc, weekday=True),
                     "time": item.event.time, "location": item.event.location},
                 "schedule": item.schedule,
                 "buttons": item.all_buttons,
             })
-        sections.append({"title": section.title, "intro": _md(section.intro, allow) if section.intro else "",
-                         "items": items})
+        sections.append({"title": section.title, "intro": md.get(("sections", s, "intro"), ""), "items": items})
     intro = edition.intro and {
         "heading": edition.intro.heading,
-        "body": _md(edition.intro.body, allow),
-        "signature": _md(edition.intro.signature, allow) if edition.intro.signature else "",
+        "body": md.get(("intro", "body"), ""),
+        "signature": md.get(("intro", "signature"), ""),
     }
     agenda = edition.agenda and {
         "title": edition.agenda.title,
@@ -135,19 +137,17 @@ def _compile(mjml_source: str, loaded: LoadedEdition, templates: Path | None = N
 
 def _unparsable_html(loaded: LoadedEdition) -> list[Diagnostic]:
     """Which Markdown fields MRML cannot parse, each with its line; only called after a failure."""
-    from newsletter_cli.compose.load import _text_fields, _where
-
-    data = loaded.edition.model_dump()
     problems = []
-    for path, text in _text_fields(data):
-        html = _md(text, loaded.edition.allow_html)
+    for text in iter_texts(loaded.edition):
+        path = text.field
+        html = _md(text.text, loaded.edition.allow_html)
         try:
             mjml_to_html(f"<mjml><mj-body><mj-section><mj-column><mj-text>{html}</mj-text>"
                          "</mj-column></mj-section></mj-body></mjml>")
         except Exception as exc:
             problems.append(Diagnostic(
                 "error", loaded.display_path, loaded.lines.get((*path, "#text")) or loaded.line_of(path),
-                _where(data, path), f"the raw HTML in this text cannot be used in an email ({exc}); close every "
+                text.place, f"the raw HTML in this text cannot be used in an email ({exc}); close every "
                 "tag (<br/>, <b>...</b>), write & as &amp;, or remove 'allow_html: true'"))
     return problems
 
@@ -181,10 +181,11 @@ class _CssutilsWithoutValidation(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
-    def parseStyle(self, cssText, encoding="utf-8", validate=False):  # noqa: N802 (cssutils' name)
+    def parseStyle(self, cssText: str, encoding: str = "utf-8", validate: bool = False) -> Any:
         return self._real.parseStyle(cssText, encoding, validate=False)
 
-    def parseString(self, cssText, encoding=None, href=None, media=None, title=None, validate=False):  # noqa: N802
+    def parseString(self, cssText: str, encoding: str | None = None, href: str | None = None,
+                    media: Any = None, title: str | None = None, validate: bool = False) -> Any:
         return self._real.parseString(cssText, encoding, href, media, title, validate=False)
 
 
@@ -205,7 +206,8 @@ def _premailer() -> type:
         real = getattr(module, "cssutils", None)
         if isinstance(real, types.ModuleType) and not isinstance(real, _CssutilsWithoutValidation):
             module.cssutils = _CssutilsWithoutValidation(real)
-    return premailer.premailer.Premailer
+    premailer_class: type = premailer.premailer.Premailer
+    return premailer_class
 
 
 def inline_css(html: str) -> str:
@@ -214,7 +216,7 @@ def inline_css(html: str) -> str:
     # MRML's own reset styles stay in <style>; inlining them on every table would add ~10 KB.
     html = _STYLE_RE.sub(lambda m: m.group(0) if INLINE_MARKER in m.group(2) else
                          f'<style data-premailer="ignore"{m.group(1)}>{m.group(2)}</style>', html)
-    return _premailer()(
+    inlined: str = _premailer()(
         html,
         keep_style_tags=True,  # the @media rules must stay in <style>
         strip_important=False,  # the phone layout depends on !important
@@ -226,19 +228,15 @@ def inline_css(html: str) -> str:
         exclude_pseudoclasses=True,
         remove_classes=False,
     ).transform()
+    return inlined
 
 
 def content_links(edition: Edition) -> list[str]:
-    """Every link the edition's authors wrote, in order (Markdown links, buttons, image links); not the
+    """Every link the edition's authors wrote (Markdown links, then buttons and image links); not the
     template's own links (website, view in browser, unsubscribe), which vary with the settings."""
-    texts = [edition.intro.body, edition.intro.signature] if edition.intro else []
-    urls: list[str] = []
-    for text in texts:
-        urls += [href for href, _, _ in markup.links(text, edition.allow_html)]
+    urls = [href for text in iter_texts(edition) for href, _, _ in markup.links(text.text, edition.allow_html)]
     for section in edition.sections:
-        urls += [href for href, _, _ in markup.links(section.intro, edition.allow_html)]
         for item in section.items:
-            urls += [href for href, _, _ in markup.links(item.body, edition.allow_html)]
             urls += [button.url for button in item.all_buttons]
             if item.image and item.image.link:
                 urls.append(item.image.link)

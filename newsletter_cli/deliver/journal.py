@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from newsletter_cli.errors import NewsletterError
 
@@ -55,7 +56,7 @@ class Entry:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Journal:
@@ -175,11 +176,11 @@ def exclusive(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def status(folder: Path) -> dict:
+def status(folder: Path) -> dict[str, Any]:
     """Counts and the addresses that need attention, for `newsletter status` (and --json)."""
     path = folder / JOURNAL_FILE
-    report: dict = {"edition": folder.name, "journal": str(path), "counts": {s: 0 for s in STATES}, "problems": [],
-                    "test_sends": tested_builds(folder)}
+    report: dict[str, Any] = {"edition": folder.name, "journal": str(path), "counts": dict.fromkeys(STATES, 0),
+                              "problems": [], "test_sends": tested_builds(folder)}
     if not path.is_file():
         return report
     with Journal(path) as journal:
@@ -194,7 +195,7 @@ def status(folder: Path) -> dict:
     return report
 
 
-def status_lines(report: dict) -> list[str]:
+def status_lines(report: dict[str, Any]) -> list[str]:
     counts = report["counts"]
     tests = [f"Test send of build {fp} at {t['time']} to {', '.join(t['to'])}"
              for fp, t in report.get("test_sends", {}).items()]
@@ -213,7 +214,7 @@ def status_lines(report: dict) -> list[str]:
     return lines
 
 
-def tested_builds(folder: Path) -> dict[str, dict]:
+def tested_builds(folder: Path) -> dict[str, dict[str, Any]]:
     """Build fingerprint -> when and to whom it was test-sent."""
     path = folder / TEST_SENDS_FILE
     try:

@@ -9,8 +9,6 @@ recipient. The result is the exact bytes that go on the wire (CRLF line ends).
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import html as html_lib
 import itertools
 import mimetypes
@@ -25,6 +23,7 @@ from urllib.parse import quote
 from newsletter_cli.compose import i18n, qp
 from newsletter_cli.compose.build import Build
 from newsletter_cli.compose.merge import FIELD_RE
+from newsletter_cli.deliver import unsubscribe
 from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.errors import InputError
 from newsletter_cli.settings import Settings, missing
@@ -49,7 +48,8 @@ def encode_header(name: str, value: str) -> bytes:
     if value.isascii() and len(name) + len(value) < 76:
         return f"{name}: {value}\r\n".encode("ascii")
     # policy.fold() leaves a short line as it is, non-ASCII included; the header object encodes it.
-    return SMTP.header_factory(name, value).fold(policy=SMTP).encode("ascii")
+    folded: str = SMTP.header_factory(name, value).fold(policy=SMTP)
+    return folded.encode("ascii")
 
 
 def format_address(name: str, address: str, what: str) -> str:
@@ -59,12 +59,7 @@ def format_address(name: str, address: str, what: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
-def unsubscribe_token(address: str, secret: str) -> str:
-    """HMAC-SHA256 of the lower-case address with LIST_UNSUBSCRIBE_SECRET, first 32 hex digits.
-
-    The unsubscribe page recomputes it to check that a request is genuine.
-    """
-    return hmac.new(secret.encode("utf-8"), address.lower().encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+unsubscribe_token = unsubscribe.token  # the unsubscribe page and `newsletter mailbox` recompute it
 
 
 class SplitPart:
@@ -109,6 +104,8 @@ class MessageFactory:
         self.subject = (TEST_PREFIX if test else "") + edition.subject
         check_header_value(self.subject, f"{build.loaded.display_path}: the subject")
         self.from_address = settings.from_address
+        self._unsubscribe_secret = unsubscribe.load_secret(settings)
+        self._unsubscribe_base = unsubscribe.mailto_base(settings)
         self.domain = self.from_address.rsplit("@", 1)[-1]
         self._id_prefix = f"{int(time.time())}.{secrets.token_hex(6)}"
         self._counter = itertools.count(1)
@@ -161,7 +158,7 @@ class MessageFactory:
         if images:
             mid += f'Content-Type: multipart/related;\r\n boundary="{self.related_boundary}"\r\n\r\n'.encode("ascii")
             mid += f"--{self.related_boundary}\r\n".encode("ascii")
-            for src, cid, path in images:
+            for _src, cid, path in images:
                 kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                 data = base64.encodebytes(path.read_bytes()).replace(b"\n", b"\r\n")
                 tail += (f"\r\n--{self.related_boundary}\r\nContent-Type: {kind}\r\n"
@@ -176,16 +173,13 @@ class MessageFactory:
         """The link in the footer: the https page when configured, else a mailto: with a subject."""
         https = self.settings.unsubscribe_https
         if https:
-            token = unsubscribe_token(address, self.settings.list_unsubscribe_secret.get_secret_value())
+            token = unsubscribe_token(address, self._unsubscribe_secret)
             return https.replace("{email}", quote(address, safe="@")).replace("{token}", token)
         return self._mailto(address)
 
     def _mailto(self, address: str) -> str:
-        base = self.settings.unsubscribe_mailto or f"mailto:{self.from_address}"
-        if "?" in base:
-            return base
-        subject = quote(f"{i18n.strings(self.locale)['unsubscribe']} {address}")
-        return f"{base}?subject={subject}"
+        return unsubscribe.mailto(self._unsubscribe_base, address, self._unsubscribe_secret,
+                                  i18n.strings(self.locale)["unsubscribe"].lower())
 
     def list_unsubscribe(self, address: str) -> str:
         """The List-Unsubscribe value: <mailto:...> and, when configured, <https://...>."""

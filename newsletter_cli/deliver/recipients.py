@@ -13,6 +13,7 @@ from pathlib import Path
 
 from newsletter_cli.errors import Diagnostic, InputError
 from newsletter_cli.project import Project, current, display
+from newsletter_cli.textfile import decode_utf8
 
 SUPPRESSIONS_FILE = "suppressions.csv"
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a physical line with its end, or the last one
@@ -46,8 +47,8 @@ class RecipientList:
     suppressed: int = 0
     columns: list[str] = field(default_factory=list)
     suppressions_file: Path | None = None
-    lines: array = field(default_factory=lambda: array("I"))  # the valid rows' line numbers, in order
-    checks: array = field(default_factory=lambda: array("I"))  # CRC-32 of each one's address in lower case
+    lines: array[int] = field(default_factory=lambda: array("I"))  # the valid rows' line numbers, in order
+    checks: array[int] = field(default_factory=lambda: array("I"))  # CRC-32 of each one's address in lower case
     normalized: dict[int, str] = field(default_factory=dict)  # line -> address, where the validator changed it
     snapshot: bytes = b""  # the file as it was read, compressed: what iterating reads
     delimiter: str = ","
@@ -101,17 +102,7 @@ class RecipientList:
 
 def decode(data: bytes, shown: str) -> str:
     """UTF-8 (with or without BOM) or a clear error naming the line, never mojibake."""
-    data = data.removeprefix(b"\xef\xbb\xbf")  # the BOM, so that the error's position is one in `data`
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        end = data.find(b"\n", exc.start)
-        sample = data[start: end if end >= 0 else len(data)].decode("cp1252", errors="replace").strip()
-        raise InputError(
-            f"{shown}:{line}: the file is not UTF-8 (byte 0x{data[exc.start]:02x}); it looks like Windows-1252 "
-            f"('{sample[:60]}'). Save it as UTF-8: {SAVE_AS_UTF8}.") from None
+    return decode_utf8(data, shown, SAVE_AS_UTF8)
 
 
 def sniff_delimiter(header: str) -> str:
@@ -238,7 +229,7 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
 
 def read_suppressions(path: Path) -> set[str]:
     """Addresses never to send to (unsubscribed, bounced), lower case: an 'email' column, or the first one."""
-    shown, header, rows, _ = read_rows(path, allow_empty=True)  # nobody unsubscribed yet
+    _, header, rows, _ = read_rows(path, allow_empty=True)  # nobody unsubscribed yet
     column = _column(header, EMAIL_COLUMNS)
     found: set[str] = set()
     if column is None:
@@ -336,7 +327,8 @@ def require_recipients(result: RecipientList) -> None:
         raise InputError("\n".join([f"Nobody to send to in {shown}: {summary(result)}. Fix these rows:",
                                     *problem_lines(result)]))
     raise InputError(f"Nobody to send to in {shown}: {summary(result)}"
-                     + (f"; the addresses are in {display(result.suppressions_file)}" if result.suppressed else ""))
+                     + (f"; the addresses are in {display(result.suppressions_file)}"
+                        if result.suppressed and result.suppressions_file else ""))
 
 
 def summary(result: RecipientList) -> str:

@@ -265,7 +265,7 @@ class Connection:
         replies: list[tuple[int, bytes]] = []
         try:
             smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
-            for stage in stages:  # the reply being waited for names the stage if the connection is lost
+            for _stage in stages:  # the reply being waited for names the stage if the connection is lost
                 replies.append(smtp.getreply())
             refused = _first_refusal(replies)
             if refused is not None:

@@ -25,6 +25,7 @@ from email.utils import parseaddr
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from newsletter_cli.compose.build import Build, build, load_theme
@@ -151,7 +152,7 @@ def page_html(state: PreviewState) -> str:
     return page_environment().get_template("preview.html.j2").render(
         state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
         source=display(state.edition_yaml), from_name=name or address, from_address=address,
-        clip=GMAIL_CLIP_BYTES, diagnostics=(rendered.warnings + snap.findings) if snap else [],
+        clip=GMAIL_CLIP_BYTES, diagnostics=(snap.build.rendered.warnings + snap.findings) if snap else [],
         plain_text=fill(rendered.text, TEXT_PREVIEW_VALUES) if rendered else "",
     )
 
@@ -190,13 +191,13 @@ class PreviewHandler(BaseHTTPRequestHandler):
     server: PreviewServer
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._respond(head=False)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._respond(head=True)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: the terminal shows rebuilds, not requests
 
     def _respond(self, head: bool) -> None:
@@ -245,7 +246,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         try:
             self.wfile.write(f"retry: 1000\ndata: {version}\n\n".encode())
             self.wfile.flush()
-            while not state.closing:
+            while True:  # until the preview stops (wait_for_change returns at once then)
                 new = state.wait_for_change(version, KEEPALIVE_SECONDS)
                 if state.closing:
                     break
@@ -282,7 +283,7 @@ class PreviewServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = str(self.server_address[0]), self.server_address[1]
         shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
@@ -304,7 +305,8 @@ class PreviewServer(ThreadingHTTPServer):
         logo = load_theme_logo(self.project)
         own = self.project.templates_dir  # the project's overrides, when it has any
         plans: list[tuple[list[Path], bool, Callable[[object, str], bool]]] = [
-            ([folder, TEMPLATES, PAGE_TEMPLATES, *([own] if own.is_dir() else [])], True, lambda _c, p: _is_source(Path(p), folder)),
+            ([folder, TEMPLATES, PAGE_TEMPLATES, *([own] if own.is_dir() else [])], True,
+             lambda _c, p: _is_source(Path(p), folder)),
             (list(dict.fromkeys([self.root, *([logo.parent] if logo else [])])), False,
              lambda _c, p: Path(p).name == "theme.yaml" or (logo is not None and Path(p) == logo)),
         ]
@@ -330,7 +332,7 @@ class PreviewServer(ThreadingHTTPServer):
                 ready.set()
                 if changes:
                     self.report(self.state.rebuild())
-        except Exception as exc:  # noqa: BLE001 (the server keeps serving without live reload)
+        except Exception as exc:
             if not self.stop_event.is_set():
                 self.echo(f"Live reload stopped: {exc}. Restart the preview to get it back.")
         finally:
@@ -366,7 +368,7 @@ class PreviewServer(ThreadingHTTPServer):
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             super().handle_error(request, client_address)
 
@@ -378,7 +380,7 @@ def _is_source(path: Path, folder: Path) -> bool:
     except ValueError:
         return path.suffix == ".j2"  # the templates folder
     name = path.name
-    if rel.parts and rel.parts[0] in IGNORED_DIRS or name.startswith((".", "~", "#")):
+    if (rel.parts and rel.parts[0] in IGNORED_DIRS) or name.startswith((".", "~", "#")):
         return False
     return not name.endswith(("~", ".swp", ".swx", ".tmp", ".part"))
 

@@ -1,0 +1,179 @@
+"""Bounce formats: RFC 3464 reports from Exchange Online, Gmail and Postfix, qmail's plain text (flufl.bounce),
+auto-replies; and the suppression file's behaviour (Excel format, each address once, concurrent writers)."""
+
+from __future__ import annotations
+
+import email
+import sys
+from multiprocessing import Process
+from pathlib import Path
+
+import pytest
+
+from newsletter_cli.deliver import bounces, suppressions, unsubscribe
+from newsletter_cli.deliver.recipients import read_suppressions
+from newsletter_cli.errors import NewsletterError
+from newsletter_cli.settings import parse_settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+import mailbox_samples as samples  # noqa: E402
+
+MEMBER = "piet.jansen@example.org"
+ORIGINAL = (b"From: VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>\r\nTo: <piet.jansen@example.org>\r\n"
+            b"Subject: Nieuwsbrief VZHG - september 2025\r\nMessage-ID: <1759.abc.7@vzhg.nl>\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nHallo\r\n")
+
+
+def parsed(raw: bytes) -> bounces.Bounce | None:
+    return bounces.parse_bounce(email.message_from_bytes(raw), raw)
+
+
+@pytest.mark.parametrize(("make", "status", "permanent"), [
+    (samples.exchange_online, "5.1.10", True),
+    (samples.gmail_mailbox_full, "5.2.2", False),
+    (samples.postfix, "5.1.1", True),
+    (samples.qmail, "5.1.1", True),
+], ids=["exchange-online", "gmail", "postfix", "qmail"])
+def test_each_format_gives_the_member_the_status_and_the_original_message_id(make, status, permanent):
+    bounce = parsed(make(MEMBER, ORIGINAL))
+    assert bounce is not None
+    assert [(f.address, f.status, f.permanent) for f in bounce.failures] == [(MEMBER, status, permanent)]
+    assert bounce.message_ids == ["<1759.abc.7@vzhg.nl>"]
+
+
+def test_plain_text_bounce_keeps_only_its_own_paragraph_as_detail():
+    assert parsed(samples.qmail(MEMBER, ORIGINAL)).failures[0].detail == (
+        "5.1.1 Sorry, no mailbox here by that name. (#5.1.1)")
+
+
+def test_diagnostic_is_kept_on_one_line():
+    failure = parsed(samples.postfix(MEMBER, ORIGINAL)).failures[0]
+    assert failure.detail.startswith("5.1.1 550 5.1.1 <piet.jansen@example.org>: Recipient address rejected")
+    assert "\n" not in failure.detail and "local recipient table" in failure.detail
+
+
+@pytest.mark.parametrize("raw", [samples.out_of_office(MEMBER, "Nieuwsbrief"), samples.ordinary("jan@example.org"),
+                                 samples.unsubscribe(MEMBER, "afmelden-" + "0" * 32)])
+def test_not_bounces(raw):
+    assert parsed(raw) is None
+
+
+def test_auto_reply_is_recognised_and_a_person_is_not():
+    assert bounces.is_auto_reply(email.message_from_bytes(samples.out_of_office(MEMBER, "x")))
+    assert not bounces.is_auto_reply(email.message_from_bytes(samples.ordinary("jan@example.org")))
+
+
+def test_malformed_report_is_a_bounce_without_failures():
+    bounce = parsed(samples.malformed())
+    assert bounce is not None and bounce.failures == []
+
+
+def test_delayed_is_not_a_failure():
+    raw = samples.postfix(MEMBER, ORIGINAL).replace(b"Action: failed", b"Action: delayed").replace(
+        b"Status: 5.1.1", b"Status: 4.4.1")
+    assert parsed(raw).failures == []
+
+
+# --- the unsubscribe token ---------------------------------------------------------------------------------------
+
+def test_token_mailto_and_the_example_secret_refused():
+    secret = "x" * 20
+    link = unsubscribe.mailto("mailto:afmelden@vzhg.nl?subject=Afmelden&body=Graag", "Piet@Example.org", secret)
+    token = unsubscribe.token("piet@example.org", secret)
+    assert link == f"mailto:afmelden@vzhg.nl?subject=afmelden-{token}&body=Graag"
+    assert unsubscribe.find_token(f"Re: AFMELDEN-{token.upper()}") == token
+    assert unsubscribe.find_token("afmelden-1234") is None
+    with pytest.raises(NewsletterError, match="the example from .env.example"):
+        parse_settings({"LIST_UNSUBSCRIBE_SECRET": "change-me-to-a-long-random-string"}, {})
+    with pytest.raises(NewsletterError, match="too short"):
+        parse_settings({"LIST_UNSUBSCRIBE_SECRET": "kort-geheim"}, {})
+
+
+def test_default_mailto_goes_to_the_from_mailbox_where_the_bounces_arrive():
+    both = parse_settings({"NEWSLETTER_FROM": "VZHG <nb@vzhg.nl>", "NEWSLETTER_REPLY_TO": "Secretariaat <s@vzhg.nl>"}, {})
+    assert unsubscribe.mailto_base(both) == "mailto:nb@vzhg.nl"
+    configured = parse_settings({"NEWSLETTER_FROM": "nb@vzhg.nl", "LIST_UNSUBSCRIBE": "mailto:afmelden@vzhg.nl"}, {})
+    assert unsubscribe.mailto_base(configured) == "mailto:afmelden@vzhg.nl"
+
+
+def test_generated_secret_is_made_once_outside_the_project(project):
+    settings = parse_settings({}, {})
+    first = unsubscribe.load_secret(settings)
+    assert unsubscribe.load_secret(settings) == first and len(first) == 64
+    assert project not in unsubscribe.secret_path().parents
+    given = parse_settings({"LIST_UNSUBSCRIBE_SECRET": "een-eigen-geheim-van-32-tekens!!"}, {})
+    assert unsubscribe.load_secret(given) == "een-eigen-geheim-van-32-tekens!!"
+
+
+# --- suppressions.csv --------------------------------------------------------------------------------------------
+
+def test_suppressions_file_is_excel_csv_each_address_once(tmp_path):
+    path = tmp_path / "suppressions.csv"
+    added = suppressions.add(path, [suppressions.Suppression("Piet@Example.org", "bounced", "2025-10-06", "2025-09",
+                                                             "=HYPERLINK(\"x\") 5.1.1\nunknown"),
+                                    suppressions.Suppression("piet@example.org", "unsubscribed")])
+    assert [a.email for a in added] == ["Piet@Example.org"]
+    assert suppressions.add(path, [suppressions.Suppression("PIET@example.org", "requested")]) == []
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfemail;reason;date;edition;detail\r\n")
+    assert b'Piet@Example.org;bounced;2025-10-06;2025-09;"\'=HYPERLINK(""x"") 5.1.1 unknown"\r\n' in data  # no formula
+    assert read_suppressions(path) == {"piet@example.org"}  # what `newsletter send` reads
+    assert suppressions.remove(path, "piet@EXAMPLE.org").reason == "bounced"
+    assert suppressions.remove(path, "piet@example.org") is None
+    assert read_suppressions(path) == set()
+
+
+def test_a_hand_made_file_keeps_its_rows_and_columns(tmp_path):
+    path = tmp_path / "suppressions.csv"
+    path.write_text("E-mail,Opmerking\njan@example.org,belde op 3 okt\n", encoding="utf-8")
+    suppressions.add(path, [suppressions.Suppression("kees@example.org", "requested")])
+    text = path.read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0] == "email;reason;date;edition;detail;opmerking"
+    assert "jan@example.org;;;;;belde op 3 okt" in text
+    assert read_suppressions(path) == {"jan@example.org", "kees@example.org"}
+
+
+def _add_many(path: str, prefix: str) -> None:
+    for i in range(25):
+        suppressions.add(Path(path), [suppressions.Suppression(f"{prefix}{i}@example.org", "requested")])
+
+
+def test_two_writers_at_once_lose_no_line(tmp_path):
+    path = tmp_path / "suppressions.csv"
+    workers = [Process(target=_add_many, args=(str(path), p)) for p in ("a", "b", "c")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert all(w.exitcode == 0 for w in workers)
+    assert len(read_suppressions(path)) == 75
+    assert not list(tmp_path.glob(".suppressions.csv.*.tmp"))
+
+
+def test_a_reply_quoting_the_unsubscribe_link_is_not_a_request_but_words_are():
+    quoted = "Dank voor de nieuwsbrief!\n> Meld u af: mailto:afmelden@vzhg.nl?subject=afmelden-" + "a" * 32
+    assert not unsubscribe.looks_like_request(quoted)
+    assert unsubscribe.looks_like_request("Wilt u mij afmelden voor de nieuwsbrief?")
+
+
+def test_folder_names_in_modified_utf7():
+    from newsletter_cli.deliver.mailbox import mutf7, quoted
+
+    assert mutf7("INBOX") == "INBOX"
+    assert mutf7("Entwürfe") == "Entw&APw-rfe"  # RFC 3501's own kind of example
+    assert mutf7("A & B") == "A &- B"
+    assert quoted('Nieuwsbrief "verwerkt"') == '"Nieuwsbrief \\"verwerkt\\""'
+
+
+def test_only_messages_that_may_matter_are_downloaded():
+    from newsletter_cli.deliver.inbox import worth_reading
+
+    def header(raw: bytes) -> bytes:
+        return raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+
+    assert worth_reading(5000, header(samples.postfix(MEMBER, ORIGINAL)))
+    assert worth_reading(5000, header(samples.qmail(MEMBER, ORIGINAL)))
+    assert worth_reading(5000, header(samples.unsubscribe(MEMBER, "afmelden-" + "0" * 32)))
+    assert worth_reading(5000, header(samples.ordinary("jan@example.org")))  # may ask in words
+    assert not worth_reading(5000, header(samples.out_of_office(MEMBER, "x")))
+    assert not worth_reading(2_000_000, header(samples.ordinary("jan@example.org")))

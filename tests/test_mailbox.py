@@ -1,0 +1,224 @@
+"""`newsletter mailbox` against a real Dovecot (IMAP over TLS, Maildir in a temp folder), after a real send to
+the test SMTP server: bounces and unsubscribes go into suppressions.csv, the rest is left or listed."""
+
+from __future__ import annotations
+
+import csv
+import email
+import re
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter_cli.cli import cli
+from newsletter_cli.deliver import feedback, inbox
+from newsletter_cli.deliver.mailbox import Fetched
+from newsletter_cli.deliver.recipients import read_suppressions
+from newsletter_cli.deliver.unsubscribe import token
+from newsletter_cli.project import Project
+
+sys.path.insert(0, str(Path(__file__).parent))
+import mailbox_samples as samples  # noqa: E402
+from imap_server import PASSWORD, USER, ImapServer, available  # noqa: E402
+from smtp_server import SmtpServer  # noqa: E402
+from test_send import addresses, send, write_list  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not available(), reason="Dovecot is not installed (make system-packages)")
+PROCESSED = "Nieuwsbrief verwerkt"
+
+
+@pytest.fixture
+def imap(tmp_path):
+    with ImapServer(tmp_path) as server:
+        yield server
+
+
+def write_env(project: Path, imap: ImapServer, smtp: SmtpServer | None = None, **extra: str) -> None:
+    values = {"NEWSLETTER_FROM": "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>", "IMAP_HOST": "127.0.0.1",
+              "IMAP_PORT": str(imap.port), "SMTP_CA_FILE": str(imap.ca_file), "IMAP_USERNAME": USER,
+              "IMAP_PASSWORD": PASSWORD, **extra}
+    if smtp is not None:
+        values.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp.port), SMTP_SECURITY="none", SEND_RATE="0")
+    (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+    (project / ".env").chmod(0o600)
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def sent_to(server: SmtpServer) -> dict[str, bytes]:
+    return {r.rcpt_tos[0]: r.data for r in server.received}
+
+
+def unsubscribe_subject(message: bytes) -> str:
+    header = email.message_from_bytes(message)["List-Unsubscribe"]
+    return unquote(re.search(r"subject=([^&>]+)", header).group(1))
+
+
+def seed(imap: ImapServer, sent: dict[str, bytes], m: list[str]) -> None:
+    """The mailbox a day after the send: four bounce formats, three unsubscribe mails, and the rest."""
+    foreign = sent[m[8]].replace(b"Message-ID: <", b"Message-ID: <not-from-the-newsletter.")
+    for raw in [samples.exchange_online(m[0], sent[m[0]]), samples.gmail_mailbox_full(m[1], sent[m[1]]),
+                samples.postfix(m[2], sent[m[2]]), samples.qmail(m[3], sent[m[3]]),
+                samples.unsubscribe(m[4], unsubscribe_subject(sent[m[4]])),
+                samples.unsubscribe(m[5], f"afmelden-{token(m[5], 'a guess at the secret, not it')}"),
+                samples.unsubscribe(m[6], "Graag afmelden", "Haal mij alstublieft van de lijst."),
+                samples.out_of_office(m[7], "Nieuwsbrief VZHG - september 2025"), samples.ordinary("jan@example.org"),
+                samples.postfix(m[8], foreign), samples.malformed(), samples.huge()]:
+        imap.append(raw)
+
+
+def test_one_run_suppresses_exactly_the_verified_and_the_next_send_skips_them(project, imap):
+    members = addresses(10)
+    with SmtpServer() as smtp:
+        first = send(project, smtp, members)
+        assert first.sent == 10
+        seed(imap, sent_to(smtp), members)
+        write_env(project, imap, smtp)
+        before = imap.messages()
+
+        dry = run("mailbox", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert "1 afmelding, 4 bounces: 3 permanent, 1 tijdelijk; 5 berichten voor u om te lezen" in dry.output
+        assert "Dry run: nothing was changed" in dry.output
+        assert not (project / "suppressions.csv").exists() and not (project / "mailbox.sqlite").exists()
+        assert imap.messages() == before and imap.messages(PROCESSED) == []
+        assert not any("\\Seen" in f for f in imap.flags())
+
+        real = run("mailbox")
+        assert real.exit_code == 0, real.output
+        assert "1 afmelding, 4 bounces: 3 permanent, 1 tijdelijk; 5 berichten voor u om te lezen" in real.output
+        rows = list(csv.reader((project / "suppressions.csv").read_bytes().decode("utf-8-sig").splitlines(),
+                               delimiter=";"))
+        assert rows[0] == ["email", "reason", "date", "edition", "detail"]
+        by_address = {row[0]: row for row in rows[1:]}
+        assert set(by_address) == {members[0], members[2], members[3], members[4]}
+        assert by_address[members[0]][1:2] == ["bounced"] and by_address[members[0]][3] == "2025-09"
+        assert by_address[members[0]][4].startswith("5.1.10 550 5.1.10 RESOLVER.ADR.RecipientNotFound")
+        assert by_address[members[2]][4].startswith("5.1.1 ")
+        assert by_address[members[4]][1] == "unsubscribed"
+        moved = imap.messages(PROCESSED)
+        assert len(moved) == 5 and len(imap.messages()) == len(before) - 5  # moved, nothing deleted
+        assert sorted(moved) == sorted(m for m in before if m not in imap.messages())
+        for text in ("not-from-the-newsletter", "token does not belong to any member", "without a token",
+                     "too large to check here (20.0 MB", "report cannot be read"):
+            assert text in real.output
+        left = b"".join(imap.messages())
+        assert b"Automatisch antwoord" in left and b"Vraag over het najaarscongres" in left
+
+        suppressed_file = (project / "suppressions.csv").read_bytes()
+        again = run("mailbox")  # the second run changes nothing
+        assert "0 afmeldingen, 0 bounces: 0 permanent, 0 tijdelijk; 5 berichten voor u om te lezen" in again.output
+        assert (project / "suppressions.csv").read_bytes() == suppressed_file
+        assert len(imap.messages(PROCESSED)) == 5
+
+        status = run("status", "2025-09")
+        assert "Mailbox: 2 bounced (1 permanent" not in status.output
+        assert "Mailbox: 4 bounced (3 permanent, 1 temporary), 1 unsubscribed" in status.output
+        assert f"unsubscribed {members[4]}" in status.output
+
+        shutil.copytree(project / "editions" / "2025-09", project / "editions" / "2025-10",
+                        ignore=shutil.ignore_patterns("journal*", "build", "outbox", "*.json", ".send.lock"))
+        smtp.handler.received.clear()
+        write_list(project, members)
+        nxt = run("send", "2025-10", "--recipients", "leden.csv", "--yes")
+        assert nxt.exit_code == 0, nxt.output
+        assert "4 suppressed" in nxt.output
+        assert sorted(sent_to(smtp)) == sorted(set(members) - {members[0], members[2], members[3], members[4]})
+
+
+def test_bad_mailbox_settings_give_a_clear_message_and_lose_nothing(project, imap):
+    imap.append(samples.ordinary("jan@example.org"))
+    write_env(project, imap, IMAP_FOLDER="Bestaat niet")
+    result = CliRunner().invoke(cli, ["mailbox"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "The folder 'Bestaat niet' does not exist" in result.output and "INBOX" in result.output
+
+    write_env(project, imap, IMAP_PASSWORD="fout-wachtwoord")
+    result = CliRunner().invoke(cli, ["mailbox"])
+    assert result.exit_code == 1 and "the login as nieuwsbrief@vzhg.nl was refused" in result.output
+    assert "fout-wachtwoord" not in result.output
+
+    write_env(project, imap, IMAP_HOST="")
+    result = CliRunner().invoke(cli, ["mailbox"])
+    assert result.exit_code != 0 and ".env:2: IMAP_HOST is empty" in result.output
+
+    other_ca = project / "other-ca.pem"
+    import trustme
+
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    write_env(project, imap, SMTP_CA_FILE=str(other_ca))
+    result = CliRunner().invoke(cli, ["mailbox"])
+    assert result.exit_code == 1 and "certificate cannot be trusted" in result.output
+    assert len(imap.messages()) == 1 and not (project / "suppressions.csv").exists()
+
+
+def test_xoauth2_login_with_the_token_of_the_oauth_sign_in(project, tmp_path):
+    """The OAuth sign-in's token (here SMTP_OAUTH_TOKEN_COMMAND) logs in to the mailbox with XOAUTH2."""
+    script = tmp_path / "token.py"
+    script.write_text("print('a-fresh-access-token')\n", encoding="utf-8")
+    with ImapServer(tmp_path, tokens={"a-fresh-access-token": USER}) as imap:
+        imap.append(samples.ordinary("jan@example.org"))
+        write_env(project, imap, IMAP_PASSWORD="", SMTP_USERNAME=USER,
+                  SMTP_OAUTH_TOKEN_COMMAND=f"{sys.executable} {script}")
+        result = run("mailbox")
+        assert result.exit_code == 0, result.output
+        assert "0 afmeldingen, 0 bounces" in result.output and "1 other message(s)" in result.output
+        script.write_text("print('an-expired-token')\n", encoding="utf-8")
+        refused = CliRunner().invoke(cli, ["mailbox"])
+        assert refused.exit_code == 1 and "the login as nieuwsbrief@vzhg.nl was refused" in refused.output
+        assert "expired-token" not in refused.output
+
+
+def _journal(project: Path, edition: str, rows: list[tuple[str, str]]) -> None:
+    """A send journal as deliver/journal.py writes it (the columns this feature reads)."""
+    folder = project / "editions" / edition
+    if not folder.exists():
+        shutil.copytree(project / "editions" / "2025-09", folder, ignore=shutil.ignore_patterns("journal*"))
+    db = sqlite3.connect(folder / "journal.sqlite")
+    db.execute("CREATE TABLE recipients (key TEXT PRIMARY KEY, email TEXT, state TEXT, message_id TEXT)")
+    db.executemany("INSERT INTO recipients VALUES (?, ?, 'sent', ?)", [(e.lower(), e, i) for e, i in rows])
+    db.commit()
+    db.close()
+
+
+def test_temporary_bounces_on_three_editions_in_a_row_suppress(project):
+    member = "vol@example.org"
+    for n, edition in enumerate(("2025-07", "2025-08", "2025-09")):
+        _journal(project, edition, [(member, f"<{edition}.{n}@vzhg.nl>"), ("ander@example.org", f"<x{n}@vzhg.nl>")])
+    sent = feedback.read_sent(Project(project))
+    tokens = inbox._Tokens("s" * 32, sent)
+    wanted = []
+    with feedback.record(Project(project)) as record:
+        for n, edition in enumerate(("2025-07", "2025-08", "2025-09")):
+            original = f"Message-ID: <{edition}.{n}@vzhg.nl>\r\nSubject: x\r\n\r\nx\r\n".encode()
+            raw = samples.gmail_mailbox_full(member, original)
+            action = inbox.classify(Fetched(str(n), len(raw), raw, raw), sent, tokens)
+            assert isinstance(action, inbox.Action) and (action.kind, action.edition) == ("temporary", edition)
+            wanted = inbox._suppressions_for([action], record, sent)
+            if edition != "2025-09":
+                assert wanted == []  # one or two in a row: only counted
+        assert [(w.email, w.reason) for w in wanted] == [(member, "bounced")]
+        assert "3 editions in a row (2025-07, 2025-08, 2025-09)" in wanted[0].detail
+        # the same report read again is not counted twice
+        assert record.add("2025-09", member, "temporary", "x") is False
+
+
+def test_suppress_and_unsuppress_commands(project):
+    result = run("suppress", "Kees@Example.org", "--reason", "requested", "--detail", "belde 3 oktober")
+    assert result.exit_code == 0 and "Added Kees@example.org" in result.output
+    assert "already in" in run("suppress", "kees@example.org").output
+    assert read_suppressions(project / "suppressions.csv") == {"kees@example.org"}
+    bad = CliRunner().invoke(cli, ["suppress", "geen-adres"])
+    assert bad.exit_code != 0 and "not a valid email address" in bad.output
+    removed = run("unsuppress", "KEES@example.org")
+    assert removed.exit_code == 0 and "reason: requested" in removed.output
+    assert read_suppressions(project / "suppressions.csv") == set()
+    missing = CliRunner().invoke(cli, ["unsuppress", "kees@example.org"])
+    assert missing.exit_code != 0 and "is not in suppressions.csv" in missing.output
