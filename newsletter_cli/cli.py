@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 def cli() -> None:
     """Compose, preview, check and send the association's email newsletter.
 
-    Run the commands from the project folder (the one with editions/). Typical month:
+    Run the commands from the project folder (the one with editions/; `newsletter init FOLDER` makes one).
+    Typical month:
 
     \b
       newsletter new 2025-10 --from 2025-09   start from last month

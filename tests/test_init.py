@@ -93,7 +93,7 @@ def test_init_does_not_overwrite_a_project(here: Path) -> None:
     assert run("init", "vzhg", *STYLE).exit_code == 0
     (here / "vzhg" / "theme.yaml").write_text("name: Eigen\n", encoding="utf-8")
     result = run("init", "vzhg", *STYLE)
-    assert result.exit_code == 2 and "already holds a project" in result.output
+    assert result.exit_code == 2 and "vzhg already has editions, theme.yaml, templates" in result.output
     assert (here / "vzhg" / "theme.yaml").read_text(encoding="utf-8") == "name: Eigen\n"
 
 

@@ -94,8 +94,8 @@ def conflicts(folder: Path) -> list[Path]:
 def create(folder: Path, style: HouseStyle, today: dt.date | None = None) -> list[Path]:
     """Write the project; returns what it wrote (top-level entries) for the summary."""
     if taken := conflicts(folder):
-        raise InputError(f"{display(folder)} already holds a project ({', '.join(p.name for p in taken)}); "
-                         "pick a new folder name, or run init in an empty folder")
+        raise InputError(f"{display(folder)} already has {', '.join(p.name for p in taken)}; init never overwrites "
+                         "anything: pick a new folder name, or run init in an empty folder")
     theme = _theme(style)
     today = today or dt.date.today()
     try:
