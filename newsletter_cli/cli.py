@@ -353,7 +353,7 @@ def status(edition: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing (mailbox and files).")
-def mailbox(dry_run):
+def mailbox(dry_run: bool) -> None:
     """Read bounces and unsubscribe requests from the mailbox into suppressions.csv.
 
     Run it a day after each send. Verified unsubscribes and permanent bounces are added to suppressions.csv
@@ -371,7 +371,7 @@ def mailbox(dry_run):
 @click.option("--reason", default="requested", show_default=True,
               help="Why: requested (asked by phone or letter), unsubscribed, bounced, complaint, or your own word.")
 @click.option("--detail", default="", help="A note for later, e.g. 'phoned 3 October'.")
-def suppress(address, reason, detail):
+def suppress(address: str, reason: str, detail: str) -> None:
     """Never send to ADDRESS again: add it to suppressions.csv."""
     from newsletter_cli.deliver import suppressions
     from newsletter_cli.project import display
@@ -387,7 +387,7 @@ def suppress(address, reason, detail):
 
 @cli.command()
 @click.argument("address")
-def unsuppress(address):
+def unsuppress(address: str) -> None:
     """Send to ADDRESS again: take it off suppressions.csv (e.g. removed by mistake)."""
     from newsletter_cli.deliver import suppressions
     from newsletter_cli.errors import InputError
@@ -402,15 +402,73 @@ def unsuppress(address):
 
 
 @cli.command()
-def doctor() -> None:
-    """Check the SMTP settings: connect, TLS, login and sender, without sending anything."""
-    from newsletter_cli.deliver.smtp import doctor as run_doctor
+@click.option("--no-dns", is_flag=True, help="Skip the checks of the sending domain's DNS (SPF, DKIM, DMARC, MX).")
+def doctor(no_dns: bool) -> None:
+    """Check the SMTP settings (connect, TLS, login, sender; nothing is sent) and the sending domain's DNS."""
+    from newsletter_cli.deliver.doctor import doctor as run_doctor
 
-    checks = run_doctor(settings_of(project()))
+    checks = run_doctor(settings_of(project()), dns=not no_dns)
     for check in checks:
-        click.secho(f"{'ok ' if check.ok else 'FAILED'}  {check.text}", fg=None if check.ok else "red")
+        label, colour = ("WARN  ", "yellow") if check.warning else ("ok    ", None) if check.ok else ("FAILED", "red")
+        click.secho(f"{label}  {check.text}", fg=colour)
     if not all(check.ok for check in checks):
         raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--status", "show_status", is_flag=True, help="Say who is signed in and until when; change nothing.")
+def login(show_status: bool) -> None:
+    """Sign the sending mailbox in to Microsoft 365 (once; later sends refresh the sign-in by themselves).
+
+    Needs SMTP_AUTH=oauth, OAUTH_CLIENT_ID and OAUTH_TENANT in .env (see the README, Microsoft 365).
+    """
+    import datetime as dt
+
+    from newsletter_cli.deliver import oauth
+
+    settings = settings_of(project())
+
+    def day(when: float | None) -> str:
+        return dt.datetime.fromtimestamp(when).strftime("%d-%m-%Y") if when else "an unknown date"
+
+    if show_status:
+        if settings.unattended:
+            click.echo("The application signs in by itself (OAUTH_CLIENT_SECRET or OAUTH_CERTIFICATE); "
+                       "`newsletter doctor` tests it.")
+            return
+        signed_in = oauth.status(settings)
+        if not signed_in:
+            click.echo(f"Nobody is signed in. Run `newsletter login` (signed in as {settings.mailbox}).")
+            raise SystemExit(1)
+        for who in signed_in:
+            click.echo(f"Signed in as {who.username} (renewed {day(who.renewed)}); every send renews it. It keeps "
+                       f"working until about {day(who.expected_until)} if nothing is sent before then, unless the "
+                       "password changes or an administrator revokes it.")
+        click.echo(oauth.cache_info().how)
+        return
+    scopes = (oauth.SMTP_SCOPE, oauth.IMAP_SCOPE) if settings.imap_host else (oauth.SMTP_SCOPE,)  # mailbox reads
+    device = oauth.start_login(settings, scopes)
+    click.echo(f"Open {device.url} in a browser and enter code {device.code}; sign in as {settings.mailbox}.")
+    click.echo("Waiting for the sign-in (Ctrl+C stops)...")
+    who = oauth.finish_login(settings, device)
+    click.echo(f"Signed in as {who.username}. Sends from now on use this sign-in; try `newsletter doctor`.")
+    if settings.smtp_auth != "oauth":
+        click.secho("warning: SMTP_AUTH is password, so sends still log in with SMTP_PASSWORD: set SMTP_AUTH=oauth "
+                    "in .env to use this sign-in.", fg="yellow", err=True)
+    if who.username.lower() != settings.mailbox.lower():
+        click.secho(f"warning: you signed in as {who.username}, but the messages are sent from the mailbox "
+                    f"{settings.mailbox}: that only works if {who.username} has Full Access to it. Run "
+                    f"`newsletter login` again to sign in as {settings.mailbox}.", fg="yellow", err=True)
+    click.echo(oauth.cache_info().how)
+
+
+@cli.command()
+def logout() -> None:
+    """Remove the Microsoft 365 sign-in from this computer (run `newsletter login` to sign in again)."""
+    from newsletter_cli.deliver import oauth
+
+    removed = oauth.logout(settings_of(project()))
+    click.echo(f"Signed out: {', '.join(removed)}." if removed else "Nobody was signed in.")
 
 
 @cli.group()

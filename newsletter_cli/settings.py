@@ -24,9 +24,13 @@ NAMES = (
     "SMTP_CA_FILE", "SMTP_TIMEOUT", "NEWSLETTER_FROM", "NEWSLETTER_REPLY_TO", "SEND_RATE", "SEND_CONNECTIONS",
     "LIST_UNSUBSCRIBE", "LIST_UNSUBSCRIBE_SECRET", "REVIEW_LIST", "ARCHIVE_BASE_URL",
     "IMAP_HOST", "IMAP_PORT", "IMAP_USERNAME", "IMAP_PASSWORD", "IMAP_FOLDER", "IMAP_PROCESSED_FOLDER",
+    "SMTP_AUTH", "OAUTH_CLIENT_ID", "OAUTH_TENANT", "OAUTH_AUTHORITY", "OAUTH_CLIENT_SECRET", "OAUTH_CERTIFICATE",
+    "OAUTH_CERTIFICATE_PASSWORD", "DNS_SERVER",
 )
 EXAMPLE_UNSUBSCRIBE_SECRET = "change-me-to-a-long-random-string"  # shipped in an old .env.example: public
 Security = Literal["starttls", "ssl", "none"]
+AuthMode = Literal["password", "oauth"]
+MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,14 @@ class Settings:
     imap_folder: str = "INBOX"
     imap_processed_folder: str = "Nieuwsbrief verwerkt"
     archive_base_url: str | None = None  # where `newsletter archive`'s site is published
+    smtp_auth: AuthMode = "password"  # oauth: XOAUTH2 with MSAL (OAUTH_CLIENT_ID) or SMTP_OAUTH_TOKEN_COMMAND
+    oauth_client_id: str | None = None
+    oauth_tenant: str | None = None
+    oauth_authority: str | None = None  # https://login.microsoftonline.com/<tenant> unless set
+    oauth_client_secret: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
+    oauth_certificate: Path | None = None
+    oauth_certificate_password: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
+    dns_server: tuple[str, int] | None = None  # (address, port) of the resolver doctor asks
     env_file: Path | None = field(default=None, repr=False, compare=False)  # the project's .env, for messages
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # name -> '.env:3'
 
@@ -68,6 +80,16 @@ class Settings:
         return getaddresses([self.newsletter_from or ""])[0][1]
 
     @property
+    def mailbox(self) -> str:
+        """The mailbox that signs in: SMTP_USERNAME, else the address of NEWSLETTER_FROM."""
+        return self.smtp_username or self.from_address
+
+    @property
+    def unattended(self) -> bool:
+        """OAuth as the application itself (client credentials), not as a signed-in user."""
+        return bool(self.oauth_client_secret or self.oauth_certificate)
+
+    @property
     def unsubscribe_mailto(self) -> str | None:
         return next((u for u in self.list_unsubscribe if u.startswith("mailto:")), None)
 
@@ -78,7 +100,7 @@ class Settings:
 
 # Names in these families are this tool's: one that is not in NAMES is a typo (SMTP_PASWORD) or a wish
 # (SMTP_VERIFY=false) that must not pass silently.
-OWN_PREFIXES = ("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_", "IMAP_")
+OWN_PREFIXES = ("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_", "IMAP_", "OAUTH_", "DNS_")
 ENVIRONMENT_ONLY = ("NEWSLETTER_RETRY_DELAYS",)
 
 
@@ -89,7 +111,7 @@ def _unknown_name(name: str) -> str:
     if name in ENVIRONMENT_ONLY:
         return (f"{name} is read from the environment only, not from .env: run e.g. "
                 f"{name}=0,0 newsletter send ...")
-    if any(word in name for word in ("VERIFY", "INSECURE", "CERT", "CHECK")):
+    if not name.startswith("OAUTH_") and any(word in name for word in ("VERIFY", "INSECURE", "CERT", "CHECK")):
         return (f"{name} is not a setting: certificate checks cannot be switched off. To trust your "
                 "organisation's own certificate authority, set SMTP_CA_FILE to its certificate (.pem)")
     if any(word in name for word in ("TLS", "SSL")):
@@ -312,6 +334,62 @@ def _unsubscribe(reader: _Reader) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _dns_server(reader: _Reader) -> tuple[str, int] | None:
+    """DNS_SERVER: an IP address, optionally with a port (127.0.0.1:5353, [::1]:5353)."""
+    import ipaddress
+
+    raw = reader.text("DNS_SERVER")
+    if raw is None:
+        return None
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([0-9.]+)(?::(\d+))?|([0-9A-Fa-f:]+)", raw)
+    address = port = None
+    if match:
+        address = match.group(1) or match.group(3) or match.group(5)
+        port = match.group(2) or match.group(4)
+    try:
+        ipaddress.ip_address(address or "")
+    except ValueError:
+        raise reader.fail("DNS_SERVER", f"'{raw}' is not an IP address (with an optional port), "
+                                        "e.g. DNS_SERVER=192.168.1.1 or DNS_SERVER=127.0.0.1:5353") from None
+    number = int(port) if port else 53
+    if not 1 <= number <= 65535:
+        raise reader.fail("DNS_SERVER", f"'{raw}': the port must be 1-65535")
+    return address or "", number
+
+
+def _oauth(reader: _Reader, username: str | None, password: str | None, token_command: str | None,
+           ) -> dict[str, object]:
+    """SMTP_AUTH and the OAUTH_ settings; the default keeps what the settings did before SMTP_AUTH existed."""
+    client_id, tenant = reader.text("OAUTH_CLIENT_ID"), reader.text("OAUTH_TENANT")
+    authority = reader.text("OAUTH_AUTHORITY")
+    default = "oauth" if token_command or (client_id and not password) else "password"
+    mode = (reader.text("SMTP_AUTH") or default).lower()
+    if mode not in ("password", "oauth"):
+        raise reader.fail("SMTP_AUTH", f"'{reader.values['SMTP_AUTH']}' is unknown: use password (SMTP_USERNAME "
+                                       "and SMTP_PASSWORD) or oauth (newsletter login; Microsoft 365)")
+    if mode == "oauth" and not (client_id or token_command):
+        raise reader.fail("SMTP_AUTH", "is oauth but OAUTH_CLIENT_ID is not set: add the application (client) "
+                                       "id of the app registered in Microsoft Entra ID, e.g. OAUTH_CLIENT_ID="
+                                       "00000000-0000-0000-0000-000000000000 (see the README, Microsoft 365)")
+    if client_id and not (tenant or authority):
+        raise reader.fail("OAUTH_CLIENT_ID", "needs OAUTH_TENANT: your organisation's tenant id or domain, "
+                                             "e.g. OAUTH_TENANT=vzhg.nl")
+    if authority and not re.fullmatch(r"https://[^/\s]+/\S+", authority):
+        raise reader.fail("OAUTH_AUTHORITY", f"'{authority}' is not an https:// address with a tenant, e.g. "
+                                             f"{MICROSOFT_AUTHORITY}/vzhg.nl")
+    if tenant and not re.fullmatch(r"[A-Za-z0-9.-]+", tenant):
+        raise reader.fail("OAUTH_TENANT", f"'{tenant}' is not a tenant id or domain, e.g. OAUTH_TENANT=vzhg.nl")
+    secret = reader.text("OAUTH_CLIENT_SECRET") or ""
+    certificate = reader.path("OAUTH_CERTIFICATE")
+    if secret and certificate:
+        raise reader.fail("OAUTH_CLIENT_SECRET", "and OAUTH_CERTIFICATE are both set: use one of them")
+    return {"smtp_auth": mode, "oauth_client_id": client_id, "oauth_tenant": tenant,
+            "oauth_authority": authority.rstrip("/") if authority else
+            (f"{MICROSOFT_AUTHORITY}/{tenant}" if tenant else None),
+            "oauth_client_secret": SecretStr(secret), "oauth_certificate": certificate,
+            "oauth_certificate_password": SecretStr(reader.text("OAUTH_CERTIFICATE_PASSWORD") or "")}
+
+
 def _imap(reader: _Reader, smtp_username: str | None, smtp_password: str | None) -> dict[str, Any]:
     """IMAP_*: the mailbox `newsletter mailbox` reads; the login defaults to the SMTP one."""
     host = reader.text("IMAP_HOST")
@@ -370,6 +448,7 @@ def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Pa
         newsletter_from=sender, reply_to=reply_to, send_rate=rate, send_connections=connections,
         list_unsubscribe=unsubscribe, list_unsubscribe_secret=SecretStr(secret),
         review_list=Path(reader.text("REVIEW_LIST") or "") if reader.text("REVIEW_LIST") else None,
+        dns_server=_dns_server(reader), **_oauth(reader, username, password, token_command),  # type: ignore[arg-type]
         archive_base_url=reader.text("ARCHIVE_BASE_URL"), env_file=env_file, **_imap(reader, username, password),
         sources=dict(sources),
     )

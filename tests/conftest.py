@@ -17,12 +17,23 @@ def _user_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "user-data"))
 
 
+@pytest.fixture(scope="session")
+def dns_server():
+    """A local DNS server with vzhg.nl's records: `newsletter doctor` in a test never asks the internet."""
+    from dns_server import GOOD_ZONE, DnsServer
+
+    with DnsServer(GOOD_ZONE) as server:
+        yield server
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns_server) -> Path:
     """A project folder with editions/2025-09 copied in, as the current directory; no .env, no SMTP settings."""
     shutil.copytree(EXAMPLE, tmp_path / "editions" / "2025-09", ignore=shutil.ignore_patterns("build", "outbox", "journal*"))
     for name in list(__import__("os").environ):
-        if name.startswith(("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_LIST", "ARCHIVE_BASE_URL", "IMAP_")):
+        if name.startswith(("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_LIST", "ARCHIVE_BASE_URL", "IMAP_",
+                            "OAUTH_", "DNS_SERVER")):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DNS_SERVER", f"127.0.0.1:{dns_server.port}")
     monkeypatch.chdir(tmp_path)
     return tmp_path

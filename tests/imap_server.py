@@ -76,7 +76,7 @@ class _Introspection(http.server.BaseHTTPRequestHandler):
 
     tokens: ClassVar[dict[str, str]] = {}  # access token -> user
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         user = self.tokens.get(token)
         body = json.dumps({"active": True, "email": user} if user else {"active": False}).encode()

@@ -156,6 +156,8 @@ class XOAuth2SMTP(SMTP):
     """aiosmtpd's SMTP plus AUTH XOAUTH2 (`user=...^Aauth=Bearer ...^A^A`), checked against `tokens`."""
 
     tokens: dict[str, str] = {}
+    token_check: Any = None  # (user, token) -> bool, e.g. tests/oauth_provider.py's OAuthProvider.check
+    xoauth2_attempts: list[str] = []  # the user of each AUTH XOAUTH2 (set per server)
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
         if len(args) > 1:
@@ -167,7 +169,8 @@ class XOAuth2SMTP(SMTP):
             blob = answer
         parts = dict(p.split("=", 1) for p in blob.decode("utf-8", "replace").split("\x01") if "=" in p)
         user, token = parts.get("user", ""), parts.get("auth", "").removeprefix("Bearer ")
-        if user and self.tokens.get(user) == token:
+        self.xoauth2_attempts.append(user)
+        if user and (self.tokens.get(user) == token or (self.token_check is not None and self.token_check(user, token))):
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
         error = base64.b64encode(b'{"status":"401","schemes":"bearer","scope":"https://outlook.office.com/SMTP"}')
         await self.challenge_auth(error.decode(), encode_to_b64=False)  # the client answers empty
@@ -211,23 +214,28 @@ class SmtpServer:
     def __init__(self, *, port: int = 0, tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  users: dict[str, str] | None = None, tokens: dict[str, str] | None = None,
                  spool: Path | None = None, keep: bool = True, auth_exclude: tuple[str, ...] = (),
-                 pipelining: bool = True, **faults: Any):
+                 pipelining: bool = True, token_check: Any = None, auth_refusal: str | None = None, **faults: Any):
         self.handler = Handler(Faults(**{k: set(v) if isinstance(v, (set, list, tuple)) else v
                                          for k, v in faults.items()}), spool, keep, pipelining)
         self.users, self.tokens = users or {}, tokens or {}
+        self.auth_refusal = auth_refusal  # the reply to every password login (e.g. Microsoft's 535 5.7.139)
         self.auth_attempts: list[tuple[str, str]] = []  # (mechanism, login)
+        self.xoauth2_attempts: list[str] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
-        smtp_class = type("TestSMTP", (XOAuth2SMTP,), {"tokens": self.tokens})
+        smtp_class = type("TestSMTP", (XOAuth2SMTP,), {
+            "tokens": self.tokens, "xoauth2_attempts": self.xoauth2_attempts,
+            "token_check": staticmethod(token_check) if token_check else None})
+        xoauth2 = bool(tokens or token_check)
         kwargs: dict[str, Any] = {"decode_data": False, "ready_timeout": 10}
-        kwargs["auth_exclude_mechanism"] = list(auth_exclude) + ([] if tokens else ["XOAUTH2"])
+        kwargs["auth_exclude_mechanism"] = list(auth_exclude) + ([] if xoauth2 else ["XOAUTH2"])
         if tls is not None and implicit_tls:
             kwargs["ssl_context"] = tls
         elif tls is not None:
             kwargs.update(tls_context=tls, require_starttls=True)
-        if users or tokens:
+        if users or xoauth2:
             kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=tls is not None)
         self.controller = _Controller(self.handler, self.sock, smtp_class, **kwargs)
 
@@ -236,6 +244,8 @@ class SmtpServer:
         if isinstance(data, LoginPassword):
             login, password = data.login.decode(), data.password.decode()
             self.auth_attempts.append((mechanism, login))
+            if self.auth_refusal:
+                return AuthResult(success=False, handled=False, message=self.auth_refusal)
             ok = login in self.users and self.users[login] == password
             return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
         return AuthResult(success=False, handled=False)

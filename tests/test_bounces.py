@@ -16,7 +16,7 @@ from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import parse_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-import mailbox_samples as samples  # noqa: E402
+import mailbox_samples as samples
 
 MEMBER = "piet.jansen@example.org"
 ORIGINAL = (b"From: VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>\r\nTo: <piet.jansen@example.org>\r\n"

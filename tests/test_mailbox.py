@@ -23,10 +23,10 @@ from newsletter_cli.deliver.unsubscribe import token
 from newsletter_cli.project import Project
 
 sys.path.insert(0, str(Path(__file__).parent))
-import mailbox_samples as samples  # noqa: E402
-from imap_server import PASSWORD, USER, ImapServer, available  # noqa: E402
-from smtp_server import SmtpServer  # noqa: E402
-from test_send import addresses, send, write_list  # noqa: E402
+import mailbox_samples as samples
+from imap_server import PASSWORD, USER, ImapServer, available
+from smtp_server import SmtpServer
+from test_send import addresses, send, write_list
 
 pytestmark = pytest.mark.skipif(not available(), reason="Dovecot is not installed (make system-packages)")
 PROCESSED = "Nieuwsbrief verwerkt"

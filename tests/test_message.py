@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import email
-import os
 import email.policy
 import html
+import os
 import re
 import shutil
 from email.headerregistry import Address

@@ -20,7 +20,6 @@ from newsletter_cli.errors import NewsletterError
 from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings
 
-
 WORDS_CHECKED_UP_TO = 1_000_000  # ordinary mail up to this size is read for "graag afmelden" in words
 
 

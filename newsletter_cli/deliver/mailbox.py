@@ -67,6 +67,11 @@ def access_token(settings: Settings) -> SecretStr:
     """The OAuth access token for IMAP (scope IMAP_SCOPE): the one seam where the sign-in is asked."""
     from newsletter_cli.deliver.smtp import Fatal, oauth_token
 
+    if settings.oauth_client_id:  # the Microsoft 365 sign-in (`newsletter login`), for IMAP this time
+        from newsletter_cli.deliver.oauth import IMAP_SCOPE
+        from newsletter_cli.deliver.oauth import access_token as sign_in_token
+
+        return sign_in_token(settings, (IMAP_SCOPE,))
     try:
         return oauth_token(settings)
     except Fatal as exc:
@@ -127,7 +132,7 @@ class Mailbox:
         assert imap is not None and s.imap_username
         user = s.imap_username
         try:
-            if s.smtp_oauth_token_command and not s.imap_password:
+            if s.smtp_auth == "oauth" and not s.imap_password:
                 token = self._token(s)
                 sent: list[bool] = []
 

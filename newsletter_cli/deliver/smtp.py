@@ -16,13 +16,13 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import SecretStr
 
+from newsletter_cli.deliver.refusals import smtp_refusal
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.settings import Settings, missing
+from newsletter_cli.settings import Settings
 
 LINE_DOT_RE = re.compile(rb"\n\.")  # a line starting with a dot (dot-stuffing)
 QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)
@@ -80,8 +80,17 @@ def command_line(command: str, windows: bool = os.name == "nt") -> str | list[st
     return command if windows else shlex.split(command)
 
 
-def oauth_token(settings: Settings) -> SecretStr:
-    """Run SMTP_OAUTH_TOKEN_COMMAND for a fresh access token (its output is never shown)."""
+def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
+    """An access token: from the Microsoft 365 sign-in (`newsletter login`, or the application's own with
+    OAUTH_CLIENT_SECRET/OAUTH_CERTIFICATE), else from SMTP_OAUTH_TOKEN_COMMAND (its output is never shown).
+    `fresh`: not the cached one (the server refused it)."""
+    if settings.oauth_client_id:
+        from newsletter_cli.deliver.oauth import access_token
+
+        try:
+            return access_token(settings, fresh=fresh)
+        except NewsletterError as exc:  # not signed in, sign-in expired, a bad OAUTH_CERTIFICATE, ...
+            raise Fatal(exc.message) from None
     command = settings.smtp_oauth_token_command or ""
     try:
         done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=120)
@@ -109,7 +118,7 @@ def reply_text(code: int, message: bytes | str) -> str:
 class Connection:
     """One SMTP session, opened on first use and reopened after a drop."""
 
-    def __init__(self, settings: Settings, *, token: Callable[[Settings], SecretStr] = oauth_token):
+    def __init__(self, settings: Settings, *, token: Callable[[Settings, bool], SecretStr] = oauth_token):
         self.settings = settings
         self.where = f"{settings.smtp_host}:{settings.smtp_port}"
         self._token = token
@@ -156,9 +165,10 @@ class Connection:
                         f"({exc.verify_message or exc.reason}). {CA_HINT}") from None
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
-            raise Fatal(f"{self.where}: login refused ({reply_text(exc.smtp_code, exc.smtp_error)}). "
-                        "Check SMTP_USERNAME and SMTP_PASSWORD (or the OAuth token); Microsoft 365 needs SMTP AUTH "
-                        "enabled for this mailbox.", reply_text(exc.smtp_code, exc.smtp_error)) from None
+            reply = reply_text(exc.smtp_code, exc.smtp_error)
+            raise Fatal(f"{self.where}: login refused ({reply}). " + (smtp_refusal(reply, s) or (
+                "Check SMTP_USERNAME and SMTP_PASSWORD (or the OAuth token); Microsoft 365 needs SMTP AUTH "
+                "enabled for this mailbox.")), reply) from None
         except smtplib.SMTPNotSupportedError as exc:
             self.close()
             raise Fatal(f"{self.where}: {exc}. Check SMTP_SECURITY and SMTP_PORT (587 with starttls).") from None
@@ -169,18 +179,20 @@ class Connection:
 
     def _authenticate(self, smtp: smtplib.SMTP) -> None:
         s = self.settings
-        if s.smtp_oauth_token_command:
-            token = self._token(s)
-            user = s.smtp_username or ""
-
-            def xoauth2(challenge: bytes | None = None) -> str:
-                # A 334 challenge after the first response carries the error; answer empty to get the 5xx.
-                return f"user={user}\x01auth=Bearer {token.get_secret_value()}\x01\x01" if challenge is None else ""
-
+        if s.smtp_auth == "oauth":
+            user, token = s.mailbox, self._token(s, False)
             if not smtp.has_extn("auth") or "XOAUTH2" not in smtp.esmtp_features.get("auth", "").upper():
                 raise Fatal(f"{self.where}: the server does not offer AUTH XOAUTH2 (it offers: "
                             f"{smtp.esmtp_features.get('auth', 'no AUTH').strip()}).")
-            smtp.auth("XOAUTH2", xoauth2)
+            try:
+                _xoauth2(smtp, user, token)
+            except smtplib.SMTPAuthenticationError as exc:
+                # A cached token the server no longer takes (revoked, or expired by its clock): one fresh token,
+                # one more try, never more. Only with the Microsoft 365 sign-in, which can get a fresh one.
+                if (not s.oauth_client_id or s.unattended or exc.smtp_code != 535
+                        or "5.7.139" in reply_text(0, exc.smtp_error)):
+                    raise
+                _xoauth2(smtp, user, self._token(s, True))
             self._step(f"authenticated as {user} (XOAUTH2)")
         elif s.smtp_username:
             if not smtp.has_extn("auth"):
@@ -287,7 +299,7 @@ class Connection:
         reply = reply_text(code, message)
         if code == 250:
             return reply
-        failure = classify(stage, code, reply)
+        failure = classify(stage, code, reply, self.settings)
         if isinstance(failure, Temporary) and failure.reconnect:
             self.drop()
         else:
@@ -304,6 +316,14 @@ class Connection:
                 self.drop()
         except (smtplib.SMTPException, OSError):
             self.drop()
+
+
+def _xoauth2(smtp: smtplib.SMTP, user: str, token: SecretStr) -> None:
+    def answer(challenge: bytes | None = None) -> str:
+        # A 334 challenge after the first response carries the error; answer empty to get the 5xx.
+        return f"user={user}\x01auth=Bearer {token.get_secret_value()}\x01\x01" if challenge is None else ""
+
+    smtp.auth("XOAUTH2", answer)
 
 
 def _first_refusal(replies: list[tuple[int, bytes]]) -> int | None:
@@ -353,12 +373,15 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def classify(stage: str, code: int, reply: str) -> SendFailure | Fatal:
+def classify(stage: str, code: int, reply: str, settings: Settings | None = None) -> SendFailure | Fatal:
     """What a non-success reply means for the send."""
     if QUOTA_RE.search(reply):
         return Fatal(f"The server stopped accepting messages: {reply}. This is Microsoft 365's sending quota or "
                      "throttling: wait (24 hours for the daily quota) and run the same command again to resume; "
                      "everyone already sent is skipped.", reply, quota=True)
+    plain = smtp_refusal(reply, settings) if settings is not None and code >= 500 else None
+    if plain:  # e.g. SendAsDenied: every message would be refused the same way
+        return Fatal(f"The server refused the message: {reply}. {plain}", reply)
     if code == 421:
         return Temporary(reply, reconnect=True)
     if 400 <= code < 500:
@@ -370,49 +393,3 @@ def classify(stage: str, code: int, reply: str) -> SendFailure | Fatal:
         return Fatal(f"The server refuses the sender address: {reply}. Check NEWSLETTER_FROM: the account in "
                      "SMTP_USERNAME must be allowed to send as that address.", reply)
     return Permanent(reply)
-
-
-@dataclass
-class Check:
-    ok: bool
-    text: str
-
-
-def doctor(settings: Settings) -> list[Check]:
-    """Connect, negotiate TLS, authenticate, try MAIL FROM and quit, reporting each step; sends nothing."""
-    s = settings
-    checks = [Check(True, f"settings: SMTP_HOST={s.smtp_host or '(not set)'} SMTP_PORT={s.smtp_port} "
-                          f"SMTP_SECURITY={s.smtp_security} SMTP_USERNAME={s.smtp_username or '(not set)'} "
-                          f"SMTP_PASSWORD={'(set)' if s.smtp_password else '(not set)'}"
-                          + (" SMTP_OAUTH_TOKEN_COMMAND=(set)" if s.smtp_oauth_token_command else "")
-                          + (f" SMTP_CA_FILE={s.smtp_ca_file}" if s.smtp_ca_file else ""))]
-    if not s.newsletter_from:
-        checks.append(Check(False, missing(s, "NEWSLETTER_FROM", "the messages need a sender",
-                                           "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>").message))
-    if not s.smtp_host:
-        checks.append(Check(False, "SMTP_HOST is not set: `send` would only write .eml files to the outbox. "
-                                   "Set SMTP_HOST (Microsoft 365: smtp.office365.com) in .env."))
-        return checks
-    connection = Connection(s)
-    try:
-        connection.open()
-    except Fatal as exc:
-        checks += [Check(True, step) for step in connection.log]
-        checks.append(Check(False, exc.message))
-        return checks
-    checks += [Check(True, step) for step in connection.log]
-    if not (s.smtp_username or s.smtp_oauth_token_command):
-        checks.append(Check(True, "no login configured (SMTP_USERNAME not set): fine for a relay that "
-                                  "trusts this computer"))
-    if s.newsletter_from and connection.smtp is not None:
-        try:
-            code, message = connection.smtp.mail(s.from_address)
-            reply = reply_text(code, message)
-            checks.append(Check(code == 250, f"sender {s.from_address}: {reply}" + (
-                "" if code == 250 else " (check NEWSLETTER_FROM and the account's send-as rights)")))
-            connection.reset()
-        except (smtplib.SMTPException, OSError) as exc:
-            checks.append(Check(False, f"sender {s.from_address}: {_describe(exc)}"))
-    connection.close()
-    checks.append(Check(True, "quit; nothing was sent"))
-    return checks

@@ -1,0 +1,328 @@
+"""OAuth 2.0 access tokens for Microsoft 365 through MSAL: `newsletter login` once, then silent refreshes.
+
+Two ways in. A signed-in mailbox (delegated): the device-code flow once (`newsletter login`), after which
+every send gets a fresh access token from the refresh token in the token cache, for months. The application
+itself (unattended, for a scheduled send): the client-credentials flow with OAUTH_CLIENT_SECRET or
+OAUTH_CERTIFICATE. The token cache is a secret: it lives per user outside the project folder, encrypted with
+the platform's keystore where there is one, else in a file only the user may read. No token is ever
+returned except wrapped in a SecretStr, and none is put in an exception or a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import SecretStr
+
+from newsletter_cli.deliver.refusals import sign_in_error
+from newsletter_cli.errors import InputError, NewsletterError
+from newsletter_cli.settings import Settings
+
+SMTP_SCOPE = "https://outlook.office365.com/SMTP.Send"
+IMAP_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All"
+REFRESH_TOKEN_DAYS = 90  # Microsoft's refresh tokens stay valid this long after their last use
+CACHE_FILE = "msal-token-cache.bin"
+_lock = threading.Lock()  # one refresh at a time, even with several sending connections
+
+
+class SignInError(NewsletterError):
+    """Getting a token failed; `relogin` says whether `newsletter login` fixes it."""
+
+    def __init__(self, message: str, relogin: bool = False):
+        super().__init__(message)
+        self.relogin = relogin
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    location: Path
+    encrypted: bool
+    how: str  # one line for the user: where and how the token cache is kept
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """What the user must do to sign in: open `url`, type `code`, before `expires_at`."""
+
+    url: str
+    code: str
+    expires_at: float
+    flow: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    username: str
+    renewed: float | None  # when the refresh token was last issued (Unix time)
+
+    @property
+    def expected_until(self) -> float | None:
+        """The refresh token works until about this time if it is not used again before then."""
+        return self.renewed + REFRESH_TOKEN_DAYS * 86400 if self.renewed else None
+
+
+def cache_location() -> Path:
+    """The token cache file (or, when encrypted by a keystore, its signal file): per user, not in the project."""
+    import platformdirs
+
+    return platformdirs.user_data_path("newsletter", appauthor=False, roaming=False) / CACHE_FILE
+
+
+@lru_cache(maxsize=4)
+def _token_cache(location: Path) -> tuple[Any, CacheInfo]:
+    """MSAL's persisted token cache, encrypted where the platform can; the file fallback readable by the user only."""
+    import msal_extensions
+
+    location.parent.mkdir(parents=True, exist_ok=True)
+    if os.name == "posix":
+        location.parent.chmod(0o700)
+    try:
+        persistence = msal_extensions.build_encrypted_persistence(str(location))
+        keystore = type(persistence).__name__.replace("Persistence", "")
+        names = {"FileWithDataProtection": "Windows DPAPI", "Keychain": "the macOS Keychain",
+                 "Libsecret": "the desktop keyring (libsecret)"}
+        info = CacheInfo(location, True, f"Sign-in kept encrypted with {names.get(keystore, keystore)} ({location}).")
+    except (ImportError, RuntimeError, OSError, ValueError):  # no keystore (e.g. Linux without a desktop keyring)
+        persistence = msal_extensions.FilePersistence(str(location))
+        info = CacheInfo(location, False, f"Sign-in kept in {location}, readable only by you (this computer offers "
+                                          "no keystore to encrypt it).")
+    return msal_extensions.PersistedTokenCache(persistence), info
+
+
+def cache_info() -> CacheInfo:
+    return _token_cache(cache_location())[1]
+
+
+def _protect(location: Path) -> None:
+    """The unencrypted cache file: readable and writable by its owner only (POSIX; on Windows it is per user)."""
+    if os.name == "posix" and location.is_file():
+        location.chmod(0o600)
+
+
+def _verify(settings: Settings) -> str | bool:
+    """Which certificate authorities the sign-in server may use: SMTP_CA_FILE when set, else the usual ones."""
+    return str(settings.smtp_ca_file) if settings.smtp_ca_file else True
+
+
+def _credential(settings: Settings) -> str | dict[str, Any] | None:
+    if settings.oauth_client_secret:
+        return settings.oauth_client_secret.get_secret_value()
+    path = settings.oauth_certificate
+    if path is None:
+        return None
+    password = settings.oauth_certificate_password.get_secret_value() or None
+    if path.suffix.lower() in (".pfx", ".p12"):
+        return {"private_key_pfx_path": str(path), "passphrase": password}
+    text = path.read_text(encoding="ascii", errors="replace")
+    key = re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", text, re.DOTALL)
+    cert = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.DOTALL)
+    if not key or not cert:
+        raise InputError(f"OAUTH_CERTIFICATE {path}: needs the private key and the certificate (PEM) in one file, "
+                         "or a .pfx file (with OAUTH_CERTIFICATE_PASSWORD if it has one)")
+    return {"private_key": key.group(0), "public_certificate": cert.group(0), "passphrase": password}
+
+
+def _http_client(settings: Settings) -> Any:
+    """requests, with SMTP_CA_FILE passed on every request: a Session's own `verify` loses to REQUESTS_CA_BUNDLE."""
+    import functools
+
+    import requests
+
+    session = requests.Session()
+    session.request = functools.partial(session.request, verify=_verify(settings), timeout=30)  # type: ignore[method-assign]
+    session.mount("https://", requests.adapters.HTTPAdapter(max_retries=1))
+    return session
+
+
+def _app_key(settings: Settings) -> tuple[object, ...]:
+    return (settings.oauth_client_id, settings.oauth_authority, _verify(settings), settings.oauth_client_secret,
+            settings.oauth_certificate, settings.oauth_certificate_password, cache_location())
+
+
+_apps: dict[tuple[object, ...], Any] = {}
+_refused: dict[tuple[object, ...], SignInError] = {}  # a sign-in that needs `newsletter login`: not asked again
+
+
+def _app(settings: Settings) -> Any:
+    """The MSAL application for these settings (made once per process: making one asks the sign-in server)."""
+    import msal  # type: ignore[import-untyped]
+    import msal.authority  # type: ignore[import-untyped]
+    import requests
+
+    if not settings.oauth_client_id or not settings.oauth_authority:
+        raise InputError("OAUTH_CLIENT_ID and OAUTH_TENANT must be set in .env to sign in with Microsoft 365 "
+                         "(see the README, Microsoft 365).")
+    key = _app_key(settings)
+    if key in _apps:
+        return _apps[key]
+    cache, _ = _token_cache(cache_location())
+    host = urlparse(settings.oauth_authority).hostname or ""
+    options: dict[str, Any] = {
+        "authority": settings.oauth_authority, "token_cache": cache, "http_client": _http_client(settings),
+        # Instance discovery asks Microsoft whether an authority is genuine: only for Microsoft's own hosts.
+        "instance_discovery": None if host in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS else False,
+    }
+    try:
+        if settings.unattended:
+            app: Any = msal.ConfidentialClientApplication(settings.oauth_client_id,
+                                                          client_credential=_credential(settings), **options)
+        else:
+            app = msal.PublicClientApplication(settings.oauth_client_id, **options)
+    except requests.exceptions.SSLError:
+        raise SignInError(f"The sign-in server {host} has a certificate this computer does not trust. If your "
+                          "organisation uses its own certificate authority, set SMTP_CA_FILE to its certificate "
+                          "(.pem).") from None
+    except requests.exceptions.RequestException as exc:
+        raise SignInError(f"Cannot reach the sign-in server {host} ({type(exc).__name__}): check the internet "
+                          "connection (and OAUTH_AUTHORITY if it is set).") from None
+    except ValueError as exc:
+        if settings.oauth_certificate and not re.search(r"authority|tenant|OIDC", str(exc)):
+            raise _certificate_error(settings, exc) from None
+        raise SignInError(f"The sign-in server does not know the tenant in {settings.oauth_authority}: check "
+                          f"OAUTH_TENANT (your organisation's domain or tenant id). ({str(exc)[:200]})") from None
+    _apps[key] = app
+    return app
+
+
+def _certificate_error(settings: Settings, exc: Exception) -> InputError:
+    return InputError(f"OAUTH_CERTIFICATE {settings.oauth_certificate}: cannot sign in with it ({type(exc).__name__}): "
+                      "it must hold an RSA certificate and its private key (.pfx, or .pem with both), and "
+                      "OAUTH_CERTIFICATE_PASSWORD its password if it has one")
+
+
+def _call(action: Callable[[], Any], settings: Settings) -> Any:
+    """Run an MSAL call, turning a network failure or an unusable certificate into a clear error."""
+    import jwt
+    import requests
+
+    try:
+        return action()
+    except requests.exceptions.RequestException as exc:
+        raise SignInError(f"Cannot reach the sign-in server {_host(settings)} ({type(exc).__name__}): check the "
+                          "internet connection.") from None
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        if settings.oauth_certificate:
+            raise _certificate_error(settings, exc) from None
+        raise
+
+
+def _host(settings: Settings) -> str:
+    return urlparse(settings.oauth_authority or "").hostname or "the sign-in server"
+
+
+def _accounts(app: Any, settings: Settings) -> list[dict[str, Any]]:
+    """The signed-in accounts, the one matching the mailbox first."""
+    accounts = list(app.get_accounts())
+    mailbox = settings.mailbox.lower()
+    return sorted(accounts, key=lambda a: str(a.get("username", "")).lower() != mailbox)
+
+
+def _resource_default(scopes: Sequence[str]) -> list[str]:
+    """The application's scope for the resource of `scopes` (…/SMTP.Send -> …/.default)."""
+    first = scopes[0] if scopes else SMTP_SCOPE
+    return [first.rsplit("/", 1)[0] + "/.default"]
+
+
+def access_token(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,), *, fresh: bool = False) -> SecretStr:
+    """A valid access token for `scopes` (SMTP_SCOPE, IMAP_SCOPE), from the cache or refreshed silently.
+
+    `fresh` asks the server for a new one even if the cached one has not expired (after the mail server
+    refused it). Raises SignInError in plain words when a user must act (e.g. `newsletter login` again).
+    """
+    app = _app(settings)
+    key = _app_key(settings)
+    with _lock:
+        if key in _refused:  # another connection of this run already heard it: one refusal, not one per connection
+            raise _refused[key]
+        if settings.unattended:
+            result = _call(lambda: app.acquire_token_for_client(scopes=_resource_default(scopes)), settings)
+        else:
+            accounts = _accounts(app, settings)
+            if not accounts:
+                raise SignInError(f"Nobody is signed in for sending: run `newsletter login` (signed in as "
+                                  f"{settings.mailbox}).", relogin=True)
+            result = _call(lambda: app.acquire_token_silent_with_error(list(scopes), accounts[0],
+                                                                      force_refresh=fresh), settings)
+            if result is None:
+                raise SignInError(f"The sign-in for {settings.mailbox} has no refresh token left: run "
+                                  "`newsletter login` again.", relogin=True)
+        _protect(cache_location())
+    if "access_token" not in result:
+        message, relogin = sign_in_error(result, settings)
+        error = SignInError(message, relogin)
+        if relogin:
+            _refused[key] = error
+        raise error
+    return SecretStr(str(result["access_token"]))
+
+
+def start_login(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,)) -> DeviceCode:
+    """Ask the sign-in server for a device code: the user opens the URL and types the code."""
+    if settings.unattended:
+        raise InputError("OAUTH_CLIENT_SECRET or OAUTH_CERTIFICATE is set: the application signs in by itself, no "
+                         "`newsletter login` needed. `newsletter doctor` tests it.")
+    app = _app(settings)
+    flow = _call(lambda: app.initiate_device_flow(scopes=list(scopes)), settings)
+    if "user_code" not in flow:
+        raise SignInError(sign_in_error(flow, settings)[0])
+    return DeviceCode(str(flow["verification_uri"]), str(flow["user_code"]), float(flow["expires_at"]), flow)
+
+
+def finish_login(settings: Settings, device: DeviceCode) -> SignedIn:
+    """Wait until the user has signed in (or the code expired); the tokens go into the token cache."""
+    app = _app(settings)
+    result = _call(lambda: app.acquire_token_by_device_flow(device.flow), settings)
+    _protect(cache_location())
+    _refused.pop(_app_key(settings), None)
+    if "access_token" not in result:
+        message, _ = sign_in_error(result, settings)
+        raise SignInError(message)
+    claims = result.get("id_token_claims") or {}
+    username = str(claims.get("preferred_username") or claims.get("email") or settings.mailbox)
+    return SignedIn(username, time.time())
+
+
+def status(settings: Settings) -> list[SignedIn]:
+    """Who is signed in with this app (the mailbox's account first), and when each sign-in was last renewed."""
+    import msal
+
+    app = _app(settings)
+    out = []
+    for account in _accounts(app, settings):
+        tokens = list(app.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN,
+                                             query={"home_account_id": account.get("home_account_id"),
+                                                    "client_id": settings.oauth_client_id}))
+        times = [float(t["last_modification_time"]) for t in tokens if t.get("last_modification_time")]
+        if tokens:
+            out.append(SignedIn(str(account.get("username", "")), max(times) if times else None))
+    return out
+
+
+def logout(settings: Settings) -> list[str]:
+    """Remove this app's sign-ins from the token cache; the file goes when nothing is left in it."""
+    app = _app(settings)
+    removed = []
+    for account in _accounts(app, settings):
+        app.remove_account(account)
+        removed.append(str(account.get("username", "")))
+    location = cache_location()
+    if not app.get_accounts() and not _others_left(app):
+        for path in (location, location.with_name(location.name + ".lockfile")):
+            path.unlink(missing_ok=True)
+    return removed
+
+
+def _others_left(app: Any) -> bool:
+    """Whether the cache still holds a refresh token (another app's sign-in, on this computer's account)."""
+    import msal
+
+    return any(True for _ in app.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN))
