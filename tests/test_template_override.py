@@ -114,3 +114,19 @@ def test_the_preview_rebuilds_when_a_project_template_is_saved(project: Path) ->
         wait_for_rebuild(running, seen)
         assert running.state.error is None
         assert "OPGESLAGEN" in (running.state.out_dir / "email.html").read_text(encoding="utf-8")
+
+
+def test_a_template_saved_in_windows_1252_names_the_file_and_line(project: Path) -> None:
+    path = override(project, ITEM, lambda s: s)
+    path.write_bytes(path.read_bytes().replace(b"<h3>", b"<h3>Caf\xe9 ", 1))  # é in Windows-1252
+    line = next(n for n, text in enumerate(path.read_bytes().splitlines(), 1) if b"Caf\xe9" in text)
+    result = build()
+    assert result.exit_code == 2, result.output
+    assert f"{os.path.join('templates', 'partials', 'item.mjml.j2')}:{line}: the template is not UTF-8" in result.output
+    assert "Save it as UTF-8" in result.output
+
+
+def test_a_template_saved_with_a_bom_works(project: Path) -> None:
+    override(project, Path("email.mjml.j2"), lambda s: "\ufeff" + s)
+    assert build().exit_code == 0
+    assert not (project / "editions" / "2025-09" / "build" / "email.mjml").read_text(encoding="utf-8").startswith("\ufeff")

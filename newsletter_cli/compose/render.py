@@ -109,7 +109,7 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
 
 def to_mjml(edition: Edition, theme: Theme, *, templates: Path | None = None, **kwargs: Any) -> str:
     """The email as MJML; `templates` is the project's templates/ folder, whose files override the package's."""
-    return render_template(environment(templates), "email.mjml.j2", context(edition, theme, **kwargs))
+    return render_template(templates, "email.mjml.j2", context(edition, theme, **kwargs))
 
 
 def mjml_to_html(mjml_source: str) -> str:

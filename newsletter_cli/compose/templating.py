@@ -16,6 +16,7 @@ import jinja2
 
 from newsletter_cli.errors import InputError
 from newsletter_cli.project import TEMPLATES_DIR, display
+from newsletter_cli.textfile import decode_utf8
 
 TEMPLATES = Path(__file__).parent / "templates"
 _MJ_TAG = re.compile(r"<(/?)(mj-[a-z-]+)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>")
@@ -30,7 +31,8 @@ def environment(override: Path | None = None) -> jinja2.Environment:
 
 @lru_cache(maxsize=8)
 def _environment(override: str | None) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(override)] if override else []
+    # utf-8-sig: a template saved by Notepad as "UTF-8 with BOM" must not start the email with a stray U+FEFF.
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(override, encoding="utf-8-sig")] if override else []
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
@@ -54,10 +56,16 @@ def overridden(override: Path | None) -> list[Path]:
     return [override / rel for rel in email_template_files() if (override / rel).is_file()]
 
 
-def render_template(env: jinja2.Environment, name: str, data: dict[str, object]) -> str:
-    """Render one template; a broken template raises InputError naming its file and line."""
+def render_template(override: Path | None, name: str, data: dict[str, object]) -> str:
+    """Render one template (`override`: the project's templates/ folder); a broken template raises InputError
+    naming its file and line."""
     try:
-        return env.get_template(name).render(data)
+        return environment(override).get_template(name).render(data)
+    except UnicodeDecodeError:  # a project template saved in Windows-1252: say which, and where
+        for path in overridden(override):
+            decode_utf8(path.read_bytes(), display(path), "in Notepad, Save As with Encoding: UTF-8",
+                        what="the template")
+        raise
     except jinja2.TemplateSyntaxError as exc:
         raise InputError(_problem(exc.filename, exc.lineno, exc.message or str(exc))) from None
     except jinja2.TemplateNotFound as exc:
