@@ -175,15 +175,17 @@ def init(folder: Path, name: str | None, short_name: str | None, website: str | 
 @click.argument("edition_id")
 @click.option("--from", "source", metavar="EDITION", help="Copy the structure of this edition (default: the newest).")
 def new(edition_id: str, source: str | None) -> None:
-    """Start a new edition (e.g. 2025-10) from the structure of an earlier one.
+    """Start a new edition (ID is the year and month, e.g. 2025-10) from the structure of an earlier one.
 
     Copies the sections, intro heading and the agenda rows that are still ahead, with placeholder items.
+    The date falls on the same weekday and week of the month as the earlier edition's (it is printed).
     """
     from newsletter_cli.compose.new import create
     from newsletter_cli.project import display
 
-    path = create(edition_id, source, project())
-    click.echo(f"Created {display(path)}")
+    made = create(edition_id, source, project())
+    click.echo(f"Created {display(made.path)}")
+    click.echo(f"Date: {made.date.isoformat()}, {made.date_reason}")
     click.echo(f"Edit it, then run: newsletter preview {edition_id}")
 
 

@@ -8,6 +8,7 @@ the current folder, and this module is the only one that asks for it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -87,10 +88,12 @@ class Project:
         return self.raw.values.get(name, "")
 
     def list_editions(self) -> list[str]:
-        """Edition ids, oldest first (ids sort by date: YYYY-MM)."""
+        """Edition ids, oldest first: YYYY-MM ids by date, after any other folder names (made by hand, or by
+        an older version), so that the newest edition is always the latest month."""
         if not self.editions_dir.is_dir():
             return []
-        return sorted(p.name for p in self.editions_dir.iterdir() if (p / EDITION_FILE).is_file())
+        ids = [p.name for p in self.editions_dir.iterdir() if (p / EDITION_FILE).is_file()]
+        return sorted(ids, key=lambda name: (re.fullmatch(r"\d{4}-\d{2}", name) is not None, name))
 
     def resolve(self, edition: str | None) -> Path:
         """The edition.yaml for an edition id, a folder or a file; None means the newest edition."""

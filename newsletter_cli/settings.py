@@ -192,7 +192,8 @@ def read_raw(env_file: Path) -> RawSettings:
         except OSError as exc:
             raise InputError(f"{env_file.name}: cannot read the settings file: {exc.strerror}") from None
         lines, raw.problems = _env_file_lines(env_file, text)
-        for name, value in dotenv_values(stream=io.StringIO(text)).items():
+        # interpolate=False: a password may hold ${...} or $NAME, which must reach the server as written
+        for name, value in dotenv_values(stream=io.StringIO(text), interpolate=False).items():
             if name in lines:
                 raw.sources[name] = f"{env_file.name}:{lines[name]}"
             if value is not None and value.strip() != "":

@@ -48,7 +48,7 @@ def test_archive_writes_an_index_newest_first_and_each_edition_with_its_images(t
     assert "2 edition pages: 2025-10, 2025-09" in result.output and "ARCHIVE_BASE_URL" in result.output
     site = two_editions / "site"
     index = (site / "index.html").read_text(encoding="utf-8")
-    assert index.index('href="2025-10/"') < index.index('href="2025-09/"')
+    assert index.index('href="2025-10/index.html"') < index.index('href="2025-09/index.html"')
     assert "Oktobernummer" in index and "Nieuwsbrief VZHG - september 2025" in index and "september 2025" in index
     assert '<html lang="nl">' in index and "Archief nieuwsbrief" in index
     assert not re.search(r"<(link|script)\b", index)  # self-contained
@@ -57,6 +57,8 @@ def test_archive_writes_an_index_newest_first_and_each_edition_with_its_images(t
     assert (site / "2025-10" / "images" / "zaal.png").read_bytes().startswith(b"\x89PNG")
     assert not (site / "2025-10" / "images" / "ongebruikt.png").exists()
     september = (site / "2025-09" / "index.html").read_text(encoding="utf-8")
+    for href in re.findall(r'href="([^":]+)"', index):  # opened from disk, a folder shows a file listing
+        assert (site / href).is_file(), href
     assert september == build(two_editions / "editions" / "2025-09" / "edition.yaml").rendered.web_html
 
 
@@ -143,3 +145,18 @@ def test_archive_base_url_may_be_set_in_the_env_file(project: Path):
     (project / ".env").write_text(f"ARCHIVE_BASE_URL={BASE}\n", encoding="utf-8")
     rendered = build(project / "editions" / "2025-09" / "edition.yaml").rendered
     assert f'href="{BASE}/2025-09/"' in rendered.html
+
+
+def test_env_example_explains_archive_base_url_next_to_every_other_setting():
+    from dotenv import dotenv_values
+
+    from newsletter_cli.settings import NAMES
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    lines = example.read_text(encoding="utf-8").splitlines()
+    shown = {line.removeprefix("# ").split("=", 1)[0] for line in lines if "=" in line}  # set, or as an example
+    assert {*NAMES, "ARCHIVE_BASE_URL"} <= shown
+    at = next(n for n, line in enumerate(lines) if line.removeprefix("# ").startswith("ARCHIVE_BASE_URL="))
+    assert lines[at - 1].startswith("#") and "newsletter archive" in " ".join(lines[at - 3:at])
+    # not set: copying the example must not make every email link to a page that is not online
+    assert "ARCHIVE_BASE_URL" not in dotenv_values(example, interpolate=False)

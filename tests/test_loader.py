@@ -47,8 +47,9 @@ CASES = [
     ("YAML syntax: unclosed quote", 'subject: "Nieuwsbrief\ndate: 2025-09-25\n',
      [f"{F}:1: YAML syntax error, column 10: the quote that starts here is never closed; add the closing quote"]),
     ("YAML syntax: indentation", HEAD + "sections:\n  - title: Bestuur\n   items: []\n",
-     [f"{F}:5: YAML syntax error, column 4: did not find expected '-' indicator; check the indentation: this "
-      "line does not line up with the lines above it"]),
+     [f"{F}:5: 'items:' is indented 3 spaces, which lines up with none of the fields above it: give it the "
+      "indentation of the fields it belongs with, 4 spaces like 'title:' on line 4, or 0 spaces like 'sections:' "
+      "on line 3"]),
     ("YAML syntax: colon in unquoted text", "subject: Thema: weerbaar\ndate: 2025-09-25\n",
      [f"{F}:1: YAML syntax error, column 15: mapping values are not allowed in this context; "
       "put text that contains ': ' between quotes"]),
@@ -276,3 +277,40 @@ def test_example_typo_in_the_real_edition(project: Path) -> None:
     assert [str(p) for p in caught.value.problems] == [
         f"editions/2025-09/edition.yaml:{line}: item \"Najaarscongres 21 november\": unknown field 'tittle' "
         "(did you mean 'title'?)"]
+
+
+def test_what_the_mistake_finder_must_leave_alone(project: Path) -> None:
+    """Comments written as comments, a comment at column 0 after a `|` text, a key that follows one, text
+    indented deeper than its first line: no error, no warning."""
+    text = (HEAD.replace("2025-09-25", "2025-09-25  # the day it goes out") + "intro:\n  body: |\n    Eerste.\n\n"
+            "      Dieper ingesprongen.\n# een opmerking\n  signature: Het bestuur  # wie tekent\n"
+            "sections:\n  - title: \"Vergadering #3\"\n    items:\n      - title: 'Nr. #4'\n        body: >\n"
+            "          Gevouwen tekst.\n        event:\n          date: 2025-11-21\n          time: 10.00 uur\n")
+    loaded = load(write(project, text))
+    assert loaded.warnings == []
+    assert loaded.edition.intro.signature == "Het bestuur"
+    assert [s.title for s in loaded.edition.sections] == ["Vergadering #3"]
+    assert loaded.edition.sections[0].items[0].event.time == "10.00 uur"
+
+
+def test_a_field_beside_its_group_names_the_group(project: Path) -> None:
+    with pytest.raises(EditionError) as caught:
+        load(write(project, item("time: 10.00 uur")))
+    assert [str(p) for p in caught.value.problems] == [
+        (f"{F}:7: item \"Congres\": 'time' is not a field here but of 'event:' or 'schedule:': write it "
+         "indented under 'event:' or 'schedule:'")]
+
+
+def test_curly_quotes_around_a_hash_are_named_as_curly_quotes(project: Path) -> None:
+    loaded = load(write(project, HEAD + "sections:\n  - title: “Vergadering #3”\n"))
+    assert [str(w) for w in loaded.warnings] == [
+        (f"{F}:4: the text after 'title:' is between curly quotes (“...”), which YAML does not take for quotes "
+         "(Word and Outlook type them): use straight quotes, title: \"Vergadering #3\"")]
+
+
+def test_a_first_line_not_indented_under_a_folded_text(project: Path) -> None:
+    with pytest.raises(EditionError) as caught:
+        load(write(project, HEAD + "intro:\n  body: >\nEerste regel zonder inspringing.\n"))
+    assert [str(p) for p in caught.value.problems] == [
+        (f"{F}:5: this line is not indented, so YAML ends the 'body: >' text of line 4 above it and cannot read "
+         "this line: indent it (and every line pasted with it) by 4 spaces, 2 more than 'body:'")]

@@ -129,3 +129,57 @@ def test_a_traversal_request_is_refused(page, server: PreviewServer, project: Pa
         response = page.request.get(server.url.rstrip("/") + path)
         assert response.status == 404, path
         assert "never-shown" not in response.text()
+
+
+SAFELINK = ("https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fvzhg.nl%2Fagenda%2F"
+            "&data=05%7C02%7C&reserved=0")
+
+
+def _below_the_top_bar(page) -> tuple[float, float, float]:
+    """(bottom of the sticky top bar, top of the error box, height of the window), as the reader sees them."""
+    return page.evaluate("""() => [document.querySelector('header.top').getBoundingClientRect().bottom,
+                                   document.getElementById('build-error').getBoundingClientRect().top,
+                                   window.innerHeight]""")
+
+
+@pytest.mark.parametrize("width", [1280, 560])  # at 560 px the top bar wraps to several lines
+def test_after_a_reload_the_error_is_in_view_and_the_pill_leads_to_it(browser, server: PreviewServer,
+                                                                      project: Path, width: int):
+    context = browser.new_context(viewport={"width": width, "height": 700})
+    try:
+        page = context.new_page()
+        page.goto(server.url, wait_until="load")
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # reading the plain text at the bottom
+        before = _version(page)
+        edit(project / "editions" / "2025-09" / "edition.yaml", "  - title: \"Met foto\"", "  - title: \"Met foto\n")
+        _wait_for_reload(page, before)
+        bar, top, height = _below_the_top_bar(page)
+        assert bar <= top < height, (bar, top, height)  # not under the bar, not off screen
+        pill = page.locator("#status")
+        assert "below" not in pill.inner_text()
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        pill.click()
+        page.wait_for_function("Math.abs(document.getElementById('build-error').getBoundingClientRect().top - "
+                               "document.querySelector('header.top').getBoundingClientRect().bottom) < 40")
+        bar, top, height = _below_the_top_bar(page)
+        assert bar <= top < height, (bar, top, height)
+    finally:
+        context.close()
+
+
+def test_each_finding_once_with_a_badge_that_fits_its_line(page, project: Path):
+    before = _version(page)
+    edit(project / "editions" / "2025-09" / "edition.yaml", "(https://vzhg.nl/agenda/)", f"({SAFELINK})")
+    _wait_for_reload(page, before)
+    items = page.locator("#warnings li")
+    texts = items.all_inner_texts()
+    assert sum("safelink" in text.lower() for text in texts) == 1, texts
+    row = items.filter(has_text="safelink")
+    badge, place = row.locator(".sev"), row.locator("code").first
+    assert badge.inner_text().lower() == "error"
+    style = badge.evaluate("b => { const s = getComputedStyle(b); return [s.borderTopWidth, s.marginBottom]; }")
+    assert style == ["0px", "0px"]  # not the build-error box's border and margins
+    b, p, li = badge.bounding_box(), place.bounding_box(), row.bounding_box()
+    assert b and p and li
+    assert b["x"] + b["width"] <= p["x"] + 0.5 or b["y"] + b["height"] <= p["y"] + 0.5  # side by side, no overlap
+    assert b["height"] < 24 and li["y"] <= b["y"] and b["y"] + b["height"] <= li["y"] + li["height"]

@@ -14,6 +14,7 @@ from pydantic_core import ErrorDetails
 
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import safelinks as links
+from newsletter_cli.compose import yaml_mistakes as mistakes
 from newsletter_cli.compose.model import (
     URL_SCHEMES,
     Edition,
@@ -55,37 +56,18 @@ def read_text(path: Path, shown: str) -> str:
     return text
 
 
-def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Diagnostic]]:
-    """YAML text -> plain data (every scalar a string or None) plus the line of each value."""
+def parse_yaml(text: str, shown: str, warnings: list[Diagnostic] | None = None
+               ) -> tuple[Any, dict[YamlPath, int], list[Diagnostic]]:
+    """YAML text -> plain data (every scalar a string or None) plus the line of each value; `warnings`
+    collects texts that an unquoted ' #' cut short."""
+    source = text.splitlines()
+    pasted = mistakes.pasted_text(source)
+    if pasted:  # what YAML makes of the rest of the file is a consequence: report only this
+        raise EditionError([Diagnostic("error", shown, line, "", message) for line, message in pasted])
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        column = f", column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        context = exc.context or ""
-        at = text.splitlines()[mark.line][mark.column:mark.column + 1] if mark and mark.line < len(
-            text.splitlines()) else ""
-        hint = ""
-        if at == "\t" or "'\\t'" in problem:
-            hint = "; indent with spaces, not tabs"
-        elif "mapping values are not allowed" in problem:
-            hint = "; put text that contains ': ' between quotes"
-        elif "expected a single document" in context or "another document" in problem:
-            hint = "; remove the '---' line"
-        elif "quoted scalar" in context and exc.context_mark:
-            opened = exc.context_mark
-            line, column = opened.line + 1, f", column {opened.column + 1}"
-            problem = "the quote that starts here is never closed; add the closing quote"
-        elif ("flow mapping" in context or "flow sequence" in context) and exc.context_mark:
-            hint = (f"; a '[' or '{{' opened on line {exc.context_mark.line + 1} is not closed, "
-                    "or a comma is missing")
-        elif "flow" in context:
-            hint = "; a '[' or '{' is not closed, or a comma is missing"
-        elif "block" in context:
-            hint = "; check the indentation: this line does not line up with the lines above it"
-        message = f"YAML syntax error{column}: {problem}{hint}"
+        line, message = mistakes.syntax_error(exc, source)
         raise EditionError([Diagnostic("error", shown, line, "", message)]) from None
     except yaml.YAMLError as exc:
         raise EditionError([Diagnostic("error", shown, None, "", f"YAML error: {exc}")]) from None
@@ -119,6 +101,8 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
         block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
         lines.setdefault(path, node.start_mark.line + (2 if block else 1))
         if isinstance(node, yaml.ScalarNode):
+            if warnings is not None and not node.style and path and isinstance(path[-1], str):
+                _comment_cut(node, path)
             return None if node.tag == _NULL and not node.style else node.value
         if isinstance(node, yaml.SequenceNode):
             return [build(child, (*path, i)) for i, child in enumerate(node.value)]
@@ -129,14 +113,25 @@ def parse_yaml(text: str, shown: str) -> tuple[Any, dict[YamlPath, int], list[Di
                 continue
             key = key_node.value
             if key in result:
+                first = lines[(*path, key)]
+                new_entry = mistakes.new_entry_without_dash(path, key, next(iter(result)), first)
                 found.append((key_node.start_mark.line + 1, (*path, key),
-                              f"duplicate key '{key}' (it is also on line {lines[(*path, key)]}); keep one"))
+                              new_entry or f"duplicate key '{key}' (it is also on line {first}); keep one"))
+                if new_entry:
+                    break  # the rest is the new entry's: its own keys are no duplicates
                 continue
             lines[(*path, key)] = key_node.start_mark.line + 1
             result[key] = build(value_node, (*path, key))
             if isinstance(value_node, yaml.ScalarNode) and value_node.style in ("|", ">"):
                 lines[(*path, key, "#text")] = value_node.start_mark.line + 2
         return result
+
+    def _comment_cut(node: yaml.ScalarNode, path: YamlPath) -> None:
+        end = node.end_mark
+        if node.start_mark.line == end.line and end.line < len(source):
+            message = mistakes.comment_cut(str(path[-1]), node.value, source[end.line][end.column:])
+            if message and warnings is not None:
+                warnings.append(Diagnostic("warning", shown, end.line + 1, "", message, code="comment-cut"))
 
     data = build(root, ()) if root is not None else None
     problems = [Diagnostic("error", shown, line, _place(data, loc), message) for line, loc, message in found]
@@ -215,6 +210,10 @@ def _message(error: ErrorDetails, loc: YamlPath) -> str:
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         known = list(model.model_fields) if model else []
+        owners = [field for field in known if (child := _model_at((*loc[:-1], field))) and name in child.model_fields]
+        if owners:  # `time:` written beside `event:` instead of under it
+            under = " or ".join(f"'{field}:'" for field in owners)
+            return f"'{name}' is not a field here but of {under}: write it indented under {under}"
         close = _suggest(name, known)
         hint = f" (did you mean '{close}'?)" if close else (f" (allowed: {', '.join(known)})" if known else "")
         return f"unknown field '{name}'{hint}"
@@ -247,6 +246,8 @@ def _message(error: ErrorDetails, loc: YamlPath) -> str:
         return f"'{name}' is empty; give at least one value"
     if kind == "string_pattern_mismatch":
         return f"'{name}': {_describe(value)} does not have the right form ({ctx.get('pattern', '')})"
+    if isinstance(value, str) and value[:1] in mistakes.CURLY_QUOTES and kind in ("value_error", "url_parsing"):
+        return mistakes.curly_quotes(name, value)
     if kind == "value_error":
         return f"'{name}': {str(error['msg']).removeprefix('Value error, ')}"
     return f"'{name}': {error['msg']}" if name else str(error["msg"])
@@ -263,14 +264,17 @@ def validate(data: Any, lines: dict[YamlPath, int], shown: str) -> tuple[Edition
         errors = exc.errors()
         suggested = {(tuple(e["loc"][:-1]), _suggest(str(e["loc"][-1]), _fields_at(tuple(e["loc"][:-1]))))
                      for e in errors if e["type"] == "extra_forbidden"}
+        misplaced = mistakes.misplaced_fields(
+            data, lines, [tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden"], _model_at)
         for error in errors:
             loc = tuple(error["loc"])
-            if error["type"] == "missing" and (loc[:-1], loc[-1]) in suggested:
+            if (error["type"] == "missing" and (loc[:-1], loc[-1]) in suggested) or misplaced.get(loc) == "":
                 continue
             path = loc
             while path and path not in lines:
                 path = path[:-1]
-            problems.append(Diagnostic("error", shown, lines.get(path), _place(data, loc), _message(error, loc)))
+            message = misplaced.get(loc) or _message(error, loc)
+            problems.append(Diagnostic("error", shown, lines.get(path), _place(data, loc), message))
         return None, problems
 
 
@@ -355,7 +359,8 @@ def load(path: Path) -> LoadedEdition:
     """Read, parse and validate one edition; raise EditionError listing every problem."""
     shown = display(path)
     text = read_text(path, shown)
-    data, lines, problems = parse_yaml(text, shown)
+    cut: list[Diagnostic] = []
+    data, lines, problems = parse_yaml(text, shown, cut)
     found: list[tuple[YamlPath, str, str]] = []
     clean = _unwrap_safelinks(data, (), found)
     edition, invalid = validate(clean, lines, shown)
@@ -373,5 +378,5 @@ def load(path: Path) -> LoadedEdition:
             "warning", shown, line, where(clean, loc),
             f"Outlook safelink unwrapped to {target} (safelinks leak the sender's address and expire)",
             fix=f"replace the link in the YAML by {target}", code="safelink"))
-    loaded.warnings.extend(loaded.safelinks)
+    loaded.warnings.extend(loaded.safelinks + cut)
     return loaded

@@ -1,7 +1,7 @@
 """One message per recipient, fast: the edition is rendered and quoted-printable encoded once.
 
 The HTML and text parts are split at their merge fields (`[[aanhef]]`, `[[unsubscribe_url]]`); each static
-piece is QP-encoded once (C encoder) and each recipient's values are encoded and spliced in between, joined
+piece is QP-encoded once and each recipient's values are encoded and spliced in between, joined
 by soft line breaks (`=` CRLF), so no line exceeds 76 characters. Only the header block is built per
 recipient. The result is the exact bytes that go on the wire (CRLF line ends).
 """
@@ -71,11 +71,11 @@ class SplitPart:
         self.fields: list[tuple[str, str]] = []  # (name in lower case, default)
         start = 0
         for match in FIELD_RE.finditer(text):
-            self.pieces.append(qp.encode(text[start:match.start()]))
+            self.pieces.append(qp.encode(text[start:match.start()], qp.SPLICE_LINE))
             default = (match.group(2) or "").strip()
             self.fields.append((match.group(1).lower(), html_lib.unescape(default) if is_html else default))
             start = match.end()
-        self.pieces.append(qp.encode(text[start:]))
+        self.pieces.append(qp.encode(text[start:], qp.SPLICE_LINE))
 
     def render(self, values: Mapping[str, str]) -> list[bytes]:
         """The encoded part for one recipient, as a list of chunks to join."""
@@ -85,7 +85,7 @@ class SplitPart:
             if value:
                 if self.is_html:
                     value = html_lib.escape(value, quote=True)
-                out += [SOFT_BREAK, qp.encode(value)]
+                out += [SOFT_BREAK, qp.encode(value, qp.SPLICE_LINE)]
             out += [SOFT_BREAK, piece]
         return out
 

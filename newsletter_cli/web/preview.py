@@ -136,6 +136,13 @@ def _findings(result: Build, project: Project) -> list[Diagnostic]:
         return [Diagnostic("warning", result.loaded.display_path, None, "", f"newsletter check failed: {exc}")]
 
 
+def _diagnostics(warnings: list[Diagnostic], findings: list[Diagnostic]) -> list[Diagnostic]:
+    """The build's warnings and check's findings, each problem once: a warning that check reports in its own
+    words (an unwrapped safelink is a warning of the loader and an error of check) gives way to the finding."""
+    reported = {(f.place, f.code) for f in findings if f.code}
+    return [w for w in warnings if not w.code or (w.place, w.code) not in reported] + findings
+
+
 def sender(project: Project) -> str:
     """NEWSLETTER_FROM as `send` reads it (the project's .env, read once); no SMTP setting is ever shown."""
     try:
@@ -152,7 +159,7 @@ def page_html(state: PreviewState) -> str:
     return page_environment().get_template("preview.html.j2").render(
         state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
         source=display(state.edition_yaml), from_name=name or address, from_address=address,
-        clip=GMAIL_CLIP_BYTES, diagnostics=(snap.build.rendered.warnings + snap.findings) if snap else [],
+        clip=GMAIL_CLIP_BYTES, diagnostics=_diagnostics(snap.build.rendered.warnings, snap.findings) if snap else [],
         plain_text=fill(rendered.text, TEXT_PREVIEW_VALUES) if rendered else "",
     )
 
