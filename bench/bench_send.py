@@ -150,10 +150,7 @@ def personalisation(factory, recipients, result, batches: int = 7) -> dict:
     from email import policy
     from email.message import EmailMessage
 
-    from newsletter_cli.compose.merge import (  # the project's own substitution, for a fair peer
-        fill,
-        fill_html,
-    )
+    from newsletter_cli.compose.merge import fill  # the project's own substitution, for a fair peer
 
     html, text, subject = result.rendered.html, result.rendered.text, result.loaded.edition.subject
 
@@ -161,8 +158,8 @@ def personalisation(factory, recipients, result, batches: int = 7) -> dict:
         values = {**r.fields, "email": r.email, "name": r.name, "unsubscribe_url": "mailto:x@vzhg.example"}
         m = EmailMessage(policy=policy.SMTP)
         m["From"], m["To"], m["Subject"] = FROM, f"{r.name} <{r.email}>", subject
-        m.set_content(fill(text, values), cte="quoted-printable")
-        m.add_alternative(fill_html(html, values), subtype="html", cte="quoted-printable")
+        m.set_content(fill(text, values, "text"), cte="quoted-printable")
+        m.add_alternative(fill(html, values, "html"), subtype="html", cte="quoted-printable")
         return m.as_bytes()
 
     fast, slow = Sample(), Sample()

@@ -21,13 +21,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 def main() -> None:
     sys.path.insert(0, str(PROJECT))
-    from newsletter_cli.preview import PreviewServer
     from playwright.sync_api import sync_playwright
+
+    from newsletter_cli.web.preview import PreviewServer
 
     work = Path(tempfile.mkdtemp(prefix="newsletter-screenshots-"))
     try:
         shutil.copytree(PROJECT / "editions" / "2025-09", work / "editions" / "2025-09",
                         ignore=shutil.ignore_patterns("build", "outbox", "journal*"))
+        shutil.copy(PROJECT / "theme.yaml", work / "theme.yaml")
         os.chdir(work)
         os.environ["NEWSLETTER_FROM"] = "VZHG <nieuwsbrief@vzhg.nl>"
         os.environ.pop("ARCHIVE_BASE_URL", None)
@@ -35,12 +37,16 @@ def main() -> None:
         with PreviewServer(edition, "127.0.0.1", 0, root=work) as server, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             shots = [
-                ("preview.png", server.url, {"width": 1280, "height": 860}, 1, False),
-                ("desktop.png", server.url + "email.html", {"width": 680, "height": 1100}, 1, False),
-                ("phone.png", server.url + "email.html", {"width": 375, "height": 760}, 2, True),
+                ("preview.png", server.url, {"width": 1280, "height": 860}, 1, False, "light"),
+                ("desktop.png", server.url + "email.html", {"width": 680, "height": 1100}, 1, False, "light"),
+                ("phone.png", server.url + "email.html", {"width": 375, "height": 760}, 2, True, "light"),
+                # Dark mode as a mail client in dark mode shows it (the email's own dark colours).
+                ("desktop-dark.png", server.url + "email.html", {"width": 680, "height": 1100}, 1, False, "dark"),
+                ("phone-dark.png", server.url + "email.html", {"width": 375, "height": 760}, 2, True, "dark"),
             ]
-            for name, url, viewport, scale, mobile in shots:
-                context = browser.new_context(viewport=viewport, device_scale_factor=scale, is_mobile=mobile)
+            for name, url, viewport, scale, mobile, scheme in shots:
+                context = browser.new_context(viewport=viewport, device_scale_factor=scale, is_mobile=mobile,
+                                              color_scheme=scheme)
                 page = context.new_page()
                 page.goto(url, wait_until="load")
                 page.screenshot(path=str(HERE / name))

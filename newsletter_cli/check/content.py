@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 from newsletter_cli.check import a11y as check_a11y
 from newsletter_cli.check import links as check_links
 from newsletter_cli.check.base import Context
-from newsletter_cli.compose import i18n
+from newsletter_cli.compose import i18n, merge
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose.model import YamlPath
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
@@ -127,7 +127,7 @@ def check_content(ctx: Context) -> list[Diagnostic]:
     """Subject, preheader, empty sections and items, dates in the past, leftover placeholders."""
     edition = ctx.build.loaded.edition
     results: list[Diagnostic] = []
-    subject = edition.subject.strip()
+    subject = merge.defaults(edition.subject, "header").strip()  # as a reader without own values sees it
     if not subject:
         results.append(ctx.at("error", ("subject",), "the subject is empty", "write a subject", "subject"))
     elif len(subject) > SUBJECT_MAX:
@@ -202,11 +202,25 @@ def check_deliverability(ctx: Context, facts: check_a11y.HtmlFacts) -> list[Diag
         results.append(ctx.at("error", (), f"the {part} has no unsubscribe link; mail providers mark newsletters "
                               "without one as spam, and the law requires it", "keep the footer's unsubscribe link "
                               "in the templates", "unsubscribe"))
+    results += check_address(ctx)
     if facts.images and len(html_words) < WORDS_PER_IMAGE * facts.images:
         results.append(ctx.at("warning", (), f"the email is mostly images ({facts.images} images, "
                               f"{len(html_words)} words); spam filters distrust that and many readers see "
                               "blocked images", "add text, or use fewer images", "text-image-ratio"))
     return results
+
+
+def check_address(ctx: Context) -> list[Diagnostic]:
+    """The footer's postal address: a bulk sender must show a real one, not the built-in placeholder."""
+    from newsletter_cli.compose.model import PLACEHOLDER_ADDRESS
+
+    address = " ".join(ctx.theme.address.split())
+    if address and address != PLACEHOLDER_ADDRESS:
+        return []
+    shown = f"is the placeholder '{PLACEHOLDER_ADDRESS}'" if address else "is empty"
+    return [ctx.for_theme("error", "address", f"the postal address in the footer {shown}; a newsletter must show "
+                          "the sender's real postal address (the law and the big mail providers require it)",
+                          "set address: in theme.yaml to the association's postal address", "address")]
 
 
 def counts(findings: list[Diagnostic]) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from newsletter_cli.check.base import Context
 from newsletter_cli.compose import markdown as markup
-from newsletter_cli.compose import safelinks
+from newsletter_cli.compose import merge, safelinks
 from newsletter_cli.compose.model import YamlPath, is_web_address, iter_texts
 from newsletter_cli.errors import Diagnostic
 
@@ -98,6 +98,8 @@ def url_problem(url: str) -> str | None:
     lower = stripped.lower()
     if stripped.startswith("[["):
         return None
+    stripped = merge.FIELD_RE.sub("x", stripped)  # a field inside an address is filled per recipient
+    lower = stripped.lower()
     if not stripped or stripped.startswith("#"):
         return "goes nowhere (an empty or '#' address does nothing in an email)"
     if lower.startswith("javascript:"):
@@ -141,8 +143,24 @@ def mailto_problem(url: str) -> str | None:
     return None
 
 
+# Words that say nothing about where a link goes. A link text made only of these, with one of the
+# pointing words among them ("Dat kan hier", "U kunt het hier lezen"), is as vague as "klik hier".
+_FILLER_WORDS = {
+    "dat", "dit", "het", "kan", "kunt", "u", "je", "jij", "hier", "daar", "via", "deze", "die", "op", "om", "te",
+    "klik", "klikken", "link", "meer", "lees", "lezen", "verder", "zie", "bekijk", "bekijken", "kijk", "ga", "naar",
+    "er", "de", "een", "pagina", "info", "informatie", "vindt", "vind", "vinden", "staat", "alles", "over",
+    "it", "that", "this", "you", "can", "here", "there", "click", "read", "more", "see", "go", "to", "the", "a",
+    "page", "find", "it's", "is", "on", "about",
+}
+_POINTING_WORDS = {"hier", "daar", "link", "klik", "meer", "here", "there", "click", "more"}
+
+
 def is_vague(label: str) -> bool:
-    return label.lower().strip(_TRIM) in VAGUE_LINK_TEXTS
+    text = label.lower().strip(_TRIM)
+    if text in VAGUE_LINK_TEXTS:
+        return True
+    words = [w.strip(_TRIM) for w in text.split()]
+    return bool(words) and all(w in _FILLER_WORDS for w in words) and any(w in _POINTING_WORDS for w in words)
 
 
 def check_links(ctx: Context, found: list[Link]) -> list[Diagnostic]:
@@ -252,6 +270,23 @@ def check_images(ctx: Context, images: list[ImageRef]) -> list[Diagnostic]:
     elif ctx.theme.logo and ctx.theme.logo.lower().startswith("http://"):
         results.append(ctx.for_theme("warning", "logo", "the logo is loaded over http://",
                                      "use an https:// address", "image-http"))
+    return results + _unembedded_images(ctx)
+
+
+def _unembedded_images(ctx: Context) -> list[Diagnostic]:
+    """Every local image in the HTML must be one the sender embeds (found by the same key as its cid: swap);
+    one it misses is a broken image in every inbox."""
+    from newsletter_cli.compose.render import IMG_SRC_RE, image_key
+
+    embedded = {image_key(src) for src in ctx.build.rendered.image_files}
+    results = []
+    for match in IMG_SRC_RE.finditer(ctx.build.rendered.html):
+        src = match.group(3)
+        if is_web_address(src) or src.lower().startswith(("cid:", "data:")) or image_key(src) in embedded:
+            continue
+        results.append(ctx.at("error", (), f"the image '{image_key(src)}' is not embedded in the email: readers "
+                              "would see a broken image", "use the item's image: field for local files, or an "
+                              "https:// address", "image-not-embedded"))
     return results
 
 

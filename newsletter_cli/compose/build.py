@@ -39,9 +39,10 @@ def load_theme(project: Project | None = None) -> Theme:
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"{shown}: {details}") from None
-    if theme.logo and not is_web_address(theme.logo) and not (path.parent / theme.logo).is_file():
-        raise InputError(f"{shown}: logo '{theme.logo}' does not exist in {display_dir(path.parent)}; "
-                         "put the file there or fix the name")
+    for key, logo in (("logo", theme.logo), ("logo_dark", theme.logo_dark)):
+        if logo and not is_web_address(logo) and not (path.parent / logo).is_file():
+            raise InputError(f"{shown}: {key} '{logo}' does not exist in {display_dir(path.parent)}; "
+                             "put the file there or fix the name")
     return theme
 
 

@@ -74,6 +74,10 @@ def month_year(day: dt.date, locale: str) -> str:
 
 
 def date_list(days: Sequence[dt.date], locale: str, weekday: bool = False) -> str:
-    """'9 oktober 2025 en 4 december 2025'; the weekday is added when asked for."""
-    fmt = long_date if weekday else day_month_year
-    return format_list([fmt(d, locale) for d in days], locale=locale)
+    """'9 oktober en 4 december 2025' (the year once when all share it, as people write it); the weekday is
+    added when asked for."""
+    same_year = len({d.year for d in days}) == 1
+    pattern = ("EEEE " if weekday else "") + "d MMMM"
+    texts = [format_date(d, pattern if same_year and n < len(days) - 1 else pattern + " y", locale=locale)
+             for n, d in enumerate(days)]
+    return format_list(texts, locale=locale)

@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import safelinks as links
 from newsletter_cli.compose import yaml_mistakes as mistakes
+from newsletter_cli.compose.merge import FIELD_RE
 from newsletter_cli.compose.model import (
     URL_SCHEMES,
     Edition,
@@ -304,7 +305,7 @@ def _check_links(data: Any, lines: dict[YamlPath, int], shown: str, source: list
         path, text = field.field, field.text
         first = lines.get((*path, "#text")) or lines.get(path)
         for href, label, offset in markup.links(text, allow_html):
-            if not href.lower().startswith(URL_SCHEMES):
+            if not href.lower().startswith(URL_SCHEMES) and not FIELD_RE.fullmatch(href):  # [[unsubscribe_url]]
                 what = f"link '{label}'" if label else "a link"
                 line = _source_line(source, first, offset, [f"]({href}", f"[{label}]", href])
                 problems.append(Diagnostic("error", shown, line, field.place,

@@ -8,13 +8,31 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from newsletter_cli.compose.merge import FIELD_RE
+
 
 @lru_cache(maxsize=2)
 def parser(allow_html: bool = False) -> MarkdownIt:
     """CommonMark with tables; raw HTML is escaped unless the edition allows it."""
     md = MarkdownIt("commonmark", {"html": allow_html, "xhtmlOut": True, "breaks": False})
     md.enable("table")
+    _keep_merge_fields(md)
     return md
+
+
+def _keep_merge_fields(md: MarkdownIt) -> None:
+    """Leave `[[email]]` in a link address as written (not `%5B%5Bemail%5D%5D`), so it is filled per
+    recipient; the rest of the address is normalised as usual."""
+    normalize = md.normalizeLink
+
+    def normalize_link(url: str) -> str:
+        out, start = [], 0
+        for match in FIELD_RE.finditer(url):
+            out += [normalize(url[start:match.start()]) if match.start() > start else "", match.group(0)]
+            start = match.end()
+        return "".join(out) + (normalize(url[start:]) if start < len(url) or not out else "")
+
+    md.normalizeLink = normalize_link  # type: ignore[method-assign]
 
 
 # A build parses each text for the HTML, the plain text, the loader's link check and the checks; the
@@ -46,6 +64,7 @@ def _checking_parser(allow_html: bool = False) -> MarkdownIt:
     the rendering parser silently turns those into plain text."""
     md = MarkdownIt("commonmark", {"html": allow_html, "xhtmlOut": True, "breaks": False})
     md.enable("table")
+    _keep_merge_fields(md)
     md.validateLink = lambda url: True  # type: ignore[method-assign]
     return md
 

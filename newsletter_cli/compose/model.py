@@ -130,15 +130,21 @@ MUTED = "#52606d"  # the grey of the footer and of the 'view in your browser' li
 TEMPLATE_COLOURS = {"white": WHITE, "muted": MUTED}
 
 
+# The built-in default footer address: fine for a first look, never for a real send. A bulk sender must
+# show its real postal address (the law and the big mail providers require it); `check` and `send` refuse this.
+PLACEHOLDER_ADDRESS = "Postbus 00000, 2500 AA Den Haag"
+
+
 class Theme(Strict):
     """House style: one place for the association's name, colours, logo and footer."""
 
     name: str = "Vereniging Zuid-Hollandse Gemeenten"
     short_name: str = "VZHG"
     website: Url = "https://vzhg.nl/"
-    address: str = "Postbus 00000, 2500 AA Den Haag"
+    address: str = PLACEHOLDER_ADDRESS
     logo: str | None = None  # a local path relative to the project, or an https URL
     logo_width: int = Field(default=160, gt=0, le=600)
+    logo_dark: str | None = None  # optional: the logo for dark mode (e.g. a light version), same size
     primary: str = Field(default="#00566e", pattern=r"^#[0-9a-fA-F]{6}$")
     accent: str = Field(default="#e8a33d", pattern=r"^#[0-9a-fA-F]{6}$")
     text: str = Field(default="#1f2933", pattern=r"^#[0-9a-fA-F]{6}$")

@@ -9,6 +9,7 @@ from markdown_it.token import Token
 
 from newsletter_cli.compose import i18n
 from newsletter_cli.compose import markdown as markup
+from newsletter_cli.compose.merge import FIELD_RE
 from newsletter_cli.compose.model import iter_texts
 
 if TYPE_CHECKING:
@@ -18,6 +19,10 @@ WIDTH = 76
 
 
 def _wrap(text: str, indent: str = "", first: str | None = None) -> list[str]:
+    """Lines of at most WIDTH characters; a line with a merge field is left whole: the merge engine wraps
+    it once the field is filled (a value may be longer or shorter than the field)."""
+    if FIELD_RE.search(text):
+        return [(first if first is not None else indent) + text]
     return textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
                          subsequent_indent=indent, break_long_words=False, break_on_hyphens=False) or [first or ""]
 
@@ -180,9 +185,8 @@ def render_text(edition: Edition, theme: Theme, *, web_url: str | None = None,
             out += _item(item, text.get(("sections", s, "items", i, "body")), edition, t)
     if edition.agenda:
         out += ["", *_heading(edition.agenda.title, "=")]
-        rows = [(i18n.date_list(r.date, edition.locale), r.what) for r in edition.agenda.rows]
-        for dates, what in rows:
-            out += _wrap(f"{dates}: {what}", "  ")
+        for row in edition.agenda.rows:  # what, then when, as the HTML's agenda
+            out += _wrap(f"{row.what}: {i18n.date_list(row.date, edition.locale)}", "  ")
         out.append("")
     out += ["-" * 40, *_wrap(theme.name), *_wrap(theme.address), theme.website, "",
             *_wrap(t["why"].format(name=theme.name))]

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import logging
 import re
 import sys
 import time
 import types
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from markupsafe import Markup
 
-from newsletter_cli.compose import i18n
+from newsletter_cli.compose import i18n, merge
 from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose import plaintext as plain
 from newsletter_cli.compose.model import (
@@ -39,6 +42,7 @@ __all__ = ["TEMPLATES", "environment"]  # where new.py and the preview find them
 GMAIL_CLIP_BYTES = 102_000
 UNSUBSCRIBE_FIELD = "[[unsubscribe_url]]"
 _IMG_RE = re.compile(r"<img\s", re.IGNORECASE)
+IMG_SRC_RE = re.compile(r"""(<img\b[^>]*?\ssrc=)(["'])([^"']*)\2""", re.IGNORECASE)
 _STYLE_RE = re.compile(r"<style([^>]*)>(.*?)</style>", re.DOTALL)
 INLINE_MARKER = "nl-inline"
 
@@ -62,7 +66,30 @@ class Rendered:
 
 def _md(text: str, allow_html: bool) -> Markup:
     html = markup.to_html(text, allow_html).strip()
-    return Markup(html.replace("<table>", '<table class="nl-md">'))
+    html = html.replace("<table>", '<table class="nl-md">')
+    return Markup(re.sub(r"<th(?=[\s>])", '<th scope="col"', html))  # a table's header row names its columns
+
+
+# After the preheader: invisible characters that fill the inbox snippet, so it does not run on into the
+# masthead's text ("Vereniging Zuid-Hollandse Gemeenten Nieuwsbrief VZHG ...").
+PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 40)
+# Meta tags MRML does not write: iOS must not turn dates and addresses into links, Apple Mail must not
+# rescale the layout, and mail clients may show the email's own dark colours.
+HEAD_METAS = ('<meta name="x-apple-disable-message-reformatting">'
+              '<meta name="format-detection" content="telephone=no, date=no, address=no, email=no, url=no">'
+              '<meta name="color-scheme" content="light dark">'
+              '<meta name="supported-color-schemes" content="light dark">')
+DARK = {"page": "#121619", "card": "#1d2327", "text": "#e3e8ec", "muted": "#a9b4be", "line": "#3a444c"}
+
+
+def _lighter(colour: str, share: float) -> str:
+    """`colour` mixed with white: the house colour as headings and links on a dark background."""
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * share):02x}" for c in rgb)
+
+
+def with_head_metas(html: str) -> str:
+    return html.replace("<head>", "<head>\n" + HEAD_METAS, 1)
 
 
 def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_url: str | None,
@@ -97,13 +124,15 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
         "title": edition.agenda.title,
         "rows": [{"dates": i18n.date_list(row.date, loc), "what": row.what} for row in edition.agenda.rows],
     }
-    logo = theme.logo and {"src": image_src.get(theme.logo, theme.logo), "width": theme.logo_width}
+    logo = theme.logo and {"src": image_src.get(theme.logo, theme.logo), "width": theme.logo_width,
+                           "dark": theme.logo_dark and image_src.get(theme.logo_dark, theme.logo_dark)}
     website_label = re.sub(r"^https?://|/$", "", theme.website)
     return {
         "edition": edition, "theme": {**theme.model_dump(), "website_label": website_label}, "t": t,
         "intro": intro, "sections": sections, "agenda": agenda, "logo": logo,
         "month_year": i18n.month_year(edition.date, loc), "why": t["why"].format(name=theme.name),
         "web_url": web_url, "unsubscribe_url": unsubscribe_url, "colours": TEMPLATE_COLOURS,
+        "preheader_padding": PREHEADER_PADDING, "dark": {**DARK, "primary": _lighter(theme.primary, 0.6)},
     }
 
 
@@ -228,7 +257,8 @@ def inline_css(html: str) -> str:
         exclude_pseudoclasses=True,
         remove_classes=False,
     ).transform()
-    return inlined
+    # premailer (lxml) drops MRML's lower-case doctype; without one Apple Mail renders in quirks mode.
+    return inlined if inlined.lstrip()[:9].lower() == "<!doctype" else "<!doctype html>\n" + inlined
 
 
 def content_links(edition: Edition) -> list[str]:
@@ -241,6 +271,23 @@ def content_links(edition: Edition) -> list[str]:
             if item.image and item.image.link:
                 urls.append(item.image.link)
     return urls
+
+
+def image_key(src: str) -> str:
+    """One spelling of a local image's path, however the HTML wrote it: premailer percent-encodes `src`
+    ("foto%20congres.jpg"), MRML escapes `&` ("&amp;"), and a Mac may spell "é" as "e" plus an accent.
+    The sender (cid: swap) and `check` both look images up by this key, so they agree."""
+    return unicodedata.normalize("NFC", unquote(html_lib.unescape(src)))
+
+
+def embed_images(html: str, cids: dict[str, str]) -> str:
+    """Each local image's `src` replaced by `cid:...` (its key in `cids` is `image_key` of the path)."""
+
+    def swap(match: re.Match[str]) -> str:
+        cid = cids.get(image_key(match.group(3)))
+        return f"{match.group(1)}{match.group(2)}cid:{cid}{match.group(2)}" if cid else match.group(0)
+
+    return IMG_SRC_RE.sub(swap, html)
 
 
 def count_links(edition: Edition) -> int:
@@ -263,9 +310,10 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
     templates = Project(root or loaded.folder.parent.parent).templates_dir  # overrides the package's, file by file
     mjml_source = to_mjml(edition, theme, templates=templates, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD,
                           image_src=image_src)
-    html = inline_css(_compile(mjml_source, loaded, templates))
-    web_html = _compile(to_mjml(edition, theme, templates=templates, web_url=None, unsubscribe_url=None,
+    html = with_head_metas(inline_css(_compile(mjml_source, loaded, templates)))
+    web_page = _compile(to_mjml(edition, theme, templates=templates, web_url=None, unsubscribe_url=None,
                                 image_src=image_src), loaded, templates)
+    web_html = with_head_metas(merge.defaults(web_page, "html"))  # public: "Beste lezer,", never "[[aanhef|...]]"
     text = plain.render_text(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
     result = Rendered(
         mjml=mjml_source, html=html, web_html=web_html, text=text, warnings=list(loaded.warnings),
@@ -273,8 +321,9 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
         images=len(_IMG_RE.findall(html)), html_bytes_qp=qp_size(html),
         image_files={src: loaded.folder / src for src in image_src.values()},  # each file once
     )
-    if theme.logo and not is_web_address(theme.logo):
-        result.image_files[theme.logo] = (root or loaded.folder.parent.parent) / theme.logo  # from the project folder
+    for logo in (theme.logo, theme.logo and theme.logo_dark):
+        if logo and not is_web_address(logo):
+            result.image_files[logo] = (root or loaded.folder.parent.parent) / logo  # from the project folder
     if result.html_bytes_qp >= GMAIL_CLIP_BYTES:
         result.warnings.append(Diagnostic(
             "warning", loaded.display_path, None, "",

@@ -9,20 +9,19 @@ recipient. The result is the exact bytes that go on the wire (CRLF line ends).
 from __future__ import annotations
 
 import base64
-import html as html_lib
 import itertools
 import mimetypes
 import secrets
 import time
 from collections.abc import Mapping
 from email.policy import SMTP
-from email.utils import formataddr, formatdate, getaddresses
+from email.utils import encode_rfc2231, formataddr, formatdate, getaddresses
 from pathlib import Path
 from urllib.parse import quote
 
-from newsletter_cli.compose import i18n, qp
+from newsletter_cli.compose import i18n, merge, qp
 from newsletter_cli.compose.build import Build
-from newsletter_cli.compose.merge import FIELD_RE
+from newsletter_cli.compose.render import embed_images, image_key
 from newsletter_cli.deliver import unsubscribe
 from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.errors import InputError
@@ -62,29 +61,26 @@ def format_address(name: str, address: str, what: str) -> str:
 unsubscribe_token = unsubscribe.token  # the unsubscribe page and `newsletter mailbox` recompute it
 
 
+def _filename(name: str) -> str:
+    """The filename parameter: quoted when plain ASCII, else RFC 2231 (`café.png`, `foto "1".jpg`)."""
+    if name.isascii() and not set(name) & set('"\\\r\n'):
+        return f'filename="{name}"'
+    return f"filename*={encode_rfc2231(name, 'utf-8')}"
+
+
 class SplitPart:
-    """A text split at its merge fields, the static pieces encoded once."""
+    """A text split at its merge fields (compose/merge.py), the static pieces encoded once."""
 
     def __init__(self, text: str, *, is_html: bool):
-        self.is_html = is_html
-        self.pieces: list[bytes] = []
-        self.fields: list[tuple[str, str]] = []  # (name in lower case, default)
-        start = 0
-        for match in FIELD_RE.finditer(text):
-            self.pieces.append(qp.encode(text[start:match.start()], qp.SPLICE_LINE))
-            default = (match.group(2) or "").strip()
-            self.fields.append((match.group(1).lower(), html_lib.unescape(default) if is_html else default))
-            start = match.end()
-        self.pieces.append(qp.encode(text[start:], qp.SPLICE_LINE))
+        self.template = merge.Template(text, "html" if is_html else "text")
+        self.pieces: list[bytes] = [qp.encode(piece, qp.SPLICE_LINE) for piece in self.template.pieces]
 
     def render(self, values: Mapping[str, str]) -> list[bytes]:
         """The encoded part for one recipient, as a list of chunks to join."""
         out = [self.pieces[0]]
-        for (name, default), piece in zip(self.fields, self.pieces[1:]):
-            value = values.get(name) or default
+        for slot, piece in zip(self.template.slots, self.pieces[1:]):
+            value = slot.value(values)
             if value:
-                if self.is_html:
-                    value = html_lib.escape(value, quote=True)
                 out += [SOFT_BREAK, qp.encode(value, qp.SPLICE_LINE)]
             out += [SOFT_BREAK, piece]
         return out
@@ -103,6 +99,7 @@ class MessageFactory:
         self.locale = edition.locale
         self.subject = (TEST_PREFIX if test else "") + edition.subject
         check_header_value(self.subject, f"{build.loaded.display_path}: the subject")
+        self.subject_template = merge.Template(self.subject, "header")  # the subject may hold merge fields
         self.from_address = settings.from_address
         self._unsubscribe_secret = unsubscribe.load_secret(settings)
         self._unsubscribe_base = unsubscribe.mailto_base(settings)
@@ -113,8 +110,7 @@ class MessageFactory:
         self.related_boundary = f"=_nlr_{secrets.token_hex(12)}"
         html_text = build.rendered.html
         self.images = images = self._images(build)
-        for src, cid, _ in images:
-            html_text = html_text.replace(f'src="{src}"', f'src="cid:{cid}"')
+        html_text = embed_images(html_text, {image_key(src): cid for src, cid, _ in images})
         self.text_part = SplitPart(build.rendered.text, is_html=False)
         self.html_part = SplitPart(html_text, is_html=True)
         self._static_headers = self._headers()
@@ -139,7 +135,8 @@ class MessageFactory:
         if s.reply_to:
             (name, addr), = getaddresses([s.reply_to])
             lines.append(f"Reply-To: {format_address(name, addr, 'NEWSLETTER_REPLY_TO')}\r\n".encode("ascii"))
-        lines.append(encode_header("Subject", self.subject))
+        if not self.subject_template.slots:
+            lines.append(encode_header("Subject", self.subject))
         list_name = from_name or self.domain
         list_id = format_address(list_name, f"newsletter.{self.domain}", "List-Id")
         lines.append(f"List-Id: {list_id}\r\n".encode("ascii"))
@@ -163,7 +160,7 @@ class MessageFactory:
                 data = base64.encodebytes(path.read_bytes()).replace(b"\n", b"\r\n")
                 tail += (f"\r\n--{self.related_boundary}\r\nContent-Type: {kind}\r\n"
                          f"Content-Transfer-Encoding: base64\r\nContent-ID: <{cid}>\r\n"
-                         f'Content-Disposition: inline; filename="{path.name}"\r\n\r\n').encode("ascii") + data
+                         f"Content-Disposition: inline; {_filename(path.name)}\r\n\r\n").encode("ascii") + data
             tail += f"\r\n--{self.related_boundary}--\r\n".encode("ascii")
         mid += b"Content-Type: text/html" + qp_headers
         tail += f"\r\n--{self.boundary}--\r\n".encode("ascii")
@@ -201,6 +198,8 @@ class MessageFactory:
         values["unsubscribe_url"] = self.unsubscribe_url(address)
         headers = (f"Date: {formatdate(localtime=True)}\r\nMessage-ID: {message_id or self.message_id()}\r\n"
                    f"To: {to}\r\nList-Unsubscribe: {self.list_unsubscribe(address)}\r\n").encode("ascii")
+        if self.subject_template.slots:
+            headers += encode_header("Subject", self.subject_template.fill(values))
         chunks = [headers, self._static_headers, self._body_head, *self.text_part.render(values), self._body_mid,
                   *self.html_part.render(values), self._body_tail]
         return b"".join(chunks)

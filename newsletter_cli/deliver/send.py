@@ -181,6 +181,18 @@ def _check_warnings(build: Build, project: Project, shown: int = 3) -> list[str]
             *(f"  {finding}" for finding in errors[:shown])]
 
 
+def _require_postal_address(project: Project) -> None:
+    """A real send needs the association's postal address in the footer, not the built-in placeholder."""
+    from newsletter_cli.compose.build import load_theme
+    from newsletter_cli.compose.model import PLACEHOLDER_ADDRESS
+
+    if " ".join(load_theme(project).address.split()) in ("", PLACEHOLDER_ADDRESS):
+        shown = display(project.theme_file)
+        raise InputError(f"{shown}: the footer's postal address is the placeholder '{PLACEHOLDER_ADDRESS}' "
+                         "(or empty); every newsletter must show the sender's real postal address. Set address: "
+                         f"in {shown} and build again.")
+
+
 def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
               dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
               settings: Settings | None = None, journal: Journal | None = None,
@@ -189,6 +201,8 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     project = current(project)
     settings = settings or project.settings
     built = run_build(project.resolve(edition), project=project)
+    if not test:
+        _require_postal_address(project)
     factory = MessageFactory(built, settings, test=test)
     plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[])
     if test:

@@ -28,8 +28,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from newsletter_cli.compose import merge
 from newsletter_cli.compose.build import Build, build, load_theme
-from newsletter_cli.compose.merge import fill, fill_html
 from newsletter_cli.compose.model import is_web_address
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES, TEMPLATES
 from newsletter_cli.errors import Diagnostic, EditionError, NewsletterError
@@ -121,8 +121,13 @@ def _describe(exc: Exception) -> str:
 
 def _preview_html(html: str) -> str:
     """The email as sent, merge fields at their defaults, links opening in a new tab."""
-    filled = fill_html(html, PREVIEW_VALUES)
+    filled = merge.fill(html, PREVIEW_VALUES, "html")
     return filled.replace("<head>", '<head><base target="_blank">', 1)
+
+
+def preview_text(text: str) -> str:
+    """The plain-text part as a reader without their own values gets it."""
+    return merge.fill(text, TEXT_PREVIEW_VALUES, "text")
 
 
 def _findings(result: Build, project: Project) -> list[Diagnostic]:
@@ -160,7 +165,9 @@ def page_html(state: PreviewState) -> str:
         state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
         source=display(state.edition_yaml), from_name=name or address, from_address=address,
         clip=GMAIL_CLIP_BYTES, diagnostics=_diagnostics(snap.build.rendered.warnings, snap.findings) if snap else [],
-        plain_text=fill(rendered.text, TEXT_PREVIEW_VALUES) if rendered else "",
+        plain_text=preview_text(rendered.text) if rendered else "",
+        subject=merge.defaults(snap.build.loaded.edition.subject, "header") if snap else "",
+        preheader=merge.defaults(snap.build.loaded.edition.preheader, "header") if snap else "",
     )
 
 
@@ -222,7 +229,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if snap and path == "/web.html":
             return self._send(snap.build.rendered.web_html, "text/html", head)
         if snap and path == "/email.txt":
-            return self._send(snap.build.rendered.text, "text/plain", head)
+            return self._send(preview_text(snap.build.rendered.text), "text/plain", head)
         file = allowed_file(state, path)
         if file and file.suffix.lower() in IMAGE_TYPES:
             return self._send(file.read_bytes(), IMAGE_TYPES[file.suffix.lower()], head)
