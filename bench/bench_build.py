@@ -52,6 +52,7 @@ def run(rounds: int = 7) -> dict:
         result["build_vs_mjml"] = ratio_sample(samples["newsletter build"], samples["mjml CLI"]).as_dict()
         result["ratios_vs_mjml"] = {k: ratio_sample(v, samples["mjml CLI"]).as_dict() for k, v in samples.items()
                                     if k != "mjml CLI"}
+        result["help_vs_python"] = ratio_sample(samples["newsletter --help"], samples["python -c pass"]).as_dict()
         result["mjml_cli_html_bytes"] = mjml_out.stat().st_size
 
         # In process, each in a fresh interpreter: with the premailer set-up (now) and without it (before).

@@ -56,7 +56,7 @@ else:
 check = None
 if importlib.util.find_spec("newsletter_cli.check.content"):
     timed_import("import check (offline checks)", lambda: __import__("newsletter_cli.check.content"))
-    from newsletter_cli import check
+    from newsletter_cli.check import content as check
 
 stage: dict[str, float] = {}
 
@@ -102,18 +102,19 @@ result = {"stages": out, "command": total, "process_to_built": time.perf_counter
 # Warm rebuilds, as the preview server does after a save: unchanged, then with the text edited each time.
 from pathlib import Path
 
-from newsletter_cli.compose.load import resolve
+from newsletter_cli.project import Project
 
-edition = resolve("2025-09")
+project = Project.here()  # one project for every rebuild, as the preview server has
+edition = project.resolve("2025-09")
 path = Path(edition)
 original = path.read_text(encoding="utf-8")
 
 
 def rebuild(checks: bool = True) -> float:
     t = time.perf_counter()
-    built = B.build(edition, Path(outdir))
+    built = B.build(edition, Path(outdir), project=project)
     if checks and check is not None:
-        check.run_checks(built)
+        check.run_checks(built, project=project)
     return time.perf_counter() - t
 
 

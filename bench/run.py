@@ -70,8 +70,8 @@ def code_facts() -> dict:
             return (REPO / "newsletter_cli" / name).read_text(encoding="utf-8")
         except OSError:
             return ""
-    journal, mailer, send = read("journal.py"), read("mailer.py"), read("send.py")
-    recipients = read("recipients.py")
+    journal, mailer, send = read("deliver/journal.py"), read("deliver/smtp.py"), read("deliver/send.py")
+    recipients = read("deliver/recipients.py")
     return {"mailer_sets_nodelay": "TCP_NODELAY" in mailer,
             "mailer_dot_regex": "\nDOT_RE = " in mailer,  # the (?m)^\. regex over every message
             "fingerprint_per_call": "@property\n    def fingerprint" in send,

@@ -493,6 +493,10 @@ def recipients_check(file: Path) -> None:
 
 
 def main() -> None:
+    """The `newsletter` command. After a success, once the output is flushed, the process ends at once: the
+    interpreter's teardown (a garbage collection over every module a command imported) does nothing for the
+    user. Everything is written and closed by then; a failure exits the normal way."""
+    import os
     import signal
     import sys
 
@@ -501,4 +505,14 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):  # a Windows code page (cp1252) lacks 👉: show "?", not a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    cli()
+    try:
+        cli.main()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe (newsletter status | head): let Python report it
+            raise exc from None
+        os._exit(0)

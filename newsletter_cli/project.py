@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -40,28 +40,19 @@ class Project:
     """One project folder. Settings are read on first use, so `build` works without a `.env`."""
 
     root: Path
+    editions_dir: Path = field(init=False)
+    templates_dir: Path = field(init=False)  # the project's own templates, when it has them
+    theme_file: Path = field(init=False)
+    env_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.editions_dir, self.templates_dir = self.root / EDITIONS_DIR, self.root / TEMPLATES_DIR
+        self.theme_file, self.env_file = self.root / THEME_FILE, self.root / ENV_FILE
 
     @classmethod
     def here(cls) -> Project:
         """The project in the current folder (where the user runs the commands)."""
         return cls(Path.cwd())
-
-    @property
-    def editions_dir(self) -> Path:
-        return self.root / EDITIONS_DIR
-
-    @property
-    def templates_dir(self) -> Path:
-        """Where the project's own templates would be (it may not exist)."""
-        return self.root / TEMPLATES_DIR
-
-    @property
-    def theme_file(self) -> Path:
-        return self.root / THEME_FILE
-
-    @property
-    def env_file(self) -> Path:
-        return self.root / ENV_FILE
 
     @cached_property
     def raw(self) -> RawSettings:

@@ -41,9 +41,8 @@ from newsletter_cli.deliver.smtp import Connection, Fatal, tls_context
 from newsletter_cli.errors import InputError
 from newsletter_cli.settings import parse_settings
 
-sys.path.insert(0, str(Path(__file__).parent))
+from helpers import assert_no_traceback, load_settings
 from smtp_server import SmtpServer, make_tls
-from test_config import load_settings
 from test_preview_support import get
 
 PASSWORD = "Zeer-Geheim-Wachtwoord-7431"
@@ -101,7 +100,7 @@ def test_a_subject_with_a_line_break_or_nul_sends_nothing(project: Path, escape:
             result = runner.invoke(cli, args)
             assert result.exit_code == 2, result.output
             assert f"editions/2025-09/edition.yaml:1: 'subject': {problem}" in result.output
-            assert "Traceback" not in result.output
+            assert_no_traceback(result)
         assert server.received == []
     assert journal_files(project) == []
 
@@ -196,10 +195,8 @@ def test_the_password_never_shows(project: Path, tls, caplog: pytest.LogCaptureF
 
     def run(*args: str) -> None:
         result = runner.invoke(cli, list(args))
-        assert "Traceback" not in result.output, result.output
+        assert_no_traceback(result)
         outputs.append((args, result.output))
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            outputs.append((f"exception of {args}", "".join(traceback.format_exception(result.exception))))
 
     write_csv(project / "leden.csv", "email;naam\nanna@example.org;Anna\npiet@example.org;Piet\nnee@example.org;Nee\n")
     tls_settings = dict(SMTP_HOST="127.0.0.1", SMTP_SECURITY="starttls", SMTP_USERNAME=USER, NEWSLETTER_FROM=FROM,
@@ -282,9 +279,9 @@ MORE_OUTSIDE = [
 
 
 def test_the_preview_refuses_encoded_traversal_and_never_serves_env(project: Path) -> None:
-    from test_preview_support import add_images
-
     from newsletter_cli.web.preview import PreviewServer
+
+    from test_preview_support import add_images
 
     edition = add_images(project)
     secret_env = f"SMTP_HOST=smtp.example-mailhost.test\nSMTP_USERNAME={USER}\nSMTP_PASSWORD={PASSWORD}\n"
@@ -368,7 +365,7 @@ def test_a_self_signed_certificate_without_ca_file_fails_naming_the_host(project
     expected = f"127.0.0.1:{server.port}: the server's TLS certificate is not trusted"
     for result in (send, doctor):
         assert result.exit_code == 1 and expected in result.output and "SMTP_CA_FILE" in result.output, result.output
-        assert "Traceback" not in result.output
+        assert_no_traceback(result)
 
 
 def test_a_certificate_for_another_name_or_from_another_ca_fails(project: Path, tmp_path: Path) -> None:

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_preview_support import edit, png
 
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.build import build
+
+from helpers import assert_no_traceback
+from test_preview_support import edit, png
 
 BASE = "https://nieuwsbrief.vzhg.example/archief"
 
@@ -108,7 +110,8 @@ def test_a_broken_edition_writes_nothing(two_editions: Path):
     result = CliRunner().invoke(cli, ["archive", "--out", "public"])
     assert result.exit_code == 2
     assert "The archive was not written" in result.output and "editions/2025-10/edition.yaml:" in result.output
-    assert "Traceback" not in result.output and not (two_editions / "public").exists()
+    assert_no_traceback(result)
+    assert not (two_editions / "public").exists()
 
 
 def test_no_editions_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

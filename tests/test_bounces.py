@@ -4,7 +4,6 @@ auto-replies; and the suppression file's behaviour (Excel format, each address o
 from __future__ import annotations
 
 import email
-import sys
 from multiprocessing import Process
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from newsletter_cli.deliver.recipients import read_suppressions
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import parse_settings
 
-sys.path.insert(0, str(Path(__file__).parent))
 import mailbox_samples as samples
 
 MEMBER = "piet.jansen@example.org"
@@ -83,7 +81,7 @@ def test_token_mailto_and_the_example_secret_refused():
     assert link == f"mailto:afmelden@vzhg.nl?subject=afmelden-{token}&body=Graag"
     assert unsubscribe.find_token(f"Re: AFMELDEN-{token.upper()}") == token
     assert unsubscribe.find_token("afmelden-1234") is None
-    with pytest.raises(NewsletterError, match="the example from .env.example"):
+    with pytest.raises(NewsletterError, match=r"the example from \.env\.example"):
         parse_settings({"LIST_UNSUBSCRIBE_SECRET": "change-me-to-a-long-random-string"}, {})
     with pytest.raises(NewsletterError, match="too short"):
         parse_settings({"LIST_UNSUBSCRIBE_SECRET": "kort-geheim"}, {})

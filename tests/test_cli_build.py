@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.qp import qp_size
+
+from helpers import assert_no_traceback, clean_env
 
 OUTPUTS = ("email.html", "email.txt", "email.mjml", "web.html")
 
@@ -64,7 +66,7 @@ def test_build_out_dir_that_is_a_file(project: Path) -> None:
     (project / "bestand").write_text("x", encoding="utf-8")
     result = run("build", "2025-09", "--out", "bestand")
     assert result.exit_code == 2
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
 
 
 def test_missing_edition_exit_2(project: Path) -> None:
@@ -92,10 +94,10 @@ def test_safelink_is_reported_with_file_line_and_item(project: Path) -> None:
 
 
 def subprocess_env(project: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "NEWSLETTER_", "ARCHIVE_BASE_URL"))}
-    return env
+    return clean_env()
 
 
+@pytest.mark.slow  # two whole processes
 def test_real_process_builds_and_fails_cleanly(project: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "newsletter_cli", "build", "2025-09"], cwd=project,
                         capture_output=True, text=True, env=subprocess_env(project), timeout=120)

@@ -12,14 +12,10 @@ from pydantic import SecretStr
 from newsletter_cli.cli import cli
 from newsletter_cli.errors import InputError
 from newsletter_cli.project import Project
-from newsletter_cli.settings import Settings
+
+from helpers import assert_no_traceback, load_settings
 
 SECRET_PASSWORD = "hunter2-very-secret"
-
-
-def load_settings() -> Settings:
-    """The settings of the project in the current folder, as a command reads them."""
-    return Project.here().settings
 
 
 def write_env(folder: Path, text: str, mode: int = 0o600) -> Path:
@@ -114,4 +110,4 @@ def test_cli_reports_bad_settings_without_traceback(project):
     result = CliRunner().invoke(cli, ["doctor"])
     assert result.exit_code == 2
     assert ".env:2: SMTP_PORT 'abc' is not a port number (1-65535)" in result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)

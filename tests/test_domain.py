@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +11,6 @@ from newsletter_cli.cli import cli
 from newsletter_cli.deliver.domain import Lookup, check_domain
 from newsletter_cli.settings import parse_settings
 
-sys.path.insert(0, str(Path(__file__).parent))
 from dns_server import GOOD_ZONE, DnsServer
 
 M365 = "spf.protection.outlook.com"

@@ -29,26 +29,24 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+import helpers
+from helpers import COMMAND
 from smtp_server import read_spool
 
 pytestmark = pytest.mark.slow
 
 SERVER = Path(__file__).parent / "smtp_server.py"
-COMMAND = [sys.executable, "-c", "from newsletter_cli.cli import main; main()"]
 RECIPIENTS = 500
 KILLS = 10
 WAIT = 120.0  # seconds a broken run may take before the test gives up (never an assertion about speed)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "NEWSLETTER_", "SEND_", "LIST_"))}
-    return {**env, "NEWSLETTER_RETRY_DELAYS": "0,0", **extra}
+    return helpers.clean_env(NEWSLETTER_RETRY_DELAYS="0,0", **extra)
 
 
-def newsletter(project: Path, *args: str, connections: int = 1) -> subprocess.Popen:
-    return subprocess.Popen([*COMMAND, *args], cwd=project, env=clean_env(SEND_CONNECTIONS=str(connections)),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def newsletter(project: Path, *args: str, connections: int = 1) -> subprocess.Popen[str]:
+    return helpers.newsletter(project, *args, env=clean_env(SEND_CONNECTIONS=str(connections)))
 
 
 def spooled(spool: Path) -> int:

@@ -10,6 +10,8 @@ from newsletter_cli.deliver.journal import Journal, exclusive, status, status_li
 from newsletter_cli.deliver.ratelimit import RateLimiter
 from newsletter_cli.errors import NewsletterError
 
+from helpers import FakeClock
+
 
 def test_states_persist_and_sending_becomes_uncertain(tmp_path):
     path = tmp_path / "journal.sqlite"
@@ -62,19 +64,6 @@ def test_only_one_send_at_a_time(tmp_path):
     assert "Another send of this edition is running" in result[0]
     with exclusive(tmp_path):
         pass
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def max_in_window(times: list[float], window: float) -> int:

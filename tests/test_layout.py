@@ -1,4 +1,4 @@
-"""The package's plan: dependencies point one way (cli -> web, deliver, check -> compose -> project, settings,
+"""The package's plan and its cost: dependencies point one way (cli -> web, deliver, check -> compose -> project, settings,
 errors), and click lives only at the edge (cli.py; errors.py, whose exceptions are ClickExceptions).
 
 Every import is counted, also the ones inside functions (the commands import lazily).
@@ -7,9 +7,14 @@ Every import is counted, also the ones inside functions (the commands import laz
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import clean_env
 
 PACKAGE = Path(__file__).resolve().parent.parent / "newsletter_cli"
 
@@ -109,3 +114,24 @@ def test_a_wrong_arrow_is_caught(tmp_path: Path, where: str, code: str, expected
     (fake / where).write_text(code, encoding="utf-8")
     problems = wrong_arrows([fake / where], fake)
     assert len(problems) == 1 and expected in problems[0], problems
+
+
+def modules_after(project: Path, *args: str) -> set[str]:
+    """The modules a command has imported by its end, run in a fresh interpreter (CliRunner: no os._exit)."""
+    script = ("import json, sys\nfrom click.testing import CliRunner\nfrom newsletter_cli.cli import cli\n"
+              f"result = CliRunner().invoke(cli, {list(args)!r})\n"
+              "assert result.exit_code == 0, result.output\nprint(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=project, env=clean_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return {name.split(".")[0] for name in json.loads(done.stdout.splitlines()[-1])}
+
+
+def test_each_command_imports_only_what_it_needs(project: Path) -> None:
+    """`--help` loads click and nothing of the stack; `build` (with its offline checks) no address validator and
+    no DNS; premailer only where the build inlines."""
+    helped = modules_after(project, "--help")
+    assert not helped & {"pydantic", "jinja2", "yaml", "markdown_it", "premailer", "babel", "mrml"}
+    built = modules_after(project, "build", "2025-09")
+    assert "premailer" in built and "jinja2" in built
+    assert not built & {"email_validator", "dns", "imaplib", "smtplib", "watchfiles"}

@@ -12,6 +12,8 @@ from newsletter_cli.compose.load import load
 from newsletter_cli.errors import EditionError, InputError
 from newsletter_cli.project import resolve
 
+from helpers import assert_no_traceback
+
 F = "editions/x/edition.yaml"  # as the messages show it, relative to the project folder
 
 HEAD = 'subject: "Nieuwsbrief"\ndate: 2025-09-25\n'  # lines 1-2 of most cases below
@@ -260,7 +262,7 @@ def test_cli_reports_every_problem_with_exit_status_2(project: Path, text: str, 
     assert result.exit_code == 2
     assert result.output.splitlines()[1:] == expected
     assert result.output.startswith("Error: ")
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
     assert not (project / "editions" / "x" / "build").exists()
 
 

@@ -9,7 +9,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from test_preview_support import get
 
 from newsletter_cli.check.content import run_checks
 from newsletter_cli.compose import merge
@@ -19,6 +18,8 @@ from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.settings import parse_settings
 from newsletter_cli.web.archive import build_archive
 from newsletter_cli.web.preview import PreviewServer
+
+from test_preview_support import get
 
 SETTINGS = {"NEWSLETTER_FROM": "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>",
             "LIST_UNSUBSCRIBE": "afmelden@vzhg.nl https://vzhg.nl/afmelden?e={email}&t={token}",

@@ -5,7 +5,6 @@ unexpired tokens. Nothing here reaches Microsoft or the internet."""
 from __future__ import annotations
 
 import stat
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from newsletter_cli.deliver.journal import Journal
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.settings import parse_settings
 
-sys.path.insert(0, str(Path(__file__).parent))
 from oauth_provider import OAuthProvider
 from smtp_server import SmtpServer, make_tls
 

@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from newsletter_cli.cli import cli
+from newsletter_cli.web.preview import PreviewServer
+
+from helpers import assert_no_traceback
 from test_preview_support import (
     WAIT_SECONDS,
     add_images,
@@ -21,9 +26,6 @@ from test_preview_support import (
     state,
     wait_for_rebuild,
 )
-
-from newsletter_cli.cli import cli
-from newsletter_cli.web.preview import PreviewServer
 
 SECRET = "s3cret-Pa55word"
 SMTP_HOST = "smtp.example-mailhost.test"
@@ -175,7 +177,8 @@ def test_a_port_in_use_is_a_clear_error(project: Path):
         port = taken.getsockname()[1]
         result = CliRunner().invoke(cli, ["preview", "2025-09", "--port", str(port), "--no-open"])
     assert result.exit_code == 1
-    assert f"Port {port} on 127.0.0.1 is already in use" in result.output and "Traceback" not in result.output
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.output
+    assert_no_traceback(result)
 
 
 def test_an_unknown_edition_is_a_clear_error(project: Path):

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_preview_support import WAIT_SECONDS, add_images, edit
 
 from newsletter_cli.web.preview import PreviewServer
+
+from test_preview_support import WAIT_SECONDS, add_images, edit
 
 pytestmark = pytest.mark.browser
 

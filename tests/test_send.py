@@ -16,7 +16,7 @@ from newsletter_cli.deliver.journal import Journal, status
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.settings import parse_settings
 
-sys.path.insert(0, str(Path(__file__).parent))
+from helpers import FakeClock
 from smtp_server import SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -398,16 +398,7 @@ def test_server_as_a_separate_process_spools_messages(project):
 def test_rate_limit_applies_to_the_send(project):
     from newsletter_cli.deliver.ratelimit import RateLimiter
 
-    class Clock:
-        now = 0.0
-
-        def __call__(self) -> float:
-            return self.now
-
-        def sleep(self, seconds: float) -> None:
-            self.now += seconds
-
-    clock = Clock()
+    clock = FakeClock(0.0)
     limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
     with SmtpServer() as server:
         result = send(project, server, addresses(5), limiter=limiter,

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
+
+import pytest
 
 from newsletter_cli.deliver.journal import Journal
 
-sys.path.insert(0, str(Path(__file__).parent))
+from helpers import newsletter
 from smtp_server import SmtpServer
 
-COMMAND = [sys.executable, "-c", "from newsletter_cli.cli import main; main()"]
 
-
-def newsletter(project: Path, *args: str, **kwargs) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "NEWSLETTER_", "SEND_"))}
-    return subprocess.Popen([*COMMAND, *args], cwd=project, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
+@pytest.mark.slow  # a real send killed and resumed
 def test_sigkill_mid_transaction_then_resume(project):
     emails = [f"lid{i:02d}@example.org" for i in range(12)]
     (project / "leden.csv").write_text("email\n" + "\n".join(emails) + "\n")

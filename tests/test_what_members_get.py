@@ -13,7 +13,6 @@ from urllib.parse import quote, unquote
 
 import pytest
 from click.testing import CliRunner
-from test_preview_support import get, png
 
 from newsletter_cli.check.content import run_checks
 from newsletter_cli.check.links import is_vague
@@ -26,6 +25,8 @@ from newsletter_cli.errors import InputError
 from newsletter_cli.settings import parse_settings
 from newsletter_cli.web.archive import build_archive
 from newsletter_cli.web.preview import PreviewServer
+
+from test_preview_support import get, png
 
 SETTINGS = {"NEWSLETTER_FROM": "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>"}
 NAMES = ["foto congres.png", "Raad & college.png", "café.png"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import sys
-from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -16,7 +14,6 @@ from newsletter_cli.deliver.send import run_send
 from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 
-sys.path.insert(0, str(Path(__file__).parent))
 from smtp_server import SmtpServer
 
 FROM = "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>"

@@ -31,6 +31,7 @@ from newsletter_cli.compose.model import (
 from newsletter_cli.compose.qp import qp_size
 from newsletter_cli.compose.templating import (
     TEMPLATES,
+    bytecode_cache,
     environment,
     mjml_problem,
     render_template,
@@ -38,7 +39,7 @@ from newsletter_cli.compose.templating import (
 from newsletter_cli.errors import Diagnostic, EditionError, InputError
 from newsletter_cli.project import Project
 
-__all__ = ["TEMPLATES", "environment"]  # where new.py and the preview find them
+__all__ = ["TEMPLATES", "bytecode_cache", "environment"]  # where new.py, web and the preview find them
 GMAIL_CLIP_BYTES = 102_000
 UNSUBSCRIBE_FIELD = "[[unsubscribe_url]]"
 _IMG_RE = re.compile(r"<img\s", re.IGNORECASE)

@@ -29,6 +29,20 @@ def environment(override: Path | None = None) -> jinja2.Environment:
     return _environment(folder)
 
 
+@lru_cache(maxsize=1)
+def bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs in the user's cache folder, so a build does not compile them again
+    (Jinja checks each template's source, so an edited template is compiled anew). None when it cannot be made."""
+    from platformdirs import user_cache_path
+
+    folder = user_cache_path("newsletter", appauthor=False) / "jinja2"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 @lru_cache(maxsize=8)
 def _environment(override: str | None) -> jinja2.Environment:
     # utf-8-sig: a template saved by Notepad as "UTF-8 with BOM" must not start the email with a stray U+FEFF.
@@ -36,6 +50,7 @@ def _environment(override: str | None) -> jinja2.Environment:
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        bytecode_cache=bytecode_cache(),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -112,7 +112,8 @@ def parse_dsn(msg: Message) -> list[Failure] | None:
         if action == "delayed":
             continue  # still being tried: not a bounce (yet)
         diagnostic = _one_line(block["Diagnostic-Code"])
-        diagnostic = diagnostic.split(";", 1)[1].strip() if diagnostic.lower().startswith(("smtp;", "x-")) else diagnostic
+        if diagnostic.lower().startswith(("smtp;", "x-")):
+            diagnostic = diagnostic.split(";", 1)[1].strip()
         failures.append(Failure(_address(str(recipient)), status, is_permanent(status, action), diagnostic))
     return failures
 

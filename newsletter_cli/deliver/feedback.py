@@ -151,7 +151,8 @@ def status_report(edition: str, project: Project | None = None) -> dict[str, obj
     with record(project, read_only=True) as rec:
         events = rec.for_edition(edition)
     return {"read": True,
-            "bounced": [{"email": e, "kind": k, "detail": d, "date": t} for k, e, d, t in events if k != "unsubscribed"],
+            "bounced": [{"email": e, "kind": k, "detail": d, "date": t}
+                        for k, e, d, t in events if k != "unsubscribed"],
             "unsubscribed": [{"email": e, "date": t} for k, e, _, t in events if k == "unsubscribed"]}
 
 

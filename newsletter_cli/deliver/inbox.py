@@ -180,7 +180,8 @@ def run(settings: Settings, project: Project | None = None, *, dry_run: bool = F
     try:
         _session(settings, result, sent, tokens, project)
     except (OSError, imaplib.IMAP4.error) as exc:  # the connection broke: what was written stays, nothing is lost
-        raise NewsletterError(f"The connection to the IMAP server {settings.imap_host} broke ({exc or type(exc).__name__}). "
+        why = exc or type(exc).__name__
+        raise NewsletterError(f"The connection to the IMAP server {settings.imap_host} broke ({why}). "
                               f"Nothing is lost: run newsletter mailbox again ({result.moved} message(s) were moved "
                               "already).") from None
     return result
@@ -246,7 +247,8 @@ def report_lines(result: Result) -> list[str]:
         lines.append(f"For you to read (left in {result.folder}):")
         lines += [f"  {f.sender or '(no sender)'}: \"{f.subject}\": {f.why}" for f in result.for_you]
     if result.left_alone:
-        lines.append(f"  {result.left_alone} other message(s) (auto-replies, ordinary mail) left alone in {result.folder}")
+        lines.append(f"  {result.left_alone} other message(s) (auto-replies, ordinary mail) left alone in "
+                     f"{result.folder}")
     if result.dry_run:
         lines.append(f"Dry run: nothing was changed; {len(result.actions)} message(s) would be moved to "
                      f"'{result.processed_folder}' and {len(result.suppressed)} address(es) added to "

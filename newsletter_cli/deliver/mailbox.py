@@ -119,7 +119,8 @@ class Mailbox:
         try:
             self.imap = imaplib.IMAP4_SSL(s.imap_host, s.imap_port, ssl_context=context, timeout=TIMEOUT)
         except ssl.SSLCertVerificationError as exc:
-            raise NewsletterError(f"IMAP server {self.where}: its certificate cannot be trusted ({exc.verify_message}). "
+            raise NewsletterError(f"IMAP server {self.where}: its certificate cannot be trusted "
+                                  f"({exc.verify_message}). "
                                   "Check IMAP_HOST; for your organisation's own certificate authority set "
                                   "SMTP_CA_FILE.") from None
         except (OSError, imaplib.IMAP4.error) as exc:
@@ -194,7 +195,8 @@ class Mailbox:
         try:
             kind, data = self.imap.select(quoted(folder), readonly=read_only)
         except (OSError, imaplib.IMAP4.error) as exc:
-            raise NewsletterError(f"IMAP server {self.where}: cannot open the folder '{folder}': {_describe(exc)}") from None
+            raise NewsletterError(f"IMAP server {self.where}: cannot open the folder '{folder}': "
+                                  f"{_describe(exc)}") from None
         if kind != "OK":
             have = ", ".join(self.folders())
             raise NewsletterError(f"The folder '{folder}' does not exist in the mailbox {self.settings.imap_username} "

@@ -152,10 +152,11 @@ def _review_recipients(settings: Settings, to: Sequence[str],
     if not settings.review_list:
         raise InputError("No review list: set REVIEW_LIST=review.csv in .env (a CSV with an email column), "
                          "or name the addresses with --to a@example.org --to b@example.org.")
-    if not settings.review_list.is_file():
+    review_list = project.root / settings.review_list  # a relative path is the project folder's, like .env
+    if not review_list.is_file():
         raise InputError(f"{settings.source('REVIEW_LIST')}: REVIEW_LIST '{settings.review_list}' does not exist; "
                          "make it (a CSV with an email column) or use --to a@example.org.")
-    listing = read_recipients(settings.review_list, project=project)
+    listing = read_recipients(review_list, project=project)
     require_recipients(listing)
     return listing.recipients, listing
 
