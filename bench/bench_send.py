@@ -65,10 +65,10 @@ def make_certs(folder: Path) -> tuple[Path, Path, Path]:
 class Sink:
     """The SMTP sink in its own process."""
 
-    def __init__(self, folder: Path, cert: Path, key: Path, name: str = "sink"):
+    def __init__(self, folder: Path, cert: Path, key: Path, name: str = "sink", extra: list[str] = ()):
         self.times_path = folder / f"{name}-times.json"
         self.proc = subprocess.Popen([sys.executable, str(HERE / "smtp_sink.py"), "--cert", str(cert), "--key", str(key),
-                                      "--times", str(self.times_path)], stdout=subprocess.PIPE, text=True)
+                                      "--times", str(self.times_path), *extra], stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()
         if not line or line[0] != "READY":
             raise RuntimeError("the SMTP sink did not start")

@@ -29,7 +29,7 @@ RESULTS = HERE / ".results" / "latest.json"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and 5,000 instead of 50,000 recipients")
-    parser.add_argument("--only", default="build,send,preview", help="comma-separated: build, send, preview")
+    parser.add_argument("--only", default="build,send,preview", help="comma-separated: build, send, send_real, preview")
     parser.add_argument("--no-doc", action="store_true", help="print the JSON, do not write docs/performance.md")
     parser.add_argument("--from-json", type=Path, help="write the doc from an earlier results file, run nothing")
     args = parser.parse_args()
@@ -46,6 +46,9 @@ def main() -> int:
         if "send" in only:
             step("send", results, lambda: __import__("bench_send").run(
                 n=1000, rounds=2 if args.quick else 3, big=5_000 if args.quick else 50_000))
+        if "send" in only or "send_real" in only:
+            step("send_real", results, lambda: __import__("bench_send_real").run(
+                n=200, rounds=2, big=5_000 if args.quick else 50_000))
         if "preview" in only:
             step("preview", results, lambda: __import__("bench_preview").run(edits=5 if args.quick else 9))
         results["seconds"] = time.perf_counter() - started
@@ -76,7 +79,7 @@ def code_facts() -> dict:
             "mailer_dot_regex": "\nDOT_RE = " in mailer,  # the (?m)^\. regex over every message
             "fingerprint_per_call": "@property\n    def fingerprint" in send,
             "mailer_pipelining": "_send_pipelined" in mailer,
-            "recipients_streamed": "snapshot" in recipients and "Selection" in send,
+            "recipients_streamed": "sink" in recipients and "JournalQueue" in send,
             "journal_synchronous_full": "synchronous=FULL" in journal.replace(" ", "")}
 
 

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
     from click._termui_impl import ProgressBar
 
-    from newsletter_cli.deliver.send import Plan, Progress
+    from newsletter_cli.deliver.send import Plan
+    from newsletter_cli.deliver.workers import Progress
     from newsletter_cli.errors import Diagnostic
     from newsletter_cli.project import Project
     from newsletter_cli.settings import Settings
@@ -273,7 +274,7 @@ class _SendProgress:
                 self.bar = click.progressbar(length=p.total, label="Sending", file=sys.stderr,
                                              show_eta=True, show_pos=True, item_show_func=lambda s: s)
                 self.bar.__enter__()
-            self.bar.update(1, f"sent {p.sent}, failed {p.failed}, deferred {p.deferred}")
+            self.bar.update(1, f"sent {p.sent}, failed {p.failed}, deferred {p.deferred}, uncertain {p.uncertain}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -290,7 +291,9 @@ def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
     def confirm(plan: Plan) -> bool:
         click.echo("\n".join(summary(plan)))
         print_warnings(plan.warnings)
-        if yes or plan.outbox or plan.test or not plan.recipients:
+        for line in plan.errors:
+            click.secho(("ERROR: " if not line.startswith(" ") else "") + line, fg="red", err=True)
+        if yes or plan.outbox or plan.test or not plan.recipients or (plan.errors and not plan.ignore_check_errors):
             return True
         if not sys.stdin.isatty():
             raise NewsletterError("Not sending: there is no terminal to ask for confirmation. Add --yes to send "
@@ -308,13 +311,28 @@ def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @click.option("--dry-run", is_flag=True, help="Write every message to editions/<id>/outbox/; send nothing.")
 @click.option("--limit", type=click.IntRange(min=1), help="Send only to the first N not sent yet.")
-@click.option("--resend-uncertain", is_flag=True, help="Also send to those whose earlier send had an unknown outcome.")
+@click.option("--resend-uncertain", is_flag=True,
+              help="Also send to the uncertain ones (their reply was lost; they may get it twice).")
+@click.option("--retry-failed", is_flag=True,
+              help="Also send to those the server refused before (fix the cause first).")
+@click.option("--ignore-check-errors", is_flag=True,
+              help="Send although `newsletter check` finds errors (recorded in the journal).")
 def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None, yes: bool, dry_run: bool,
-         limit: int | None, resend_uncertain: bool) -> None:
+         limit: int | None, resend_uncertain: bool, retry_failed: bool, ignore_check_errors: bool) -> None:
     """Send an edition: a test to the review list, or the real send to a recipient list (resumable).
 
-    Settings come from .env in this folder (see .env.example). Without SMTP_HOST nothing is sent: the messages
-    are written to editions/<id>/outbox/. Running the same command again resumes: nobody gets it twice.
+    Settings come from .env in this folder (see .env.example). Without SMTP_HOST nothing is sent: a sample of
+    the messages is written to editions/<id>/outbox/. Running the same command again goes on where it stopped:
+    those already sent are skipped. Errors from `newsletter check` stop a real send.
+
+    \b
+    After a send, `newsletter status EDITION` lists who was not sent:
+      deferred   the server said "try later": run the same command again later
+      failed     the server refused: fix the cause, then add --retry-failed
+      uncertain  the message went out but the reply was lost: they may have it;
+                 add --resend-uncertain only if you accept a possible second copy
+
+    Ctrl+C (or the window closing) stops after the messages in progress; Ctrl+C twice stops at once.
     """
     from newsletter_cli.deliver.send import result_lines, run_send
 
@@ -325,12 +343,13 @@ def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None,
     progress = _SendProgress()
     try:
         result = run_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
-                          resend_uncertain=resend_uncertain, confirm=_confirm_send(yes), progress=progress,
-                          settings=settings, project=here)
+                          resend_uncertain=resend_uncertain, retry_failed=retry_failed,
+                          ignore_check_errors=ignore_check_errors, confirm=_confirm_send(yes), progress=progress,
+                          notify=lambda text: click.echo(text, err=True), settings=settings, project=here)
     finally:
         progress.close()
     click.echo("\n".join(result_lines(result)))
-    if result.stopped or result.deferred or result.failed:
+    if result.stopped or result.deferred or result.failed or result.uncertain:
         raise SystemExit(1)
 
 

@@ -21,12 +21,14 @@ SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 NAMES = (
     "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_OAUTH_TOKEN_COMMAND",
-    "SMTP_CA_FILE", "SMTP_TIMEOUT", "NEWSLETTER_FROM", "NEWSLETTER_REPLY_TO", "SEND_RATE", "SEND_CONNECTIONS",
-    "LIST_UNSUBSCRIBE", "LIST_UNSUBSCRIBE_SECRET", "REVIEW_LIST", "ARCHIVE_BASE_URL",
+    "SMTP_CA_FILE", "SMTP_TIMEOUT", "SMTP_DATA_TIMEOUT", "NEWSLETTER_FROM", "NEWSLETTER_REPLY_TO", "SEND_RATE",
+    "SEND_CONNECTIONS", "LIST_UNSUBSCRIBE", "LIST_UNSUBSCRIBE_SECRET", "REVIEW_LIST", "ARCHIVE_BASE_URL",
     "IMAP_HOST", "IMAP_PORT", "IMAP_USERNAME", "IMAP_PASSWORD", "IMAP_FOLDER", "IMAP_PROCESSED_FOLDER",
     "SMTP_AUTH", "OAUTH_CLIENT_ID", "OAUTH_TENANT", "OAUTH_AUTHORITY", "OAUTH_CLIENT_SECRET", "OAUTH_CERTIFICATE",
     "OAUTH_CERTIFICATE_PASSWORD", "DNS_SERVER",
 )
+MAX_VALUE = 4096  # characters in one setting; longer is a mistake (a pasted file)
+LONG_QUOTED = re.compile(r"'([^']{100,})'")  # a value quoted in a message, too long to show whole
 EXAMPLE_UNSUBSCRIBE_SECRET = "change-me-to-a-long-random-string"  # shipped in an old .env.example: public
 Security = Literal["starttls", "ssl", "none"]
 AuthMode = Literal["password", "oauth"]
@@ -45,6 +47,7 @@ class Settings:
     smtp_oauth_token_command: str | None = None
     smtp_ca_file: Path | None = None
     smtp_timeout: float = 60.0
+    smtp_data_timeout: float = 600.0  # waiting for the reply to a message's final dot (RFC 5321: 10 minutes)
     newsletter_from: str | None = None  # 'VZHG <nieuwsbrief@vzhg.nl>'
     reply_to: str | None = None
     send_rate: int = 30  # messages per minute; 0 = no limit (local test servers only)
@@ -201,8 +204,10 @@ def read_raw(env_file: Path) -> RawSettings:
                 raw.sources[name] = f"{env_file.name}:{lines[name]}" if name in lines else env_file.name
     for name in NAMES:
         value = os.environ.get(name)
-        if value is not None and value.strip() != "":
-            raw.values[name] = value.strip()
+        if value is not None:  # set to nothing in the environment wins over .env too: the name is not set
+            raw.values.pop(name, None)
+            if value.strip() != "":
+                raw.values[name] = value.strip()
             raw.sources[name] = "the environment"
     return raw
 
@@ -221,12 +226,15 @@ class _Reader:
 
     def fail(self, name: str, message: str) -> InputError:
         where = self.where(name)
+        message = LONG_QUOTED.sub(lambda m: f"'{m.group(1)[:60]}...' ({len(m.group(1)):,} characters)", message)
         if where.startswith(name):
             return InputError(f"{where}{message}")
         return InputError(f"{where}{name} {message}")
 
     def text(self, name: str) -> str | None:
         value = self.values.get(name)
+        if value is not None and len(value) > MAX_VALUE:  # never echo a huge value back in a message
+            raise self.fail(name, f"is {len(value):,} characters long; is this the right value?")
         if value is not None and any(ch in value for ch in "\r\n\0"):
             raise self.fail(name, "contains a line break; write it on one line")
         return value
@@ -417,6 +425,7 @@ def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Pa
     _check_ports(reader, security, port)
     host = _host(reader)
     timeout = reader.integer("SMTP_TIMEOUT", 60, 1, 3600, "a number of seconds")
+    data_timeout = reader.integer("SMTP_DATA_TIMEOUT", 600, 1, 3600, "a number of seconds")
     rate = reader.integer("SEND_RATE", 30, 0, 100_000, "a number of messages per minute")
     connections = reader.integer("SEND_CONNECTIONS", 1, 1, 20, "a number of connections")
     sender, reply_to = reader.text("NEWSLETTER_FROM"), reader.text("NEWSLETTER_REPLY_TO")
@@ -446,6 +455,7 @@ def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Pa
         smtp_host=host, smtp_port=port, smtp_security=security,  # type: ignore[arg-type]
         smtp_username=username, smtp_password=SecretStr(password or ""), smtp_oauth_token_command=token_command,
         smtp_ca_file=_ca_file(reader), smtp_timeout=float(timeout),
+        smtp_data_timeout=float(data_timeout),
         newsletter_from=sender, reply_to=reply_to, send_rate=rate, send_connections=connections,
         list_unsubscribe=unsubscribe, list_unsubscribe_secret=SecretStr(secret),
         review_list=Path(reader.text("REVIEW_LIST") or "") if reader.text("REVIEW_LIST") else None,

@@ -15,9 +15,12 @@ prints `PORT <n>` on its first line of output, and writes each message to DIR as
 .json envelope (written atomically), so another process can count them with `read_spool(DIR)`.
 
 Knobs: STARTTLS or implicit TLS with a trustme certificate (`make_tls`), AUTH PLAIN/LOGIN with a password
-table, XOAUTH2 with a token table, 451 once/always per address, 550 per address, drop the connection after
-N messages on it or for given addresses once, stall (store but never answer) after N messages, and a quota
-reply after N messages (Microsoft 365's 554 5.2.0 SubmissionQuotaExceeded). It offers PIPELINING (RFC 2920) unless
+table, XOAUTH2 with a token table, 451 once/always per address, 550 per address, drop the connection (before
+the message) after N messages on it or for given addresses once, stall (store but never answer) after N
+messages, store and then drop without answering for given addresses once, a delay before each reply to the
+final dot and before other replies (latency), 421 at the greeting for the first N connections, Microsoft
+365's 4.3.2 concurrency limit above N sessions, 250 instead of 354 to DATA, and a quota reply after N
+messages (Microsoft 365's 554 5.2.0 SubmissionQuotaExceeded). It offers PIPELINING (RFC 2920) unless
 `pipelining=False` (`--no-pipelining`).
 """
 
@@ -30,6 +33,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import socket
 import ssl
 import threading
@@ -61,10 +65,16 @@ class Faults:
     defer_once: set[str] = field(default_factory=set)  # 451 at RCPT the first time
     defer_always: set[str] = field(default_factory=set)  # 451 at RCPT every time
     reject: set[str] = field(default_factory=set)  # 550 at RCPT
-    drop_once: set[str] = field(default_factory=set)  # close the connection at DATA (not stored), once
-    drop_after: int | None = None  # close each connection at the DATA after this many messages on it
+    drop_once: set[str] = field(default_factory=set)  # close the connection at RCPT (nothing stored), once
+    drop_after: int | None = None  # close each connection at the MAIL FROM after this many messages on it
     stall_after: int | None = None  # after this many messages in all, store the next and never answer
+    store_then_drop: set[str] = field(default_factory=set)  # store, then close without answering, once
     quota_after: int | None = None  # after this many messages in all, answer MAIL FROM with QUOTA_REPLY
+    reply_delay: float | tuple[float, float] = 0.0  # seconds (or a random range) before answering the final dot
+    latency: float = 0.0  # seconds before answering EHLO, MAIL and RCPT (a round trip)
+    greet_421: int = 0  # the first N connections are greeted with 421 and closed
+    max_sessions: int | None = None  # more sessions at once get Microsoft 365's 4.3.2 at MAIL FROM
+    data_250: set[str] = field(default_factory=set)  # answer DATA with 250 instead of 354 (a broken server)
 
 
 class Handler:
@@ -79,6 +89,8 @@ class Handler:
         self.count = 0
         self.seen: set[str] = set()  # (event, address) pairs already used by *_once faults
         self.stalled = False
+        self.sessions = 0  # open at this moment
+        self.greeted_421 = 0
         self._serial = itertools.count(1)
         self._lock = threading.Lock()
         if spool:
@@ -95,12 +107,23 @@ class Handler:
                           responses: list[str]) -> list[str]:
         """Offer PIPELINING (RFC 2920) as real servers do; aiosmtpd reads pipelined commands in order anyway."""
         session.host_name = hostname
+        await self._latency()
         if self.pipelining:
             responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
+    async def _latency(self) -> None:
+        if self.faults.latency:
+            await asyncio.sleep(self.faults.latency)
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
+        await self._latency()
+        if self.faults.drop_after is not None and getattr(session, "messages", 0) >= self.faults.drop_after:
+            server.transport.close()
+            return "421 4.4.2 Connection dropped (test)"
+        if self.faults.max_sessions is not None and self.sessions > self.faults.max_sessions:
+            return "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
         if self.faults.quota_after is not None and self.count >= self.faults.quota_after:
             return QUOTA_REPLY
         envelope.mail_from = address
@@ -110,6 +133,10 @@ class Handler:
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
         key = address.lower()
+        await self._latency()
+        if key in self.faults.drop_once and self._once("drop", key):
+            server.transport.close()
+            return "421 4.4.2 Connection dropped (test)"
         if key in self.faults.reject:
             return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
         if key in self.faults.defer_always or (key in self.faults.defer_once and self._once("defer", key)):
@@ -120,12 +147,14 @@ class Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         on_connection = getattr(session, "messages", 0)
         rcpts = [r.lower() for r in envelope.rcpt_tos]
-        dropped = any(r in self.faults.drop_once and self._once("drop", r) for r in rcpts)
-        if dropped or (self.faults.drop_after is not None and on_connection >= self.faults.drop_after):
-            server.transport.close()
-            return "421 4.4.2 Connection dropped (test)"
         session.messages = on_connection + 1  # type: ignore[attr-defined]
         self.store(envelope, getattr(session, "auth_data", None))
+        if any(r in self.faults.store_then_drop and self._once("store-drop", r) for r in rcpts):
+            server.transport.close()  # stored, and the reply never comes
+            return "250 2.0.0 OK: queued"
+        delay = self.faults.reply_delay
+        if delay:
+            await asyncio.sleep(random.uniform(*delay) if isinstance(delay, tuple) else delay)
         if self.faults.stall_after is not None and not self.stalled and self.count > self.faults.stall_after:
             self.stalled = True
             await asyncio.Event().wait()  # stored, never answered: the client cannot know
@@ -153,11 +182,31 @@ class Handler:
 
 
 class XOAuth2SMTP(SMTP):
-    """aiosmtpd's SMTP plus AUTH XOAUTH2 (`user=...^Aauth=Bearer ...^A^A`), checked against `tokens`."""
+    """aiosmtpd's SMTP plus AUTH XOAUTH2 (`user=...^Aauth=Bearer ...^A^A`), checked against `tokens`, and the
+    faults that need the session itself: 421 at the greeting, 250 to DATA, counting open sessions."""
 
     tokens: dict[str, str] = {}
     token_check: Any = None  # (user, token) -> bool, e.g. tests/oauth_provider.py's OAuthProvider.check
     xoauth2_attempts: list[str] = []  # the user of each AUTH XOAUTH2 (set per server)
+
+    async def _handle_client(self) -> None:
+        handler = self.event_handler
+        if handler.greeted_421 < handler.faults.greet_421:
+            handler.greeted_421 += 1
+            await self.push("421 4.3.2 Service not available, try again later")
+            self.transport.close()
+            return
+        handler.sessions += 1
+        try:
+            await super()._handle_client()
+        finally:
+            handler.sessions -= 1
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if any(r.lower() in self.event_handler.faults.data_250 for r in self.envelope.rcpt_tos):
+            await self.push("250 2.0.0 OK")
+            return
+        await super().smtp_DATA(arg)
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
         if len(args) > 1:
@@ -214,8 +263,10 @@ class SmtpServer:
     def __init__(self, *, port: int = 0, tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  users: dict[str, str] | None = None, tokens: dict[str, str] | None = None,
                  spool: Path | None = None, keep: bool = True, auth_exclude: tuple[str, ...] = (),
-                 pipelining: bool = True, token_check: Any = None, auth_refusal: str | None = None, **faults: Any):
-        self.handler = Handler(Faults(**{k: set(v) if isinstance(v, (set, list, tuple)) else v
+                 pipelining: bool = True, token_check: Any = None, auth_refusal: str | None = None,
+                 smtputf8: bool = False, **faults: Any):
+        self.handler = Handler(Faults(**{k: set(v) if isinstance(v, (set, list)) or
+                                         (isinstance(v, tuple) and k != "reply_delay") else v
                                          for k, v in faults.items()}), spool, keep, pipelining)
         self.users, self.tokens = users or {}, tokens or {}
         self.auth_refusal = auth_refusal  # the reply to every password login (e.g. Microsoft's 535 5.7.139)
@@ -229,7 +280,7 @@ class SmtpServer:
             "tokens": self.tokens, "xoauth2_attempts": self.xoauth2_attempts,
             "token_check": staticmethod(token_check) if token_check else None})
         xoauth2 = bool(tokens or token_check)
-        kwargs: dict[str, Any] = {"decode_data": False, "ready_timeout": 10}
+        kwargs: dict[str, Any] = {"decode_data": False, "ready_timeout": 10, "enable_SMTPUTF8": smtputf8}
         kwargs["auth_exclude_mechanism"] = list(auth_exclude) + ([] if xoauth2 else ["XOAUTH2"])
         if tls is not None and implicit_tls:
             kwargs["ssl_context"] = tls
@@ -287,15 +338,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spool", type=Path, required=True)
     parser.add_argument("--tls-dir", type=Path, help="make a CA here (test-ca.pem) and offer STARTTLS")
     parser.add_argument("--user", action="append", default=[], help="login:password (repeatable)")
-    for name in ("defer-once", "defer-always", "reject", "drop-once"):
+    for name in ("defer-once", "defer-always", "reject", "drop-once", "store-then-drop"):
         parser.add_argument(f"--{name}", default="", help="comma-separated addresses")
-    for name in ("drop-after", "stall-after", "quota-after"):
+    for name in ("drop-after", "stall-after", "quota-after", "max-sessions"):
         parser.add_argument(f"--{name}", type=int)
+    parser.add_argument("--reply-delay", type=float, default=0.0, help="seconds before answering the final dot")
     parser.add_argument("--no-pipelining", action="store_true", help="do not offer PIPELINING")
     args = parser.parse_args(argv)
-    faults = {k: {a.lower() for a in getattr(args, k).split(",") if a}
-              for k in ("defer_once", "defer_always", "reject", "drop_once")}
-    faults.update({k: getattr(args, k) for k in ("drop_after", "stall_after", "quota_after")})
+    faults: dict[str, Any] = {k: {a.lower() for a in getattr(args, k).split(",") if a}
+                              for k in ("defer_once", "defer_always", "reject", "drop_once", "store_then_drop")}
+    faults.update({k: getattr(args, k) for k in ("drop_after", "stall_after", "quota_after", "max_sessions",
+                                                  "reply_delay")})
     tls = make_tls(args.tls_dir)[1] if args.tls_dir else None
     users = dict(u.split(":", 1) for u in args.user)
     server = SmtpServer(port=args.port, tls=tls, users=users, spool=args.spool, keep=False,

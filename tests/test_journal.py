@@ -21,7 +21,7 @@ def test_states_persist_and_sending_becomes_uncertain(tmp_path):
         journal.mark("a@example.org", "sent", "250 OK")
         journal.mark_sending("b@example.org", "fp1", "<2@x>")  # ... and the process dies here
     with Journal(path) as journal:
-        assert journal.recover() == 1
+        assert journal.recover() == ["b@example.org"]
         journal.add(["a@example.org", "d@example.org"])  # known ones keep their state
         assert journal.states() == {"a@example.org": "sent", "b@example.org": "uncertain",
                                     "c@example.org": "pending", "d@example.org": "pending"}

@@ -236,6 +236,10 @@ def test_ctrl_break_stops_the_preview_like_ctrl_c(project: Path) -> None:
             line = process.stdout.readline()
             assert line, "".join(lines)
             lines.append(line)
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(lines))
+        assert port, "".join(lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/", timeout=30) as response:
+            assert response.status == 200  # serving: the signal now reaches the running server
         process.send_signal(signal.SIGUSR1)
         rest = process.communicate(timeout=30)[0]
     finally:

@@ -45,7 +45,7 @@ def send(project: Path, server: SmtpServer, emails: list[str] | None = None, **o
     settings = options.pop("settings", None) or settings_for(server)
     listing = write_list(project, emails) if emails is not None else project / "leden.csv"
     return run_send("2025-09", recipients=listing, settings=settings, retry_delays=options.pop("delays", (0, 0)),
-                    **options)
+                    reconnect_delays=options.pop("reconnect", (0, 0)), **options)
 
 
 def journal_states(project: Path) -> dict[str, str]:
@@ -297,13 +297,13 @@ def test_summary_warns_when_check_finds_errors(project):
     write_list(project, addresses(2))
     clean = CliRunner().invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--dry-run"])
     assert clean.exit_code == 0, clean.output
-    assert "`newsletter check` FINDS" not in clean.output
+    assert "`newsletter check` finds" not in clean.output
     edition = project / "editions" / "2025-09" / "edition.yaml"
     edition.write_text(edition.read_text(encoding="utf-8").replace(
         'title: "Najaarscongres 21 november"', 'title: "Titel van het bericht"', 1), encoding="utf-8")
     result = CliRunner().invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "`newsletter check` FINDS 1 ERROR(S); fix them before sending:" in result.output
+    assert "`newsletter check` finds 1 error, " in result.output and "fix the errors before sending" in result.output
     assert "placeholder text 'Titel van het bericht' is still there" in result.output
 
 

@@ -6,7 +6,7 @@ import smtplib
 from dataclasses import dataclass
 
 from newsletter_cli.deliver.refusals import smtp_refusal
-from newsletter_cli.deliver.smtp import Connection, Fatal, _describe, reply_text
+from newsletter_cli.deliver.smtp import Connection, Fatal, Temporary, _describe, reply_text
 from newsletter_cli.settings import Settings, missing
 
 
@@ -55,9 +55,9 @@ def smtp_checks(settings: Settings) -> list[Check]:
     connection = Connection(s)
     try:
         connection.open()
-    except Fatal as exc:
+    except (Fatal, Temporary) as exc:  # Temporary: the server cannot be reached (refused, 421 at the greeting)
         checks += [Check(True, step) for step in connection.log]
-        checks.append(Check(False, exc.message))
+        checks.append(Check(False, exc.message if isinstance(exc, Fatal) else exc.reply))
         return checks
     checks += [Check(True, step) for step in connection.log]
     if not (s.smtp_username or s.smtp_oauth_token_command):

@@ -2,6 +2,11 @@
 
 (The outcome marks skip the fsync, see `Journal._tx`: safe, and it halves the disk syncs per message.)
 
+The journal is also the send's queue: each run loads the checked recipient list into it (`load`), in list
+order, with each member's merge fields, and the send reads the members still to do from it a batch at a
+time (`queue`), so memory stays flat however long the list. Rows no longer in the list are kept (what was
+sent stays known) but marked unlisted and are not sent.
+
 One journal per edition (`editions/<id>/journal.sqlite`), keyed by the lower-case address, NOT by the build:
 rebuilding an edition after a partial send does not make anyone already sent get it again. Each row records
 the build fingerprint it was sent with. A row is marked `sending` (committed) when the server has said 354
@@ -13,22 +18,26 @@ request. The journal never holds a password.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import filelock
+
+from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.errors import NewsletterError
 
 JOURNAL_FILE = "journal.sqlite"
 TEST_SENDS_FILE = "test-sends.json"  # which builds were test-sent, per edition
 STATES = ("pending", "sending", "sent", "deferred", "failed", "uncertain")
+ADDED_COLUMNS = {"position": "INTEGER NOT NULL DEFAULT 0", "listed": "INTEGER NOT NULL DEFAULT 1",
+                 "name": "TEXT NOT NULL DEFAULT ''", "fields": "TEXT NOT NULL DEFAULT '{}'"}
+BATCH = 500  # rows read from the queue, or written while loading, at a time
 SENDABLE = ("pending", "deferred")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recipients (
@@ -39,7 +48,11 @@ CREATE TABLE IF NOT EXISTS recipients (
     attempts INTEGER NOT NULL DEFAULT 0,
     updated TEXT NOT NULL DEFAULT '',
     fingerprint TEXT NOT NULL DEFAULT '',
-    message_id TEXT NOT NULL DEFAULT ''
+    message_id TEXT NOT NULL DEFAULT '',
+    position INTEGER NOT NULL DEFAULT 0,  -- the row's place in the list as last loaded
+    listed INTEGER NOT NULL DEFAULT 1,    -- 0: no longer in the list, not sent to
+    name TEXT NOT NULL DEFAULT '',
+    fields TEXT NOT NULL DEFAULT '{}'      -- the row's columns (merge fields), JSON
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -55,6 +68,26 @@ class Entry:
     fingerprint: str
 
 
+def untrusted(path: Path, why: str) -> NewsletterError:
+    """A journal that exists but cannot be trusted: never replaced silently (that would send twice)."""
+    return NewsletterError(
+        f"{path}: the send journal cannot be trusted: {why}. Nothing was sent. It records who already got this "
+        "edition, so a new one would send to them again. Restore it from a backup if you have one. If nothing of "
+        "this edition was sent yet, move the file away and run the command again.")
+
+
+def unwritable(path: Path, exc: BaseException) -> NewsletterError:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        what = "it is read-only: make the file (and its folder) writable"
+    elif "full" in text:
+        what = "the disk is full: free some space"
+    else:
+        what = f"{text}: check that the file and its folder are writable and the disk has space"
+    return NewsletterError(f"{path}: cannot write the send journal ({what}), then run the same command again. "
+                           "Who was already sent stays recorded.")
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -62,18 +95,52 @@ def now() -> str:
 class Journal:
     """Thread-safe: one connection behind a lock; every state change is committed before returning."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, create: bool = True):
         self.path = path
         self._lock = threading.Lock()
         self._synchronous = ""  # as last set, so a commit sets it only when it changes
+        existed = path.is_file()
+        if existed and path.stat().st_size == 0:
+            raise untrusted(path, "it is empty (0 bytes)")
+        if not existed and not create:
+            raise NewsletterError(f"{path}: there is no send journal here.")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        except (sqlite3.Error, OSError) as exc:
+            raise NewsletterError(f"{path}: cannot open the send journal: {exc}") from None
+        try:
+            if existed:
+                self._verify()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise NewsletterError(f"{path}: cannot open the send journal: {exc}") from None
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if existed and not isinstance(exc, sqlite3.OperationalError):
+                raise untrusted(path, f"it cannot be read ({exc})") from None
+            raise unwritable(path, exc) from None
+        except NewsletterError:
+            self._db.close()
+            raise
+
+    def _verify(self) -> None:
+        """An existing journal must be an intact SQLite database with the recipients table."""
+        (check,) = self._db.execute("PRAGMA quick_check").fetchone()
+        if check != "ok":
+            raise untrusted(self.path, f"SQLite finds it damaged ({check})")
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "recipients" not in tables:
+            raise untrusted(self.path, "it has no recipients table")
+
+    def _migrate(self) -> None:
+        """Journals from before the journal was the queue lack some columns."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(recipients)")}
+        for column, kind in ADDED_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE recipients ADD COLUMN {column} {kind}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS queue ON recipients(listed, state, position)")
 
     def close(self) -> None:
         with self._lock:
@@ -98,27 +165,73 @@ class Journal:
             if synchronous != self._synchronous:
                 self._db.execute(f"PRAGMA synchronous={synchronous}")
                 self._synchronous = synchronous
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise unwritable(self.path, exc) from None
 
-    def recover(self) -> int:
-        """Rows left `sending` by a process that died mid-transaction become `uncertain`; returns how many."""
+    def recover(self) -> list[str]:
+        """Rows left `sending` by a process that died mid-transaction become `uncertain`; returns them."""
         with self._tx() as db:
-            cursor = db.execute("UPDATE recipients SET state='uncertain', updated=?, reply=? WHERE state='sending'",
-                                (now(), "the sending process stopped during the SMTP transaction; "
-                                        "the server may or may not have accepted the message"))
-            return cursor.rowcount
+            found = [row[0] for row in db.execute("SELECT email FROM recipients WHERE state='sending'")]
+            db.execute("UPDATE recipients SET state='uncertain', updated=?, reply=? WHERE state='sending'",
+                       (now(), "the sending process stopped during the SMTP transaction; "
+                               "the server may or may not have accepted the message"))
+            return found
 
     def add(self, addresses: Iterable[str]) -> None:
         """Record recipients as pending; known ones keep their state."""
         with self._tx() as db:
             db.executemany("INSERT OR IGNORE INTO recipients(key, email, updated) VALUES (?, ?, ?)",
                            ((a.lower(), a, now()) for a in addresses))
+
+    @contextmanager
+    def loading(self) -> Iterator[Callable[[Recipient], None]]:
+        """Load a recipient list, in order, as one transaction: yields `add(recipient)`.
+
+        New rows are pending, known ones keep their state and get the list's place and fields; rows not
+        added are marked unlisted. An exception (a bad line in the file) leaves the journal as it was.
+        """
+        stamp = now()
+        batch: list[tuple[str, str, str, str, int, str]] = []
+        counter = iter(range(1, 1 << 62))
+        insert = ("INSERT INTO recipients(key, email, name, fields, position, listed, updated) "
+                  "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT(key) DO UPDATE SET email=excluded.email, "
+                  "name=excluded.name, fields=excluded.fields, position=excluded.position, listed=1")
+        with self._tx() as db:
+            db.execute("UPDATE recipients SET listed=0")
+
+            def add(recipient: Recipient) -> None:
+                batch.append((recipient.key, recipient.email, recipient.name,
+                              json.dumps(recipient.fields, ensure_ascii=False), next(counter), stamp))
+                if len(batch) >= BATCH:
+                    db.executemany(insert, batch)
+                    batch.clear()
+
+            yield add
+            db.executemany(insert, batch)
+
+    def queue(self, states: Sequence[str], after: int = 0, size: int = BATCH) -> list[tuple[int, Recipient]]:
+        """The next listed members in `states` after list place `after`, in list order: (place, Recipient)."""
+        marks = ",".join("?" * len(states))
+        with self._lock:
+            rows = self._db.execute(f"SELECT position, email, name, fields FROM recipients WHERE listed=1 AND "
+                                    f"state IN ({marks}) AND position > ? ORDER BY position LIMIT ?",
+                                    (*states, after, size)).fetchall()
+        return [(place, Recipient(email, name, json.loads(fields))) for place, email, name, fields in rows]
+
+    def listed_counts(self) -> dict[str, int]:
+        """State -> how many members of the list as last loaded are in it."""
+        with self._lock:
+            found = dict(self._db.execute("SELECT state, COUNT(*) FROM recipients WHERE listed=1 GROUP BY state"))
+        return {state: found.get(state, 0) for state in STATES}
 
     def states(self) -> dict[str, str]:
         """Lower-case address -> state."""
@@ -164,16 +277,16 @@ class Journal:
 def exclusive(folder: Path) -> Iterator[None]:
     """Only one send of an edition at a time (the lock goes away by itself when the process dies)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / ".send.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    lock = filelock.FileLock(str(folder / ".send.lock"))
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NewsletterError(f"Another send of this edition is running (lock: {folder / '.send.lock'}). "
-                                  "Wait for it to finish, or stop it first.") from None
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise NewsletterError(f"Another send of this edition is running (lock: {folder / '.send.lock'}). "
+                              "Wait for it to finish, or stop it first.") from None
+    try:
         yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
 def status(folder: Path) -> dict[str, Any]:
@@ -208,9 +321,13 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     for problem in report["problems"]:
         lines.append(f"  {problem['state']:<9} {problem['email']}: {problem['reply']} ({problem['updated']})")
     if counts["pending"] or counts["deferred"]:
-        lines.append("Run the same send command again to send the pending and deferred ones.")
+        lines.append("Pending and deferred: run the same send command again (later, for deferred ones).")
+    if counts["failed"]:
+        lines.append("Failed: the server refused them; fix the cause, then run the same send command with "
+                     "--retry-failed.")
     if counts["uncertain"] or counts["sending"]:
-        lines.append("Uncertain ones may or may not have arrived; add --resend-uncertain to send them again.")
+        lines.append("Uncertain: the message went out but the reply was lost, so they may have it; ask them, or add "
+                     "--resend-uncertain to send them again (they may get it twice).")
     return lines
 
 

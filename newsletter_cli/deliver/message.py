@@ -14,6 +14,7 @@ import mimetypes
 import secrets
 import time
 from collections.abc import Mapping
+from email.header import Header
 from email.policy import SMTP
 from email.utils import encode_rfc2231, formataddr, formatdate, getaddresses
 from pathlib import Path
@@ -31,6 +32,7 @@ SOFT_BREAK = b"=\r\n"
 CRLF = b"\r\n"
 TEST_PREFIX = "[TEST] "
 UNSAFE_HEADER_CHARS = ("\r", "\n", "\0")
+CRLF_TEXT = "\r\n"
 
 
 def check_header_value(value: str, what: str) -> str:
@@ -52,10 +54,32 @@ def encode_header(name: str, value: str) -> bytes:
 
 
 def format_address(name: str, address: str, what: str) -> str:
-    """'Loïs de Vries <lois@example.org>' as a header value: quoted or encoded as needed."""
+    """'Loïs de Vries <lois@example.org>' as a header value: quoted or encoded as needed, and folded when
+    long: a name too long for one line becomes encoded words split to fit (RFC 2047), so no header line goes
+    over 78 characters, let alone RFC 5322's 998 (formataddr alone would give one line of any length)."""
     check_header_value(name, what)
     check_header_value(address, what)
-    return formataddr((name, address), charset="utf-8")
+    address = header_address(address)
+    value = formataddr((name, address), charset="utf-8")
+    if len(value) <= 76 - len("Reply-To: "):
+        return value
+    return f"{Header(name, 'utf-8', maxlinelen=76, header_name='Reply-To').encode(linesep=CRLF_TEXT)}\r\n <{address}>"
+
+
+def header_address(address: str) -> str:
+    """An address for a header: an internationalized domain IDNA-encoded (xn--) when the mailbox name is
+    ASCII, so every mail program reads it; a non-ASCII mailbox name stays UTF-8 (sent with SMTPUTF8)."""
+    if address.isascii():
+        return address
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        return address
+    import idna
+
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address
 
 
 unsubscribe_token = unsubscribe.token  # the unsubscribe page and `newsletter mailbox` recompute it
@@ -196,8 +220,9 @@ class MessageFactory:
         values.setdefault("email", address)
         values.setdefault("name", recipient.name)
         values["unsubscribe_url"] = self.unsubscribe_url(address)
+        # UTF-8 only for a non-ASCII mailbox name (sent with SMTPUTF8); an IDN domain is already xn--
         headers = (f"Date: {formatdate(localtime=True)}\r\nMessage-ID: {message_id or self.message_id()}\r\n"
-                   f"To: {to}\r\nList-Unsubscribe: {self.list_unsubscribe(address)}\r\n").encode("ascii")
+                   f"To: {to}\r\nList-Unsubscribe: {self.list_unsubscribe(address)}\r\n").encode()
         if self.subject_template.slots:
             headers += encode_header("Subject", self.subject_template.fill(values))
         chunks = [headers, self._static_headers, self._body_head, *self.text_part.render(values), self._body_mid,

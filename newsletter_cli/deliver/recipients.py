@@ -6,8 +6,7 @@ import codecs
 import csv
 import re
 import zlib
-from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +36,9 @@ class Recipient:
 
 @dataclass
 class RecipientList:
-    """A checked recipient list. The valid rows are not held as objects: the file is kept as read, compressed,
-    with the valid rows' line numbers (and a checksum of each address), and iterating parses it again, one
-    Recipient at a time: a list of 50,000 costs about a megabyte instead of tens of megabytes."""
+    """A checked recipient list: its problems and counts, and the valid rows themselves only when read
+    without a `sink` (small lists: the review list). A send streams the rows into its journal instead, so a
+    list of 50,000 is never held in memory."""
 
     path: Path
     problems: list[Diagnostic] = field(default_factory=list)
@@ -47,16 +46,8 @@ class RecipientList:
     suppressed: int = 0
     columns: list[str] = field(default_factory=list)
     suppressions_file: Path | None = None
-    lines: array[int] = field(default_factory=lambda: array("I"))  # the valid rows' line numbers, in order
-    checks: array[int] = field(default_factory=lambda: array("I"))  # CRC-32 of each one's address in lower case
-    normalized: dict[int, str] = field(default_factory=dict)  # line -> address, where the validator changed it
-    snapshot: bytes = b""  # the file as it was read, compressed: what iterating reads
-    delimiter: str = ","
-
-    @property
-    def count(self) -> int:
-        """How many recipients (valid, not duplicate, not suppressed)."""
-        return len(self.lines)
+    count: int = 0  # how many recipients (valid, not duplicate, not suppressed)
+    kept: list[Recipient] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -64,40 +55,11 @@ class RecipientList:
 
     @property
     def recipients(self) -> list[Recipient]:
-        """All of them as a list (read from the file again): for small lists; a send iterates instead."""
-        return list(self)
+        """The valid rows in file order (empty when they went to a sink)."""
+        return self.kept
 
     def __iter__(self) -> Iterator[Recipient]:
-        """The recipients in file order, parsed again from the snapshot taken when the list was read."""
-        if not self.lines:
-            return
-        shown = display(self.path)
-        header, rows, _ = _parse(shown, self.snapshot, self.delimiter)
-        changed = AssertionError(f"{shown}: the rows read again are not the ones checked")  # cannot happen
-        if header != self.columns:
-            raise changed
-        email_col = _column(header, EMAIL_COLUMNS)
-        name_col = _column(header, NAME_COLUMNS)
-        assert email_col is not None
-        wanted = iter(zip(self.lines, self.checks))
-        line_wanted, check = next(wanted)
-        for line, row in rows:
-            if line < line_wanted:
-                continue
-            if line > line_wanted or len(row) <= email_col:
-                raise changed
-            address = self.normalized.get(line) or row[email_col].strip()
-            if zlib.crc32(address.lower().encode("utf-8")) != check:
-                raise changed
-            fields = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header) if name}
-            fields["email"] = address
-            name = fields.get(header[name_col], "") if name_col is not None else ""
-            yield Recipient(address, name, fields)
-            step = next(wanted, None)
-            if step is None:
-                return
-            line_wanted, check = step
-        raise changed
+        return iter(self.kept)
 
 
 def decode(data: bytes, shown: str) -> str:
@@ -248,8 +210,12 @@ def default_suppressions(project: Project | None = None) -> Path | None:
     return path if path.is_file() else None
 
 
-def read_recipients(path: Path, suppressions: Path | None = None, project: Project | None = None) -> RecipientList:
-    """Read, validate, dedupe and filter a recipient CSV; bad rows become problems, not exceptions."""
+def read_recipients(path: Path, suppressions: Path | None = None, project: Project | None = None,
+                    sink: Callable[[Recipient], None] | None = None) -> RecipientList:
+    """Read, validate, dedupe and filter a recipient CSV; bad rows become problems, not exceptions.
+
+    Each valid row goes to `sink` when given (a send's journal), else it is kept in the result.
+    """
     from email_validator import EmailNotValidError, validate_email
 
     shown, snapshot, delimiter = _snapshot(path)
@@ -267,8 +233,8 @@ def read_recipients(path: Path, suppressions: Path | None = None, project: Proje
     name_col = _column(header, NAME_COLUMNS)
     suppressions = suppressions if suppressions is not None else default_suppressions(project)
     suppressed = read_suppressions(suppressions) if suppressions else set()
-    result = RecipientList(path, columns=header, suppressions_file=suppressions, snapshot=snapshot,
-                           delimiter=delimiter)
+    result = RecipientList(path, columns=header, suppressions_file=suppressions)
+    keep = sink if sink is not None else result.kept.append
     seen: set[str] = set()
     for line, row in rows:
         raw = row[email_col].strip() if len(row) > email_col else ""
@@ -282,7 +248,12 @@ def read_recipients(path: Path, suppressions: Path | None = None, project: Proje
             result.problems.append(Diagnostic("error", shown, line, "", f"'{raw}' is not a valid email address: {exc}",
                                               code="recipient"))
             continue
-        key = address.lower()
+        fields = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header) if name}
+        if name_col is not None and any(ch in fields.get(header[name_col], "") for ch in "\r\n\0"):
+            result.problems.append(Diagnostic("error", shown, line, "", "the name contains a line break; a name "
+                                              "goes into the To: header and must be one line", code="recipient"))
+            continue
+        key = address.lower()  # only a row judged whole counts as seen: a bad row never hides a good one
         if key in seen:
             result.duplicates += 1
             continue
@@ -290,15 +261,10 @@ def read_recipients(path: Path, suppressions: Path | None = None, project: Proje
         if key in suppressed or raw.lower() in suppressed:
             result.suppressed += 1
             continue
-        fields = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header) if name}
-        if name_col is not None and any(ch in fields.get(header[name_col], "") for ch in "\r\n\0"):
-            result.problems.append(Diagnostic("error", shown, line, "", "the name contains a line break; a name "
-                                              "goes into the To: header and must be one line", code="recipient"))
-            continue
-        result.lines.append(line)
-        result.checks.append(zlib.crc32(key.encode("utf-8")))
-        if address != raw:
-            result.normalized[line] = address
+        fields["email"] = address
+        name = fields.get(header[name_col], "") if name_col is not None else ""
+        keep(Recipient(address, name, fields))
+        result.count += 1
     del seen
     if not result.rows:
         raise InputError(f"{shown}:{header_line}: there are no addresses below the first line ({', '.join(header)}). "

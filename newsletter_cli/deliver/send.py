@@ -1,6 +1,8 @@
 """Test sends and real sends: plan, confirm, send over N connections with retries and resume, or write .eml files.
 
-No click here: the command line passes `confirm` and `progress` callbacks.
+A real send loads the recipient list into the edition's journal and sends from it (`JournalQueue`); the
+workers (deliver/workers.py) record every step there. No click here: the command line passes `confirm`,
+`progress` and `notify` callbacks.
 """
 
 from __future__ import annotations
@@ -8,9 +10,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import threading
+import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -25,11 +26,12 @@ from newsletter_cli.deliver.journal import (
     SENDABLE,
     Journal,
     exclusive,
+    now,
     remember_tested_build,
     tested_builds,
 )
 from newsletter_cli.deliver.message import MessageFactory
-from newsletter_cli.deliver.ratelimit import RateLimiter
+from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
 from newsletter_cli.deliver.recipients import (
     Recipient,
     RecipientList,
@@ -38,45 +40,44 @@ from newsletter_cli.deliver.recipients import (
     require_recipients,
 )
 from newsletter_cli.deliver.recipients import summary as list_summary
-from newsletter_cli.deliver.smtp import Connection, Fatal, Permanent, Temporary
+from newsletter_cli.deliver.smtp import Connection
+from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Progress, Sender
 from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.project import Project, current, display, display_dir
 from newsletter_cli.settings import Settings
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
-MAX_FAILURES_IN_A_ROW = 10
 OUTBOX = "outbox"
+OUTBOX_SAMPLE = 100  # a dry run writes at most this many .eml files (50,000 would be gigabytes)
 M365_DAILY_LIMIT = 10_000
 
 
-@dataclass
-class Progress:
-    total: int
-    sent: int = 0
-    failed: int = 0
-    deferred: int = 0
+class JournalQueue:
+    """The members a real send goes to, read from the journal a batch at a time, in list order.
 
-
-class Selection:
-    """The recipients a send goes to, in list order: read from the list as they are needed, never all held.
-
-    `wanted` says by address (lower case) who is still to be sent to (from the journal); `count` is how many
-    that is, counted when the plan was made (up to `limit`).
+    `count` is how many that is, counted when the plan was made (up to `limit`). Iterating again starts over
+    with the members still in `states` then.
     """
 
-    def __init__(self, listing: RecipientList, wanted: Callable[[str], bool] | None = None,
-                 limit: int | None = None):
-        self.listing, self.wanted, self.limit = listing, wanted, limit
-        self.count = sum(1 for _ in self._select()) if wanted is not None else listing.count
+    def __init__(self, journal: Journal, states: Sequence[str], limit: int | None = None):
+        self.journal, self.states, self.limit = journal, tuple(states), limit
+        counts = journal.listed_counts()
+        self.count = sum(counts[s] for s in self.states)
         if limit is not None:
             self.count = min(self.count, limit)
 
-    def _select(self) -> Iterator[Recipient]:
-        wanted = self.wanted
-        return iter(self.listing) if wanted is None else (r for r in self.listing if wanted(r.key))
+    def _all(self) -> Iterator[Recipient]:
+        after = 0
+        while True:
+            batch = self.journal.queue(self.states, after)
+            if not batch:
+                return
+            for _place, recipient in batch:
+                yield recipient
+            after = batch[-1][0]
 
     def __iter__(self) -> Iterator[Recipient]:
-        return itertools.islice(self._select(), self.limit)
+        return itertools.islice(self._all(), self.limit)
 
     def __len__(self) -> int:
         return self.count
@@ -91,12 +92,17 @@ class Plan:
     factory: MessageFactory
     test: bool
     outbox: bool  # write .eml files instead of sending (--dry-run, or no SMTP_HOST)
-    recipients: Sequence[Recipient] | Selection  # those this run sends to, in order (a real send: streamed)
+    recipients: Sequence[Recipient] | JournalQueue  # those this run sends to, in order (a real send: streamed)
     listing: RecipientList | None = None
     already_sent: int = 0
     uncertain: int = 0
+    failed: int = 0  # marked failed earlier: sent again only with --retry-failed
+    retry_failed: bool = False
+    resend_uncertain: bool = False
     tested: str | None = None  # when this build was test-sent, or None
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # `newsletter check`'s errors: they block a real send
+    ignore_check_errors: bool = False
 
     @property
     def folder(self) -> Path:
@@ -114,11 +120,22 @@ class SendResult:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    uncertain: int = 0
     written: int = 0
     stopped: str | None = None  # why the send stopped early
     quota: bool = False
     seconds: float = 0.0
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
+    aborted: list[str] = field(default_factory=list)  # left uncertain by a second Ctrl+C
+
+    @property
+    def blocked(self) -> str | None:
+        """Why a real send must not start (check errors), or None."""
+        plan = self.plan
+        if plan.test or plan.outbox or not plan.errors or plan.ignore_check_errors:
+            return None
+        return ("Not sending: `newsletter check` finds errors in this edition (listed above). Fix them and run "
+                "the command again, or add --ignore-check-errors to send anyway (recorded in the journal).")
 
 
 class NullJournal:
@@ -127,6 +144,9 @@ class NullJournal:
     def mark_sending(self, *_: object) -> None: ...
 
     def mark(self, *_: object) -> None: ...
+
+    def recover(self) -> list[str]:
+        return []
 
 
 def duration(seconds: float) -> str:
@@ -170,15 +190,19 @@ def _field_warnings(build: Build, listing: RecipientList | None) -> list[str]:
             "(or nothing) is used" for f in missing]
 
 
-def _check_warnings(build: Build, project: Project, shown: int = 3) -> list[str]:
-    """`newsletter check`'s errors (offline), so nobody sends an edition with a placeholder or a safelink left."""
+def _check_errors(build: Build, project: Project, shown: int = 5) -> list[str]:
+    """`newsletter check`'s errors (offline), counted with its warnings, so nobody sends an edition with a
+    placeholder or a safelink left: they block a real send."""
     from newsletter_cli.check.content import run_checks
 
-    errors = [finding for finding in run_checks(build, project=project) if finding.severity == "error"]
+    findings = run_checks(build, project=project)
+    errors = [f for f in findings if f.severity == "error"]
+    warnings = [f for f in findings if f.severity != "error"]
     if not errors:
         return []
-    more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
-    return [f"`newsletter check` FINDS {len(errors)} ERROR(S){more}; fix them before sending:",
+    more = f" ({len(errors) - shown} more: run `newsletter check`)" if len(errors) > shown else ""
+    counts = f"{len(errors)} error{'s' * (len(errors) != 1)}, {len(warnings)} warning{'s' * (len(warnings) != 1)}"
+    return [f"`newsletter check` finds {counts}{more}; fix the errors before sending:",
             *(f"  {finding}" for finding in errors[:shown])]
 
 
@@ -196,16 +220,22 @@ def _require_postal_address(project: Project) -> None:
 
 def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
               dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
+              retry_failed: bool = False, ignore_check_errors: bool = False,
               settings: Settings | None = None, journal: Journal | None = None,
               project: Project | None = None) -> Plan:
-    """Build the edition, read the recipients and the journal: everything but sending."""
+    """Build the edition, load the recipients into the journal: everything but sending.
+
+    A real send (or a dry run, into a throwaway journal) needs `journal`.
+    """
     project = current(project)
     settings = settings or project.settings
     built = run_build(project.resolve(edition), project=project)
     if not test:
         _require_postal_address(project)
     factory = MessageFactory(built, settings, test=test)
-    plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[])
+    plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[],
+                retry_failed=retry_failed, resend_uncertain=resend_uncertain,
+                ignore_check_errors=ignore_check_errors)
     if test:
         plan.recipients, plan.listing = _review_recipients(settings, to, project)
         if limit is not None:
@@ -214,28 +244,26 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
         if recipients is None:
             raise InputError("Name the recipient list: newsletter send EDITION --recipients leden.csv "
                              "(or --test for the review list).")
-        plan.listing = listing = read_recipients(recipients, project=project)
-        require_recipients(listing)
-        wanted = None
-        if journal is not None:
-            journal.recover()
-            states = journal.states()
-            sendable = SENDABLE + (("uncertain",) if resend_uncertain else ())
-            found = Counter(states.get(r.key, "pending") for r in listing)
-            plan.already_sent, plan.uncertain = found["sent"], found["uncertain"]
-            if any(state not in sendable for state in found):
-                wanted = lambda key: states.get(key, "pending") in sendable  # noqa: E731
-            earlier = journal.meta("fingerprint")
-            if plan.already_sent and earlier and earlier != plan.fingerprint:
-                plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
-                                     "already sent got the earlier version and will not get this one")
-        plan.recipients = Selection(listing, wanted, limit)
+        if journal is None:
+            raise NewsletterError("internal: a real send needs its journal")
+        journal.recover()
+        with journal.loading() as add:
+            plan.listing = listing = read_recipients(recipients, project=project, sink=add)
+            require_recipients(listing)
+        counts = journal.listed_counts()
+        plan.already_sent, plan.uncertain, plan.failed = counts["sent"], counts["uncertain"], counts["failed"]
+        sendable = SENDABLE + (("uncertain",) if resend_uncertain else ()) + (("failed",) if retry_failed else ())
+        plan.recipients = JournalQueue(journal, sendable, limit)
+        earlier = journal.meta("fingerprint")
+        if plan.already_sent and earlier and earlier != plan.fingerprint:
+            plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
+                                 "already sent got the earlier version and will not get this one")
     sent_before = tested_builds(plan.folder).get(plan.fingerprint)
     plan.tested = sent_before["time"] if sent_before else None
     if not test and not plan.tested:
         plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
                              "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
-    plan.warnings += _check_warnings(built, project)
+    plan.errors = _check_errors(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
         plan.warnings += problem_lines(plan.listing)
@@ -253,10 +281,20 @@ def summary(plan: Plan) -> list[str]:
              f"From:       {s.newsletter_from}" + (f"   Reply-To: {s.reply_to}" if s.reply_to else "")]
     if plan.listing is not None:
         lines.append(f"Recipients: {list_summary(plan.listing)} in {display(plan.listing.path)}")
-    if plan.already_sent or plan.uncertain:
-        lines.append(f"Journal:    {plan.already_sent} already sent (skipped), {plan.uncertain} uncertain"
-                     + (" (they may have arrived; sent again only with --resend-uncertain)" if plan.uncertain else ""))
+    if plan.already_sent or plan.uncertain or plan.failed:
+        lines.append(f"Journal:    {plan.already_sent} already sent (skipped), {plan.uncertain} uncertain, "
+                     f"{plan.failed} failed")
+        if plan.uncertain:
+            lines.append("            uncertain: they may have arrived; "
+                         + ("sent again now (--resend-uncertain)" if plan.resend_uncertain else
+                            "sent again only with --resend-uncertain"))
+        if plan.failed:
+            lines.append("            failed: refused by the server earlier; "
+                         + ("sent again now (--retry-failed)" if plan.retry_failed else
+                            "sent again only with --retry-failed (after fixing the cause)"))
     lines.append(f"To send:    {len(plan.recipients)}")
+    if plan.errors and plan.ignore_check_errors and not plan.test and not plan.outbox:
+        lines.append("Check:      ERRORS IGNORED (--ignore-check-errors): this is recorded in the journal")
     if plan.outbox:
         lines.append(f"Mode:       nothing is sent; every message is written to {display_dir(plan.folder / OUTBOX)}")
     else:
@@ -274,161 +312,75 @@ def summary(plan: Plan) -> list[str]:
 
 
 def write_outbox(plan: Plan) -> SendResult:
-    """Every message as an .eml file in editions/<id>/outbox/ (old ones removed first)."""
+    """The messages as .eml files in editions/<id>/outbox/ (old ones removed first): at most OUTBOX_SAMPLE."""
     result = SendResult(plan)
     outbox = plan.folder / OUTBOX
     outbox.mkdir(parents=True, exist_ok=True)
     for old in outbox.glob("*.eml"):
         old.unlink()
     prefix = "test-" if plan.test else ""
-    for n, recipient in enumerate(plan.recipients, 1):
+    for n, recipient in enumerate(itertools.islice(plan.recipients, OUTBOX_SAMPLE), 1):
         safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient.email)
         (outbox / f"{prefix}{n:05d}-{safe}.eml").write_bytes(plan.factory.for_recipient(recipient))
         result.written += 1
     return result
 
 
-class _Sender:
-    """Runs the workers: each has its own connection; all share the rate limiter, queue and journal."""
-
-    def __init__(self, plan: Plan, journal: Journal | NullJournal, limiter: RateLimiter,
-                 progress: Callable[[Progress], None] | None, retry_delays: Sequence[float],
-                 connect: Callable[[Settings], Connection]):
-        self.plan, self.journal, self.limiter = plan, journal, limiter
-        self.progress_cb, self.retry_delays, self.connect = progress, retry_delays, connect
-        self.result = SendResult(plan)
-        self.progress = Progress(total=len(plan.recipients))
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.failures_in_a_row = 0
-        self.work = iter(plan.recipients)  # shared by the workers, taken under `work_lock`
-        self.work_lock = threading.Lock()
-
-    def run(self) -> SendResult:
-        count = max(1, min(self.plan.settings.send_connections, len(self.plan.recipients)))
-        threads = [threading.Thread(target=self.worker, name=f"smtp-{n}", daemon=True) for n in range(count)]
-        for thread in threads:
-            thread.start()
-        try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)
-        except KeyboardInterrupt:
-            self.halt("interrupted (Ctrl+C); the message being sent was finished")
-            for thread in threads:
-                thread.join()
-        return self.result
-
-    def halt(self, reason: str, quota: bool = False) -> None:
-        with self.lock:
-            if self.result.stopped is None:
-                self.result.stopped, self.result.quota = reason, quota
-        self.stop.set()
-
-    def worker(self) -> None:
-        connection = self.connect(self.plan.settings)
-        try:
-            while not self.stop.is_set():
-                with self.work_lock:
-                    recipient = next(self.work, None)
-                if recipient is None:
-                    return
-                self.send_one(connection, recipient)
-        except NewsletterError as exc:
-            self.halt(exc.message)
-        except Exception as exc:  # a bug must not leave the other workers sending forever
-            self.halt(f"internal error: {type(exc).__name__}: {exc}")
-        finally:
-            connection.close()
-
-    def record(self, recipient: Recipient, state: str, reply: str) -> None:
-        with self.lock:
-            if state == "sent":
-                self.result.sent += 1
-                self.progress.sent += 1
-                self.failures_in_a_row = 0
-            else:
-                self.result.failures.append((recipient.email, state, reply))
-                if state == "failed":
-                    self.result.failed += 1
-                    self.progress.failed += 1
-                    self.failures_in_a_row += 1
-                else:
-                    self.result.deferred += 1
-                    self.progress.deferred += 1
-            snapshot = Progress(**vars(self.progress))
-            too_many = self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
-        if too_many:
-            self.halt(f"{MAX_FAILURES_IN_A_ROW} messages in a row were refused (last: {reply}); stopped so as not "
-                      "to harm the sender's reputation. Check `newsletter status`, fix the cause and run again.")
-        if self.progress_cb:
-            self.progress_cb(snapshot)
-
-    def send_one(self, connection: Connection, recipient: Recipient) -> None:
-        """Send with retries; the journal says `sending` during each transaction."""
-        message_id = self.plan.factory.message_id()
-        data = self.plan.factory.for_recipient(recipient, message_id)
-        sender = self.plan.factory.from_address
-        attempt = 0
-        while True:
-            if not self.limiter.acquire(self.stop):
-                return
-            try:
-                if connection.smtp is None:
-                    connection.open()
-                reply = connection.send(sender, recipient.email, data, before_data=lambda: self.journal.mark_sending(
-                    recipient.email, self.plan.fingerprint, message_id))
-            except Fatal as exc:
-                self.journal.mark(recipient.email, "pending", exc.reply)
-                self.halt(exc.message, exc.quota)
-                return
-            except Permanent as exc:
-                self.journal.mark(recipient.email, "failed", exc.reply)
-                self.record(recipient, "failed", exc.reply)
-                return
-            except Temporary as exc:
-                self.journal.mark(recipient.email, "deferred", exc.reply)
-                if attempt >= len(self.retry_delays):
-                    self.record(recipient, "deferred", exc.reply)
-                    return
-                if self.stop.wait(self.retry_delays[attempt]):
-                    return
-                attempt += 1
-                continue
-            self.journal.mark(recipient.email, "sent", reply)
-            self.record(recipient, "sent", reply)
-            return
-
-
 def send_smtp(plan: Plan, journal: Journal | None, *, progress: Callable[[Progress], None] | None = None,
-              retry_delays: Sequence[float] = RETRY_DELAYS, limiter: RateLimiter | None = None,
+              notify: Callable[[str], None] | None = None, retry_delays: Sequence[float] = RETRY_DELAYS,
+              reconnect_delays: Sequence[float] = RECONNECT_DELAYS, limiter: RateLimiter | None = None,
               connect: Callable[[Settings], Connection] = Connection) -> SendResult:
     """Send the plan's messages over SMTP; the journal (None for a test send) records every step."""
     if journal is not None:
         journal.set_meta("fingerprint", plan.fingerprint)
-    sender = _Sender(plan, journal or NullJournal(), limiter or RateLimiter(plan.settings.send_rate),
-                     progress, retry_delays, connect)
-    result = sender.run()
+        if plan.errors and plan.ignore_check_errors:
+            journal.set_meta("ignored_check_errors", f"{now()}: {plan.errors[0]}")
+    sender = Sender(plan.settings, plan.recipients, len(plan.recipients), plan.factory, plan.fingerprint,
+                    journal or NullJournal(), limiter or shared_limiter(plan.settings), progress=progress,
+                    notify=notify, retry_delays=retry_delays, reconnect_delays=reconnect_delays, connect=connect)
+    outcome = sender.run()
+    result = SendResult(plan, sent=outcome.sent, failed=outcome.failed, deferred=outcome.deferred,
+                        uncertain=outcome.uncertain, stopped=outcome.stopped, quota=outcome.quota,
+                        failures=outcome.failures, aborted=outcome.aborted)
     if plan.test and result.sent:
-        remember_tested_build(plan.folder, plan.fingerprint, [r.email for r in plan.recipients])
+        remember_tested_build(plan.folder, plan.fingerprint, outcome.sent_to)
     return result
 
 
-def retry_delays_from_env() -> tuple[float, ...]:
-    """NEWSLETTER_RETRY_DELAYS=0,0 (seconds between tries) shortens the waits for test servers."""
-    raw = os.environ.get("NEWSLETTER_RETRY_DELAYS", "").strip()
+def delays_from_env(name: str = "NEWSLETTER_RETRY_DELAYS",
+                    default: tuple[float, ...] = RETRY_DELAYS) -> tuple[float, ...]:
+    """NEWSLETTER_RETRY_DELAYS=0,0 (seconds between tries of a member after a 4xx) and
+    NEWSLETTER_RECONNECT_DELAYS (pauses before reconnecting) shorten the waits for test servers."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return RETRY_DELAYS
+        return default
     try:
         return tuple(float(part) for part in raw.split(",") if part.strip())
     except ValueError:
-        raise InputError(f"NEWSLETTER_RETRY_DELAYS '{raw}' is not a list of seconds, e.g. 5,30,120") from None
+        raise InputError(f"{name} '{raw[:60]}' is not a list of seconds, e.g. 5,30,120") from None
+
+
+retry_delays_from_env = delays_from_env
+
+
+def _remove_unused(path: Path) -> None:
+    """Remove a journal this run created if nothing was ever sent from it (declined, or refused)."""
+    try:
+        with Journal(path, create=False) as journal:
+            if journal.meta("fingerprint") is not None:
+                return
+    except NewsletterError:
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
              dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
+             retry_failed: bool = False, ignore_check_errors: bool = False,
              confirm: Callable[[Plan], bool] | None = None, progress: Callable[[Progress], None] | None = None,
-             settings: Settings | None = None, retry_delays: Sequence[float] | None = None,
+             notify: Callable[[str], None] | None = None, settings: Settings | None = None,
+             retry_delays: Sequence[float] | None = None, reconnect_delays: Sequence[float] | None = None,
              limiter: RateLimiter | None = None, project: Project | None = None) -> SendResult:
     """The whole send: plan, ask `confirm` (for real sends over SMTP), then send or write the outbox."""
     project = current(project)
@@ -439,21 +391,28 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
         journal = None
         if real:
             stack.enter_context(exclusive(folder))
-            if (folder / JOURNAL_FILE).is_file():
-                journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
+            if not (folder / JOURNAL_FILE).exists():  # a send that never starts leaves no journal behind
+                stack.callback(_remove_unused, folder / JOURNAL_FILE)
+            journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
+        elif not test:  # a dry run reads the list through a throwaway journal: the real one is not touched
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsletter-dry-run-")))
+            journal = stack.enter_context(Journal(scratch / JOURNAL_FILE))
         plan = plan_send(edition, test=test, to=to, recipients=recipients, dry_run=dry_run, limit=limit,
-                         resend_uncertain=resend_uncertain, settings=settings, journal=journal,
+                         resend_uncertain=resend_uncertain, retry_failed=retry_failed,
+                         ignore_check_errors=ignore_check_errors, settings=settings, journal=journal,
                          project=project)
+        blocked = SendResult(plan).blocked
         if confirm is not None and not confirm(plan):
             raise NewsletterError("Nothing was sent.")
+        if blocked:
+            raise NewsletterError(blocked)
         if plan.outbox:
             return write_outbox(plan)
-        if real and plan.recipients:  # the journal is created only when something is about to be sent
-            journal = journal or stack.enter_context(Journal(folder / JOURNAL_FILE))
-            journal.add(r.email for r in (plan.listing if plan.listing is not None else plan.recipients))
         started = time.monotonic()
-        delays = retry_delays if retry_delays is not None else retry_delays_from_env()
-        result = send_smtp(plan, journal, progress=progress, retry_delays=delays, limiter=limiter)
+        result = send_smtp(plan, journal if real else None, progress=progress, notify=notify,
+                           retry_delays=retry_delays if retry_delays is not None else delays_from_env(),
+                           reconnect_delays=reconnect_delays if reconnect_delays is not None else
+                           delays_from_env("NEWSLETTER_RECONNECT_DELAYS", RECONNECT_DELAYS), limiter=limiter)
         result.seconds = time.monotonic() - started
     return result
 
@@ -463,17 +422,39 @@ def result_lines(result: SendResult) -> list[str]:
     plan = result.plan
     if plan.outbox:
         why = "--dry-run" if plan.settings.smtp_host else "SMTP_HOST is not set"
+        total = len(plan.recipients)
+        sample = (f" (a sample: the first {result.written} of the {total:,} messages this send would make)"
+                  if total > result.written else "")
         return [f"NOTHING WAS SENT ({why}): {result.written} messages written to "
-                f"{display_dir(plan.folder / OUTBOX)} (open an .eml file with your mail program to look at it)."]
+                f"{display_dir(plan.folder / OUTBOX)}{sample} (open an .eml file with your mail program to look "
+                "at it)."]
     lines = [f"{'Test send' if plan.test else 'Send'}: {result.sent} sent, {result.failed} failed, "
-             f"{result.deferred} deferred, in {result.seconds:.0f} s"]
+             f"{result.deferred} deferred, {result.uncertain} uncertain, in {result.seconds:.0f} s"]
     lines += [f"  {state}: {address}: {reply}" for address, state, reply in result.failures]
     if plan.test and result.sent:
         lines.append(f"This build ({plan.fingerprint}) is now marked as test-sent.")
-    if not plan.test and (result.deferred or result.stopped or result.failed):
-        lines.append(f"Details: newsletter status {plan.build.loaded.id}")
+    if not plan.test:
+        lines += next_steps(plan.build.loaded.id, failed=result.failed, deferred=result.deferred,
+                            uncertain=result.uncertain, stopped=bool(result.stopped))
     if result.stopped:
         lines.append(f"STOPPED: {result.stopped}")
         if not plan.test:
             lines.append("Everyone sent so far is recorded; run the same command again to resume.")
+    return lines
+
+
+def next_steps(edition: str, *, failed: int, deferred: int, uncertain: int, stopped: bool) -> list[str]:
+    """What to run for each kind of member not sent (the same words as README and the handbook)."""
+    lines = []
+    if deferred:
+        lines.append(f"Deferred ({deferred}): the server said 'try later'. Run the same command again later: "
+                     "they are sent then.")
+    if failed:
+        lines.append(f"Failed ({failed}): the server refused them. Check the reasons (newsletter status {edition}); "
+                     "once the cause is fixed, run the same command with --retry-failed.")
+    if uncertain:
+        lines.append(f"Uncertain ({uncertain}): the message went out but the server's reply was lost, so they may "
+                     "have it. Ask them, or run the same command with --resend-uncertain (they may get it twice).")
+    if failed or deferred or uncertain or stopped:
+        lines.append(f"Details: newsletter status {edition}")
     return lines

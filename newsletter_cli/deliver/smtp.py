@@ -1,12 +1,15 @@
 """The SMTP transport: one connection reused for many messages, TLS always verified, AUTH and XOAUTH2.
 
-Every failure is sorted into one of three kinds, which decide what `send` does next:
-Temporary (retry, maybe on a new connection), Permanent (this recipient only) and Fatal (stop the send).
+Every failure is sorted into the kinds that decide what `send` does next: Temporary (retry later; with
+`connection` set it concerns the connection or the account, not the recipient: the worker pauses and
+reconnects), ReplyLost (the message went out but its reply never came: the outcome is unknown, never retried
+on its own), Permanent (this recipient only) and Fatal (stop the send).
 Nothing here ever prints, logs or puts the password or a token in an exception.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import re
@@ -25,6 +28,9 @@ from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 
 LINE_DOT_RE = re.compile(rb"\n\.")  # a line starting with a dot (dot-stuffing)
+# Replies about the connection or the account rather than the recipient: Microsoft 365's concurrency limit
+# (4.3.2) and throttling ("server busy", 4.7.500).
+ACCOUNT_RE = re.compile(r"\b4\.3\.2\b|\b4\.7\.500\b|throttl|concurren", re.IGNORECASE)
 QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)
 CA_HINT = ("Certificate checks are never skipped. If your organisation uses its own certificate authority, set "
            "SMTP_CA_FILE to its certificate (.pem); otherwise check that SMTP_HOST is the server's real name.")
@@ -39,11 +45,18 @@ class SendFailure(Exception):
 
 
 class Temporary(SendFailure):
-    """4xx or a lost connection: try again later; `reconnect` when the connection is gone."""
+    """4xx or a lost connection: try again later; `reconnect` when the connection is gone; `connection` when
+    the reply concerns the connection or the account (421, 4.3.2, throttling, no connection), not the member."""
 
-    def __init__(self, reply: str, reconnect: bool = False):
+    def __init__(self, reply: str, reconnect: bool = False, connection: bool = False):
         super().__init__(reply)
         self.reconnect = reconnect
+        self.connection = connection or reconnect
+
+
+class ReplyLost(SendFailure):
+    """The whole message went out but no reply to its final dot came (timeout or disconnect): the server
+    may have stored it (RFC 5321 section 4.5.3.2.6), so it is uncertain and must not be sent again by itself."""
 
 
 class Permanent(SendFailure):
@@ -120,6 +133,7 @@ class Connection:
 
     def __init__(self, settings: Settings, *, token: Callable[[Settings, bool], SecretStr] = oauth_token):
         self.settings = settings
+        self.data_timeout = float(getattr(settings, "smtp_data_timeout", 600.0))
         self.where = f"{settings.smtp_host}:{settings.smtp_port}"
         self._token = token
         self.smtp: smtplib.SMTP | None = None
@@ -172,6 +186,14 @@ class Connection:
         except smtplib.SMTPNotSupportedError as exc:
             self.close()
             raise Fatal(f"{self.where}: {exc}. Check SMTP_SECURITY and SMTP_PORT (587 with starttls).") from None
+        except smtplib.SMTPConnectError as exc:
+            self.close()
+            if 400 <= exc.smtp_code < 500:  # e.g. 421 at the greeting: busy, try again later
+                raise Temporary(f"{self.where}: the server is busy: {_describe(exc)}", reconnect=True) from None
+            raise Fatal(f"{self.where}: the server refused the connection: {_describe(exc)}.") from None
+        except (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected) as exc:
+            self.close()
+            raise Temporary(f"{self.where}: failed to connect: {_describe(exc)}", reconnect=True) from None
         except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             self.close()
             raise Fatal(f"{self.where}: failed to connect: {_describe(exc)}. Check SMTP_HOST, SMTP_PORT and "
@@ -204,11 +226,7 @@ class Connection:
                 raise Fatal(f"{self.where}: the server offers no AUTH PLAIN or LOGIN (it offers: "
                             f"{' '.join(offered)}); for Microsoft 365 use SMTP_OAUTH_TOKEN_COMMAND (XOAUTH2).")
             # One mechanism, one try: repeated failed logins can lock the mailbox.
-            smtp.user, smtp.password = s.smtp_username, s.smtp_password.get_secret_value()
-            try:
-                smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))
-            finally:
-                smtp.password = ""
+            _login(smtp, mechanism, s.smtp_username, s.smtp_password.get_secret_value())
             self._step(f"authenticated as {s.smtp_username} (AUTH {mechanism})")
 
     def close(self) -> None:
@@ -243,17 +261,24 @@ class Connection:
             self.open()
         smtp = self.smtp
         assert smtp is not None
+        utf8 = smtp.has_extn("smtputf8")
+        sender, sender_utf8 = envelope_address(sender, utf8)
+        recipient, recipient_utf8 = envelope_address(recipient, utf8)
+        options = ["SMTPUTF8"] if sender_utf8 or recipient_utf8 else []
         if self.pipelining:
-            return self._send_pipelined(smtp, sender, recipient, data, before_data)
+            return self._send_pipelined(smtp, sender, recipient, data, before_data, options)
         stage = "MAIL FROM"
         try:
-            code, message = smtp.mail(sender)
+            code, message = smtp.mail(sender, options)
             if code == 250:
                 stage = "RCPT TO"
                 code, message = smtp.rcpt(recipient)
                 if code in (250, 251):
                     stage = "DATA"
-                    code, message = _transmit(smtp, *smtp.docmd("data"), data, before_data)
+                    code, message = self._transmit(smtp, *smtp.docmd("data"), data, before_data)
+        except ReplyLost:
+            self.drop()
+            raise
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
             raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
@@ -266,7 +291,7 @@ class Connection:
         return smtp is not None and smtp.does_esmtp and smtp.has_extn("pipelining")
 
     def _send_pipelined(self, smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes,
-                        before_data: Callable[[], None] | None) -> str:
+                        before_data: Callable[[], None] | None, options: list[str]) -> str:
         """`send` with MAIL, RCPT and DATA in one write and their three replies read in order (RFC 2920):
         two round trips a message instead of four. The message itself still goes only after the 354."""
         for address in (sender, recipient):
@@ -276,8 +301,9 @@ class Connection:
         stage = stages[0]
         replies: list[tuple[int, bytes]] = []
         try:
-            smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
-            for _stage in stages:  # the reply being waited for names the stage if the connection is lost
+            option = "".join(f" {o}" for o in options)
+            smtp.send(f"MAIL FROM:<{sender}>{option}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode())
+            for stage in stages:  # noqa: B007 - the reply being waited for names the stage if the connection is lost
                 replies.append(smtp.getreply())
             refused = _first_refusal(replies)
             if refused is not None:
@@ -285,7 +311,10 @@ class Connection:
                     smtp.send(b".\r\n")
                     smtp.getreply()
                 return self._outcome(stages[refused], *replies[refused])
-            code, message = _transmit(smtp, *replies[2], data, before_data)
+            code, message = self._transmit(smtp, *replies[2], data, before_data)
+        except ReplyLost:
+            self.drop()
+            raise
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
             refused = _first_refusal(replies)
@@ -293,6 +322,35 @@ class Connection:
                 return self._outcome(stages[refused], *replies[refused])
             raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
         return self._outcome("DATA", code, message)
+
+    def _transmit(self, smtp: smtplib.SMTP, code: int, message: bytes, data: bytes,
+                  before_data: Callable[[], None] | None) -> tuple[int, bytes]:
+        """After the reply to DATA: on 354, mark the message as going (`before_data`), send it and wait up to
+        `data_timeout` for the server's verdict; any other reply is returned as it is.
+
+        A failure while writing (the final dot never left) is a lost connection, retried; a timeout or a
+        disconnect while waiting for the verdict is ReplyLost: the server may have the message.
+        """
+        if 200 <= code < 300:  # smtplib refuses this too: nothing was transmitted, the server is confused
+            raise Fatal(f"{self.where}: the server answered DATA with '{reply_text(code, message)}' instead of "
+                        "354, so the message could not be transmitted. This server does not follow SMTP; "
+                        "nothing was marked as sent.", reply_text(code, message))
+        if code != 354:
+            return code, message
+        if before_data is not None:
+            before_data()
+        smtp.send(_dot_stuffed(data))
+        sock = getattr(smtp, "sock", None)
+        try:
+            if sock is not None:
+                sock.settimeout(self.data_timeout)
+            reply = smtp.getreply()
+            if sock is not None and smtp.sock is not None:
+                sock.settimeout(self.settings.smtp_timeout)
+            return reply
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise ReplyLost(f"the message was sent but the server's reply to it never came ({_describe(exc)}): "
+                            "it may or may not have been accepted") from None
 
     def _outcome(self, stage: str, code: int, message: bytes | str) -> str:
         """The final reply of a transaction, or the failure it means (the connection reset or dropped)."""
@@ -335,18 +393,6 @@ def _first_refusal(replies: list[tuple[int, bytes]]) -> int | None:
     return None
 
 
-def _transmit(smtp: smtplib.SMTP, code: int, message: bytes, data: bytes,
-              before_data: Callable[[], None] | None) -> tuple[int, bytes]:
-    """After the reply to DATA: on 354, mark the message as going (`before_data`), send it and read the
-    server's verdict; any other reply is returned as it is."""
-    if code != 354:
-        return code, message
-    if before_data is not None:
-        before_data()
-    smtp.send(_dot_stuffed(data))
-    return smtp.getreply()
-
-
 def _dot_stuffed(data: bytes) -> bytes:
     """The DATA payload: leading dots doubled, ending in CRLF . CRLF (what smtplib.SMTP.data does).
 
@@ -385,7 +431,7 @@ def classify(stage: str, code: int, reply: str, settings: Settings | None = None
     if code == 421:
         return Temporary(reply, reconnect=True)
     if 400 <= code < 500:
-        return Temporary(reply)
+        return Temporary(reply, connection=bool(ACCOUNT_RE.search(reply)))
     if code in (530, 534, 535, 538):
         return Fatal(f"The server requires (other) authentication: {reply}. Check SMTP_USERNAME and SMTP_PASSWORD.",
                      reply)
@@ -393,3 +439,41 @@ def classify(stage: str, code: int, reply: str, settings: Settings | None = None
         return Fatal(f"The server refuses the sender address: {reply}. Check NEWSLETTER_FROM: the account in "
                      "SMTP_USERNAME must be allowed to send as that address.", reply)
     return Permanent(reply)
+
+
+def envelope_address(address: str, smtputf8: bool) -> tuple[str, bool]:
+    """The address as it goes into MAIL FROM or RCPT TO, and whether it needs SMTPUTF8 (RFC 6531).
+
+    An internationalized domain with an ASCII mailbox name is IDNA-encoded (xn--), which every server takes;
+    a non-ASCII mailbox name needs a server that offers SMTPUTF8.
+    """
+    if address.isascii():
+        return address, False
+    local, _, domain = address.rpartition("@")
+    if local.isascii():
+        import idna
+
+        try:
+            return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}", False
+        except idna.IDNAError as exc:
+            raise Permanent(f"not sent: the domain of {address} is not a valid international name ({exc})") from None
+    if smtputf8:
+        return address, True
+    raise Permanent(f"not sent: {address} has non-ASCII characters before the @ and the server does not accept "
+                    "such addresses (it offers no SMTPUTF8); ask the member for another address")
+
+
+def _login(smtp: smtplib.SMTP, mechanism: str, user: str, password: str) -> None:
+    """AUTH PLAIN or LOGIN with the username and password as UTF-8 (RFC 4616), so any character works:
+    smtplib encodes them as ASCII and fails, naming the character. Raises SMTPAuthenticationError."""
+    def b64(data: str) -> str:
+        return base64.b64encode(data.encode("utf-8")).decode("ascii")
+
+    if mechanism == "PLAIN":
+        code, reply = smtp.docmd("AUTH", "PLAIN " + b64(f"\0{user}\0{password}"))
+    else:
+        code, reply = smtp.docmd("AUTH", "LOGIN " + b64(user))
+        if code == 334:
+            code, reply = smtp.docmd(b64(password))
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, reply)

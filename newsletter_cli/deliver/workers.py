@@ -1,0 +1,371 @@
+"""The sending workers: N connections sharing one queue, rate limiter and journal, with a deferred queue.
+
+Why it is built this way:
+- A 4xx for one member (greylisting) must not stall the others: that member goes on a retry queue with a
+  due time and the connection goes on with the next member. Only replies about the connection or the
+  account (421, 4.3.2, throttling, no connection at all) pause that worker, with backoff, and Microsoft
+  365's concurrency limit retires the worker while others still run (fewer connections).
+- A reply lost after the final dot means the member may have the message: `uncertain`, never retried here.
+- Signals only set the stop flag, so every transaction in progress finishes and is recorded; a second
+  Ctrl+C within a few seconds aborts at once and names the members whose outcome is now unknown.
+- One login per run: the other connections open only after the first one has logged in.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from newsletter_cli.deliver.ratelimit import RateLimiter
+from newsletter_cli.deliver.recipients import Recipient
+from newsletter_cli.deliver.smtp import Connection, Fatal, Permanent, ReplyLost, Temporary
+from newsletter_cli.errors import NewsletterError
+from newsletter_cli.settings import Settings
+
+MAX_FAILURES_IN_A_ROW = 10
+MAX_DROPS = 3  # a member whose transaction loses the connection this often is deferred, not tried forever
+ABORT_WINDOW = 5.0  # seconds within which a second Ctrl+C aborts
+# Pauses before reconnecting after the connection or the account failed (0: at once), about 5 minutes in all.
+RECONNECT_DELAYS: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 60.0, 60.0, 60.0)
+CONCURRENCY = ("4.3.2", "concurren")
+
+
+class JournalLike(Protocol):
+    def mark_sending(self, address: str, fingerprint: str, message_id: str) -> None: ...
+
+    def mark(self, address: str, state: str, reply: str = "") -> None: ...
+
+    def recover(self) -> list[str]: ...
+
+
+class Factory(Protocol):
+    from_address: str
+
+    def message_id(self) -> str: ...
+
+    def for_recipient(self, recipient: Recipient, message_id: str | None = None) -> bytes: ...
+
+
+@dataclass
+class Progress:
+    total: int
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    uncertain: int = 0
+
+
+@dataclass
+class Outcome:
+    """What the workers did; `failures` are (address, state, reply) for every member not sent."""
+
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    uncertain: int = 0
+    stopped: str | None = None
+    quota: bool = False
+    aborted: list[str] = field(default_factory=list)  # members left uncertain by an abort
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    sent_to: list[str] = field(default_factory=list)
+
+
+@dataclass(order=True)
+class _Item:
+    due: float
+    seq: int
+    recipient: Recipient = field(compare=False)
+    attempt: int = field(default=0, compare=False)  # member-level 4xx so far
+    drops: int = field(default=0, compare=False)  # connection lost during its transaction so far
+
+
+class _Abort(Exception):
+    """A second Ctrl+C: stop waiting for the transactions in progress."""
+
+
+class Sender:
+    """Runs the workers over `members` (streamed, in order) and returns an Outcome."""
+
+    def __init__(self, settings: Settings, members: Iterable[Recipient], total: int, factory: Factory,
+                 fingerprint: str, journal: JournalLike, limiter: RateLimiter, *,
+                 progress: Callable[[Progress], None] | None = None, notify: Callable[[str], None] | None = None,
+                 retry_delays: Sequence[float] = (5.0, 30.0, 120.0),
+                 reconnect_delays: Sequence[float] = RECONNECT_DELAYS,
+                 connect: Callable[[Settings], Connection] = Connection):
+        self.settings, self.factory, self.fingerprint = settings, factory, fingerprint
+        self.journal, self.limiter, self.connect = journal, limiter, connect
+        self.progress_cb, self.notify = progress, notify
+        self.retry_delays, self.reconnect_delays = tuple(retry_delays), tuple(reconnect_delays)
+        self.total = total
+        self.outcome = Outcome()
+        self.progress = Progress(total=total)
+        self.stop = threading.Event()
+        self.logged_in = threading.Event()
+        self.lock = threading.Lock()
+        self.cond = threading.Condition()
+        self.fresh: Iterator[Recipient] = iter(members)
+        self.fresh_done = False
+        self.retries: list[_Item] = []  # a heap by due time
+        self.seq = itertools.count()
+        self.busy = 0  # members taken and not yet settled
+        self.active = 0  # workers running
+        self.in_flight: dict[str, Recipient] = {}  # between `sending` and the outcome
+        self.failures_in_a_row = 0
+        self.first_interrupt = 0.0
+
+    # -- the queue ---------------------------------------------------------------------------------------
+
+    def take(self) -> _Item | None:
+        """The next member: a retry that is due, else the next fresh one, else wait for a retry; None: done."""
+        with self.cond:
+            while not self.stop.is_set():
+                now = time.monotonic()
+                if self.retries and self.retries[0].due <= now:
+                    self.busy += 1
+                    return heapq.heappop(self.retries)
+                if not self.fresh_done:
+                    recipient = next(self.fresh, None)
+                    if recipient is not None:
+                        self.busy += 1
+                        return _Item(now, next(self.seq), recipient)
+                    self.fresh_done = True
+                if not self.retries and self.busy == 0:
+                    self.cond.notify_all()
+                    return None
+                wait = self.retries[0].due - now if self.retries else 0.5
+                self.cond.wait(min(max(wait, 0.01), 0.5))
+            return None
+
+    def settle(self, again: _Item | None = None) -> None:
+        """The member taken is dealt with; `again` puts it (or its retry) back on the queue."""
+        with self.cond:
+            self.busy -= 1
+            if again is not None:
+                heapq.heappush(self.retries, again)
+            self.cond.notify_all()
+
+    @property
+    def finished(self) -> bool:
+        with self.cond:
+            return self.fresh_done and not self.retries and self.busy == 0
+
+    # -- running -----------------------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        count = max(1, min(self.settings.send_connections, self.total))
+        threads = [threading.Thread(target=self.worker, args=(n,), name=f"smtp-{n}", daemon=True)
+                   for n in range(count)]
+        with self.lock:
+            self.active = count
+        with _signals(self.interrupt):
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.2)
+            except _Abort:
+                self.abort()
+                return self.outcome
+        if self.outcome.stopped is None and not self.finished:
+            self.halt("no connection could go on sending; everyone sent so far is recorded")
+        return self.outcome
+
+    def interrupt(self, signum: int) -> None:
+        """A signal handler (main thread): the first one stops, a second Ctrl+C soon after aborts."""
+        now = time.monotonic()
+        name = _signal_name(signum)
+        if signum == signal.SIGINT and self.first_interrupt and now - self.first_interrupt < ABORT_WINDOW:
+            raise _Abort
+        if signum == signal.SIGINT:
+            self.first_interrupt = now
+        self.halt(f"interrupted ({name}); the messages in progress were finished and recorded")
+        with self.lock:
+            waiting = len(self.in_flight)
+        if self.notify:
+            self.notify(f"Stopping ({name}): finishing the {waiting} message(s) in progress and recording them"
+                        + (" (press Ctrl+C again within 5 s to stop at once: those become uncertain)."
+                           if waiting else "."))
+
+    def abort(self) -> None:
+        with self.lock:
+            names = sorted(r.email for r in self.in_flight.values())
+        try:
+            recorded = self.journal.recover()
+        except NewsletterError:
+            recorded = []
+        self.outcome.aborted = sorted(set(names) | set(recorded))
+        self.outcome.uncertain += len(self.outcome.aborted)
+        self.outcome.stopped = ("aborted (Ctrl+C twice) without waiting for the server: "
+                                + (f"{len(self.outcome.aborted)} member(s) are now uncertain: "
+                                   + ", ".join(self.outcome.aborted) if self.outcome.aborted
+                                   else "no message was in progress"))
+        self.stop.set()
+
+    def halt(self, reason: str, quota: bool = False) -> None:
+        with self.lock:
+            if self.outcome.stopped is None:
+                self.outcome.stopped, self.outcome.quota = reason, quota
+        self.stop.set()
+        with self.cond:
+            self.cond.notify_all()
+
+    def worker(self, n: int) -> None:
+        connection = self.connect(self.settings)
+        try:
+            if n > 0:  # one login per run: the others connect only once the first has logged in
+                while not self.logged_in.wait(0.2):
+                    if self.stop.is_set() or self.finished:
+                        return
+            failures = 0
+            while True:
+                item = self.take()
+                if item is None:
+                    return
+                problem = self.send_one(connection, item)
+                if problem is None:
+                    failures = 0
+                    continue
+                with self.lock:
+                    others = self.active > 1 and self.logged_in.is_set()
+                if others and any(word in problem.reply.lower() for word in CONCURRENCY):
+                    return  # too many connections for the account: go on with fewer
+                if failures >= len(self.reconnect_delays):
+                    self.halt(f"{problem.reply}; tried for {sum(self.reconnect_delays):.0f} s. Everyone sent so far "
+                              "is recorded: run the same command again later to go on.")
+                    return
+                if self.stop.wait(self.reconnect_delays[failures]):
+                    return
+                failures += 1
+        except NewsletterError as exc:
+            self.halt(exc.message)
+        except Exception as exc:
+            self.halt(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            with self.lock:
+                self.active -= 1
+            connection.close()
+            with self.cond:
+                self.cond.notify_all()
+
+    def going(self, recipient: Recipient, message_id: str) -> None:
+        """The server said 354: from now until its reply, the outcome is unknown if this process dies."""
+        self.journal.mark_sending(recipient.email, self.fingerprint, message_id)
+        with self.lock:
+            self.in_flight[recipient.key] = recipient
+
+    def send_one(self, connection: Connection, item: _Item) -> Temporary | None:
+        """One attempt for one member; returns the failure when it concerned the connection or the account."""
+        recipient = item.recipient
+        again: _Item | None = None
+        try:
+            if not self.limiter.acquire(self.stop):
+                return None  # stopping: the member stays as it was in the journal
+            message_id = self.factory.message_id()
+            data = self.factory.for_recipient(recipient, message_id)
+            if connection.smtp is None:
+                try:
+                    connection.open()
+                except Temporary as exc:  # no connection: not the member's fault, it waits for the next one
+                    again = _Item(time.monotonic(), next(self.seq), recipient, item.attempt, item.drops)
+                    return exc
+                self.logged_in.set()
+            try:
+                reply = connection.send(self.factory.from_address, recipient.email, data,
+                                        before_data=lambda: self.going(recipient, message_id))
+            except Fatal as exc:
+                self.journal.mark(recipient.email, "pending", exc.reply)
+                self.halt(exc.message, exc.quota)
+                return None
+            except ReplyLost as exc:
+                self.finish(recipient, "uncertain", exc.reply)
+                return None
+            except Permanent as exc:
+                self.finish(recipient, "failed", exc.reply)
+                return None
+            except Temporary as exc:
+                if exc.connection and item.drops + 1 < MAX_DROPS:
+                    self.journal.mark(recipient.email, "pending", exc.reply)
+                    self.forget(recipient)
+                    again = _Item(time.monotonic(), next(self.seq), recipient, item.attempt, item.drops + 1)
+                    return exc
+                if item.attempt >= len(self.retry_delays):
+                    self.finish(recipient, "deferred", exc.reply)
+                    return None
+                self.journal.mark(recipient.email, "deferred", exc.reply)
+                self.forget(recipient)
+                again = _Item(time.monotonic() + self.retry_delays[item.attempt], next(self.seq), recipient,
+                              item.attempt + 1, item.drops)
+                return None
+            self.finish(recipient, "sent", reply)
+            return None
+        finally:
+            self.settle(again)
+
+    def forget(self, recipient: Recipient) -> None:
+        with self.lock:
+            self.in_flight.pop(recipient.key, None)
+
+    def finish(self, recipient: Recipient, state: str, reply: str) -> None:
+        """Record a member's outcome for this run (journal first, then the counts and the progress bar)."""
+        self.journal.mark(recipient.email, state, reply)
+        with self.lock:
+            self.in_flight.pop(recipient.key, None)
+            out = self.outcome
+            if state == "sent":
+                out.sent += 1
+                out.sent_to.append(recipient.email)
+                self.progress.sent += 1
+                self.failures_in_a_row = 0
+            else:
+                out.failures.append((recipient.email, state, reply))
+                setattr(out, state, getattr(out, state) + 1)
+                setattr(self.progress, state, getattr(self.progress, state) + 1)
+                if state == "failed":
+                    self.failures_in_a_row += 1
+            snapshot = Progress(**vars(self.progress))
+            too_many = self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+        if too_many:
+            self.halt(f"{MAX_FAILURES_IN_A_ROW} messages in a row were refused (last: {reply}); stopped so as not "
+                      "to harm the sender's reputation. Those members are marked failed and are not sent again "
+                      "without --retry-failed: check `newsletter status`, fix the cause, then run the same command "
+                      "with --retry-failed.")
+        if self.progress_cb:
+            self.progress_cb(snapshot)
+
+
+def _signal_name(signum: int) -> str:
+    if signum == signal.SIGINT:
+        return "Ctrl+C"
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@contextmanager
+def _signals(handler: Callable[[int], None]) -> Iterator[None]:
+    """SIGINT, SIGTERM, SIGHUP (where it exists) and Ctrl+Break (Windows) call `handler` while sending.
+
+    Only the main thread can install handlers; elsewhere (a test's thread) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+    wanted = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    previous: dict[int, Any] = {}
+    for signum in wanted:
+        previous[signum] = signal.signal(signum, lambda number, _frame: handler(number))
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
