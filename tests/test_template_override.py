@@ -102,9 +102,9 @@ def test_every_packaged_template_is_balanced() -> None:
 
 
 def test_the_preview_rebuilds_when_a_project_template_is_saved(project: Path) -> None:
-    from test_preview_support import wait_for_rebuild
-
     from newsletter_cli.web.preview import PreviewServer
+
+    from test_preview_support import wait_for_rebuild
 
     path = override(project, ITEM, lambda s: s)
     edition = project / "editions" / "2025-09" / "edition.yaml"
