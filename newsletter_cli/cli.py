@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 def cli() -> None:
     """Compose, preview, check and send the association's email newsletter.
 
-    Run the commands from the project folder (the one with editions/). Typical month:
+    Run the commands from the project folder (the one with editions/; `newsletter init FOLDER` makes one).
+    Typical month:
 
     \b
       newsletter new 2025-10 --from 2025-09   start from last month
@@ -77,6 +78,7 @@ def build(edition: str | None, out_dir: Path | None) -> None:
     EDITION is an edition id (2025-09), its folder or its edition.yaml; without it, the newest edition.
     Prints a summary: items, links, images and the size as sent against Gmail's clipping limit.
     """
+    from newsletter_cli.compose.build import OUTPUT_FILES
     from newsletter_cli.compose.build import build as run_build
     from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
     from newsletter_cli.project import display
@@ -92,12 +94,84 @@ def build(edition: str | None, out_dir: Path | None) -> None:
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
     for image in result.images:
         click.echo(f"  {image}")
-    click.echo(f"  Output: {display(result.out_dir)}/email.html, email.txt, email.mjml, web.html")
+    click.echo(f"  Output: {display(result.out_dir / OUTPUT_FILES[0])}, email.txt, email.mjml, web.html")
     from newsletter_cli.check.content import run_checks, summary
 
     findings = run_checks(result, project=here)  # offline checks only: fast
     print_findings(findings)
     click.echo(f"Check: {summary(findings)}")
+
+
+def _can_ask() -> bool:
+    """Whether there is someone at a terminal to answer questions."""
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _starter_check(name: str) -> Callable[..., Any]:
+    """A click callback / prompt check from one of starter's checks (its ValueError becomes a usage error)."""
+    def check(value: Any, *_context: Any) -> Any:
+        value = _context[-1] if _context else value  # as an option callback: (ctx, param, value)
+        if not value:
+            return value
+        from newsletter_cli.compose import starter
+
+        try:
+            return getattr(starter, name)(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return check
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="The association's name, e.g. 'Vereniging Zuid-Hollandse Gemeenten'.")
+@click.option("--short-name", help="Its abbreviation (default: the initials of --name).")
+@click.option("--website", callback=_starter_check("check_website"), help="Its website, https://...")
+@click.option("--address", help="Postal address for the footer, on one line.")
+@click.option("--primary", metavar="#RRGGBB", callback=_starter_check("check_colour"),
+              help="Main colour (headings, buttons).")
+@click.option("--accent", metavar="#RRGGBB", callback=_starter_check("check_colour"), help="Second colour.")
+@click.option("--logo", metavar="FILE", callback=_starter_check("check_logo"),
+              help="Logo (PNG or JPEG), copied into the project.")
+def init(folder: Path, name: str | None, short_name: str | None, website: str | None, address: str | None,
+         primary: str | None, accent: str | None, logo: Path | None) -> None:
+    """Create a project folder: editions/ with this month's edition, templates/, theme.yaml, example settings.
+
+    Asks for the house style (name, website, postal address, colours, logo); give them as options to run
+    without questions.
+    """
+    from newsletter_cli.compose import starter
+    from newsletter_cli.project import display
+
+    missing = [flag for flag, value in (("--name", name), ("--website", website), ("--address", address)) if not value]
+    if missing and not _can_ask():
+        raise click.UsageError(f"No terminal to ask for the house style: give {', '.join(missing)} (and optionally "
+                               "--short-name, --primary, --accent, --logo).")
+    if missing:
+        click.echo("The house style of the emails (it goes into theme.yaml; you can change it there later):")
+        name = name or click.prompt("Name of the association")
+        short_name = short_name or click.prompt("Short name", default=starter.short_name(name))
+        website = website or click.prompt("Website (https://...)", value_proc=_starter_check("check_website"))
+        address = address or click.prompt("Postal address (one line)")
+        colour = _starter_check("check_colour")
+        primary = primary or click.prompt("Main colour", default=starter.HouseStyle.primary, value_proc=colour)
+        accent = accent or click.prompt("Second colour", default=starter.HouseStyle.accent, value_proc=colour)
+        if logo is None:
+            logo = click.prompt("Logo file (PNG or JPEG; empty for none)", default="",
+                                value_proc=_starter_check("check_logo")) or None
+    if not (name and website and address):  # answered above; this is for the type checker
+        raise click.UsageError("Give --name, --website and --address.")
+    style = starter.HouseStyle(name=name, short_name=short_name or starter.short_name(name), website=website,
+                               address=address, primary=primary or starter.HouseStyle.primary,
+                               accent=accent or starter.HouseStyle.accent, logo=logo)
+    written = starter.create(folder, style)
+    click.echo(f"Created the project {display(folder)}:")
+    for path in written:
+        click.echo(f"  {display(path)}")
+    click.echo(f"Next: cd {display(folder)}  and  newsletter preview  (this month's edition is ready to fill in)")
 
 
 @cli.command()
@@ -450,8 +524,14 @@ def main() -> None:
     interpreter's teardown (a garbage collection over every module a command imported) does nothing for the
     user. Everything is written and closed by then; a failure exits the normal way."""
     import os
+    import signal
     import sys
 
+    if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl-Break in the console stops a command as Ctrl-C does
+        signal.signal(signal.SIGBREAK, signal.default_int_handler)
+    for stream in (sys.stdout, sys.stderr):  # a Windows code page (cp1252) lacks 👉: show "?", not a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     try:
         cli.main()
     except SystemExit as exc:

@@ -30,6 +30,11 @@ def display(path: Path) -> str:
         return str(path)
 
 
+def display_dir(path: Path) -> str:
+    """A folder as the user should see it, ending in the platform's separator (editions/ or editions\\)."""
+    return os.path.join(display(path), "")
+
+
 @dataclass
 class Project:
     """One project folder. Settings are read on first use, so `build` works without a `.env`."""
@@ -87,7 +92,7 @@ class Project:
         if edition is None:
             ids = self.list_editions()
             if not ids:
-                raise InputError(f"No editions in {display(base)}/. Start one with: newsletter new YYYY-MM")
+                raise InputError(f"No editions in {display_dir(base)}. Start one with: newsletter new YYYY-MM")
             return base / ids[-1] / EDITION_FILE
         candidate = Path(edition)
         if candidate.is_file():

@@ -149,7 +149,14 @@ def _env_file_lines(path: Path, text: str) -> tuple[dict[str, int], list[str]]:
     return lines, problems
 
 
+# Only POSIX permission bits say who can read a file; Windows reports any writable file as 0o666 (its ACLs
+# keep a file in the user's own folder private), so the warning would always be wrong there.
+PERMISSION_BITS_MEAN_PRIVACY = os.name == "posix"
+
+
 def _warn_permissions(path: Path, warn: list[str]) -> None:
+    if not PERMISSION_BITS_MEAN_PRIVACY:
+        return
     try:
         mode = path.stat().st_mode
     except OSError:

@@ -192,3 +192,15 @@ def test_local_theme_logo_travels_as_an_inline_part(project: Path):
     cid = images[0]["Content-ID"].strip("<>")
     assert f'src="cid:{cid}"' in html_part
     assert 'src="assets/logo.png"' not in html_part
+
+
+def test_a_short_non_ascii_header_is_encoded():
+    """A short Dutch subject with ë or an emoji: RFC 2047 encoded words, never raw bytes or a crash."""
+    from email.header import decode_header, make_header
+
+    from newsletter_cli.deliver.message import encode_header
+
+    for value in ("Nieuwsbrief ë", "👉 Nieuwsbrief VZHG"):
+        line = encode_header("Subject", value)
+        assert line.isascii() and b"=?utf-8?" in line
+        assert str(make_header(decode_header(line.decode().split(": ", 1)[1].strip()))) == value

@@ -14,7 +14,7 @@ from newsletter_cli.compose.load import load, read_text
 from newsletter_cli.compose.model import LoadedEdition, Theme, is_web_address
 from newsletter_cli.compose.render import Rendered, render
 from newsletter_cli.errors import InputError
-from newsletter_cli.project import Project, current, display
+from newsletter_cli.project import Project, current, display, display_dir
 
 OUTPUT_FILES = ("email.html", "email.txt", "email.mjml", "web.html")
 
@@ -43,7 +43,7 @@ def load_theme(project: Project | None = None) -> Theme:
         raise InputError(f"{shown}: {details}") from None
     for key, logo in (("logo", theme.logo), ("logo_dark", theme.logo_dark)):
         if logo and not is_web_address(logo) and not (path.parent / logo).is_file():
-            raise InputError(f"{shown}: {key} '{logo}' does not exist in {display(path.parent)}/; "
+            raise InputError(f"{shown}: {key} '{logo}' does not exist in {display_dir(path.parent)}; "
                              "put the file there or fix the name")
     return theme
 

@@ -27,7 +27,7 @@ from newsletter_cli.compose.model import (
     where,
 )
 from newsletter_cli.errors import Diagnostic, EditionError, InputError
-from newsletter_cli.project import display
+from newsletter_cli.project import display, display_dir
 from newsletter_cli.textfile import decode_utf8
 
 MAX_BYTES = 1_000_000  # a real edition is ~30 KB
@@ -334,12 +334,12 @@ def _check_images(loaded: LoadedEdition) -> list[Diagnostic]:
                     problems.append(Diagnostic("error", loaded.display_path, loaded.line_of(path),
                                                f'item "{item.title}"',
                                                f"image '{item.image.src}' is outside the edition's folder; put it "
-                                               f"in {display(loaded.folder / 'images')}/ and write images/NAME"))
+                                               f"in {display_dir(loaded.folder / 'images')} and write images/NAME"))
                 elif not file.is_file():
                     problems.append(Diagnostic("error", loaded.display_path, loaded.line_of(path),
                                                f'item "{item.title}"',
-                                               f"image '{item.image.src}' does not exist in {display(loaded.folder)}/; "
-                                               "put the file there or fix the name"))
+                                               f"image '{item.image.src}' does not exist in "
+                                               f"{display_dir(loaded.folder)}; put the file there or fix the name"))
     return problems
 
 

@@ -13,6 +13,7 @@ import yaml
 from babel.dates import format_date, get_month_names
 
 from newsletter_cli.compose import load as loader
+from newsletter_cli.compose.model import Edition
 from newsletter_cli.compose.render import environment
 from newsletter_cli.errors import InputError
 from newsletter_cli.project import EDITION_FILE, Project, current, display
@@ -109,14 +110,20 @@ def create(edition_id: str, source_id: str | None, project: Project | None = Non
     new_date, reason = guess_date(year, month, source.date)
     old_month = format_date(source.date, "LLLL y", locale=source.locale)
     new_month = format_date(new_date, "LLLL y", locale=source.locale)
+    write_edition(target, source, source_id or project.list_editions()[-1], new_date,
+                  source.subject.replace(old_month, new_month))
+    return NewEdition(target, new_date, reason)
+
+
+def write_edition(target: Path, source: Edition, source_label: str, new_date: dt.date, subject: str) -> None:
+    """Write an edition.yaml with the structure of `source` and placeholder items (and its images/ folder)."""
     ahead = sorted((sorted(d for d in row.date if d >= new_date), row.what)
                    for row in (source.agenda.rows if source.agenda else []) if max(row.date) >= new_date)
     rows = [{"date": dates, "what": what} for dates, what in ahead]
     text = environment().get_template("new_edition.yaml.j2").render(
-        source=source, source_id=source_id or project.list_editions()[-1], date=new_date,
-        subject=source.subject.replace(old_month, new_month), agenda_rows=rows, field=yaml_field, flow=yaml_flow,
+        source=source, source_id=source_label, date=new_date, subject=subject, agenda_rows=rows,
+        field=yaml_field, flow=yaml_flow,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     (target.parent / "images").mkdir(exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    return NewEdition(target, new_date, reason)

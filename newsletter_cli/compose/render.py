@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import jinja2
 from markupsafe import Markup
 
 from newsletter_cli.compose import i18n, merge
@@ -30,9 +29,17 @@ from newsletter_cli.compose.model import (
     iter_texts,
 )
 from newsletter_cli.compose.qp import qp_size
-from newsletter_cli.errors import Diagnostic, EditionError
+from newsletter_cli.compose.templating import (
+    TEMPLATES,
+    bytecode_cache,
+    environment,
+    mjml_problem,
+    render_template,
+)
+from newsletter_cli.errors import Diagnostic, EditionError, InputError
+from newsletter_cli.project import Project
 
-TEMPLATES = Path(__file__).parent / "templates"
+__all__ = ["TEMPLATES", "bytecode_cache", "environment"]  # where new.py, web and the preview find them
 GMAIL_CLIP_BYTES = 102_000
 UNSUBSCRIBE_FIELD = "[[unsubscribe_url]]"
 _IMG_RE = re.compile(r"<img\s", re.IGNORECASE)
@@ -56,32 +63,6 @@ class Rendered:
     html_bytes_qp: int = 0
     seconds: float = 0.0
     image_files: dict[str, Path] = field(default_factory=dict)  # src as written in the HTML -> local file (cid parts)
-
-
-@lru_cache(maxsize=1)
-def bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates kept between runs in the user's cache folder, so a build does not compile them again
-    (Jinja checks each template's source, so an edited template is compiled anew). None when it cannot be made."""
-    from platformdirs import user_cache_path
-
-    folder = user_cache_path("newsletter", appauthor=False) / "jinja2"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
-
-
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        bytecode_cache=bytecode_cache(),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
 
 
 def _md(text: str, allow_html: bool) -> Markup:
@@ -156,8 +137,9 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
     }
 
 
-def to_mjml(edition: Edition, theme: Theme, **kwargs: Any) -> str:
-    return environment().get_template("email.mjml.j2").render(context(edition, theme, **kwargs))
+def to_mjml(edition: Edition, theme: Theme, *, templates: Path | None = None, **kwargs: Any) -> str:
+    """The email as MJML; `templates` is the project's templates/ folder, whose files override the package's."""
+    return render_template(templates, "email.mjml.j2", context(edition, theme, **kwargs))
 
 
 def mjml_to_html(mjml_source: str) -> str:
@@ -166,15 +148,24 @@ def mjml_to_html(mjml_source: str) -> str:
     return mjml2html(mjml_source, fonts={})
 
 
-def _compile(mjml_source: str, loaded: LoadedEdition) -> str:
-    """mjml_to_html, with MRML's complaints (raw HTML it cannot parse) turned into edition errors."""
+def _compile(mjml_source: str, loaded: LoadedEdition, templates: Path | None = None) -> str:
+    """mjml_to_html, with MRML's complaints turned into errors: the edition's raw HTML it cannot parse, or
+    else a project template that produces broken MJML."""
     try:
         return mjml_to_html(mjml_source)
     except Exception as exc:  # MRML raises ValueError (or a Rust panic) on markup it cannot parse
-        raise EditionError(_unparsable_html(loaded, str(exc))) from None
+        detail = str(exc)
+    problems = _unparsable_html(loaded)
+    if problems:
+        raise EditionError(problems)
+    blame = mjml_problem(templates, detail)
+    if blame:
+        raise InputError(blame)
+    raise EditionError([Diagnostic("error", loaded.display_path, None, "",
+                                   f"the email could not be assembled ({detail})")])
 
 
-def _unparsable_html(loaded: LoadedEdition, detail: str) -> list[Diagnostic]:
+def _unparsable_html(loaded: LoadedEdition) -> list[Diagnostic]:
     """Which Markdown fields MRML cannot parse, each with its line; only called after a failure."""
     problems = []
     for text in iter_texts(loaded.edition):
@@ -188,8 +179,7 @@ def _unparsable_html(loaded: LoadedEdition, detail: str) -> list[Diagnostic]:
                 "error", loaded.display_path, loaded.lines.get((*path, "#text")) or loaded.line_of(path),
                 text.place, f"the raw HTML in this text cannot be used in an email ({exc}); close every "
                 "tag (<br/>, <b>...</b>), write & as &amp;, or remove 'allow_html: true'"))
-    return problems or [Diagnostic("error", loaded.display_path, None, "",
-                                   f"the email could not be assembled ({detail})")]
+    return problems
 
 
 class _RequestsOnDemand(types.ModuleType):
@@ -318,9 +308,12 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
     # A local image is written in the HTML as its path inside the edition folder ("./images/a.png" becomes
     # "images/a.png"): the form the sender looks for to swap in the embedded copy (cid:).
     image_src = {src: (loaded.folder / src).relative_to(loaded.folder).as_posix() for src in local}
-    mjml_source = to_mjml(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD, image_src=image_src)
-    html = with_head_metas(inline_css(_compile(mjml_source, loaded)))
-    web_page = _compile(to_mjml(edition, theme, web_url=None, unsubscribe_url=None, image_src=image_src), loaded)
+    templates = Project(root or loaded.folder.parent.parent).templates_dir  # overrides the package's, file by file
+    mjml_source = to_mjml(edition, theme, templates=templates, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD,
+                          image_src=image_src)
+    html = with_head_metas(inline_css(_compile(mjml_source, loaded, templates)))
+    web_page = _compile(to_mjml(edition, theme, templates=templates, web_url=None, unsubscribe_url=None,
+                                image_src=image_src), loaded, templates)
     web_html = with_head_metas(merge.defaults(web_page, "html"))  # public: "Beste lezer,", never "[[aanhef|...]]"
     text = plain.render_text(edition, theme, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD)
     result = Rendered(

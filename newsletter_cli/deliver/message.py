@@ -48,7 +48,8 @@ def encode_header(name: str, value: str) -> bytes:
     check_header_value(value, name)
     if value.isascii() and len(name) + len(value) < 76:
         return f"{name}: {value}\r\n".encode("ascii")
-    folded: str = SMTP.fold(name, value)
+    # policy.fold() leaves a short line as it is, non-ASCII included; the header object encodes it.
+    folded: str = SMTP.header_factory(name, value).fold(policy=SMTP)
     return folded.encode("ascii")
 
 

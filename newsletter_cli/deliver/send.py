@@ -43,7 +43,7 @@ from newsletter_cli.deliver.recipients import summary as list_summary
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Progress, Sender
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.project import Project, current, display
+from newsletter_cli.project import Project, current, display, display_dir
 from newsletter_cli.settings import Settings
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
@@ -297,7 +297,7 @@ def summary(plan: Plan) -> list[str]:
     if plan.errors and plan.ignore_check_errors and not plan.test and not plan.outbox:
         lines.append("Check:      ERRORS IGNORED (--ignore-check-errors): this is recorded in the journal")
     if plan.outbox:
-        lines.append(f"Mode:       nothing is sent; every message is written to {display(plan.folder / OUTBOX)}/")
+        lines.append(f"Mode:       nothing is sent; every message is written to {display_dir(plan.folder / OUTBOX)}")
     else:
         limiter = RateLimiter(s.send_rate)
         rate = f"{s.send_rate} per minute" if s.send_rate else "no rate limit"
@@ -428,7 +428,8 @@ def result_lines(result: SendResult) -> list[str]:
         sample = (f" (a sample: the first {result.written} of the {total:,} messages this send would make)"
                   if total > result.written else "")
         return [f"NOTHING WAS SENT ({why}): {result.written} messages written to "
-                f"{display(plan.folder / OUTBOX)}/{sample} (open an .eml file with your mail program to look at it)."]
+                f"{display_dir(plan.folder / OUTBOX)}{sample} (open an .eml file with your mail program to look "
+                "at it)."]
     lines = [f"{'Test send' if plan.test else 'Send'}: {result.sent} sent, {result.failed} failed, "
              f"{result.deferred} deferred, {result.uncertain} uncertain, in {result.seconds:.0f} s"]
     lines += [f"  {state}: {address}: {reply}" for address, state, reply in result.failures]

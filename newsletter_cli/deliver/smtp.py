@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import os
 import re
 import shlex
 import smtplib
@@ -86,6 +87,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def command_line(command: str, windows: bool = os.name == "nt") -> str | list[str]:
+    """The token command as subprocess wants it: split like a POSIX shell would, but on Windows the line as it
+    is (CreateProcess splits it itself; shlex would eat the backslashes of C:\\Users\\...)."""
+    return command if windows else shlex.split(command)
+
+
 def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
     """An access token: from the Microsoft 365 sign-in (`newsletter login`, or the application's own with
     OAUTH_CLIENT_SECRET/OAUTH_CERTIFICATE), else from SMTP_OAUTH_TOKEN_COMMAND (its output is never shown).
@@ -99,7 +106,7 @@ def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
             raise Fatal(exc.message) from None
     command = settings.smtp_oauth_token_command or ""
     try:
-        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=120)
     except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
         raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND could not be run: {exc}") from None
     if done.returncode != 0 or not done.stdout.strip():

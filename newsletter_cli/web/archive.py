@@ -16,7 +16,7 @@ from newsletter_cli.compose import i18n
 from newsletter_cli.compose.build import Build, archive_url, build, load_theme
 from newsletter_cli.compose.model import Theme
 from newsletter_cli.errors import EditionError, InputError
-from newsletter_cli.project import EDITION_FILE, Project, current, display
+from newsletter_cli.project import EDITION_FILE, Project, current, display, display_dir
 from newsletter_cli.web import page_environment
 
 INDEX_FILE = "index.html"
@@ -127,7 +127,7 @@ def build_archive(out_dir: Path, project: Project | None = None, *, include_futu
     with tempfile.TemporaryDirectory(prefix="newsletter-archive-") as tmp:
         editions, skipped = collect(Path(tmp), project, include_future=include_future, today=today)
         if not editions and not skipped:
-            raise InputError(f"No editions in {display(project.editions_dir)}/. Start one with: newsletter new "
+            raise InputError(f"No editions in {display_dir(project.editions_dir)}. Start one with: newsletter new "
                              "YYYY-MM")
         write_site(editions, out_dir, load_theme(project))
     return ArchiveResult(out_dir, editions, skipped)

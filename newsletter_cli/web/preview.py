@@ -317,8 +317,10 @@ class PreviewServer(ThreadingHTTPServer):
         """Start the watcher threads: edition folder and templates (recursive), theme.yaml (not)."""
         folder = self.state.edition_yaml.parent.resolve()
         logo = load_theme_logo(self.project)
+        own = self.project.templates_dir  # the project's overrides, when it has any
         plans: list[tuple[list[Path], bool, Callable[[object, str], bool]]] = [
-            ([folder, TEMPLATES, PAGE_TEMPLATES], True, lambda _c, p: _is_source(Path(p), folder)),
+            ([folder, TEMPLATES, PAGE_TEMPLATES, *([own] if own.is_dir() else [])], True,
+             lambda _c, p: _is_source(Path(p), folder)),
             (list(dict.fromkeys([self.root, *([logo.parent] if logo else [])])), False,
              lambda _c, p: Path(p).name == "theme.yaml" or (logo is not None and Path(p) == logo)),
         ]
