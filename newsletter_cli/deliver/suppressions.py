@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter_cli.deliver.lists import find_column
 from newsletter_cli.deliver.recipients import (
@@ -24,6 +25,9 @@ from newsletter_cli.deliver.recipients import (
 )
 from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.project import Project, current, display
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 FILE = SUPPRESSIONS_FILE
 COLUMNS = ("email", "reason", "date", "edition", "detail")
@@ -112,7 +116,7 @@ def _write(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
         raise NewsletterError(f"{display(path)}: cannot save it: {exc.strerror}. Nothing was changed.") from None
 
 
-def _locked(path: Path):  # type: ignore[no-untyped-def]
+def _locked(path: Path) -> FileLock:
     from filelock import FileLock
 
     return FileLock(str(path.with_name(f".{path.name}.lock")), timeout=LOCK_TIMEOUT)
