@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 from newsletter_cli.deliver.ratelimit import RateLimiter
 from newsletter_cli.deliver.recipients import Recipient
-from newsletter_cli.deliver.smtp import Connection, Fatal, Permanent, ReplyLost, Temporary
+from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary
+from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 
