@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from click._termui_impl import ProgressBar
 
-    from newsletter_cli.deliver.send import Plan
+    from newsletter_cli.deliver.plan import Plan
     from newsletter_cli.deliver.workers import Progress
     from newsletter_cli.errors import Diagnostic
     from newsletter_cli.project import Project
@@ -287,7 +287,7 @@ def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
     """Print the summary; ask before a real send (refuse without a terminal unless --yes)."""
     import sys
 
-    from newsletter_cli.deliver.send import summary
+    from newsletter_cli.deliver.plan import summary
     from newsletter_cli.errors import NewsletterError
 
     def confirm(plan: Plan) -> bool:

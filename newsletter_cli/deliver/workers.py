@@ -71,10 +71,10 @@ class Outcome:
     failed: int = 0
     deferred: int = 0
     uncertain: int = 0
-    stopped: str | None = None
+    stopped: str | None = None  # why the send stopped early
     quota: bool = False
-    aborted: list[str] = field(default_factory=list)  # members left uncertain by an abort
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    aborted: list[str] = field(default_factory=list)  # members left uncertain by an abort (a second Ctrl+C)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
     sent_to: list[str] = field(default_factory=list)
 
 
