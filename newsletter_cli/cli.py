@@ -1,4 +1,8 @@
-"""The command line: a thin click layer over the library. Heavy modules are imported per command."""
+"""The command line: a thin click layer over the library. Heavy modules are imported per command.
+
+One file by design, over the ~400-line guide: it is the click layer that holds every command, and keeping all
+printing and prompting here keeps click out of the packages below.
+"""
 
 from __future__ import annotations
 
