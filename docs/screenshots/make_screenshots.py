@@ -1,7 +1,7 @@
 """Regenerate the screenshots in this folder from the shipped example edition.
 
 Run from the project folder after changing the templates:  .venv/bin/python docs/screenshots/make_screenshots.py
-Needs Debian's chromium (`make chromium`) and Playwright (the test extra). Works on a temporary copy of the
+Needs Debian's chromium (`make system-packages`) and Playwright (the test extra). Works on a temporary copy of the
 example edition, so editions/ is left alone.
 """
 
