@@ -25,6 +25,25 @@ def verdict(value: float | None, ok: bool | None) -> str:
     return "**met**" if ok else "**missed**"
 
 
+def ratio_rows(throughput: dict, table, phases: bool = False) -> list[tuple[str, str, str, str]]:
+    """One summary row per (label, ratio key, target, test): the measured ratio and whether it meets the target;
+    with `phases`, also the sending phase alone (and its verdict when that differs)."""
+    rows = []
+    for label, key, target, test in table:
+        d = _get(throughput, "ratios", key)
+        ph = _get(throughput, "phase_ratios", key) if phases else None
+        shown = fmt_ratio(d) if _ok(d) else "n/a"
+        if _ok(ph):
+            shown += f"; sending phase only: {fmt_ratio(ph)}"
+        v = "not measured"
+        if _ok(d):
+            v = verdict(d["median"], test(d["median"]))
+            if _ok(ph) and test(ph["median"]) != test(d["median"]):
+                v += f" (sending phase: {'met' if test(ph['median']) else 'missed'})"
+        rows.append((label, target, shown, v))
+    return rows
+
+
 def fmt_kib(v: float) -> str:
     return f"{v / 1024:.0f} MiB"
 
@@ -80,22 +99,11 @@ def render(r: dict) -> str:
                          verdict(hp["median"], hp["median"] < 1.8)))
     if s:
         t = s.get("throughput") or {}
-        for label, key, target, test in (
+        rows += ratio_rows(t, (
             ("send vs mailmerge (throughput, instant sink: see 2b)", "newsletter (1) vs mailmerge", "≥ 3x", lambda v: v >= 3),
             ("send, 1 connection, vs bare smtplib loop", "newsletter (1) vs bare loop", "≥ 0.8x", lambda v: v >= 0.8),
             ("send, SEND_CONNECTIONS=3, vs bare smtplib loop", "newsletter (3) vs bare loop", "> 1x", lambda v: v > 1),
-        ):
-            d = _get(t, "ratios", key)
-            ph = _get(t, "phase_ratios", key)
-            shown = fmt_ratio(d) if _ok(d) else "n/a"
-            if _ok(ph):
-                shown += f"; sending phase only: {fmt_ratio(ph)}"
-            v = "not measured"
-            if _ok(d):
-                v = verdict(d["median"], test(d["median"]))
-                if _ok(ph) and test(ph["median"]) != test(d["median"]):
-                    v += f" (sending phase: {'met' if test(ph['median']) else 'missed'})"
-            rows.append((label, target, shown, v))
+        ), phases=True)
         pz = _get(s, "personalisation", "for_recipient")
         rows.append(("personalisation: `MessageFactory.for_recipient`", "< 1 ms",
                      fmt_sample(pz, fmt_us) if _ok(pz) else "n/a",
@@ -289,16 +297,12 @@ def send_real_rows(sr: dict) -> list[tuple[str, str, str, str]]:
     """Summary rows of bench_send_real: the honest ratios, against a server that takes its time."""
     if not sr:
         return []
-    rows = []
     t = sr.get("throughput") or {}
-    for label, key, target, test in (
+    rows = ratio_rows(t, (
         ("send vs mailmerge, realistic server, 1 connection", "newsletter (1) vs mailmerge", "(≥ 2x)", lambda v: v >= 2),
         ("send vs mailmerge, realistic server, 3 connections", "newsletter (3) vs mailmerge", "(≥ 3x)", lambda v: v >= 3),
         ("send, 3 connections vs 1, realistic server", "3 connections vs 1", "(> 2x)", lambda v: v > 2),
-    ):
-        d = _get(t, "ratios", key)
-        rows.append((label, target, fmt_ratio(d) if _ok(d) else "n/a",
-                     verdict(d["median"], test(d["median"])) if _ok(d) else "not measured"))
+    ))
     g = _get(sr, "greylist", "seconds", "10% greylisted once")
     rows.append(("100 members, 10 greylisted once, default retry delays, 3 connections", "< 15 s",
                  fmt_sample(g) if _ok(g) else "n/a", verdict(g["median"], g["median"] < 15) if _ok(g) else "not measured"))

@@ -1,4 +1,8 @@
-"""The command line: a thin click layer over the library. Heavy modules are imported per command."""
+"""The command line: a thin click layer over the library. Heavy modules are imported per command.
+
+One file by design, over the ~400-line guide: it is the click layer that holds every command, and keeping all
+printing and prompting here keeps click out of the packages below.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ if TYPE_CHECKING:
 
     from click._termui_impl import ProgressBar
 
-    from newsletter_cli.deliver.send import Plan
+    from newsletter_cli.deliver.plan import Plan
     from newsletter_cli.deliver.workers import Progress
     from newsletter_cli.errors import Diagnostic
     from newsletter_cli.project import Project
@@ -287,7 +291,7 @@ def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
     """Print the summary; ask before a real send (refuse without a terminal unless --yes)."""
     import sys
 
-    from newsletter_cli.deliver.send import summary
+    from newsletter_cli.deliver.plan import summary
     from newsletter_cli.errors import NewsletterError
 
     def confirm(plan: Plan) -> bool:

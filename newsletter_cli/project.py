@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from newsletter_cli.envfile import ENV_FILE, RawSettings, read_raw
 from newsletter_cli.errors import InputError
-from newsletter_cli.settings import ENV_FILE, RawSettings, Settings, read_raw, validate
+from newsletter_cli.settings import Settings, validate
 
 EDITION_FILE = "edition.yaml"
 EDITIONS_DIR = "editions"

@@ -14,8 +14,9 @@ from typing import Any
 
 from click.testing import Result
 
+from newsletter_cli.envfile import NAMES, OWN_PREFIXES
 from newsletter_cli.project import Project
-from newsletter_cli.settings import NAMES, OWN_PREFIXES, Settings
+from newsletter_cli.settings import Settings
 
 # The command as a user runs it, in a process of its own (no pytest around it).
 COMMAND = [sys.executable, "-c", "from newsletter_cli.cli import main; main()"]

@@ -36,8 +36,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
+from newsletter_cli.deliver.replies import Fatal
 from newsletter_cli.deliver.send import run_send
-from newsletter_cli.deliver.smtp import Connection, Fatal, tls_context
+from newsletter_cli.deliver.smtp import Connection, tls_context
 from newsletter_cli.errors import InputError
 from newsletter_cli.settings import parse_settings
 

@@ -153,7 +153,7 @@ def test_archive_base_url_may_be_set_in_the_env_file(project: Path):
 def test_env_example_explains_archive_base_url_next_to_every_other_setting():
     from dotenv import dotenv_values
 
-    from newsletter_cli.settings import NAMES
+    from newsletter_cli.envfile import NAMES
 
     example = Path(__file__).resolve().parent.parent / ".env.example"
     lines = example.read_text(encoding="utf-8").splitlines()

@@ -21,14 +21,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "newsletter_cli"
 # What each part may import from the package (besides itself). web and deliver both reuse `newsletter check`'s
 # offline checks (the preview lists them, `send` refuses to start on an error), so they may import check.
 ALLOWED: dict[str, set[str]] = {
-    "cli": {"web", "deliver", "check", "compose", "project", "settings", "textfile", "errors", "__init__"},
+    "cli": {"web", "deliver", "check", "compose", "project", "settings", "envfile", "textfile", "errors", "__init__"},
     "__main__": {"cli"},
-    "web": {"check", "compose", "project", "settings", "textfile", "errors"},
-    "deliver": {"check", "compose", "project", "settings", "textfile", "errors"},
-    "check": {"compose", "project", "settings", "textfile", "errors"},
-    "compose": {"project", "settings", "textfile", "errors"},
-    "project": {"settings", "textfile", "errors"},
-    "settings": {"textfile", "errors"},
+    "web": {"check", "compose", "project", "settings", "envfile", "textfile", "errors"},
+    "deliver": {"check", "compose", "project", "settings", "envfile", "textfile", "errors"},
+    "check": {"compose", "project", "settings", "envfile", "textfile", "errors"},
+    "compose": {"project", "settings", "envfile", "textfile", "errors"},
+    "project": {"settings", "envfile", "textfile", "errors"},
+    "settings": {"envfile", "textfile", "errors"},
+    "envfile": {"textfile", "errors"},
     "textfile": {"errors"},
     "errors": set(),
     "__init__": set(),

@@ -252,7 +252,7 @@ def test_microsoft_refusals_in_plain_words(reply, auth, expected):
 
 
 def test_send_as_denied_at_data_stops_the_send():
-    from newsletter_cli.deliver.smtp import Fatal, Permanent, classify
+    from newsletter_cli.deliver.replies import Fatal, Permanent, classify
 
     settings = parse_settings(SETTINGS, {})
     denied = classify("DATA", 550, "550 5.7.60 SMTP; Client does not have permissions to send as this sender", settings)

@@ -189,7 +189,7 @@ def test_the_whole_path_works_without_posix_only_modules(project: Path) -> None:
 
 def test_the_env_permission_warning_only_where_permission_bits_mean_something(project: Path,
                                                                                monkeypatch: pytest.MonkeyPatch):
-    from newsletter_cli import settings
+    from newsletter_cli import envfile as settings
 
     (project / ".env").write_text("SMTP_HOST=h\n", encoding="utf-8")
     (project / ".env").chmod(0o666)  # what Windows reports for every file that is not read-only

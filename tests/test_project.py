@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsletter_cli.compose.build import build
-from newsletter_cli.deliver.send import plan_send
+from newsletter_cli.deliver.plan import plan_send
 from newsletter_cli.errors import InputError
 from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings

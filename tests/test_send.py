@@ -365,7 +365,7 @@ def test_three_connections_with_faults_deliver_each_once(project, pipelining):
     ("MAIL FROM", 530, "530 5.7.57 Client not authenticated", "Fatal"),
 ])
 def test_replies_are_classified(stage, code, reply, kind):
-    from newsletter_cli.deliver.smtp import classify
+    from newsletter_cli.deliver.replies import classify
 
     outcome = classify(stage, code, reply)
     assert type(outcome).__name__ == kind
@@ -482,7 +482,8 @@ class _ScriptedSMTP:
     ([(250, b"OK"), (250, b"OK"), (354, b"go"), (250, b"queued")], None, True),
 ])
 def test_pipelined_replies_are_read_in_order(replies, kind, sent_data):
-    from newsletter_cli.deliver.smtp import Connection, SendFailure
+    from newsletter_cli.deliver.replies import SendFailure
+    from newsletter_cli.deliver.smtp import Connection
     from newsletter_cli.errors import NewsletterError
 
     connection = Connection(parse_settings({"SMTP_HOST": "127.0.0.1", "NEWSLETTER_FROM": FROM}, {}))

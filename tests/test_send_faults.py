@@ -244,7 +244,8 @@ def test_internationalized_domain_goes_out_idna_encoded(project):
 def test_non_ascii_mailbox_needs_smtputf8(smtputf8):
     """The transport: a non-ASCII mailbox name goes with SMTPUTF8 where offered, else is refused clearly.
     (Recipient lists refuse such addresses when read, with the line; this is the transport's own guard.)"""
-    from newsletter_cli.deliver.smtp import Connection, Permanent
+    from newsletter_cli.deliver.replies import Permanent
+    from newsletter_cli.deliver.smtp import Connection
 
     data = b"Subject: x\r\n\r\nbody\r\n"
     with SmtpServer(smtputf8=smtputf8) as server:

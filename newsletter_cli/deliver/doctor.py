@@ -6,7 +6,8 @@ import smtplib
 from dataclasses import dataclass
 
 from newsletter_cli.deliver.refusals import smtp_refusal
-from newsletter_cli.deliver.smtp import Connection, Fatal, Temporary, _describe, reply_text
+from newsletter_cli.deliver.replies import Fatal, Temporary, describe, reply_text
+from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.settings import Settings, missing
 
 
@@ -72,7 +73,7 @@ def smtp_checks(settings: Settings) -> list[Check]:
                                               or "(check NEWSLETTER_FROM and the account's send-as rights)"))))
             connection.reset()
         except (smtplib.SMTPException, OSError) as exc:
-            checks.append(Check(False, f"sender {s.from_address}: {_describe(exc)}"))
+            checks.append(Check(False, f"sender {s.from_address}: {describe(exc)}"))
     connection.close()
     checks.append(Check(True, "quit; nothing was sent"))
     return checks

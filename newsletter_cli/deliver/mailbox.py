@@ -64,7 +64,8 @@ def quoted(name: str) -> str:
 
 def access_token(settings: Settings) -> SecretStr:
     """The OAuth access token for IMAP (oauth.IMAP_SCOPE): the one seam where the sign-in is asked."""
-    from newsletter_cli.deliver.smtp import Fatal, oauth_token
+    from newsletter_cli.deliver.replies import Fatal
+    from newsletter_cli.deliver.smtp import oauth_token
 
     if settings.oauth_client_id:  # the Microsoft 365 sign-in (`newsletter login`), for IMAP this time
         from newsletter_cli.deliver.oauth import IMAP_SCOPE
@@ -109,7 +110,8 @@ class Mailbox:
         if not s.imap_username:
             raise missing(s, "IMAP_USERNAME", "the mailbox to log in to (it defaults to SMTP_USERNAME)",
                           "nieuwsbrief@vzhg.nl")
-        from newsletter_cli.deliver.smtp import Fatal, tls_context
+        from newsletter_cli.deliver.replies import Fatal
+        from newsletter_cli.deliver.smtp import tls_context
 
         try:
             context = tls_context(s)

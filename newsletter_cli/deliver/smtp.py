@@ -1,9 +1,6 @@
 """The SMTP transport: one connection reused for many messages, TLS always verified, AUTH and XOAUTH2.
 
-Every failure is sorted into the kinds that decide what `send` does next: Temporary (retry later; with
-`connection` set it concerns the connection or the account, not the recipient: the worker pauses and
-reconnects), ReplyLost (the message went out but its reply never came: the outcome is unknown, never retried
-on its own), Permanent (this recipient only) and Fatal (stop the send).
+What each failure means for the send (Temporary, ReplyLost, Permanent, Fatal) is decided in replies.py.
 Nothing here ever prints, logs or puts the password or a token in an exception.
 """
 
@@ -24,52 +21,13 @@ from functools import lru_cache
 from pydantic import SecretStr
 
 from newsletter_cli.deliver.refusals import smtp_refusal
+from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary, classify, describe, reply_text
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 
 LINE_DOT_RE = re.compile(rb"\n\.")  # a line starting with a dot (dot-stuffing)
-# Replies about the connection or the account rather than the recipient: Microsoft 365's concurrency limit
-# (4.3.2) and throttling ("server busy", 4.7.500).
-ACCOUNT_RE = re.compile(r"\b4\.3\.2\b|\b4\.7\.500\b|throttl|concurren", re.IGNORECASE)
-QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)
 CA_HINT = ("Certificate checks are never skipped. If your organisation uses its own certificate authority, set "
            "SMTP_CA_FILE to its certificate (.pem); otherwise check that SMTP_HOST is the server's real name.")
-
-
-class SendFailure(Exception):
-    """A failed SMTP step, with the server's reply (or what went wrong) as `reply`."""
-
-    def __init__(self, reply: str):
-        super().__init__(reply)
-        self.reply = reply
-
-
-class Temporary(SendFailure):
-    """4xx or a lost connection: try again later; `reconnect` when the connection is gone; `connection` when
-    the reply concerns the connection or the account (421, 4.3.2, throttling, no connection), not the member."""
-
-    def __init__(self, reply: str, reconnect: bool = False, connection: bool = False):
-        super().__init__(reply)
-        self.reconnect = reconnect
-        self.connection = connection or reconnect
-
-
-class ReplyLost(SendFailure):
-    """The whole message went out but no reply to its final dot came (timeout or disconnect): the server
-    may have stored it (RFC 5321 section 4.5.3.2.6), so it is uncertain and must not be sent again by itself."""
-
-
-class Permanent(SendFailure):
-    """5xx for this recipient: mark it failed and carry on."""
-
-
-class Fatal(NewsletterError):
-    """Stop the whole send: connection refused, TLS, authentication, sender refused, quota."""
-
-    def __init__(self, message: str, reply: str = "", quota: bool = False):
-        super().__init__(message)
-        self.reply = reply or message
-        self.quota = quota
 
 
 @lru_cache(maxsize=1)
@@ -121,11 +79,6 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
     except (ssl.SSLError, OSError) as exc:
         raise Fatal(f"SMTP_CA_FILE {settings.smtp_ca_file}: not a usable certificate file: {exc}") from None
-
-
-def reply_text(code: int, message: bytes | str) -> str:
-    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-    return f"{code} {' '.join(text.split())}"
 
 
 class Connection:
@@ -189,14 +142,14 @@ class Connection:
         except smtplib.SMTPConnectError as exc:
             self.close()
             if 400 <= exc.smtp_code < 500:  # e.g. 421 at the greeting: busy, try again later
-                raise Temporary(f"{self.where}: the server is busy: {_describe(exc)}", reconnect=True) from None
-            raise Fatal(f"{self.where}: the server refused the connection: {_describe(exc)}.") from None
+                raise Temporary(f"{self.where}: the server is busy: {describe(exc)}", reconnect=True) from None
+            raise Fatal(f"{self.where}: the server refused the connection: {describe(exc)}.") from None
         except (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected) as exc:
             self.close()
-            raise Temporary(f"{self.where}: failed to connect: {_describe(exc)}", reconnect=True) from None
+            raise Temporary(f"{self.where}: failed to connect: {describe(exc)}", reconnect=True) from None
         except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             self.close()
-            raise Fatal(f"{self.where}: failed to connect: {_describe(exc)}. Check SMTP_HOST, SMTP_PORT and "
+            raise Fatal(f"{self.where}: failed to connect: {describe(exc)}. Check SMTP_HOST, SMTP_PORT and "
                         "SMTP_SECURITY (starttls on 587, ssl on 465); `newsletter doctor` tests them.") from None
 
     def _authenticate(self, smtp: smtplib.SMTP) -> None:
@@ -281,7 +234,7 @@ class Connection:
             raise
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
-            raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
+            raise Temporary(f"connection lost during {stage}: {describe(exc)}", reconnect=True) from None
         return self._outcome(stage, code, message)
 
     @property
@@ -320,7 +273,7 @@ class Connection:
             refused = _first_refusal(replies)
             if refused is not None:  # refused, then disconnected: the refusal says what happened (e.g. a quota)
                 return self._outcome(stages[refused], *replies[refused])
-            raise Temporary(f"connection lost during {stage}: {_describe(exc)}", reconnect=True) from None
+            raise Temporary(f"connection lost during {stage}: {describe(exc)}", reconnect=True) from None
         return self._outcome("DATA", code, message)
 
     def _transmit(self, smtp: smtplib.SMTP, code: int, message: bytes, data: bytes,
@@ -349,7 +302,7 @@ class Connection:
                 sock.settimeout(self.settings.smtp_timeout)
             return reply
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise ReplyLost(f"the message was sent but the server's reply to it never came ({_describe(exc)}): "
+            raise ReplyLost(f"the message was sent but the server's reply to it never came ({describe(exc)}): "
                             "it may or may not have been accepted") from None
 
     def _outcome(self, stage: str, code: int, message: bytes | str) -> str:
@@ -405,40 +358,6 @@ def _dot_stuffed(data: bytes) -> bytes:
         data = b"." + data
     data = LINE_DOT_RE.sub(b"\n..", data)
     return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the server name and port right? is a firewall in the way?)"
-    if isinstance(exc, socket.gaierror):
-        return "unknown host name"
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "no answer (timed out)"
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return reply_text(exc.smtp_code, exc.smtp_error)
-    return str(exc) or type(exc).__name__
-
-
-def classify(stage: str, code: int, reply: str, settings: Settings | None = None) -> SendFailure | Fatal:
-    """What a non-success reply means for the send."""
-    if QUOTA_RE.search(reply):
-        return Fatal(f"The server stopped accepting messages: {reply}. This is Microsoft 365's sending quota or "
-                     "throttling: wait (24 hours for the daily quota) and run the same command again to resume; "
-                     "everyone already sent is skipped.", reply, quota=True)
-    plain = smtp_refusal(reply, settings) if settings is not None and code >= 500 else None
-    if plain:  # e.g. SendAsDenied: every message would be refused the same way
-        return Fatal(f"The server refused the message: {reply}. {plain}", reply)
-    if code == 421:
-        return Temporary(reply, reconnect=True)
-    if 400 <= code < 500:
-        return Temporary(reply, connection=bool(ACCOUNT_RE.search(reply)))
-    if code in (530, 534, 535, 538):
-        return Fatal(f"The server requires (other) authentication: {reply}. Check SMTP_USERNAME and SMTP_PASSWORD.",
-                     reply)
-    if stage == "MAIL FROM":
-        return Fatal(f"The server refuses the sender address: {reply}. Check NEWSLETTER_FROM: the account in "
-                     "SMTP_USERNAME must be allowed to send as that address.", reply)
-    return Permanent(reply)
 
 
 def envelope_address(address: str, smtputf8: bool) -> tuple[str, bool]:

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 from newsletter_cli.deliver.ratelimit import RateLimiter
 from newsletter_cli.deliver.recipients import Recipient
-from newsletter_cli.deliver.smtp import Connection, Fatal, Permanent, ReplyLost, Temporary
+from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary
+from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 
@@ -70,10 +71,10 @@ class Outcome:
     failed: int = 0
     deferred: int = 0
     uncertain: int = 0
-    stopped: str | None = None
+    stopped: str | None = None  # why the send stopped early
     quota: bool = False
-    aborted: list[str] = field(default_factory=list)  # members left uncertain by an abort
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    aborted: list[str] = field(default_factory=list)  # members left uncertain by an abort (a second Ctrl+C)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
     sent_to: list[str] = field(default_factory=list)
 
 

@@ -3,14 +3,14 @@
 Like a static-site dev server: it builds with `build()` into a temporary folder, watches the edition
 folder, the templates and theme.yaml, rebuilds on every save and tells the open page to reload over
 Server-Sent Events. A failed rebuild is shown on the page while the last good render stays visible.
-Only the build's outputs and the edition's images are served; nothing else on disk is reachable.
+Only the build's outputs and the edition's images are served (preview_http.py answers the requests);
+nothing else on disk is reachable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import errno
-import json
 import os
 import shutil
 import signal
@@ -21,31 +21,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.utils import parseaddr
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path, PurePosixPath
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from newsletter_cli.compose import merge
 from newsletter_cli.compose.build import Build, build, load_theme
 from newsletter_cli.compose.model import is_web_address
-from newsletter_cli.compose.render import GMAIL_CLIP_BYTES, TEMPLATES
+from newsletter_cli.compose.render import TEMPLATES
 from newsletter_cli.errors import Diagnostic, EditionError, NewsletterError
 from newsletter_cli.project import Project, current, display
-from newsletter_cli.web import PAGE_TEMPLATES, page_environment
+from newsletter_cli.web import PAGE_TEMPLATES
+from newsletter_cli.web.preview_http import PreviewHandler
 
 Echo = Callable[[str], None]
-IMAGES_DIR = "images"
 IGNORED_DIRS = {"build", "outbox", "__pycache__"}
-IMAGE_TYPES = {
-    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-    ".webp": "image/webp", ".svg": "image/svg+xml",
-}
-KEEPALIVE_SECONDS = 15.0
 PREVIEW_VALUES = {"unsubscribe_url": "#unsubscribe"}  # merge fields show their defaults
-TEXT_PREVIEW_VALUES = {"unsubscribe_url": "<unsubscribe link, one per recipient>"}
 
 
 @dataclass
@@ -125,11 +116,6 @@ def _preview_html(html: str) -> str:
     return filled.replace("<head>", '<head><base target="_blank">', 1)
 
 
-def preview_text(text: str) -> str:
-    """The plain-text part as a reader without their own values gets it."""
-    return merge.fill(text, TEXT_PREVIEW_VALUES, "text")
-
-
 def _findings(result: Build, project: Project) -> list[Diagnostic]:
     """The offline findings of `newsletter check`, minus the build's warnings."""
     from newsletter_cli.check.content import run_checks
@@ -139,51 +125,6 @@ def _findings(result: Build, project: Project) -> list[Diagnostic]:
         return [f for f in run_checks(result, project=project) if (f.place, f.message) not in seen]
     except Exception as exc:  # the checker is optional here; say so instead of hiding the preview
         return [Diagnostic("warning", result.loaded.display_path, None, "", f"newsletter check failed: {exc}")]
-
-
-def _diagnostics(warnings: list[Diagnostic], findings: list[Diagnostic]) -> list[Diagnostic]:
-    """The build's warnings and check's findings, each problem once: a warning that check reports in its own
-    words (an unwrapped safelink is a warning of the loader and an error of check) gives way to the finding."""
-    reported = {(f.place, f.code) for f in findings if f.code}
-    return [w for w in warnings if not w.code or (w.place, w.code) not in reported] + findings
-
-
-def sender(project: Project) -> str:
-    """NEWSLETTER_FROM as `send` reads it (the project's .env, read once); no SMTP setting is ever shown."""
-    try:
-        return project.setting_text("NEWSLETTER_FROM")
-    except NewsletterError:
-        return ""  # `newsletter doctor` explains a broken .env; the page says the sender is not set
-
-
-def page_html(state: PreviewState) -> str:
-    """The preview page for the current state."""
-    snap = state.good
-    rendered = snap.build.rendered if snap else None
-    name, address = parseaddr(sender(state.project))
-    return page_environment().get_template("preview.html.j2").render(
-        state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
-        source=display(state.edition_yaml), from_name=name or address, from_address=address,
-        clip=GMAIL_CLIP_BYTES, diagnostics=_diagnostics(snap.build.rendered.warnings, snap.findings) if snap else [],
-        plain_text=preview_text(rendered.text) if rendered else "",
-        subject=merge.defaults(snap.build.loaded.edition.subject, "header") if snap else "",
-        preheader=merge.defaults(snap.build.loaded.edition.preheader, "header") if snap else "",
-    )
-
-
-def allowed_file(state: PreviewState, url_path: str) -> Path | None:
-    """The file a request may see: an image of the edition (or the theme's local logo); else None."""
-    rel = unquote(url_path).lstrip("/")
-    parts = PurePosixPath(rel).parts
-    if not parts or "\\" in rel or "\0" in rel or any(part.startswith(".") for part in parts):
-        return None  # no '..', no hidden files such as .env
-    referenced = state.good.build.rendered.image_files if state.good else {}  # item images and the theme's logo
-    path = referenced.get(PurePosixPath(rel).as_posix())  # as the email sends it: made smaller by the build
-    if path and path.is_file():
-        return path.resolve()
-    folder = state.edition_yaml.parent.resolve()
-    candidate = (folder / rel).resolve()  # symlinks are followed, then checked
-    return candidate if candidate.is_file() and candidate.is_relative_to(folder / IMAGES_DIR) else None
 
 
 def load_theme_logo(project: Project) -> Path | None:
@@ -197,79 +138,6 @@ def load_theme_logo(project: Project) -> Path | None:
         return None
     path = (root / logo).resolve()
     return path if path.is_relative_to(root.resolve()) and path.is_file() else None
-
-
-class PreviewHandler(BaseHTTPRequestHandler):
-    """GET only; every response is built from the preview state, never from a path on disk."""
-
-    server: PreviewServer
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        self._respond(head=False)
-
-    def do_HEAD(self) -> None:
-        self._respond(head=True)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # quiet: the terminal shows rebuilds, not requests
-
-    def _respond(self, head: bool) -> None:
-        state, path = self.server.state, urlsplit(self.path).path
-        snap = state.good
-        if path in ("/", "/index.html"):
-            return self._send(page_html(state), "text/html", head)
-        if path == "/events":
-            return self._events()
-        if path == "/state.json":
-            body = {"version": state.version, "error": state.error, "built": snap is not None}
-            return self._send(json.dumps(body), "application/json", head)
-        if snap and path == "/email.html":
-            return self._send(snap.email_html, "text/html", head)
-        if snap and path == "/web.html":
-            return self._send(snap.build.rendered.web_html, "text/html", head)
-        if snap and path == "/email.txt":
-            return self._send(preview_text(snap.build.rendered.text), "text/plain", head)
-        file = allowed_file(state, path)
-        if file and file.suffix.lower() in IMAGE_TYPES:
-            return self._send(file.read_bytes(), IMAGE_TYPES[file.suffix.lower()], head)
-        self._send("Not found", "text/plain", head, HTTPStatus.NOT_FOUND)
-
-    def _send(self, body: str | bytes, content_type: str, head: bool, status: HTTPStatus = HTTPStatus.OK) -> None:
-        data = body.encode("utf-8") if isinstance(body, str) else body
-        charset = "; charset=utf-8" if content_type.startswith(("text/", "application/json")) else ""
-        self.send_response(status)
-        self.send_header("Content-Type", content_type + charset)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if not head:
-            self.wfile.write(data)
-
-    def _events(self) -> None:
-        """Server-Sent Events: the current version now, then each new one as it comes."""
-        state = self.server.state
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        version = state.version
-        try:
-            self.wfile.write(f"retry: 1000\ndata: {version}\n\n".encode())
-            self.wfile.flush()
-            while True:  # until the preview stops (wait_for_change returns at once then)
-                new = state.wait_for_change(version, KEEPALIVE_SECONDS)
-                if state.closing:
-                    break
-                message = f"data: {new}\n\n" if new != version else ": keep-alive\n\n"
-                version = new
-                self.wfile.write(message.encode())
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the page was closed or reloaded
 
 
 class PreviewServer(ThreadingHTTPServer):
