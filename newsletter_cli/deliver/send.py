@@ -106,8 +106,6 @@ def delays_from_env(name: str = "NEWSLETTER_RETRY_DELAYS",
         raise InputError(f"{name} '{raw[:60]}' is not a list of seconds, e.g. 5,30,120") from None
 
 
-
-
 def _remove_unused(path: Path) -> None:
     """Remove a journal this run created if nothing was ever sent from it (declined, or refused)."""
     try:
