@@ -21,6 +21,7 @@ def make_project(root: Path) -> Path:
     (root / "editions").mkdir(parents=True, exist_ok=True)
     shutil.copytree(EXAMPLE, root / "editions" / "2025-09",
                     ignore=shutil.ignore_patterns("build", "outbox", "journal*", ".tested"))
+    shutil.copyfile(REPO / "theme.yaml", root / "theme.yaml")  # its postal address: send refuses the placeholder
     return root
 
 
