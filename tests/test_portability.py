@@ -84,6 +84,21 @@ def posix_only_uses(source: str, filename: str) -> list[str]:
     return found
 
 
+
+def serving_port(preview: subprocess.Popen[str], seconds: float = 120) -> tuple[str, str]:
+    """Read a running `newsletter preview`'s output until it says where it serves (its Ctrl-C line):
+    the port, and the output read so far."""
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    while not any("Ctrl-C" in line for line in lines) and time.monotonic() < deadline:
+        assert preview.stdout is not None
+        line = preview.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+    port = re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(lines))
+    assert port, "".join(lines)
+    return port.group(1), "".join(lines)
+
 def test_no_posix_only_call_outside_guarded_code() -> None:
     problems = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -169,22 +184,15 @@ def test_the_whole_path_works_without_posix_only_modules(project: Path) -> None:
 
     preview = newsletter(project, "preview", "2025-09", "--port", "0", "--no-open")
     try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 120
-        while not any("Ctrl-C" in line for line in lines) and time.monotonic() < deadline:
-            line = preview.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(lines))
-        assert port, "".join(lines)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/email.html", timeout=30) as response:
+        port, started = serving_port(preview)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/email.html", timeout=30) as response:
             assert response.status == 200 and b"Najaarscongres" in response.read()
         preview.terminate()  # SIGTERM here; Ctrl-Break (SIGBREAK) on Windows, handled the same way
         rest = preview.communicate(timeout=30)[0]
     finally:
         if preview.poll() is None:
             preview.kill()
-    assert "Preview stopped." in rest and "Traceback" not in "".join(lines) + rest
+    assert "Preview stopped." in rest and "Traceback" not in started + rest
 
 
 def test_the_env_permission_warning_only_where_permission_bits_mean_something(project: Path,
@@ -231,14 +239,8 @@ def test_ctrl_break_stops_the_preview_like_ctrl_c(project: Path) -> None:
     process = subprocess.Popen([sys.executable, "-c", code, "preview", "--port", "0", "--no-open"], cwd=project,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lines: list[str] = []
-        while not any("Ctrl-C" in line for line in lines):
-            line = process.stdout.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(lines))
-        assert port, "".join(lines)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/", timeout=30) as response:
+        port, _ = serving_port(process)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
             assert response.status == 200  # serving: the signal now reaches the running server
         process.send_signal(signal.SIGUSR1)
         rest = process.communicate(timeout=30)[0]
