@@ -123,7 +123,7 @@ def factory_and_recipients(project: Path, recipients_csv: Path, env: dict):
     os.chdir(project)
     from newsletter_cli.compose.build import build
     from newsletter_cli.deliver.message import MessageFactory
-    from newsletter_cli.deliver.recipients import read_recipients
+    from newsletter_cli.members.recipients import read_recipients
     from newsletter_cli.settings import parse_settings
 
     result = build(project / "editions" / "2025-09" / "edition.yaml", project / "out")

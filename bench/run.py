@@ -73,9 +73,9 @@ def code_facts() -> dict:
             return (REPO / "newsletter_cli" / name).read_text(encoding="utf-8")
         except OSError:
             return ""
-    journal, mailer = read("deliver/journal.py"), read("deliver/smtp.py")
+    journal, mailer = read("members/journal.py"), read("deliver/smtp.py")
     send = read("deliver/send.py") + read("deliver/plan.py")  # running a send, and planning it
-    recipients = read("deliver/recipients.py")
+    recipients = read("members/recipients.py")
     return {"mailer_sets_nodelay": "TCP_NODELAY" in mailer,
             "mailer_dot_regex": "\nDOT_RE = " in mailer,  # the (?m)^\. regex over every message
             "fingerprint_per_call": "@property\n    def fingerprint" in send,

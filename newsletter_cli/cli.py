@@ -370,10 +370,10 @@ def status(edition: str | None, as_json: bool) -> None:
     """Show who got an edition, and each failed, deferred or uncertain address with the reason."""
     import json
 
-    from newsletter_cli.deliver.feedback import status_lines as mailbox_lines
-    from newsletter_cli.deliver.feedback import status_report as mailbox_report
-    from newsletter_cli.deliver.journal import status as journal_status
-    from newsletter_cli.deliver.journal import status_lines
+    from newsletter_cli.mailbox.record import status_lines as mailbox_lines
+    from newsletter_cli.mailbox.record import status_report as mailbox_report
+    from newsletter_cli.members.journal import status as journal_status
+    from newsletter_cli.members.journal import status_lines
 
     here = project()
     folder = here.resolve(edition).parent
@@ -392,7 +392,7 @@ def mailbox(dry_run: bool) -> None:
     (temporary bounces on three editions in a row too); those messages are moved to IMAP_PROCESSED_FOLDER
     ('Nieuwsbrief verwerkt'), never deleted. Messages a person must read are listed and left where they are.
     """
-    from newsletter_cli.deliver.inbox import report_lines, run
+    from newsletter_cli.mailbox.run import report_lines, run
 
     here = project()
     click.echo("\n".join(report_lines(run(settings_of(here), here, dry_run=dry_run))))
@@ -405,7 +405,7 @@ def mailbox(dry_run: bool) -> None:
 @click.option("--detail", default="", help="A note for later, e.g. 'phoned 3 October'.")
 def suppress(address: str, reason: str, detail: str) -> None:
     """Never send to ADDRESS again: add it to suppressions.csv."""
-    from newsletter_cli.deliver import suppressions
+    from newsletter_cli.members import suppressions
     from newsletter_cli.project import display
 
     path = suppressions.default_path(project())
@@ -421,8 +421,8 @@ def suppress(address: str, reason: str, detail: str) -> None:
 @click.argument("address")
 def unsuppress(address: str) -> None:
     """Send to ADDRESS again: take it off suppressions.csv (e.g. removed by mistake)."""
-    from newsletter_cli.deliver import suppressions
     from newsletter_cli.errors import InputError
+    from newsletter_cli.members import suppressions
     from newsletter_cli.project import display
 
     path = suppressions.default_path(project())
@@ -513,8 +513,8 @@ def recipients() -> None:
 @click.option("--sheet", metavar="NAME", help="With an .xlsx list: the sheet to read (default: the first).")
 def recipients_check(file: Path, sheet: str | None) -> None:
     """Validate a recipient list without sending: bad rows, duplicates (which row repeats which), suppressed."""
-    from newsletter_cli.deliver.recipients import check_lines, read_recipients
     from newsletter_cli.errors import InputError
+    from newsletter_cli.members.recipients import check_lines, read_recipients
 
     result = read_recipients(file, project=project(), sheet=sheet)
     click.echo("\n".join(check_lines(result)))

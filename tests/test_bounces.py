@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter_cli.deliver import bounces, suppressions, unsubscribe
-from newsletter_cli.deliver.recipients import read_suppressions
 from newsletter_cli.errors import NewsletterError
+from newsletter_cli.mailbox import classify as bounces
+from newsletter_cli.members import suppressions, unsubscribe
+from newsletter_cli.members.recipients import read_suppressions
 from newsletter_cli.settings import parse_settings
 
 import mailbox_samples as samples
@@ -155,7 +156,7 @@ def test_a_reply_quoting_the_unsubscribe_link_is_not_a_request_but_words_are():
 
 
 def test_folder_names_in_modified_utf7():
-    from newsletter_cli.deliver.mailbox import mutf7, quoted
+    from newsletter_cli.mailbox.imap import mutf7, quoted
 
     assert mutf7("INBOX") == "INBOX"
     assert mutf7("Entwürfe") == "Entw&APw-rfe"  # RFC 3501's own kind of example
@@ -164,7 +165,7 @@ def test_folder_names_in_modified_utf7():
 
 
 def test_only_messages_that_may_matter_are_downloaded():
-    from newsletter_cli.deliver.inbox import worth_reading
+    from newsletter_cli.mailbox.run import worth_reading
 
     def header(raw: bytes) -> bytes:
         return raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
@@ -178,7 +179,7 @@ def test_only_messages_that_may_matter_are_downloaded():
 
 
 def test_a_strangers_subject_cannot_reach_the_terminal_as_escape_codes():
-    from newsletter_cli.deliver.inbox import _header
+    from newsletter_cli.mailbox.run import _header
 
     msg = email.message_from_bytes(b"Subject: =?utf-8?q?Graag_afmelden=1B[2J=07?=\r\n\r\nx")
     assert _header(msg, "Subject") == "Graag afmelden [2J"

@@ -17,7 +17,7 @@ import test_corpus_recipients
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver.lists import EMAIL_NAMES, find_column, normalize_column
+from newsletter_cli.members.lists import EMAIL_NAMES, find_column, normalize_column
 
 from smtp_server import SmtpServer
 

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from newsletter_cli.deliver.journal import Journal, exclusive, status, status_lines
 from newsletter_cli.deliver.ratelimit import RateLimiter
 from newsletter_cli.errors import NewsletterError
+from newsletter_cli.members.journal import Journal, exclusive, status, status_lines
 
 from helpers import FakeClock
 

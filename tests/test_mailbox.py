@@ -17,10 +17,11 @@ from click.testing import CliRunner
 from test_send import addresses, send, write_list
 
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver import feedback, inbox
-from newsletter_cli.deliver.mailbox import Fetched
-from newsletter_cli.deliver.recipients import read_suppressions
-from newsletter_cli.deliver.unsubscribe import token
+from newsletter_cli.mailbox import record as feedback
+from newsletter_cli.mailbox import run as inbox
+from newsletter_cli.mailbox.imap import Fetched
+from newsletter_cli.members.recipients import read_suppressions
+from newsletter_cli.members.unsubscribe import token
 from newsletter_cli.project import Project
 
 import mailbox_samples as samples
@@ -164,7 +165,7 @@ def test_bad_mailbox_settings_give_a_clear_message_and_lose_nothing(project, ima
 def test_the_server_going_away_while_moving_loses_nothing(project, imap, monkeypatch):
     """Everything learned is written before the first message is moved: a run cut off halfway is finished by
     the next one, and no member is lost or suppressed twice."""
-    from newsletter_cli.deliver.mailbox import Mailbox
+    from newsletter_cli.mailbox.imap import Mailbox
 
     members = addresses(3)
     with SmtpServer() as smtp:
@@ -213,7 +214,7 @@ def test_xoauth2_login_with_the_token_of_the_oauth_sign_in(project, tmp_path):
 
 
 def _journal(project: Path, edition: str, rows: list[tuple[str, str]]) -> None:
-    """A send journal as deliver/journal.py writes it (the columns this feature reads)."""
+    """A send journal as members/journal.py writes it (the columns this feature reads)."""
     folder = project / "editions" / edition
     if not folder.exists():
         shutil.copytree(project / "editions" / "2025-09", folder, ignore=shutil.ignore_patterns("journal*"))

@@ -14,7 +14,7 @@ from newsletter_cli.check.content import run_checks
 from newsletter_cli.compose import merge
 from newsletter_cli.compose.build import build
 from newsletter_cli.deliver.message import MessageFactory
-from newsletter_cli.deliver.recipients import Recipient
+from newsletter_cli.members.recipients import Recipient
 from newsletter_cli.settings import parse_settings
 from newsletter_cli.web.archive import build_archive
 from newsletter_cli.web.preview import PreviewServer

@@ -17,8 +17,8 @@ import pytest
 
 from newsletter_cli.compose.build import build
 from newsletter_cli.deliver.message import MessageFactory, unsubscribe_token
-from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.errors import InputError
+from newsletter_cli.members.recipients import Recipient
 from newsletter_cli.settings import parse_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "editions" / "2025-09"

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.deliver import oauth
-from newsletter_cli.deliver.journal import Journal
 from newsletter_cli.deliver.send import run_send
+from newsletter_cli.members.journal import Journal
 from newsletter_cli.settings import parse_settings
 
 from oauth_provider import OAuthProvider

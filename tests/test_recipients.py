@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver.recipients import read_recipients
 from newsletter_cli.errors import InputError
+from newsletter_cli.members.recipients import read_recipients
 
 from helpers import assert_no_traceback
 

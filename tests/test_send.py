@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver.journal import Journal, status
 from newsletter_cli.deliver.send import run_send
+from newsletter_cli.members.journal import Journal, status
 from newsletter_cli.settings import parse_settings
 
 from helpers import FakeClock

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver.journal import Journal, status, status_lines
 from newsletter_cli.deliver.ratelimit import SharedRateLimiter, shared_limiter
 from newsletter_cli.errors import NewsletterError
+from newsletter_cli.members.journal import Journal, status, status_lines
 from newsletter_cli.project import Project
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -290,7 +290,7 @@ def test_a_read_only_journal_stops_the_send(project):
 
 def test_a_journal_that_becomes_unwritable_mid_send_is_reported(project, monkeypatch):
     """A write failing during the send (a full disk) stops it with what to do, never a traceback."""
-    from newsletter_cli.deliver.journal import unwritable
+    from newsletter_cli.members.journal import unwritable
 
     original, calls = Journal.mark, []
 
@@ -360,7 +360,7 @@ def test_a_huge_setting_is_not_echoed(project, line, shown):
 
 
 def test_a_bad_row_does_not_hide_a_good_one_with_the_same_address(project):
-    from newsletter_cli.deliver.recipients import read_recipients
+    from newsletter_cli.members.recipients import read_recipients
 
     path = project / "leden.csv"
     path.write_text('email,name\nlid@example.org,"Naam met\nregelafbreking"\nLid@example.org,Goede Naam\n',

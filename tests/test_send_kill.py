@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from newsletter_cli.deliver.journal import Journal
+from newsletter_cli.members.journal import Journal
 
 from helpers import newsletter
 from smtp_server import SmtpServer

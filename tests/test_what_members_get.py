@@ -20,8 +20,8 @@ from newsletter_cli.cli import cli
 from newsletter_cli.compose.build import build
 from newsletter_cli.deliver.message import MessageFactory
 from newsletter_cli.deliver.plan import plan_send
-from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.errors import InputError
+from newsletter_cli.members.recipients import Recipient
 from newsletter_cli.settings import parse_settings
 from newsletter_cli.web.archive import build_archive
 from newsletter_cli.web.preview import PreviewServer

@@ -23,9 +23,9 @@ from urllib.parse import quote
 from newsletter_cli.compose import i18n, merge, qp
 from newsletter_cli.compose.build import Build
 from newsletter_cli.compose.render import embed_images, image_key
-from newsletter_cli.deliver import unsubscribe
-from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.errors import InputError
+from newsletter_cli.members import unsubscribe
+from newsletter_cli.members.recipients import Recipient
 from newsletter_cli.settings import Settings, missing
 
 SOFT_BREAK = b"=\r\n"

@@ -13,18 +13,18 @@ from pathlib import Path
 from newsletter_cli.compose import merge
 from newsletter_cli.compose.build import Build, fingerprint
 from newsletter_cli.compose.build import build as run_build
-from newsletter_cli.deliver.journal import SENDABLE, Journal, tested_builds
 from newsletter_cli.deliver.message import MessageFactory
 from newsletter_cli.deliver.ratelimit import RateLimiter
-from newsletter_cli.deliver.recipients import (
+from newsletter_cli.errors import InputError, NewsletterError
+from newsletter_cli.members.journal import SENDABLE, Journal, tested_builds
+from newsletter_cli.members.recipients import (
     Recipient,
     RecipientList,
     problem_lines,
     read_recipients,
     require_recipients,
 )
-from newsletter_cli.deliver.recipients import summary as list_summary
-from newsletter_cli.errors import InputError, NewsletterError
+from newsletter_cli.members.recipients import summary as list_summary
 from newsletter_cli.project import Project, current, display, display_dir
 from newsletter_cli.settings import Settings
 

@@ -17,12 +17,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.deliver.journal import JOURNAL_FILE, Journal, exclusive, now, remember_tested_build
 from newsletter_cli.deliver.plan import OUTBOX, Plan, plan_send
 from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Outcome, Progress, Sender
 from newsletter_cli.errors import InputError, NewsletterError
+from newsletter_cli.members.journal import JOURNAL_FILE, Journal, exclusive, now, remember_tested_build
 from newsletter_cli.project import Project, current, display_dir
 from newsletter_cli.settings import Settings
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from newsletter_cli.deliver.ratelimit import RateLimiter
-from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.errors import NewsletterError
+from newsletter_cli.members.recipients import Recipient
 from newsletter_cli.settings import Settings
 
 MAX_FAILURES_IN_A_ROW = 10

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
 
-from newsletter_cli.deliver import bounces, feedback, suppressions, unsubscribe
-from newsletter_cli.deliver.mailbox import MAX_MESSAGE_BYTES, Fetched, Mailbox
 from newsletter_cli.errors import NewsletterError
+from newsletter_cli.mailbox import classify as bounces
+from newsletter_cli.mailbox import record as feedback
+from newsletter_cli.mailbox.imap import MAX_MESSAGE_BYTES, Fetched, Mailbox
+from newsletter_cli.members import suppressions, unsubscribe
 from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings
 

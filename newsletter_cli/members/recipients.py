@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.deliver.lists import (
+from newsletter_cli.errors import Diagnostic, InputError
+from newsletter_cli.members.lists import (
     EMAIL_NAMES,
     LINE_RE,
     NAME_NAMES,
@@ -17,7 +18,6 @@ from newsletter_cli.deliver.lists import (
     read_list,
     suggestion,
 )
-from newsletter_cli.errors import Diagnostic, InputError
 from newsletter_cli.project import Project, current, display
 
 SUPPRESSIONS_FILE = "suppressions.csv"

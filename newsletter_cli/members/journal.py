@@ -29,8 +29,8 @@ from typing import Any
 
 import filelock
 
-from newsletter_cli.deliver.recipients import Recipient
 from newsletter_cli.errors import NewsletterError
+from newsletter_cli.members.recipients import Recipient
 
 JOURNAL_FILE = "journal.sqlite"
 TEST_SENDS_FILE = "test-sends.json"  # which builds were test-sent, per edition

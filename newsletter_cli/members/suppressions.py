@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter_cli.deliver.lists import find_column
-from newsletter_cli.deliver.recipients import (
+from newsletter_cli.errors import InputError, NewsletterError
+from newsletter_cli.members.lists import find_column
+from newsletter_cli.members.recipients import (
     EMAIL_COLUMNS,
     SUPPRESSIONS_FILE,
     read_rows,
 )
-from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.project import Project, current, display
 
 if TYPE_CHECKING:

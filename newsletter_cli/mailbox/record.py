@@ -18,7 +18,7 @@ from pathlib import Path
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.project import Project, current, display
 
-JOURNAL_FILE = "journal.sqlite"  # the send journal's name (deliver/journal.py)
+JOURNAL_FILE = "journal.sqlite"  # the send journal's name (members/journal.py)
 RECORD_FILE = "mailbox.sqlite"
 SOFT_LIMIT = 3  # temporary bounces on this many editions in a row suppress the member
 SCHEMA = """
