@@ -435,11 +435,23 @@ def unsuppress(address: str) -> None:
 
 @cli.command()
 @click.option("--no-dns", is_flag=True, help="Skip the checks of the sending domain's DNS (SPF, DKIM, DMARC, MX).")
-def doctor(no_dns: bool) -> None:
-    """Check the SMTP settings (connect, TLS, login, sender; nothing is sent) and the sending domain's DNS."""
-    from newsletter_cli.deliver.doctor import doctor as run_doctor
+@click.option("--send-test", is_flag=True,
+              help="Also send one test message from NEWSLETTER_FROM to the sending mailbox itself: a server that "
+                   "refuses the sender only after the message (Microsoft 365 without Send As) shows now.")
+def doctor(no_dns: bool, send_test: bool) -> None:
+    """Test the settings before a real send: every "ok" is tested, nothing is assumed.
 
-    checks = run_doctor(settings_of(project()), dns=not no_dns)
+    \b
+    - SMTP: connect, TLS, sign in (a new token from Microsoft 365, not the cached one), the sender;
+      nothing is sent unless --send-test.
+    - IMAP (when IMAP_HOST is set): sign in, open the folder, and whether unsubscribe mails reach it.
+    - DNS of the sending domain: SPF, DKIM, DMARC, MX.
+    Exit status 1 when something failed or could not be tested (e.g. no DNS answer).
+    """
+    from newsletter_cli.deliver.doctor import doctor as run_doctor
+    from newsletter_cli.mailbox.doctor import mailbox_checks
+
+    checks = run_doctor(settings_of(project()), dns=not no_dns, send_test=send_test, mailbox=mailbox_checks)
     for check in checks:
         label, colour = ("WARN  ", "yellow") if check.warning else ("ok    ", None) if check.ok else ("FAILED", "red")
         click.secho(f"{label}  {check.text}", fg=colour)
@@ -450,9 +462,20 @@ def doctor(no_dns: bool) -> None:
 @cli.command()
 @click.option("--status", "show_status", is_flag=True, help="Say who is signed in and until when; change nothing.")
 def login(show_status: bool) -> None:
-    """Sign the sending mailbox in to Microsoft 365 (once; later sends refresh the sign-in by themselves).
+    """Sign the sending mailbox in to Microsoft 365, once; later sends renew the sign-in by themselves.
 
     Needs SMTP_AUTH=oauth, OAUTH_CLIENT_ID and OAUTH_TENANT in .env (see the README, Microsoft 365).
+    What happens:
+
+    \b
+    1. newsletter prints a web address (https://microsoft.com/devicelogin) and a short code.
+    2. Open that address in any browser, on this computer or another device (a phone will do).
+    3. Type the code, then sign in as the sending mailbox (SMTP_USERNAME) with its password
+       (and its second factor, if it has one); allow the app when Microsoft asks.
+    4. Back here, newsletter says "Signed in as ..." and keeps the sign-in in a file only you can
+       read (encrypted where the computer offers a keystore). No password is stored.
+    The code works for 15 minutes. `newsletter login --status` tests the sign-in; `newsletter logout`
+    removes it (even a damaged one).
     """
     import datetime as dt
 
@@ -472,10 +495,12 @@ def login(show_status: bool) -> None:
         if not signed_in:
             click.echo(f"Nobody is signed in. Run `newsletter login` (signed in as {settings.mailbox}).")
             raise SystemExit(1)
+        oauth.access_token(settings, fresh=True)  # asks the sign-in server: a revoked sign-in shows now
+        signed_in = oauth.status(settings)  # renewed just now
         for who in signed_in:
-            click.echo(f"Signed in as {who.username} (renewed {day(who.renewed)}); every send renews it. It keeps "
-                       f"working until about {day(who.expected_until)} if nothing is sent before then, unless the "
-                       "password changes or an administrator revokes it.")
+            click.echo(f"Signed in as {who.username} (renewed {day(who.renewed)}; the sign-in server accepted it "
+                       f"just now); every send renews it. It keeps working until about {day(who.expected_until)} "
+                       "if nothing is sent before then, unless the password changes or an administrator revokes it.")
         click.echo(oauth.cache_info().how)
         return
     scopes = (oauth.SMTP_SCOPE, oauth.IMAP_SCOPE) if settings.imap_host else (oauth.SMTP_SCOPE,)  # mailbox reads
@@ -498,9 +523,21 @@ def login(show_status: bool) -> None:
 def logout() -> None:
     """Remove the Microsoft 365 sign-in from this computer (run `newsletter login` to sign in again)."""
     from newsletter_cli.deliver import oauth
+    from newsletter_cli.deliver.tokencache import cache_location
 
-    removed = oauth.logout(settings_of(project()))
-    click.echo(f"Signed out: {', '.join(removed)}." if removed else "Nobody was signed in.")
+    out = oauth.logout(settings_of(project()))
+    where = cache_location()
+    if out.damaged:
+        click.echo(f"The sign-in kept in {where} could not be used ({out.damaged}); it is removed.")
+    else:
+        click.echo(f"Signed out: {', '.join(out.removed)}." if out.removed else "Nobody was signed in.")
+    if out.left:
+        from newsletter_cli.errors import NewsletterError
+
+        raise NewsletterError(f"Could not remove {'; '.join(out.left)}: remove it as the user who owns it (made "
+                              f"with `sudo newsletter login`? then: sudo rm -r {where}), then run `newsletter login`.")
+    if out.damaged:
+        click.echo("Run `newsletter login` to sign in again.")
 
 
 @cli.group()

@@ -1,13 +1,23 @@
-"""`newsletter doctor`: connect, negotiate TLS, authenticate and try the sender, reporting each step."""
+"""`newsletter doctor`: every "ok" means tested. Connect, negotiate TLS, sign in with a token asked of the sign-in
+server just now (not the cached one), try the sender, optionally send one test message to the mailbox itself
+(Exchange refuses a missing Send As only after the message data), then the mailbox (mailbox/doctor.py) and the
+From domain's DNS (domain.py).
+"""
 
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 
-from newsletter_cli.deliver.refusals import smtp_refusal
-from newsletter_cli.deliver.replies import Fatal, Temporary, describe, reply_text
-from newsletter_cli.deliver.smtp import Connection
+from pydantic import SecretStr
+
+from newsletter_cli.deliver.passwords import password_hints, shown
+from newsletter_cli.deliver.refusals import is_microsoft, smtp_refusal
+from newsletter_cli.deliver.replies import Fatal, SendFailure, Temporary, describe, reply_text
+from newsletter_cli.deliver.smtp import DOCTOR_HINT, Connection
 from newsletter_cli.settings import Settings, missing
 
 
@@ -15,16 +25,20 @@ from newsletter_cli.settings import Settings, missing
 class Check:
     ok: bool
     text: str
-    warning: bool = False  # fine to send, but worth fixing (e.g. DMARC p=none)
+    warning: bool = False  # worth fixing; with ok=False it also makes the exit status non-zero (e.g. no DNS answer)
 
 
-def doctor(settings: Settings, dns: bool = True) -> list[Check]:
-    """The SMTP steps (connect, TLS, login, sender; nothing is sent), then the From domain's DNS."""
-    checks = smtp_checks(settings)
+def doctor(settings: Settings, dns: bool = True, send_test: bool = False,
+           mailbox: Callable[[Settings], list[Check]] | None = None) -> list[Check]:
+    """The SMTP steps (nothing is sent unless `send_test`), the mailbox when IMAP is set, the From domain's DNS."""
+    checks = smtp_checks(settings, send_test)
+    if mailbox is not None and settings.imap_host:
+        checks += mailbox(settings)
     if dns and settings.newsletter_from:
         from newsletter_cli.deliver.domain import check_domain
 
-        checks += [Check(f.level != "error", f.text, f.level == "warning") for f in check_domain(settings)]
+        for f in check_domain(settings):
+            checks.append(Check(f.level not in ("error", "unknown"), f.text, f.level in ("warning", "unknown")))
     return checks
 
 
@@ -37,15 +51,24 @@ def _settings_line(s: Settings) -> str:
             f" OAUTH_CERTIFICATE={s.oauth_certificate}" if s.oauth_certificate else "")
     return (f"settings: SMTP_HOST={s.smtp_host or '(not set)'} SMTP_PORT={s.smtp_port} "
             f"SMTP_SECURITY={s.smtp_security} SMTP_USERNAME={s.smtp_username or '(not set)'} "
-            f"SMTP_PASSWORD={'(set)' if s.smtp_password else '(not set)'}"
+            f"SMTP_PASSWORD={shown(s.smtp_password.get_secret_value())}"
             + (" SMTP_OAUTH_TOKEN_COMMAND=(set)" if s.smtp_oauth_token_command else "")
             + oauth + (f" SMTP_CA_FILE={s.smtp_ca_file}" if s.smtp_ca_file else ""))
 
 
-def smtp_checks(settings: Settings) -> list[Check]:
-    """Connect, negotiate TLS, authenticate, try MAIL FROM and quit, reporting each step; sends nothing."""
+def _fresh_token(settings: Settings) -> Callable[[Settings, bool], SecretStr]:
+    """The token getter for doctor: always a new token from the sign-in server, so a revoked sign-in or a wrong
+    new client secret shows now, not when the cached token runs out an hour later."""
+    from newsletter_cli.deliver.tokens import oauth_token
+
+    return lambda s, _fresh: oauth_token(s, fresh=True)
+
+
+def smtp_checks(settings: Settings, send_test: bool = False) -> list[Check]:
+    """Connect, negotiate TLS, authenticate, try MAIL FROM (and with `send_test` one message) and quit."""
     s = settings
     checks = [Check(True, _settings_line(s))]
+    checks += [Check(False, hint, warning=True) for hint in password_hints(s, refused=False)]
     if not s.newsletter_from:
         checks.append(Check(False, missing(s, "NEWSLETTER_FROM", "the messages need a sender",
                                            "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>").message))
@@ -53,27 +76,71 @@ def smtp_checks(settings: Settings) -> list[Check]:
         checks.append(Check(False, "SMTP_HOST is not set: `send` would only write .eml files to the outbox. "
                                    "Set SMTP_HOST (Microsoft 365: smtp.office365.com) in .env."))
         return checks
-    connection = Connection(s)
+    connection = Connection(s, token=_fresh_token(s)) if s.oauth_client_id else Connection(s)
     try:
         connection.open()
     except (Fatal, Temporary) as exc:  # Temporary: the server cannot be reached (refused, 421 at the greeting)
         checks += [Check(True, step) for step in connection.log]
-        checks.append(Check(False, exc.message if isinstance(exc, Fatal) else exc.reply))
+        text = (exc.message if isinstance(exc, Fatal) else exc.reply).replace(" " + DOCTOR_HINT, "")
+        checks.append(Check(False, text))
+        if "login refused" in text:
+            checks += [Check(False, hint) for hint in password_hints(s, refused=True)]
         return checks
     checks += [Check(True, step) for step in connection.log]
-    if not (s.smtp_username or s.smtp_oauth_token_command):
+    if not (s.smtp_username or s.smtp_oauth_token_command or s.smtp_auth == "oauth"):
         checks.append(Check(True, "no login configured (SMTP_USERNAME not set): fine for a relay that "
                                   "trusts this computer"))
     if s.newsletter_from and connection.smtp is not None:
-        try:
-            code, message = connection.smtp.mail(s.from_address)
-            reply = reply_text(code, message)
-            checks.append(Check(code == 250, f"sender {s.from_address}: {reply}" + (
-                "" if code == 250 else " " + (smtp_refusal(reply, s)
-                                              or "(check NEWSLETTER_FROM and the account's send-as rights)"))))
-            connection.reset()
-        except (smtplib.SMTPException, OSError) as exc:
-            checks.append(Check(False, f"sender {s.from_address}: {describe(exc)}"))
+        checks += _sender(connection, s, send_test)
     connection.close()
-    checks.append(Check(True, "quit; nothing was sent"))
+    checks.append(Check(True, "quit; " + ("one test message was sent" if send_test and s.newsletter_from
+                                          else "nothing was sent")))
     return checks
+
+
+def _sender(connection: Connection, s: Settings, send_test: bool) -> list[Check]:
+    """MAIL FROM (which Exchange accepts even without Send As), the Send As question, and the test message."""
+    assert connection.smtp is not None
+    checks = []
+    try:
+        code, message = connection.smtp.mail(s.from_address)
+        reply = reply_text(code, message)
+        checks.append(Check(code == 250, f"sender {s.from_address}: {reply}" + (
+            "" if code == 250 else " " + (smtp_refusal(reply, s) or "(check NEWSLETTER_FROM and the account's "
+                                                                    "send-as rights)"))))
+        connection.reset()
+    except (smtplib.SMTPException, OSError) as exc:
+        return [Check(False, f"sender {s.from_address}: {describe(exc)}")]
+    other = s.mailbox and s.from_address.lower() != s.mailbox.lower()
+    if other and not send_test:
+        where = ("Microsoft 365 accepts this sender here but refuses every message only after its content "
+                 f"(SendAsDenied) unless {s.mailbox} has 'Send As' (or 'Send on Behalf') for {s.from_address}"
+                 if is_microsoft(s) else "the server may refuse messages from another address than the one that "
+                 "logs in, only after their content")
+        checks.append(Check(True, f"NEWSLETTER_FROM {s.from_address} is not the mailbox that signs in "
+                                  f"({s.mailbox}): {where}. Run `newsletter doctor --send-test` to send one test "
+                                  f"message from {s.from_address} to {s.mailbox} and see.", warning=True))
+    if send_test:
+        checks.append(_test_message(connection, s))
+    return checks
+
+
+def _test_message(connection: Connection, s: Settings) -> Check:
+    """One message from NEWSLETTER_FROM to the mailbox itself: a refusal after DATA (Send As) shows now."""
+    to = s.mailbox or s.from_address
+    message = EmailMessage()
+    message["From"] = s.newsletter_from
+    message["To"] = to
+    message["Subject"] = "newsletter doctor: test message"
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain=s.from_address.rpartition("@")[2] or None)
+    message.set_content(f"A test message from `newsletter doctor --send-test`, sent from {s.from_address} to "
+                        f"{to}. If it arrived, the newsletter can be sent with this sender. You may delete it.\n")
+    try:
+        reply = connection.send(s.from_address, to, message.as_bytes().replace(b"\n", b"\r\n"))
+    except Fatal as exc:
+        return Check(False, f"test message from {s.from_address} to {to}: {exc.message}")
+    except SendFailure as exc:
+        return Check(False, f"test message from {s.from_address} to {to}: {exc.reply} "
+                            + (smtp_refusal(exc.reply, s) or ""))
+    return Check(True, f"test message from {s.from_address} to {to}: {reply} (look for it in that mailbox)")

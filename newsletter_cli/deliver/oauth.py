@@ -10,27 +10,34 @@ returned except wrapped in a SecretStr, and none is put in an exception or a mes
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
 from newsletter_cli.deliver.refusals import sign_in_error
+from newsletter_cli.deliver.tokencache import (
+    CacheError,
+    CacheInfo,
+    CacheProblem,
+    cache_error,
+    cache_location,
+    protect,
+    remove,
+    token_cache,
+)
 from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.settings import Settings
 
 SMTP_SCOPE = "https://outlook.office365.com/SMTP.Send"
 IMAP_SCOPE = "https://outlook.office365.com/IMAP.AccessAsUser.All"
 REFRESH_TOKEN_DAYS = 90  # Microsoft's refresh tokens stay valid this long after their last use
-CACHE_FILE = "msal-token-cache.bin"
 _lock = threading.Lock()  # one refresh at a time, even with several sending connections
 
 
@@ -43,13 +50,6 @@ class SignInError(NewsletterError):
 
 
 @dataclass(frozen=True)
-class CacheInfo:
-    location: Path
-    encrypted: bool
-    how: str  # one line for the user: where and how the token cache is kept
-
-
-@dataclass(frozen=True)
 class DeviceCode:
     """What the user must do to sign in: open `url`, type `code`, before `expires_at`."""
 
@@ -57,6 +57,7 @@ class DeviceCode:
     code: str
     expires_at: float
     flow: dict[str, Any]
+    scopes: tuple[str, ...] = (SMTP_SCOPE,)
 
 
 @dataclass(frozen=True)
@@ -70,42 +71,34 @@ class SignedIn:
         return self.renewed + REFRESH_TOKEN_DAYS * 86400 if self.renewed else None
 
 
-def cache_location() -> Path:
-    """The token cache file (or, when encrypted by a keystore, its signal file): per user, not in the project."""
-    import platformdirs
-
-    return platformdirs.user_data_path("newsletter", appauthor=False, roaming=False) / CACHE_FILE
-
-
-@lru_cache(maxsize=4)
-def _token_cache(location: Path) -> tuple[Any, CacheInfo]:
-    """MSAL's persisted token cache, encrypted where the platform can; the file fallback readable by the user only."""
-    import msal_extensions
-
-    location.parent.mkdir(parents=True, exist_ok=True)
-    if os.name == "posix":
-        location.parent.chmod(0o700)
-    try:
-        persistence = msal_extensions.build_encrypted_persistence(str(location))
-        keystore = type(persistence).__name__.replace("Persistence", "")
-        names = {"FileWithDataProtection": "Windows DPAPI", "Keychain": "the macOS Keychain",
-                 "Libsecret": "the desktop keyring (libsecret)"}
-        info = CacheInfo(location, True, f"Sign-in kept encrypted with {names.get(keystore, keystore)} ({location}).")
-    except (ImportError, RuntimeError, OSError, ValueError):  # no keystore (e.g. Linux without a desktop keyring)
-        persistence = msal_extensions.FilePersistence(str(location))
-        info = CacheInfo(location, False, f"Sign-in kept in {location}, readable only by you (this computer offers "
-                                          "no keystore to encrypt it).")
-    return msal_extensions.PersistedTokenCache(persistence), info
-
-
 def cache_info() -> CacheInfo:
-    return _token_cache(cache_location())[1]
+    return token_cache(cache_location())[1]
 
 
-def _protect(location: Path) -> None:
-    """The unencrypted cache file: readable and writable by its owner only (POSIX; on Windows it is per user)."""
-    if os.name == "posix" and location.is_file():
-        location.chmod(0o600)
+def _guard(exc: BaseException) -> CacheError | None:
+    """The CacheError for a failure of the token cache (its data, its file or its lock), else None."""
+    location = cache_location()
+    if isinstance(exc, CacheProblem) or type(exc).__name__ == "LockError":
+        return cache_error(exc, location)
+    if isinstance(exc, OSError) and str(location.parent) in str(getattr(exc, "filename", "") or ""):
+        return cache_error(exc, location)
+    return None
+
+
+def _check_cache() -> Any:
+    """The token cache, read once now so that a damaged or unreadable one is named before anything else."""
+    location = cache_location()
+    cache, _ = token_cache(location)
+    try:
+        reload = getattr(cache, "_reload_if_necessary", None)
+        if reload is not None:
+            reload()
+    except Exception as exc:
+        error = _guard(exc)
+        if error is None:
+            raise
+        raise error from None
+    return cache
 
 
 def _verify(settings: Settings) -> str | bool:
@@ -161,10 +154,10 @@ def _app(settings: Settings) -> Any:
     if not settings.oauth_client_id or not settings.oauth_authority:
         raise InputError("OAUTH_CLIENT_ID and OAUTH_TENANT must be set in .env to sign in with Microsoft 365 "
                          "(see the README, Microsoft 365).")
+    cache = _check_cache()
     key = _app_key(settings)
     if key in _apps:
         return _apps[key]
-    cache, _ = _token_cache(cache_location())
     host = urlparse(settings.oauth_authority).hostname or ""
     options: dict[str, Any] = {
         "authority": settings.oauth_authority, "token_cache": cache, "http_client": _http_client(settings),
@@ -209,6 +202,11 @@ def _call(action: Callable[[], Any], settings: Settings) -> Any:
     except requests.exceptions.RequestException as exc:
         raise SignInError(f"Cannot reach the sign-in server {_host(settings)} ({type(exc).__name__}): check the "
                           "internet connection.") from None
+    except (CacheProblem, RuntimeError, OSError) as exc:
+        error = _guard(exc)
+        if error is None:
+            raise
+        raise error from None
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         if settings.oauth_certificate:
             raise _certificate_error(settings, exc) from None
@@ -221,7 +219,7 @@ def _host(settings: Settings) -> str:
 
 def _accounts(app: Any, settings: Settings) -> list[dict[str, Any]]:
     """The signed-in accounts, the one matching the mailbox first."""
-    accounts = list(app.get_accounts())
+    accounts = list(_call(app.get_accounts, settings))
     mailbox = settings.mailbox.lower()
     return sorted(accounts, key=lambda a: str(a.get("username", "")).lower() != mailbox)
 
@@ -244,6 +242,8 @@ def access_token(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,), *, f
         if key in _refused:  # another connection of this run already heard it: one refusal, not one per connection
             raise _refused[key]
         if settings.unattended:
+            if fresh:  # the application's cached token is not asked for: `doctor` tests the secret itself
+                _call(lambda: _forget_app_tokens(app, settings), settings)
             result = _call(lambda: app.acquire_token_for_client(scopes=_resource_default(scopes)), settings)
         else:
             accounts = _accounts(app, settings)
@@ -255,14 +255,22 @@ def access_token(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,), *, f
             if result is None:
                 raise SignInError(f"The sign-in for {settings.mailbox} has no refresh token left: run "
                                   "`newsletter login` again.", relogin=True)
-        _protect(cache_location())
+        protect(cache_location())
     if "access_token" not in result:
-        message, relogin = sign_in_error(result, settings)
+        message, relogin = sign_in_error(result, settings, scopes)
         error = SignInError(message, relogin)
         if relogin:
             _refused[key] = error
         raise error
     return SecretStr(str(result["access_token"]))
+
+
+def _forget_app_tokens(app: Any, settings: Settings) -> None:
+    import msal
+
+    for token in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN,
+                                             query={"client_id": settings.oauth_client_id})):
+        app.token_cache.remove_at(token)
 
 
 def start_login(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,)) -> DeviceCode:
@@ -273,18 +281,19 @@ def start_login(settings: Settings, scopes: Sequence[str] = (SMTP_SCOPE,)) -> De
     app = _app(settings)
     flow = _call(lambda: app.initiate_device_flow(scopes=list(scopes)), settings)
     if "user_code" not in flow:
-        raise SignInError(sign_in_error(flow, settings)[0])
-    return DeviceCode(str(flow["verification_uri"]), str(flow["user_code"]), float(flow["expires_at"]), flow)
+        raise SignInError(sign_in_error(flow, settings, scopes)[0])
+    return DeviceCode(str(flow["verification_uri"]), str(flow["user_code"]), float(flow["expires_at"]), flow,
+                      tuple(scopes))
 
 
 def finish_login(settings: Settings, device: DeviceCode) -> SignedIn:
     """Wait until the user has signed in (or the code expired); the tokens go into the token cache."""
     app = _app(settings)
     result = _call(lambda: app.acquire_token_by_device_flow(device.flow), settings)
-    _protect(cache_location())
+    protect(cache_location())
     _refused.pop(_app_key(settings), None)
     if "access_token" not in result:
-        message, _ = sign_in_error(result, settings)
+        message, _ = sign_in_error(result, settings, device.scopes)
         raise SignInError(message)
     claims = result.get("id_token_claims") or {}
     username = str(claims.get("preferred_username") or claims.get("email") or settings.mailbox)
@@ -298,27 +307,41 @@ def status(settings: Settings) -> list[SignedIn]:
     app = _app(settings)
     out = []
     for account in _accounts(app, settings):
-        tokens = list(app.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN,
-                                             query={"home_account_id": account.get("home_account_id"),
-                                                    "client_id": settings.oauth_client_id}))
+        query = {"home_account_id": account.get("home_account_id"), "client_id": settings.oauth_client_id}
+        tokens = list(_call(partial(app.token_cache.search, msal.TokenCache.CredentialType.REFRESH_TOKEN,
+                                    query=query), settings))
         times = [float(t["last_modification_time"]) for t in tokens if t.get("last_modification_time")]
         if tokens:
             out.append(SignedIn(str(account.get("username", "")), max(times) if times else None))
     return out
 
 
-def logout(settings: Settings) -> list[str]:
-    """Remove this app's sign-ins from the token cache; the file goes when nothing is left in it."""
+@dataclass(frozen=True)
+class LoggedOut:
+    removed: list[str]  # the sign-ins taken off this computer
+    damaged: str | None = None  # what was wrong with a cache that was removed as a whole
+    left: tuple[str, ...] = ()  # files that could not be removed (another user's), with why
+
+
+def logout(settings: Settings) -> LoggedOut:
+    """Remove this app's sign-ins from the token cache; the file goes when nothing is left in it. A cache that
+    cannot be read (damaged, another user's, locked) is removed as a whole: it is of no use to anyone."""
+    location = cache_location()
+    try:
+        _check_cache()
+    except CacheError as exc:
+        damaged = exc.message.split(": ", 1)[-1].split(". Run `newsletter logout`")[0]
+        _apps.clear()
+        return LoggedOut([], damaged, tuple(remove(location)))
     app = _app(settings)
     removed = []
     for account in _accounts(app, settings):
-        app.remove_account(account)
+        _call(partial(app.remove_account, account), settings)
         removed.append(str(account.get("username", "")))
-    location = cache_location()
-    if not app.get_accounts() and not _others_left(app):
-        for path in (location, location.with_name(location.name + ".lockfile")):
-            path.unlink(missing_ok=True)
-    return removed
+    if not _call(app.get_accounts, settings) and not _call(lambda: _others_left(app), settings):
+        _apps.clear()
+        return LoggedOut(removed, None, tuple(remove(location)))
+    return LoggedOut(removed)
 
 
 def _others_left(app: Any) -> bool:

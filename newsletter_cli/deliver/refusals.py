@@ -8,7 +8,7 @@ their codes is safe; nothing here ever sees a token.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from newsletter_cli.settings import Settings
 
@@ -26,7 +26,22 @@ TENANT_SMTP_OFF = ("SMTP AUTH is switched off for the whole organisation. Ask yo
                    "(a mailbox setting overrides the organisation's).")
 SEND_AS = ("{mailbox} may not send as {sender} (NEWSLETTER_FROM). Ask your Microsoft 365 administrator to grant "
            "it 'Send As', in Exchange Online PowerShell:  Add-RecipientPermission -Identity {sender} -Trustee "
-           "{mailbox} -AccessRights SendAs  (it takes up to an hour to work), or set NEWSLETTER_FROM to {mailbox}.")
+           "{mailbox} -AccessRights SendAs  (or 'Send on Behalf':  Set-Mailbox -Identity {sender} "
+           "-GrantSendOnBehalfTo @{{Add='{mailbox}'}}; it takes up to an hour to work), or set NEWSLETTER_FROM to "
+           "{mailbox}. `newsletter doctor --send-test` tries it with one message to {mailbox}.")
+SEND_AS_RE = re.compile(r"sendasdenied|\b5\.7\.60\b|not allowed to send as|send as this sender", re.IGNORECASE)
+MICROSOFT_HOSTS = re.compile(r"(^|\.)(office365\.com|outlook\.com|office\.com|microsoft\.com)$", re.IGNORECASE)
+
+
+def is_microsoft(settings: Settings) -> bool:
+    """Whether the mail goes through Microsoft 365 (its SMTP host, or an Entra app): only then its advice."""
+    return bool(MICROSOFT_HOSTS.search(settings.smtp_host or "") or settings.oauth_client_id)
+
+
+def permission(scopes: Sequence[str]) -> str:
+    """The delegated permission a scope needs, by its name in the app registration (e.g. IMAP.AccessAsUser.All)."""
+    names = [s.rsplit("/", 1)[-1] for s in scopes if "/" in s and not s.endswith("/.default")]
+    return " and ".join(names) or "SMTP.Send"
 NOT_AUTHENTICATED = ("The server wants a login before it accepts a message, and there was none that it accepted. "
                      "For Microsoft 365 set SMTP_AUTH=oauth and " + LOGIN + "; if that is done, "
                      + MAILBOX_SMTP_OFF)
@@ -43,7 +58,7 @@ def smtp_refusal(reply: str, settings: Settings) -> str | None:
     """What a Microsoft 365 refusal at AUTH, MAIL FROM or DATA means and what to do; None when not one of them."""
     words = {"mailbox": settings.mailbox or "the sending mailbox", "sender": settings.from_address or "the sender"}
     text = reply.lower()
-    if "5.7.60" in text or "sendasdenied" in text:
+    if SEND_AS_RE.search(reply):  # whatever the code (5.7.60, 5.2.252, 5.2.0 STOREDRV...SendAsDeniedException)
         return SEND_AS.format(**words)
     if "smtpclientauthentication is disabled for the mailbox" in text:
         return MAILBOX_SMTP_OFF.format(**words)
@@ -57,6 +72,9 @@ def smtp_refusal(reply: str, settings: Settings) -> str | None:
     if "5.7.57" in text:
         return NOT_AUTHENTICATED.format(**words)
     if re.search(r"\b5\.7\.3\b", text) or reply.startswith("535"):
+        if not is_microsoft(settings):  # Microsoft's advice only for Microsoft's servers
+            return ("The user name or password was not accepted for {mailbox}: check SMTP_USERNAME and "
+                    "SMTP_PASSWORD (tried once: repeated failures can lock the account).").format(**words)
         if settings.smtp_auth != "oauth":
             return ("The user name or password was not accepted for {mailbox}: check SMTP_USERNAME and "
                     "SMTP_PASSWORD (tried once: repeated failures can lock the mailbox). If they are right, "
@@ -84,20 +102,25 @@ SIGN_IN_CODES = {
                      "& secrets) and put its value (not its id) in .env",
     "AADSTS7000222": "OAUTH_CLIENT_SECRET has expired: make a new client secret in the app registration "
                      "(Certificates & secrets) and put its value in .env",
-    "AADSTS65001": "the app may not yet send mail for this account: an administrator must grant consent for the "
-                   "delegated permission SMTP.Send (App registrations > API permissions > Grant admin consent)",
+    "AADSTS65001": "the app may not yet {use} for this account: an administrator must grant consent for the "
+                   "delegated permission {permission} (App registrations > API permissions > Grant admin consent)",
     "AADSTS700027": "the certificate in OAUTH_CERTIFICATE is not the one uploaded to the app registration",
 }
 
 
-def sign_in_error(result: Mapping[str, object], settings: Settings) -> tuple[str, bool]:
-    """(plain words, whether `newsletter login` fixes it) for an MSAL error result; tokens are never in it."""
+def sign_in_error(result: Mapping[str, object], settings: Settings,
+                  scopes: Sequence[str] = ("https://outlook.office365.com/SMTP.Send",)) -> tuple[str, bool]:
+    """(plain words, whether `newsletter login` fixes it) for an MSAL error result; tokens are never in it.
+    `scopes`: what was asked for, so that a missing consent names the permission actually missing."""
     error = str(result.get("error", ""))
     description = str(result.get("error_description", ""))
     mailbox = settings.mailbox or "the sending mailbox"
     code = next((c for c in re.findall(r"AADSTS\d+", description)), "")
     if code in SIGN_IN_CODES:
-        return f"Sign-in refused ({code}): {SIGN_IN_CODES[code]}.", False
+        imap = any("IMAP" in s for s in scopes)
+        use = "read the mailbox (for `newsletter mailbox`)" if imap and not any("SMTP" in s for s in scopes) \
+            else "read and send mail" if imap else "send mail"
+        return f"Sign-in refused ({code}): {SIGN_IN_CODES[code].format(use=use, permission=permission(scopes))}.", False
     if error == "invalid_grant" or code in RELOGIN_CODES:
         why = "expired or was revoked (a changed password, an administrator, or 90 days without use)"
         if settings.unattended:

@@ -13,14 +13,26 @@ import re
 import smtplib
 import socket
 
-from newsletter_cli.deliver.refusals import smtp_refusal
+from newsletter_cli.deliver.refusals import SEND_AS_RE, smtp_refusal
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 
 # Replies about the connection or the account rather than the recipient: Microsoft 365's concurrency limit
 # (4.3.2) and throttling ("server busy", 4.7.500).
 ACCOUNT_RE = re.compile(r"\b4\.3\.2\b|\b4\.7\.500\b|throttl|concurren", re.IGNORECASE)
-QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b", re.IGNORECASE)
+QUOTA_RE = re.compile(r"SubmissionQuotaExceeded|\b5\.2\.25[1-5]\b|RecipientRateLimitExceeded|"
+                      r"\b5\.2\.0\b.*(quota|limit)", re.IGNORECASE)
+
+
+def quota_advice(settings: Settings | None) -> str:
+    """What Microsoft 365's sending limit means for the secretariat: the block, a smaller send, the time it takes."""
+    rate = settings.send_rate if settings is not None and settings.send_rate else 30
+    minutes = -(-1000 // rate)
+    return ("This is Microsoft 365's sending limit (at most 10,000 recipients a day): the mailbox may be blocked from "
+            "sending for up to 24 hours, also for ordinary mail. Wait, then run the same command again to resume; "
+            "everyone already sent is skipped. To stay under the limit, send in parts with `--limit` (e.g. "
+            f"`--limit 5000` today, the rest tomorrow). At SEND_RATE {rate} a minute, 1,000 members take about "
+            f"{minutes} minutes: keep the computer awake (no sleep, lid open) until the send has finished.")
 
 
 class SendFailure(Exception):
@@ -79,11 +91,9 @@ def describe(exc: BaseException) -> str:
 
 def classify(stage: str, code: int, reply: str, settings: Settings | None = None) -> SendFailure | Fatal:
     """What a non-success reply means for the send."""
-    if QUOTA_RE.search(reply):
-        return Fatal(f"The server stopped accepting messages: {reply}. This is Microsoft 365's sending quota or "
-                     "throttling: wait (24 hours for the daily quota) and run the same command again to resume; "
-                     "everyone already sent is skipped.", reply, quota=True)
     plain = smtp_refusal(reply, settings) if settings is not None and code >= 500 else None
+    if QUOTA_RE.search(reply) and not SEND_AS_RE.search(reply):  # 5.2.252 SendAsDenied is no quota
+        return Fatal(f"The server stopped accepting messages: {reply}. {quota_advice(settings)}", reply, quota=True)
     if plain:  # e.g. SendAsDenied: every message would be refused the same way
         return Fatal(f"The server refused the message: {reply}. {plain}", reply)
     if code == 421:

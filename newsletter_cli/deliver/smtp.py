@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import os
 import re
-import shlex
 import smtplib
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable
 from functools import lru_cache
 
 from pydantic import SecretStr
 
-from newsletter_cli.deliver.refusals import smtp_refusal
+from newsletter_cli.deliver.refusals import is_microsoft, smtp_refusal
 from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary, classify, describe, reply_text
-from newsletter_cli.errors import NewsletterError
+from newsletter_cli.deliver.tokens import command_line as command_line  # re-exported for tests
+from newsletter_cli.deliver.tokens import oauth_token
 from newsletter_cli.settings import Settings
 
 LINE_DOT_RE = re.compile(rb"\n\.")  # a line starting with a dot (dot-stuffing)
@@ -45,40 +43,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def command_line(command: str, windows: bool = os.name == "nt") -> str | list[str]:
-    """The token command as subprocess wants it: split like a POSIX shell would, but on Windows the line as it
-    is (CreateProcess splits it itself; shlex would eat the backslashes of C:\\Users\\...)."""
-    return command if windows else shlex.split(command)
-
-
-def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
-    """An access token: from the Microsoft 365 sign-in (`newsletter login`, or the application's own with
-    OAUTH_CLIENT_SECRET/OAUTH_CERTIFICATE), else from SMTP_OAUTH_TOKEN_COMMAND (its output is never shown).
-    `fresh`: not the cached one (the server refused it)."""
-    if settings.oauth_client_id:
-        from newsletter_cli.deliver.oauth import access_token
-
-        try:
-            return access_token(settings, fresh=fresh)
-        except NewsletterError as exc:  # not signed in, sign-in expired, a bad OAUTH_CERTIFICATE, ...
-            raise Fatal(exc.message) from None
-    command = settings.smtp_oauth_token_command or ""
-    try:
-        done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=120)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND could not be run: {exc}") from None
-    if done.returncode != 0 or not done.stdout.strip():
-        why = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND failed (exit status {done.returncode}): {why}")
-    return SecretStr(done.stdout.strip().splitlines()[-1].strip())
-
-
 def tls_context(settings: Settings) -> ssl.SSLContext:
     """Verifying context: the system's CAs, or only SMTP_CA_FILE when it is set."""
     try:
         return ssl.create_default_context(cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None)
     except (ssl.SSLError, OSError) as exc:
         raise Fatal(f"SMTP_CA_FILE {settings.smtp_ca_file}: not a usable certificate file: {exc}") from None
+
+
+DOCTOR_HINT = "`newsletter doctor` tests them."
+
+
+def port_hint(s: Settings) -> str:
+    """Which security a port expects, in plain words, when SMTP_SECURITY and SMTP_PORT do not go together."""
+    ports = "Port 587 is for STARTTLS (SMTP_SECURITY=starttls: the connection starts plain and then switches " \
+            "to encryption); port 465 is for SSL (SMTP_SECURITY=ssl: encrypted from the first byte)."
+    if s.smtp_security == "ssl" and s.smtp_port in (25, 587):
+        return f"SMTP_SECURITY=ssl does not fit port {s.smtp_port}: set SMTP_SECURITY=starttls. {ports}"
+    if s.smtp_security == "starttls" and s.smtp_port == 465:
+        return f"SMTP_SECURITY=starttls does not fit port 465: set SMTP_SECURITY=ssl. {ports}"
+    return ports
 
 
 class Connection:
@@ -99,8 +83,10 @@ class Connection:
         """Connect, negotiate TLS, authenticate; Fatal with what to change when a step fails."""
         s = self.settings
         host = s.smtp_host or ""
-        if s.smtp_security == "none" and s.smtp_username and not is_loopback(host):
-            raise Fatal(f"{self.where}: SMTP_SECURITY=none would send the password unencrypted; "
+        if s.smtp_security == "none" and (s.smtp_username or s.smtp_auth == "oauth") and not is_loopback(host):
+            what = "the sign-in token (a bearer token: whoever reads it can send as you)" \
+                if s.smtp_auth == "oauth" else "the password"
+            raise Fatal(f"{self.where}: SMTP_SECURITY=none would send {what} unencrypted, so it is not sent; "
                         "use starttls (port 587) or ssl (port 465).")
         context = tls_context(s) if s.smtp_security != "none" else None
         try:
@@ -134,8 +120,9 @@ class Connection:
             self.close()
             reply = reply_text(exc.smtp_code, exc.smtp_error)
             raise Fatal(f"{self.where}: login refused ({reply}). " + (smtp_refusal(reply, s) or (
-                "Check SMTP_USERNAME and SMTP_PASSWORD (or the OAuth token); Microsoft 365 needs SMTP AUTH "
-                "enabled for this mailbox.")), reply) from None
+                "Check SMTP_USERNAME and SMTP_PASSWORD (or the OAuth token)." + (
+                    " Microsoft 365 needs SMTP AUTH enabled for this mailbox." if is_microsoft(s) else ""))),
+                reply) from None
         except smtplib.SMTPNotSupportedError as exc:
             self.close()
             raise Fatal(f"{self.where}: {exc}. Check SMTP_SECURITY and SMTP_PORT (587 with starttls).") from None
@@ -146,11 +133,17 @@ class Connection:
             raise Fatal(f"{self.where}: the server refused the connection: {describe(exc)}.") from None
         except (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected) as exc:
             self.close()
-            raise Temporary(f"{self.where}: failed to connect: {describe(exc)}", reconnect=True) from None
-        except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+            hint = port_hint(s)
+            raise Temporary(f"{self.where}: failed to connect: {describe(exc)}" + (
+                f". {hint}" if "does not fit" in hint else ""), reconnect=True) from None
+        except ssl.SSLError as exc:
+            self.close()
+            raise Fatal(f"{self.where}: the TLS handshake failed ({exc.reason or describe(exc)}). {port_hint(s)}") \
+                from None
+        except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise Fatal(f"{self.where}: failed to connect: {describe(exc)}. Check SMTP_HOST, SMTP_PORT and "
-                        "SMTP_SECURITY (starttls on 587, ssl on 465); `newsletter doctor` tests them.") from None
+                        f"SMTP_SECURITY. {port_hint(s)} {DOCTOR_HINT}") from None
 
     def _authenticate(self, smtp: smtplib.SMTP) -> None:
         s = self.settings

@@ -65,7 +65,7 @@ def quoted(name: str) -> str:
 def access_token(settings: Settings) -> SecretStr:
     """The OAuth access token for IMAP (oauth.IMAP_SCOPE): the one seam where the sign-in is asked."""
     from newsletter_cli.deliver.replies import Fatal
-    from newsletter_cli.deliver.smtp import oauth_token
+    from newsletter_cli.deliver.tokens import oauth_token
 
     if settings.oauth_client_id:  # the Microsoft 365 sign-in (`newsletter login`), for IMAP this time
         from newsletter_cli.deliver.oauth import IMAP_SCOPE
@@ -158,9 +158,13 @@ class Mailbox:
             if kind == "OK":
                 imap.capabilities = tuple(_text(data).upper().split())
         except imaplib.IMAP4.error:
-            raise NewsletterError(f"IMAP server {self.where}: the login as {user} was refused. Check IMAP_USERNAME "
-                                  "and IMAP_PASSWORD (they default to SMTP_USERNAME and SMTP_PASSWORD), or the OAuth "
-                                  "sign-in; Microsoft 365 needs IMAP switched on for the mailbox.") from None
+            oauth = s.smtp_auth == "oauth" and not s.imap_password
+            raise NewsletterError(f"IMAP server {self.where}: the login as {user} was refused. " + (
+                "The OAuth sign-in was not accepted for reading: the app registration needs the delegated permission "
+                "IMAP.AccessAsUser.All (with consent), and IMAP must be switched on for the mailbox; then run "
+                "`newsletter login` again." if oauth else
+                "Check IMAP_USERNAME and IMAP_PASSWORD (they default to SMTP_USERNAME and SMTP_PASSWORD); "
+                "Microsoft 365 needs IMAP switched on for the mailbox.")) from None
         except OSError as exc:
             raise NewsletterError(f"IMAP server {self.where}: the connection broke during the login "
                                   f"({_describe(exc)}).") from None

@@ -1,0 +1,64 @@
+"""Access tokens for XOAUTH2: the Microsoft 365 sign-in (oauth.py), or the output of SMTP_OAUTH_TOKEN_COMMAND.
+
+The command's output is the token and is never shown; its arguments may hold a secret too (a client secret
+passed on the command line), so no message about a command that failed or timed out shows its command line.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+
+from pydantic import SecretStr
+
+from newsletter_cli.deliver.replies import Fatal
+from newsletter_cli.errors import NewsletterError
+from newsletter_cli.settings import Settings
+
+TOKEN_COMMAND_TIMEOUT = float(os.environ.get("NEWSLETTER_TOKEN_COMMAND_TIMEOUT", "120"))  # tests make it short
+
+
+def command_line(command: str, windows: bool = os.name == "nt") -> str | list[str]:
+    """The token command as subprocess wants it: split like a POSIX shell would, but on Windows the line as it
+    is (CreateProcess splits it itself; shlex would eat the backslashes of C:\\Users\\...)."""
+    return command if windows else shlex.split(command)
+
+
+def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
+    """An access token: from the Microsoft 365 sign-in (`newsletter login`, or the application's own with
+    OAUTH_CLIENT_SECRET/OAUTH_CERTIFICATE), else from SMTP_OAUTH_TOKEN_COMMAND (its output is never shown).
+    `fresh`: not the cached one (the server refused it)."""
+    if settings.oauth_client_id:
+        from newsletter_cli.deliver.oauth import access_token
+
+        try:
+            return access_token(settings, fresh=fresh)
+        except NewsletterError as exc:  # not signed in, sign-in expired, a bad OAUTH_CERTIFICATE, ...
+            raise Fatal(exc.message) from None
+    command = settings.smtp_oauth_token_command or ""
+    # Its arguments may hold a secret (a client secret, a password): no message shows the command line.
+    program = (command.split() or ["(empty)"])[0]
+    try:
+        done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=TOKEN_COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND ({program} ...) did not finish within {TOKEN_COMMAND_TIMEOUT:g} "
+                    "seconds: run it by hand to see what it waits for (a sign-in? a prompt?).") from None
+    except OSError as exc:
+        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND could not be run ({program} ...): "
+                    f"{exc.strerror or type(exc).__name__}.") from None
+    except ValueError:
+        raise Fatal("SMTP_OAUTH_TOKEN_COMMAND could not be read as a command line (a quote not closed?).") from None
+    if done.returncode != 0 or not done.stdout.strip():
+        why = _redacted((done.stderr.strip().splitlines() or ["no output"])[-1][:200], command)
+        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND ({program} ...) failed (exit status {done.returncode}): {why}")
+    return SecretStr(done.stdout.strip().splitlines()[-1].strip())
+
+
+def _redacted(text: str, command: str) -> str:
+    """`text` without any argument of the command in it (a command may echo its secret in an error)."""
+    for word in sorted(command.split()[1:], key=len, reverse=True):
+        word = word.strip("'\"")
+        if len(word) >= 4:
+            text = text.replace(word, "***")
+    return text

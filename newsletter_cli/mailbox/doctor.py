@@ -1,0 +1,43 @@
+"""`newsletter doctor`'s mailbox part: sign in to IMAP now (a wrong IMAP password must not wait a month to show)
+and say whether unsubscribe mails reach the mailbox that `newsletter mailbox` reads."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from newsletter_cli.deliver.doctor import Check
+from newsletter_cli.errors import NewsletterError
+from newsletter_cli.mailbox.imap import Mailbox
+from newsletter_cli.settings import Settings
+
+
+def _fresh(settings: Settings) -> SecretStr:
+    """A token for IMAP asked of the sign-in server now, not the cached one."""
+    from newsletter_cli.deliver.oauth import IMAP_SCOPE, access_token
+
+    return access_token(settings, (IMAP_SCOPE,), fresh=True)
+
+
+def mailbox_checks(settings: Settings) -> list[Check]:
+    s = settings
+    checks = []
+    try:
+        with Mailbox(s, token=_fresh) if s.oauth_client_id else Mailbox(s) as box:
+            count = box.select(s.imap_folder, read_only=True)
+            checks.append(Check(True, f"IMAP {s.imap_host}:{s.imap_port}: signed in as {s.imap_username}; the folder "
+                                      f"'{s.imap_folder}' holds {count} message(s) (nothing was changed)"))
+    except NewsletterError as exc:
+        checks.append(Check(False, f"IMAP: {exc.message}"))
+    mailto = s.unsubscribe_mailto
+    if mailto:
+        address = mailto.removeprefix("mailto:").split("?")[0].strip().lower()
+        read = (s.imap_username or "").lower()
+        if address == read:
+            checks.append(Check(True, f"unsubscribe mails go to {address}, the mailbox that `newsletter mailbox` "
+                                      "reads"))
+        else:
+            checks.append(Check(True, f"unsubscribe mails go to {address}, but `newsletter mailbox` reads {read}: "
+                                      f"unless {address} is an alias of {read} or forwards to it, unsubscribes are "
+                                      "never processed. Make LIST_UNSUBSCRIBE's mailto: address that mailbox, or "
+                                      "forward it there.", warning=True))
+    return checks
