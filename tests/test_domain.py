@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from click.testing import CliRunner
 
@@ -11,7 +9,7 @@ from newsletter_cli.cli import cli
 from newsletter_cli.deliver.domain import Lookup, check_domain
 from newsletter_cli.settings import parse_settings
 
-from dns_server import GOOD_ZONE, DnsServer
+from dns_server import GOOD_ZONE, DnsServer, silent_server
 
 M365 = "spf.protection.outlook.com"
 ZONE = GOOD_ZONE + """
@@ -29,6 +27,39 @@ two.example.                        300 IN TXT   "v=spf1 -all"
 two.example.                        300 IN TXT   "v=spf1 include:spf.protection.outlook.com -all"
 relay.example.                      300 IN TXT   "v=spf1 ip4:127.0.0.0/8 -all"
 _dmarc.relay.example.               300 IN TXT   "v=DMARC1; p=reject"
+l1.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.1 -all"
+l2.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.2 -all"
+l3.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.3 -all"
+l4.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.4 -all"
+l5.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.5 -all"
+l6.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.6 -all"
+l7.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.7 -all"
+l8.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.8 -all"
+l9.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.9 -all"
+l10.s.example.  300 IN TXT   "v=spf1 ip4:192.0.2.10 -all"
+ten.example.     300 IN MX    0 ten-example.mail.protection.outlook.com.
+ten.example.     300 IN TXT   "v=spf1 include:l1.s.example include:l2.s.example include:l3.s.example include:l4.s.example include:l5.s.example include:l6.s.example include:l7.s.example include:l8.s.example include:l9.s.example" " include:spf.protection.outlook.com -all"
+eleven.example.  300 IN MX    0 eleven-example.mail.protection.outlook.com.
+eleven.example.  300 IN TXT   "v=spf1 include:l1.s.example include:l2.s.example include:l3.s.example include:l4.s.example include:l5.s.example include:l6.s.example include:l7.s.example include:l8.s.example include:l9.s.example include:l10.s.example" " include:spf.protection.outlook.com -all"
+twelve.example.  300 IN MX    0 twelve-example.mail.protection.outlook.com.
+twelve.example.  300 IN TXT   "v=spf1 include:_n.twelve.example include:spf.protection.outlook.com -all"
+_n.twelve.example. 300 IN TXT "v=spf1 include:l1.s.example include:l2.s.example include:l3.s.example include:l4.s.example include:l5.s.example include:l6.s.example include:l7.s.example include:l8.s.example include:l9.s.example include:l10.s.example -all"
+twodmarc.example. 300 IN MX   0 twodmarc-example.mail.protection.outlook.com.
+twodmarc.example. 300 IN TXT  "v=spf1 include:spf.protection.outlook.com -all"
+_dmarc.twodmarc.example. 300 IN TXT "v=DMARC1; p=quarantine"
+_dmarc.twodmarc.example. 300 IN TXT "v=DMARC1; p=none; rua=mailto:d@twodmarc.example"
+twospf.example.  300 IN MX    0 twospf-example.mail.protection.outlook.com.
+twospf.example.  300 IN TXT   "v=spf1 include:_spf.google.com ip4:198.51.100.7 ~all"
+twospf.example.  300 IN TXT   "v=spf1 include:spf.protection.outlook.com -all"
+newdkim.example. 300 IN MX    0 newdkim-example.mail.protection.outlook.com.
+selector1._domainkey.newdkim.example. 300 IN CNAME selector1-newdkim-example._domainkey.newdkim.n-v1.dkim.mail.microsoft.
+selector2._domainkey.newdkim.example. 300 IN CNAME selector2-newdkim-example._domainkey.newdkim.n-v1.dkim.mail.microsoft.
+selector1-newdkim-example._domainkey.newdkim.n-v1.dkim.mail.microsoft. 300 IN TXT "v=DKIM1; k=rsa; p=MIIBIjAN1"
+selector2-newdkim-example._domainkey.newdkim.n-v1.dkim.mail.microsoft. 300 IN TXT "v=DKIM1; k=rsa; p=MIIBIjAN2"
+typo.example.    300 IN MX    0 typo-example.mail.protection.outlook.com.
+selector1._domainkey.typo.example. 300 IN CNAME selector1-typo-example._domainkey.typpo.onmicrosoft.com.
+selector2._domainkey.typo.example. 300 IN CNAME selector2-typo-example._domainkey.typo.onmicrosoft.com.
+other._domainkey.typo.onmicrosoft.com. 300 IN TXT "v=DKIM1; p=MIIB"
 """
 
 
@@ -66,7 +97,8 @@ def test_missing_spf_include_dkim_selector_and_dmarc_none_name_the_records_to_ad
 
 def test_spf_through_a_nested_include_two_records_and_none(dns):
     nested = findings(dns, "a@nested.example")
-    assert nested[1] == ("ok", "SPF nested.example: 'v=spf1 include:_spf.nested.example ~all' covers Microsoft 365")
+    assert nested[1] == ("ok", "SPF nested.example: 'v=spf1 include:_spf.nested.example ~all' covers Microsoft 365 "
+                               "(2 of 10 DNS lookups)")
     two = findings(dns, "a@two.example", SMTP_HOST="smtp.office365.com")
     assert two[1][0] == "error" and "2 SPF records" in two[1][1]
     bare = findings(dns, "a@bare.example", SMTP_HOST="smtp.office365.com")
@@ -89,13 +121,67 @@ def test_unknown_domain(dns):
         "error", "nowhere.example: this domain does not exist in DNS. Check NEWSLETTER_FROM.")
 
 
-def test_offline_skips_with_a_note():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # a "DNS server" that never answers
-        silent.bind(("127.0.0.1", 0))
-        settings = parse_settings({"NEWSLETTER_FROM": "a@vzhg.nl",
-                                   "DNS_SERVER": f"127.0.0.1:{silent.getsockname()[1]}"}, {})
-        found = check_domain(settings, Lookup(settings, timeout=0.3))
-    assert len(found) == 1 and found[0].level == "ok" and "DNS checks of vzhg.nl skipped" in found[0].text
+def by_name(found: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    return {text.split(":")[0]: (level, text) for level, text in found}
+
+
+def test_spf_lookups_are_counted_over_the_whole_include_tree(dns):
+    """RFC 7208 4.6.4: 10 DNS-querying terms at most, includes' own terms counted; the 11th is a permerror."""
+    ten = by_name(findings(dns, "a@ten.example"))["SPF ten.example"]
+    assert ten[0] == "ok" and "(10 of 10 DNS lookups)" in ten[1]
+    level, text = by_name(findings(dns, "a@eleven.example"))["SPF eleven.example"]
+    assert level == "error" and "needs 11 DNS lookups" in text and "RFC 7208 allows 10" in text
+    assert "Microsoft 365's include comes at lookup 11, after the limit" in text
+    level, text = by_name(findings(dns, "a@twelve.example"))["SPF twelve.example"]
+    assert level == "error" and "needs 12 DNS lookups" in text and "comes at lookup 12" in text
+
+
+def test_several_spf_or_dmarc_records(dns):
+    level, text = by_name(findings(dns, "a@twospf.example"))["SPF twospf.example"]
+    assert level == "error" and "2 SPF records" in text  # the advice keeps the other record's include and ip4
+    assert text.endswith("v=spf1 include:_spf.google.com ip4:198.51.100.7 include:spf.protection.outlook.com ~all")
+    level, text = by_name(findings(dns, "a@twodmarc.example"))["DMARC _dmarc.twodmarc.example"]
+    assert level == "error" and "2 DMARC records" in text and "no policy at all (RFC 7489 6.6.3)" in text
+    assert not any("policy quarantine" in t for _, t in findings(dns, "a@twodmarc.example"))
+
+
+def test_dkim_in_microsofts_new_form_and_a_mistyped_tenant(dns):
+    new = by_name(findings(dns, "a@newdkim.example"))
+    assert new["DKIM selector1._domainkey.newdkim.example"][0] == "ok"
+    assert new["DKIM selector2._domainkey.newdkim.example"][0] == "ok"
+    typo = by_name(findings(dns, "a@typo.example"))
+    level, text = typo["DKIM selector1._domainkey.typo.example"]
+    assert level == "error" and "typpo.onmicrosoft.com does not exist: a typing error" in text
+    assert "switch DKIM" not in text
+    level, text = typo["DKIM selector2._domainkey.typo.example"]  # the tenant exists, the key is not published yet
+    assert level == "warning" and "switch DKIM signing on" in text
+
+
+def test_servfail_and_a_silent_server_are_not_ok(monkeypatch):
+    with DnsServer(GOOD_ZONE, servfail={"*"}) as broken:
+        found = findings(broken, "a@vzhg.nl")
+        assert [level for level, _ in found] == ["unknown"]
+        assert f"the DNS server in DNS_SERVER (127.0.0.1:{broken.port}) answered SERVFAIL" in found[0][1]
+    with DnsServer(GOOD_ZONE, servfail={"_dmarc.vzhg.nl"}) as partly:  # what was answered is still reported
+        found = findings(partly, "a@vzhg.nl")
+        assert [level for level, _ in found][-1] == "unknown" and found[1][0] == "ok" and "_dmarc.vzhg.nl" in found[-1][1]
+    monkeypatch.setenv("NEWSLETTER_DNS_TIMEOUT", "0.3")
+    with silent_server() as port:
+        settings = parse_settings({"NEWSLETTER_FROM": "a@vzhg.nl", "DNS_SERVER": f"127.0.0.1:{port}"}, {})
+        (finding,) = check_domain(settings)
+    assert finding.level == "unknown" and "did not answer within 0.3 seconds" in finding.text
+    assert f"DNS_SERVER (127.0.0.1:{port})" in finding.text
+
+
+def test_doctor_exits_non_zero_when_dns_does_not_answer(project, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_DNS_TIMEOUT", "0.3")
+    (project / ".env").write_text("NEWSLETTER_FROM=VZHG <nieuwsbrief@vzhg.nl>\nSMTP_HOST=\n")
+    with silent_server() as port:
+        monkeypatch.setenv("DNS_SERVER", f"127.0.0.1:{port}")
+        result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 1 and "skipped" not in result.output
+    assert any(line.startswith("WARN    DNS checks of vzhg.nl not finished") and "DNS_SERVER" in line
+               for line in result.output.splitlines()), result.output
 
 
 def test_doctor_command_shows_the_domain_findings(project, dns, monkeypatch):
