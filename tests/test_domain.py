@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver.domain import Lookup, check_domain
+from newsletter_cli.deliver.domain import check_domain
 from newsletter_cli.settings import parse_settings
 
 from dns_server import GOOD_ZONE, DnsServer, silent_server
