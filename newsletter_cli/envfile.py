@@ -29,7 +29,8 @@ NAMES = (
 # Names in these families are this tool's: one that is not in NAMES is a typo (SMTP_PASWORD) or a wish
 # (SMTP_VERIFY=false) that must not pass silently.
 OWN_PREFIXES = ("SMTP_", "NEWSLETTER_", "SEND_", "LIST_UNSUBSCRIBE", "REVIEW_", "IMAP_", "OAUTH_", "DNS_")
-ENVIRONMENT_ONLY = ("NEWSLETTER_RETRY_DELAYS", "NEWSLETTER_RECONNECT_DELAYS")
+ENVIRONMENT_ONLY = ("NEWSLETTER_RETRY_DELAYS", "NEWSLETTER_RECONNECT_DELAYS", "NEWSLETTER_DNS_TIMEOUT",
+                    "NEWSLETTER_TOKEN_COMMAND_TIMEOUT")
 
 
 def _unknown_name(name: str) -> str:

@@ -19,7 +19,8 @@ table, XOAUTH2 with a token table, 451 once/always per address, 550 per address,
 the message) after N messages on it or for given addresses once, stall (store but never answer) after N
 messages, store and then drop without answering for given addresses once, a delay before each reply to the
 final dot and before other replies (latency), 421 at the greeting for the first N connections, Microsoft
-365's 4.3.2 concurrency limit above N sessions, 250 instead of 354 to DATA, and a quota reply after N
+365's 4.3.2 concurrency limit above N sessions, 250 instead of 354 to DATA, Exchange's SendAsDenied after the
+data for given senders, and a quota reply after N
 messages (Microsoft 365's 554 5.2.0 SubmissionQuotaExceeded). It offers PIPELINING (RFC 2920) unless
 `pipelining=False` (`--no-pipelining`).
 """
@@ -47,6 +48,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 logging.getLogger("mail.log").setLevel(logging.ERROR)
+SEND_AS_DENIED = ("554 5.2.252 SendAsDenied; {login} not allowed to send as {sender}; "
+                  "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process "
+                  "message due to a permanent exception with message [BeginDiagnosticData]")
 QUOTA_REPLY = "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message"
 
 
@@ -75,6 +79,8 @@ class Faults:
     greet_421: int = 0  # the first N connections are greeted with 421 and closed
     max_sessions: int | None = None  # more sessions at once get Microsoft 365's 4.3.2 at MAIL FROM
     data_250: set[str] = field(default_factory=set)  # answer DATA with 250 instead of 354 (a broken server)
+    send_as_denied: set[str] = field(default_factory=set)  # senders (MAIL FROM) refused after the data, as Exchange
+    # does without Send As: MAIL FROM and RCPT are accepted, the message is not stored
 
 
 class Handler:
@@ -145,6 +151,10 @@ class Handler:
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if (envelope.mail_from or "").lower() in self.faults.send_as_denied:
+            login = getattr(getattr(session, "auth_data", None), "login", b"") or b"the signed-in user"
+            login = login.decode() if isinstance(login, bytes) else str(login)
+            return SEND_AS_DENIED.format(login=login, sender=envelope.mail_from)
         on_connection = getattr(session, "messages", 0)
         rcpts = [r.lower() for r in envelope.rcpt_tos]
         session.messages = on_connection + 1  # type: ignore[attr-defined]

@@ -360,7 +360,9 @@ def test_three_connections_with_faults_deliver_each_once(project, pipelining):
     ("DATA", 421, "421 4.4.2 closing", "Temporary"),
     ("RCPT TO", 550, "550 5.1.10 RESOLVER.ADR.RecipientNotFound", "Permanent"),
     ("DATA", 554, "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException", "Fatal"),
-    ("MAIL FROM", 550, "550 5.2.252 SendAsDenied; exceeded the sending limit", "Fatal"),
+    ("MAIL FROM", 550, "550 5.2.253 exceeded the sending limit", "Fatal"),
+    ("DATA", 554, "554 5.2.0 STOREDRV.Submission.Exception:RecipientRateLimitExceededException", "Fatal"),
+    ("MAIL FROM", 554, "554 5.2.252 SendAsDenied; nb@vzhg.nl not allowed to send as info@vzhg.nl", "Fatal"),
     ("MAIL FROM", 550, "550 5.7.60 SMTP; Client does not have permissions to send as this sender", "Fatal"),
     ("MAIL FROM", 530, "530 5.7.57 Client not authenticated", "Fatal"),
 ])
@@ -369,7 +371,8 @@ def test_replies_are_classified(stage, code, reply, kind):
 
     outcome = classify(stage, code, reply)
     assert type(outcome).__name__ == kind
-    assert getattr(outcome, "quota", False) == ("SubmissionQuota" in reply or "5.2.252" in reply)
+    assert getattr(outcome, "quota", False) == (("Quota" in reply or "RateLimit" in reply or "5.2.25" in reply)
+                                                and "SendAsDenied" not in reply)
 
 
 def test_server_as_a_separate_process_spools_messages(project):

@@ -16,7 +16,13 @@ from newsletter_cli.deliver.replies import Fatal
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 
-TOKEN_COMMAND_TIMEOUT = float(os.environ.get("NEWSLETTER_TOKEN_COMMAND_TIMEOUT", "120"))  # tests make it short
+
+def token_command_timeout() -> float:
+    """Seconds the token command may take (NEWSLETTER_TOKEN_COMMAND_TIMEOUT in the environment; tests shorten it)."""
+    try:
+        return max(0.1, float(os.environ.get("NEWSLETTER_TOKEN_COMMAND_TIMEOUT", "120")))
+    except ValueError:
+        return 120.0
 
 
 def command_line(command: str, windows: bool = os.name == "nt") -> str | list[str]:
@@ -39,10 +45,11 @@ def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
     command = settings.smtp_oauth_token_command or ""
     # Its arguments may hold a secret (a client secret, a password): no message shows the command line.
     program = (command.split() or ["(empty)"])[0]
+    timeout = token_command_timeout()
     try:
-        done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=TOKEN_COMMAND_TIMEOUT)
+        done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND ({program} ...) did not finish within {TOKEN_COMMAND_TIMEOUT:g} "
+        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND ({program} ...) did not finish within {timeout:g} "
                     "seconds: run it by hand to see what it waits for (a sign-in? a prompt?).") from None
     except OSError as exc:
         raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND could not be run ({program} ...): "
