@@ -138,7 +138,9 @@ class Connection:
                 f". {hint}" if "does not fit" in hint else ""), reconnect=True) from None
         except ssl.SSLError as exc:
             self.close()
-            raise Fatal(f"{self.where}: the TLS handshake failed ({exc.reason or describe(exc)}). {port_hint(s)}") \
+            what = ("the server does not speak TLS from the first byte on this port"
+                    if exc.reason == "WRONG_VERSION_NUMBER" else "the TLS handshake failed")
+            raise Fatal(f"{self.where}: {what} ({exc.reason or describe(exc)}). {port_hint(s)} {DOCTOR_HINT}") \
                 from None
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
