@@ -210,3 +210,32 @@ def test_bad_dns_server_setting(value):
 
     with pytest.raises(InputError, match="DNS_SERVER"):
         parse_settings({"DNS_SERVER": value}, {})
+
+
+@pytest.mark.parametrize("domain", ["vzhg.nl", "nested.example", "ten.example", "eleven.example", "twelve.example",
+                                    "two.example", "twospf.example", "twodmarc.example", "relay.example"])
+def test_verdicts_agree_with_checkdmarc_on_the_same_dns_server(dns, domain):
+    """checkdmarc (Apache-2.0, a reference implementation of RFC 7208/7489 checks) asked the same DNS server:
+    where it calls the SPF or DMARC record invalid, doctor says error, and where it calls it valid, doctor does
+    not (for records that include Microsoft 365, so that only the RFC decides)."""
+    import warnings
+
+    from dns.resolver import Resolver
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dnspython's DNSSEC module warns about DSA on import
+        import checkdmarc.dmarc
+        import checkdmarc.spf
+        import checkdmarc.utils
+
+    checkdmarc.utils.DNS_CACHE.clear()
+    resolver = Resolver(configure=False)
+    resolver.nameservers, resolver.port, resolver.lifetime = ["127.0.0.1"], dns.port, 2.0
+    spf_valid = checkdmarc.spf.check_spf(domain, resolver=resolver)["valid"]
+    dmarc = checkdmarc.dmarc.check_dmarc(domain, resolver=resolver)
+    host = "127.0.0.1" if domain == "relay.example" else "smtp.office365.com"  # relay.example: ip4 of this host
+    ours = by_name(findings(dns, f"a@{domain}", SMTP_HOST=host))
+    assert (ours[f"SPF {domain}"][0] == "error") == (not spf_valid), (ours[f"SPF {domain}"], spf_valid)
+    dmarc_level = next((level for name, (level, _) in ours.items() if name.startswith("DMARC _dmarc")), None)
+    if dmarc.get("record") or "Multiple" in str(dmarc.get("error", "")):
+        assert (dmarc_level == "error") == (not dmarc["valid"]), (dmarc_level, dmarc)

@@ -211,3 +211,16 @@ def test_login_help_says_what_happens_step_by_step():
     for part in ("prints a web address", "any browser", "another device", "Type the code", "Signed in as",
                  "`newsletter logout`"):
         assert part in text, text
+
+
+@pytest.mark.slow  # msal-extensions waits 5 seconds for a lock before it gives up
+def test_a_lock_left_by_a_stopped_command_is_named(project, home, tls, idp):  # noqa: F811
+    with oauth_server(tls, idp) as server:
+        runner = signed_in(project, idp, server, tls)
+        lock = oauth.cache_location().with_name(oauth.cache_location().name + ".lockfile")
+        lock.write_text("12345 newsletter")  # a newsletter command killed while it wrote the cache
+        result = runner.invoke(cli, ["doctor", "--no-dns"])
+        out = plain(result)
+        assert result.exit_code == 1 and f"it is locked ({lock} exists)" in out and "delete that lock file" in out
+        lock.unlink()
+        assert runner.invoke(cli, ["doctor", "--no-dns"]).exit_code == 0

@@ -70,6 +70,13 @@ def describe(exc: BaseException, location: Path) -> str:
     if name == "LockError":
         return (f"it is locked ({lock_location(location)} exists): another newsletter command is using it, or one "
                 "was stopped in the middle. If no other newsletter command runs, delete that lock file")
+    module = type(exc).__module__ or ""
+    if any(word in f"{module}.{name}".lower() for word in ("secret", "keyring", "keychain", "gerror", "gi.")):
+        return (f"the keystore that holds it (the desktop keyring, or the macOS Keychain) cannot be reached ({name}): "
+                "unlock it, or sign in to the desktop session")
+    if isinstance(exc, UnicodeDecodeError):
+        return ("it holds data that cannot be read as a sign-in (encrypted by a keystore this session cannot reach, "
+                "or damaged)")
     if name == "PersistenceDecryptionError":
         return "its data cannot be decrypted with this user's key (the keystore changed, or the file comes from "\
                "another user or computer)"
