@@ -91,3 +91,20 @@ def test_doctor_signs_in_to_imap_and_checks_the_unsubscribe_address(project, tmp
     assert wrong.exit_code == 1 and f"FAILED  IMAP: IMAP server 127.0.0.1:{imap.port}: the login as {USER} was " \
                                    "refused" in wrong.output, wrong.output
     assert "not-the-password" not in wrong.output and PASSWORD not in good.output
+
+
+def test_the_documented_password_example_reads_as_documented(tmp_path):
+    """The handbook's and README's example line, read by the real .env reader, gives the password they name."""
+    import re
+    from pathlib import Path
+
+    from newsletter_cli.envfile import read_raw
+
+    root = Path(__file__).resolve().parent.parent
+    for doc in (root / "docs" / "handleiding.md", root / "README.md", root / ".env.example"):
+        text = doc.read_text(encoding="utf-8")
+        line = re.search(r"SMTP_PASSWORD='it(?:[^'\\\n]|\\.)*'", text)
+        assert line, doc
+        (tmp_path / ".env").write_text(line.group(0) + "\n", encoding="utf-8")
+        read = read_raw(tmp_path / ".env").values["SMTP_PASSWORD"]
+        assert read.startswith("""it's "ons" \\ #1"""), (doc, line.group(0), read)
