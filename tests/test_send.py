@@ -129,6 +129,10 @@ def test_quota_stops_cleanly_and_resumes(project, pipelining):
         result = send(project, server, emails)
         assert result.sent == 2 and result.quota
         assert "SubmissionQuotaExceeded" in result.stopped and "run the same command again" in result.stopped
+        assert "blocked from sending for up to 24 hours" in result.stopped and "--limit" in result.stopped
+        from newsletter_cli.deliver.send import result_lines
+
+        assert "Not sent yet: 4; at" in "\n".join(result_lines(result))
         assert list(journal_states(project).values()).count("pending") == 4
         server.handler.faults.quota_after = None
         assert send(project, server).sent == 4

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.deliver.plan import OUTBOX, Plan, plan_send
+from newsletter_cli.deliver.plan import OUTBOX, Plan, duration, plan_send
 from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Outcome, Progress, Sender
@@ -184,6 +184,12 @@ def result_lines(result: SendResult) -> list[str]:
         lines.append(f"STOPPED: {result.stopped}")
         if not plan.test:
             lines.append("Everyone sent so far is recorded; run the same command again to resume.")
+        left = len(plan.recipients) - result.sent
+        if result.quota and left > 0 and not plan.test:  # what the rest will take once the block is lifted
+            rate = plan.settings.send_rate
+            lines.append(f"Not sent yet: {left:,}; at {rate or 'no'} per minute that takes "
+                         f"{duration(RateLimiter(rate).seconds_for(left))}: keep the computer awake (no sleep) until "
+                         "it ends, or send part of them with --limit.")
     return lines
 
 
