@@ -151,7 +151,7 @@ def test_dkim_in_microsofts_new_form_and_a_mistyped_tenant(dns):
     assert new["DKIM selector2._domainkey.newdkim.example"][0] == "ok"
     typo = by_name(findings(dns, "a@typo.example"))
     level, text = typo["DKIM selector1._domainkey.typo.example"]
-    assert level == "error" and "typpo.onmicrosoft.com does not exist: a typing error" in text
+    assert level == "error" and "typpo.onmicrosoft.com does not exist: a typing error in the tenant's name. " in text
     assert "switch DKIM" not in text
     level, text = typo["DKIM selector2._domainkey.typo.example"]  # the tenant exists, the key is not published yet
     assert level == "warning" and "switch DKIM signing on" in text

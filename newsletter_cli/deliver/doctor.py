@@ -56,7 +56,7 @@ def _settings_line(s: Settings) -> str:
             + oauth + (f" SMTP_CA_FILE={s.smtp_ca_file}" if s.smtp_ca_file else ""))
 
 
-def _fresh_token(settings: Settings) -> Callable[[Settings, bool], SecretStr]:
+def _fresh_token() -> Callable[[Settings, bool], SecretStr]:
     """The token getter for doctor: always a new token from the sign-in server, so a revoked sign-in or a wrong
     new client secret shows now, not when the cached token runs out an hour later."""
     from newsletter_cli.deliver.tokens import oauth_token
@@ -76,7 +76,7 @@ def smtp_checks(settings: Settings, send_test: bool = False) -> list[Check]:
         checks.append(Check(False, "SMTP_HOST is not set: `send` would only write .eml files to the outbox. "
                                    "Set SMTP_HOST (Microsoft 365: smtp.office365.com) in .env."))
         return checks
-    connection = Connection(s, token=_fresh_token(s)) if s.oauth_client_id else Connection(s)
+    connection = Connection(s, token=_fresh_token()) if s.oauth_client_id else Connection(s)
     try:
         connection.open()
     except (Fatal, Temporary) as exc:  # Temporary: the server cannot be reached (refused, 421 at the greeting)

@@ -223,10 +223,12 @@ def _dkim(domain: str, settings: Settings, lookup: Lookup, microsoft: bool) -> l
                                         "Ask your domain's admin to copy those values exactly."))
         elif lookup.txt(target, "v=DKIM1") or any("p=" in t for t in lookup.txt(target, "")):
             out.append(Finding("ok", f"DKIM {name}: CNAME to {target}"))
-        elif not lookup.exists(target.split("._domainkey.", 1)[1]):
-            out.append(Finding("error", f"DKIM {name}: CNAME to {target}, but {target.split('._domainkey.', 1)[1]} "
-                                        "does not exist: a typing error in the tenant's name? " + defender
-                                        + " Ask your domain's admin to copy the value exactly."))
+        elif not lookup.exists(tenant_part := target.split("._domainkey.", 1)[1]):
+            sure = not new_form  # every tenant's onmicrosoft.com name exists; the new form's only with DKIM on
+            out.append(Finding("error", f"DKIM {name}: CNAME to {target}, but {tenant_part} does not exist: "
+                                        + ("a typing error in the tenant's name. " if sure else
+                                           "a typing error in the tenant's name, or DKIM is not switched on yet. ")
+                                        + defender + " Ask your domain's admin to copy the value exactly."))
         else:
             out.append(Finding("warning", f"DKIM {name}: CNAME to {target}, which has no key yet: switch DKIM signing "
                                           f"on for {domain} in Microsoft Defender (it publishes the key)."))

@@ -27,8 +27,6 @@ WAY_OUT = "Run `newsletter logout` (it removes the damaged sign-in) and then `ne
 class CacheError(NewsletterError):
     """The token cache cannot be used; the message names the file and the way out."""
 
-    relogin = True
-
 
 class CacheProblem(Exception):
     """Raised inside MSAL's cache calls (deliberately not an OSError or ValueError, which MSAL and requests use

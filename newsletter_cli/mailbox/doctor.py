@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from newsletter_cli.deliver.doctor import Check
+from newsletter_cli.deliver.passwords import shown
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.mailbox.imap import Mailbox
 from newsletter_cli.settings import Settings
@@ -27,7 +28,9 @@ def mailbox_checks(settings: Settings) -> list[Check]:
             checks.append(Check(True, f"IMAP {s.imap_host}:{s.imap_port}: signed in as {s.imap_username}; the folder "
                                       f"'{s.imap_folder}' holds {count} message(s) (nothing was changed)"))
     except NewsletterError as exc:
-        checks.append(Check(False, f"IMAP: {exc.message}"))
+        password = s.imap_password.get_secret_value()
+        checks.append(Check(False, f"IMAP: {exc.message}" + (f" (IMAP_PASSWORD as read: {shown(password)})"
+                                                              if password else "")))
     mailto = s.unsubscribe_mailto
     if mailto:
         address = mailto.removeprefix("mailto:").split("?")[0].strip().lower()
