@@ -224,3 +224,40 @@ def test_a_lock_left_by_a_stopped_command_is_named(project, home, tls, idp):  # 
         assert result.exit_code == 1 and f"it is locked ({lock} exists)" in out and "delete that lock file" in out
         lock.unlink()
         assert runner.invoke(cli, ["doctor", "--no-dns"]).exit_code == 0
+
+
+def test_doctor_signs_in_to_imap_with_a_new_token(project, home, tls, idp, tmp_path):  # noqa: F811
+    """With IMAP_HOST set, doctor also signs in to Dovecot with XOAUTH2, using an IMAP token asked of the
+    sign-in server now: a revoked sign-in shows for the mailbox too."""
+    import time
+
+    from imap_server import USER, ImapServer, available
+
+    if not available():
+        pytest.skip("Dovecot is not installed (make system-packages)")
+
+    class Live(dict):  # Dovecot's token check asks the identity provider, as Exchange would
+        def get(self, token, default=None):
+            issued = idp.state.access.get(token)
+            ok = (issued is not None and not issued.revoked and issued.expires > time.time()
+                  and oauth.IMAP_SCOPE in issued.scopes)
+            return issued.user if ok else default
+
+    idp.auto_approve = USER
+    with ImapServer(tmp_path / "imap") as imap, oauth_server(tls, idp) as server:
+        imap.introspection.RequestHandlerClass.tokens = Live()  # type: ignore[attr-defined]
+        bundle = tmp_path / "cas.pem"
+        bundle.write_text(tls[0].read_text() + imap.ca_file.read_text())
+        write_env(project, env(idp, server, bundle, IMAP_HOST="127.0.0.1", IMAP_PORT=str(imap.port)))
+        runner = CliRunner()
+        assert runner.invoke(cli, ["login"]).exit_code == 0
+        good = runner.invoke(cli, ["doctor", "--no-dns"])
+        assert good.exit_code == 0 and f"signed in as {USER}; the folder 'INBOX'" in plain(good), good.output
+        asked = idp.state.asked["refresh_token"]
+        assert asked >= 2  # one new token for SMTP, one for IMAP
+        idp.revoke(USER)
+        revoked = runner.invoke(cli, ["doctor", "--no-dns"])
+    lines = plain(revoked).splitlines()
+    assert revoked.exit_code == 1, revoked.output
+    assert any(line.startswith("FAILED  IMAP:") and "expired or was revoked" in line for line in lines), lines
+    assert sum(line.startswith("FAILED") and "expired or was revoked" in line for line in lines) == 2, lines
