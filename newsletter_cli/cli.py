@@ -528,7 +528,7 @@ def logout() -> None:
     out = oauth.logout(settings_of(project()))
     where = cache_location()
     if out.damaged:
-        click.echo(f"The sign-in kept in {where} could not be used ({out.damaged}); it is removed.")
+        click.echo(f"The sign-in kept in {where} could not be used: {out.damaged}. It is removed.")
     else:
         click.echo(f"Signed out: {', '.join(out.removed)}." if out.removed else "Nobody was signed in.")
     if out.left:

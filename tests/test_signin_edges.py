@@ -52,7 +52,7 @@ def test_a_cache_cut_off_in_the_middle_names_the_file_and_logout_removes_it(proj
             assert "SMTP_HOST" not in out.split("settings:")[-1].split("\n", 1)[-1], (command, out)
         assert server.received == []
         out = runner.invoke(cli, ["logout"])
-        assert out.exit_code == 0 and "could not be used (the file is damaged" in plain(out) and not cache.exists()
+        assert out.exit_code == 0 and "could not be used: the file is damaged" in plain(out) and not cache.exists()
         assert runner.invoke(cli, ["login"]).exit_code == 0
         sent = runner.invoke(cli, ["send", "2025-09", "--test"])
         assert sent.exit_code == 0, sent.output
@@ -128,6 +128,7 @@ def test_send_as_refused_after_the_data_is_found_by_the_doctors_test_message(pro
         assert test.exit_code == 1 and "5.2.252 SendAsDenied" in out
         assert f"Add-RecipientPermission -Identity {SENDER} -Trustee {MAILBOX} -AccessRights SendAs" in out
         assert "sending limit" not in out and server.received == []
+        assert "tries it with one message" not in out and "quit; nothing was sent" in out  # no advice to do it again
         (project / "leden.csv").write_text("email\na@example.org\nb@example.org\n")
         sent = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"])
         assert sent.exit_code == 1 and "Add-RecipientPermission" in plain(sent) and "24 hours" not in sent.output

@@ -330,9 +330,8 @@ def logout(settings: Settings) -> LoggedOut:
     try:
         _check_cache()
     except CacheError as exc:
-        damaged = exc.message.split(": ", 1)[-1].split(". Run `newsletter logout`")[0]
         _apps.clear()
-        return LoggedOut([], damaged, tuple(remove(location)))
+        return LoggedOut([], exc.why, tuple(remove(location)))
     app = _app(settings)
     removed = []
     for account in _accounts(app, settings):

@@ -28,7 +28,8 @@ SEND_AS = ("{mailbox} may not send as {sender} (NEWSLETTER_FROM). Ask your Micro
            "it 'Send As', in Exchange Online PowerShell:  Add-RecipientPermission -Identity {sender} -Trustee "
            "{mailbox} -AccessRights SendAs  (or 'Send on Behalf':  Set-Mailbox -Identity {sender} "
            "-GrantSendOnBehalfTo @{{Add='{mailbox}'}}; it takes up to an hour to work), or set NEWSLETTER_FROM to "
-           "{mailbox}. `newsletter doctor --send-test` tries it with one message to {mailbox}.")
+           "{mailbox}.")
+SEND_TEST = " `newsletter doctor --send-test` tries it with one message to {mailbox}."
 SEND_AS_RE = re.compile(r"sendasdenied|\b5\.7\.60\b|not allowed to send as|send as this sender", re.IGNORECASE)
 MICROSOFT_HOSTS = re.compile(r"(^|\.)(office365\.com|outlook\.com|office\.com|microsoft\.com)$", re.IGNORECASE)
 
@@ -59,7 +60,7 @@ def smtp_refusal(reply: str, settings: Settings) -> str | None:
     words = {"mailbox": settings.mailbox or "the sending mailbox", "sender": settings.from_address or "the sender"}
     text = reply.lower()
     if SEND_AS_RE.search(reply):  # whatever the code (5.7.60, 5.2.252, 5.2.0 STOREDRV...SendAsDeniedException)
-        return SEND_AS.format(**words)
+        return (SEND_AS + SEND_TEST).format(**words)
     if "smtpclientauthentication is disabled for the mailbox" in text:
         return MAILBOX_SMTP_OFF.format(**words)
     if "smtpclientauthentication is disabled for the tenant" in text:

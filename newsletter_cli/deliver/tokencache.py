@@ -25,7 +25,11 @@ WAY_OUT = "Run `newsletter logout` (it removes the damaged sign-in) and then `ne
 
 
 class CacheError(NewsletterError):
-    """The token cache cannot be used; the message names the file and the way out."""
+    """The token cache cannot be used; the message names the file and the way out, `why` what is wrong."""
+
+    def __init__(self, message: str, why: str):
+        super().__init__(message)
+        self.why = why
 
 
 class CacheProblem(Exception):
@@ -84,8 +88,8 @@ def describe(exc: BaseException, location: Path) -> str:
 
 
 def cache_error(exc: BaseException, location: Path) -> CacheError:
-    return CacheError(f"The Microsoft 365 sign-in kept in {location} cannot be used: {describe(exc, location)}. "
-                      + WAY_OUT)
+    why = describe(exc, location)
+    return CacheError(f"The Microsoft 365 sign-in kept in {location} cannot be used: {why}. " + WAY_OUT, why)
 
 
 def write_aside(location: str, data: bytes) -> None:
