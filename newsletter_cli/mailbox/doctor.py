@@ -9,6 +9,7 @@ from newsletter_cli.deliver.doctor import Check
 from newsletter_cli.deliver.passwords import shown
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.mailbox.imap import Mailbox
+from newsletter_cli.members.unsubscribe import mailto_base
 from newsletter_cli.settings import Settings
 
 
@@ -31,7 +32,7 @@ def mailbox_checks(settings: Settings) -> list[Check]:
         password = s.imap_password.get_secret_value()
         checks.append(Check(False, f"IMAP: {exc.message}" + (f" (IMAP_PASSWORD as read: {shown(password)})"
                                                               if password else "")))
-    mailto = s.unsubscribe_mailto
+    mailto = mailto_base(s) if s.from_address else None  # LIST_UNSUBSCRIBE's mailto:, else NEWSLETTER_FROM
     if mailto:
         address = mailto.removeprefix("mailto:").split("?")[0].strip().lower()
         read = (s.imap_username or "").lower()
