@@ -91,6 +91,9 @@ def test_doctor_signs_in_to_imap_and_checks_the_unsubscribe_address(project, tmp
     assert wrong.exit_code == 1 and f"FAILED  IMAP: IMAP server 127.0.0.1:{imap.port}: the login as {USER} was " \
                                    "refused" in wrong.output, wrong.output
     assert "not-the-password" not in wrong.output and PASSWORD not in good.output
+    assert "(IMAP_PASSWORD as read: (set, 16 characters: n***d))" in wrong.output
+    # no LIST_UNSUBSCRIBE: unsubscribes go to NEWSLETTER_FROM's address, here the mailbox that is read
+    assert f"ok      unsubscribe mails go to {USER}, the mailbox that `newsletter mailbox` reads" in wrong.output
 
 
 def test_the_documented_password_example_reads_as_documented(tmp_path):
