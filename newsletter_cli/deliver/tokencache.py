@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -101,7 +102,14 @@ def write_aside(location: str, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(aside, location)
+        for attempt in range(5):  # Windows refuses to replace a file another process is reading at that moment
+            try:
+                os.replace(aside, location)
+                break
+            except PermissionError:
+                if os.name != "nt" or attempt == 4:
+                    raise
+                time.sleep(0.1)
     except BaseException:
         Path(aside).unlink(missing_ok=True)
         raise
