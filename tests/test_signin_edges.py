@@ -30,6 +30,16 @@ def signed_in(project, idp, server, tls_files, **extra: str) -> CliRunner:  # no
     return runner
 
 
+def changed_later(path) -> None:
+    """Give a tampered cache a modification time after this process last read it, as a change by another
+    process (or a crash before this run) has: the tests run every command in one process, which keeps the
+    cache it read in memory until the file changes."""
+    import time
+
+    later = time.time() + 5
+    os.utime(path, (later, later))
+
+
 def plain(result) -> str:
     """The output, checked for what must never be in it."""
     assert "Traceback" not in result.output and "JSONDecodeError" not in result.output
@@ -43,6 +53,7 @@ def test_a_cache_cut_off_in_the_middle_names_the_file_and_logout_removes_it(proj
         cache = oauth.cache_location()
         whole = cache.read_text()
         cache.write_text(whole[: len(whole) // 2])  # what a power cut during a refresh would leave
+        changed_later(cache)
         for command in (["login", "--status"], ["doctor", "--no-dns"], ["send", "2025-09", "--test"], ["login"]):
             result = runner.invoke(cli, command)
             out = plain(result)
@@ -68,6 +79,7 @@ def test_a_cache_this_user_cannot_read(project, home, tls, idp):  # noqa: F811
         cache.unlink()
         cache.mkdir()
         (cache / "x").write_text("")
+        changed_later(cache)
         sent = runner.invoke(cli, ["send", "2025-09", "--test"])
         out = plain(sent)
         assert sent.exit_code == 1 and str(cache) in out and "there is a folder where the file should be" in out
@@ -79,6 +91,7 @@ def test_a_cache_this_user_cannot_read(project, home, tls, idp):  # noqa: F811
         assert runner.invoke(cli, ["login"]).exit_code == 0
         if hasattr(os, "geteuid") and os.geteuid() != 0:
             cache.chmod(0)
+            changed_later(cache)
             refused = runner.invoke(cli, ["doctor", "--no-dns"])
             assert refused.exit_code == 1 and "may not read or write it" in plain(refused)
             cache.chmod(0o600)
