@@ -111,3 +111,16 @@ def test_the_documented_password_example_reads_as_documented(tmp_path):
         (tmp_path / ".env").write_text(line.group(0) + "\n", encoding="utf-8")
         read = read_raw(tmp_path / ".env").values["SMTP_PASSWORD"]
         assert read.startswith("""it's "ons" \\ #1"""), (doc, line.group(0), read)
+
+
+@pytest.mark.parametrize("security, port, expected", [
+    ("ssl", 587, "SMTP_SECURITY=ssl does not fit port 587: set SMTP_SECURITY=starttls."),
+    ("starttls", 465, "SMTP_SECURITY=starttls does not fit port 465: set SMTP_SECURITY=ssl."),
+    ("starttls", 587, "Port 587 is for STARTTLS"),
+])
+def test_the_port_and_security_advice(security, port, expected):
+    from newsletter_cli.deliver.smtp import port_hint
+    from newsletter_cli.settings import parse_settings
+
+    hint = port_hint(parse_settings({"SMTP_SECURITY": security, "SMTP_PORT": str(port)}, {}))
+    assert hint.startswith(expected) and "port 465 is for SSL" in hint

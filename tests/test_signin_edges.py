@@ -275,3 +275,20 @@ def test_doctor_signs_in_to_imap_with_a_new_token(project, home, tls, idp, tmp_p
     assert revoked.exit_code == 1, revoked.output
     assert any(line.startswith("FAILED  IMAP:") and "expired or was revoked" in line for line in lines), lines
     assert sum(line.startswith("FAILED") and "expired or was revoked" in line for line in lines) == 2, lines
+
+
+def test_doctor_tests_a_new_client_secret_at_once(project, home, tls):  # noqa: F811
+    """Unattended mode: the application's token is cached too; after a wrong new secret is pasted, doctor asks
+    the sign-in server anyway instead of saying ok with the old token for an hour."""
+    from oauth_provider import OAuthProvider
+
+    with OAuthProvider(tls[1], client_id=CLIENT, client_secret="right-secret") as provider, \
+            oauth_server(tls, provider) as server:
+        provider.grant_mailbox(MAILBOX)
+        write_env(project, env(provider, server, tls[0], OAUTH_CLIENT_SECRET="right-secret"))
+        good = CliRunner().invoke(cli, ["doctor", "--no-dns"])
+        assert good.exit_code == 0, good.output
+        write_env(project, env(provider, server, tls[0], OAUTH_CLIENT_SECRET="wrong-secret"))
+        wrong = CliRunner().invoke(cli, ["doctor", "--no-dns"])
+    assert wrong.exit_code == 1 and "OAUTH_CLIENT_SECRET is not valid" in plain(wrong), wrong.output
+    assert "wrong-secret" not in wrong.output and "right-secret" not in good.output
