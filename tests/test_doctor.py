@@ -113,14 +113,12 @@ def test_the_documented_password_example_reads_as_documented(tmp_path):
         assert read.startswith("""it's "ons" \\ #1"""), (doc, line.group(0), read)
 
 
-@pytest.mark.parametrize("security, port, expected", [
-    ("ssl", 587, "SMTP_SECURITY=ssl does not fit port 587: set SMTP_SECURITY=starttls."),
-    ("starttls", 465, "SMTP_SECURITY=starttls does not fit port 465: set SMTP_SECURITY=ssl."),
-    ("starttls", 587, "Port 587 is for STARTTLS"),
-])
-def test_the_port_and_security_advice(security, port, expected):
-    from newsletter_cli.deliver.smtp import port_hint
-    from newsletter_cli.settings import parse_settings
-
-    hint = port_hint(parse_settings({"SMTP_SECURITY": security, "SMTP_PORT": str(port)}, {}))
-    assert hint.startswith(expected) and "port 465 is for SSL" in hint
+def test_starttls_against_a_port_that_expects_tls_at_once(project, tls):
+    """The server waits for a TLS handshake and says nothing; the client waits for its greeting: a time-out
+    that is explained, not only reported."""
+    with SmtpServer(tls=tls[1], implicit_tls=True) as server:
+        write_env(project, smtp_lines(server, tls[0], SMTP_TIMEOUT="1"))
+        result = CliRunner().invoke(cli, ["doctor", "--no-dns"])
+    assert result.exit_code == 1 and "timed out" in result.output, result.output
+    assert "If this port expects TLS from the first byte, set SMTP_SECURITY=ssl" in result.output
+    assert "Port 587 is for STARTTLS" in result.output

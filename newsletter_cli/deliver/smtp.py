@@ -54,15 +54,8 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
 DOCTOR_HINT = "`newsletter doctor` tests them."
 
 
-def port_hint(s: Settings) -> str:
-    """Which security a port expects, in plain words, when SMTP_SECURITY and SMTP_PORT do not go together."""
-    ports = "Port 587 is for STARTTLS (SMTP_SECURITY=starttls: the connection starts plain and then switches " \
-            "to encryption); port 465 is for SSL (SMTP_SECURITY=ssl: encrypted from the first byte)."
-    if s.smtp_security == "ssl" and s.smtp_port in (25, 587):
-        return f"SMTP_SECURITY=ssl does not fit port {s.smtp_port}: set SMTP_SECURITY=starttls. {ports}"
-    if s.smtp_security == "starttls" and s.smtp_port == 465:
-        return f"SMTP_SECURITY=starttls does not fit port 465: set SMTP_SECURITY=ssl. {ports}"
-    return ports
+PORTS = ("Port 587 is for STARTTLS (SMTP_SECURITY=starttls: the connection starts plain and then switches to "
+         "encryption); port 465 is for SSL (SMTP_SECURITY=ssl: encrypted from the first byte).")
 
 
 class Connection:
@@ -133,19 +126,19 @@ class Connection:
             raise Fatal(f"{self.where}: the server refused the connection: {describe(exc)}.") from None
         except (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected) as exc:
             self.close()
-            hint = port_hint(s)
+            silent = s.smtp_security == "starttls" and (isinstance(exc, TimeoutError) or "timed out" in str(exc))
             raise Temporary(f"{self.where}: failed to connect: {describe(exc)}" + (
-                f". {hint}" if "does not fit" in hint else ""), reconnect=True) from None
+                f". If this port expects TLS from the first byte, set SMTP_SECURITY=ssl. {PORTS}" if silent else ""),
+                reconnect=True) from None
         except ssl.SSLError as exc:
             self.close()
             what = ("the server does not speak TLS from the first byte on this port"
                     if exc.reason == "WRONG_VERSION_NUMBER" else "the TLS handshake failed")
-            raise Fatal(f"{self.where}: {what} ({exc.reason or describe(exc)}). {port_hint(s)} {DOCTOR_HINT}") \
-                from None
+            raise Fatal(f"{self.where}: {what} ({exc.reason or describe(exc)}). {PORTS} {DOCTOR_HINT}") from None
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise Fatal(f"{self.where}: failed to connect: {describe(exc)}. Check SMTP_HOST, SMTP_PORT and "
-                        f"SMTP_SECURITY. {port_hint(s)} {DOCTOR_HINT}") from None
+                        f"SMTP_SECURITY. {PORTS} {DOCTOR_HINT}") from None
 
     def _authenticate(self, smtp: smtplib.SMTP) -> None:
         s = self.settings
