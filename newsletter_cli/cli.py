@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from newsletter_cli import __version__
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
@@ -26,7 +24,7 @@ if TYPE_CHECKING:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="newsletter")
+@click.version_option(package_name="newsletter", prog_name="newsletter")  # read only for --version
 def cli() -> None:
     """Compose, preview, check and send the association's email newsletter.
 
