@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from newsletter_cli.words import count
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
@@ -174,6 +176,60 @@ def init(folder: Path, name: str | None, short_name: str | None, website: str | 
     for path in written:
         click.echo(f"  {display(path)}")
     click.echo(f"Next: cd {display(folder)}  and  newsletter preview  (this month's edition is ready to fill in)")
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def templates(ctx: click.Context) -> None:
+    """List the email's templates and which ones this project changes (its own copy in templates/).
+
+    Every template the project has no copy of comes from the program, so an upgrade improves it. To change
+    one, copy it first: newsletter templates copy partials/footer.mjml.j2
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from newsletter_cli.compose.overrides import templates as listing
+    from newsletter_cli.project import display, display_dir
+
+    here = project()
+    found = listing(here.templates_dir)
+    width = max(len(t.name) for t in found)
+    click.echo(f"The email's templates (the project's own copies are in {display_dir(here.templates_dir)}):")
+    for template in found:
+        colour = "yellow" if template.outdated else None
+        click.secho(f"  {template.name:<{width}}  {template.state}", fg=colour)
+    own = [t for t in found if t.copy is not None]
+    if own:
+        click.echo(f"The project has its own copy of {count(len(own), 'template')}; delete one in "
+                   f"{display_dir(here.templates_dir)} to use the program's again.")
+    else:
+        click.echo("The project uses the program's templates only.")
+    for template in found:
+        if template.outdated and template.copy is not None:
+            print_warnings([f"{display(template.copy)}: {template.outdated}"])
+
+
+@templates.command("copy")
+@click.argument("name")
+def templates_copy(name: str) -> None:
+    """Copy one of the program's templates (NAME, e.g. partials/footer.mjml.j2) into templates/ to change it."""
+    from newsletter_cli.compose.overrides import copy
+    from newsletter_cli.project import display
+
+    target = copy(project().templates_dir, name)
+    click.echo(f"Copied to {display(target)}: change it there; `newsletter preview` shows each change. Delete it "
+               "to go back to the program's template.")
+    click.echo("Its first line records which version it was copied from: `newsletter build` says when the "
+               "program's own template changes after an upgrade.")
+
+
+@templates.command("show")
+@click.argument("name")
+def templates_show(name: str) -> None:
+    """Print the program's own version of a template (to compare with the project's copy)."""
+    from newsletter_cli.compose.overrides import program_text
+
+    click.echo(program_text(name), nl=False)
 
 
 @cli.command()

@@ -52,11 +52,21 @@ def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0,
     results += check_a11y.check_html(ctx, facts)
     results += check_a11y.check_contrast(ctx)
     results += check_deliverability(ctx, facts)
+    results += check_templates(current(project))
     if online:
         from newsletter_cli.check.online import check_online
 
         results += check_online(ctx, found_links, images, timeout=timeout)
     return sort_findings(results)
+
+
+def check_templates(project: Project) -> list[Diagnostic]:
+    """The project's template copies that keep the email at an older version of the program's template."""
+    from newsletter_cli.compose.overrides import fix_for, outdated
+    from newsletter_cli.project import display
+
+    return [Diagnostic("warning", display(t.copy), None, "", t.outdated, fix_for(t), "template-outdated")
+            for t in outdated(project.templates_dir) if t.copy is not None]
 
 
 def sort_findings(findings: list[Diagnostic]) -> list[Diagnostic]:
