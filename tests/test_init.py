@@ -141,3 +141,12 @@ def test_the_package_data_covers_every_data_file() -> None:
                for p in (package.parent / key.replace(".", os.sep)).glob(g)}
     shipped = {p for p in package.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc", ".typed")}
     assert shipped - covered == set()
+
+
+def test_the_example_settings_name_no_review_list() -> None:
+    """A copied .env.example must not make the example list (example.org, read by nobody) the review list."""
+    from dotenv import dotenv_values
+
+    for path in (FILES / "env.example", REPO / ".env.example"):
+        values = dotenv_values(path)
+        assert "REVIEW_LIST" in values and not values["REVIEW_LIST"], path

@@ -101,6 +101,19 @@ def duration(seconds: float) -> str:
     return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
 
 
+# Names that never belong to a person's mailbox (RFC 2606, RFC 6761; .local is mDNS, RFC 6762; home.arpa,
+# RFC 8375): a test to them was read by nobody, so it never counts as the edition's test.
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org", "home.arpa")
+RESERVED_TLDS = ("example", "test", "invalid", "localhost", "local")
+
+
+def reserved(address: str) -> bool:
+    """Whether an address is at a reserved example or test name (example.org, x.test, localhost, ...)."""
+    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
+    return (domain.rsplit(".", 1)[-1] in RESERVED_TLDS
+            or any(domain == d or domain.endswith(f".{d}") for d in RESERVED_DOMAINS))
+
+
 def _review_recipients(settings: Settings, to: Sequence[str],
                        project: Project) -> tuple[list[Recipient], RecipientList | None]:
     from email_validator import EmailNotValidError, validate_email
@@ -204,10 +217,13 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
             plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
                                  "already sent got the earlier version and will not get this one")
     sent_before = tested_builds(plan.folder).get(plan.fingerprint)
+    if sent_before and all(reserved(address) for address in sent_before.get("to", [])):
+        sent_before = None  # recorded before 0.2.0, which counted a test to example.org addresses
     plan.tested = sent_before["time"] if sent_before else None
     if not test and not plan.tested:
         plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
-                             "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
+                             "last test send, or there was none (a test to example addresses only does not count). Run "
+                             "`newsletter send EDITION --test` and check it.")
     plan.errors = _check_errors(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:

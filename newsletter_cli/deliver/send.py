@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.deliver.plan import OUTBOX, Plan, plan_send
+from newsletter_cli.deliver.plan import OUTBOX, Plan, plan_send, reserved
 from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Outcome, Progress, Sender
@@ -88,8 +88,9 @@ def send_smtp(plan: Plan, journal: Journal | None, *, progress: Callable[[Progre
                     notify=notify, retry_delays=retry_delays, reconnect_delays=reconnect_delays, connect=connect)
     outcome = sender.run()
     result = SendResult(plan=plan, **vars(outcome))
-    if plan.test and result.sent:
-        remember_tested_build(plan.folder, plan.fingerprint, outcome.sent_to)
+    readers = [address for address in outcome.sent_to if not reserved(address)]
+    if plan.test and readers:
+        remember_tested_build(plan.folder, plan.fingerprint, readers)
     return result
 
 
@@ -176,7 +177,13 @@ def result_lines(result: SendResult) -> list[str]:
              f"{result.deferred} deferred, {result.uncertain} uncertain, in {result.seconds:.0f} s"]
     lines += [f"  {state}: {address}: {reply}" for address, state, reply in result.failures]
     if plan.test and result.sent:
-        lines.append(f"This build ({plan.fingerprint}) is now marked as test-sent.")
+        readers = [address for address in result.sent_to if not reserved(address)]
+        if readers:
+            lines.append(f"This build ({plan.fingerprint}) is now marked as test-sent.")
+        else:
+            lines.append(f"This build ({plan.fingerprint}) is NOT marked as test-sent: every address is a reserved "
+                         "example name (example.org, example.com, .test, ...) that nobody reads. Send the test to a "
+                         "real person: set REVIEW_LIST in .env to a list of the reviewers, or use --to.")
     if not plan.test:
         lines += next_steps(plan.build.loaded.id, failed=result.failed, deferred=result.deferred,
                             uncertain=result.uncertain, stopped=bool(result.stopped))
