@@ -175,6 +175,9 @@ def init(folder: Path, name: str | None, short_name: str | None, website: str | 
     click.echo(f"Created the project {display(folder)}:")
     for path in written:
         click.echo(f"  {display(path)}")
+    from newsletter_cli.check.location import location_warnings
+
+    print_warnings(location_warnings(folder))
     click.echo(f"Next: cd {display(folder)}  and  newsletter preview  (this month's edition is ready to fill in)")
 
 
@@ -491,8 +494,11 @@ def unsuppress(address: str) -> None:
 @click.option("--no-dns", is_flag=True, help="Skip the checks of the sending domain's DNS (SPF, DKIM, DMARC, MX).")
 def doctor(no_dns: bool) -> None:
     """Check the SMTP settings (connect, TLS, login, sender; nothing is sent) and the sending domain's DNS."""
+    from newsletter_cli.check.location import location_warnings
     from newsletter_cli.deliver.doctor import doctor as run_doctor
 
+    for text in location_warnings(project().root):  # first: it matters even when .env cannot be read
+        click.secho(f"WARN    {text}", fg="yellow")
     checks = run_doctor(settings_of(project()), dns=not no_dns)
     for check in checks:
         label, colour = ("WARN  ", "yellow") if check.warning else ("ok    ", None) if check.ok else ("FAILED", "red")
