@@ -563,6 +563,29 @@ def logout() -> None:
     click.echo(f"Signed out: {', '.join(removed)}." if removed else "Nobody was signed in.")
 
 
+@cli.command()
+@click.option("--path", "show_path", is_flag=True, help="Only print where the handbook (Markdown) is.")
+@click.option("--no-open", is_flag=True, help="Write the web page and print where it is; do not open the browser.")
+def handbook(show_path: bool, no_open: bool) -> None:
+    """Open the handbook for the secretariat (in Dutch) in the browser; it comes with the program."""
+    from newsletter_cli.web.handbook import handbook_file, write_html
+
+    if show_path:
+        click.echo(str(handbook_file()))
+        return
+    from platformdirs import user_cache_path
+
+    page = write_html(user_cache_path("newsletter", appauthor=False) / "handbook")
+    click.echo(f"The handbook: {page}")
+    if not no_open:
+        import webbrowser
+
+        from newsletter_cli.web.preview import _can_open_browser
+
+        if not (_can_open_browser() and webbrowser.open(page.as_uri())):
+            click.echo("Open that file in your browser (no browser could be started from here).")
+
+
 @cli.group()
 def recipients() -> None:
     """Recipient lists: an Excel workbook (.xlsx) or CSV (UTF-8 or Windows-1252, ; or ,) with an email column."""
