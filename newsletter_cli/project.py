@@ -80,6 +80,11 @@ class Project:
         """Every setting, validated (what `send` and `doctor` need); a bad `.env` line is an error here."""
         return validate(self.raw, self.env_file)
 
+    def reload(self) -> None:
+        """Read `.env` again on next use (the preview, which runs while the user edits it)."""
+        for name in ("raw", "settings"):
+            self.__dict__.pop(name, None)
+
     @property
     def warnings(self) -> list[str]:
         """Warnings about the settings file (e.g. readable by others), for the command line to print."""
