@@ -93,7 +93,7 @@ def build(edition: str | None, out_dir: Path | None) -> None:
     size_kb = r.html_bytes_qp / 1000
     verdict = "OK" if r.html_bytes_qp < GMAIL_CLIP_BYTES else "TOO BIG: Gmail will clip it"
     click.echo(f"Built {result.loaded.display_path} in {r.seconds:.2f} s")
-    click.echo(f"  {r.items} items, {r.links} links, {r.images} images")
+    click.echo(f"  {count(r.items, 'item')}, {count(r.links, 'link')}, {count(r.images, 'image')}")
     click.echo(f"  HTML {size_kb:.1f} KB as sent (quoted-printable); Gmail clips at "
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
     for image in result.images:
@@ -212,7 +212,7 @@ def templates(ctx: click.Context) -> None:
             print_warnings([f"{display(template.copy)}: {template.outdated}"])
 
 
-@templates.command("copy")
+@templates.command("copy", short_help="Copy one of the program's templates into templates/ to change it.")
 @click.argument("name")
 def templates_copy(name: str) -> None:
     """Copy one of the program's templates (NAME, e.g. partials/footer.mjml.j2) into templates/ to change it."""
@@ -235,7 +235,7 @@ def templates_show(name: str) -> None:
     click.echo(program_text(name), nl=False)
 
 
-@cli.command()
+@cli.command(short_help="Start a new edition from the structure of an earlier one.")
 @click.argument("edition_id")
 @click.option("--from", "source", metavar="EDITION", help="Copy the structure of this edition (default: the newest).")
 def new(edition_id: str, source: str | None) -> None:
@@ -361,7 +361,7 @@ def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
         if not sys.stdin.isatty():
             raise NewsletterError("Not sending: there is no terminal to ask for confirmation. Add --yes to send "
                                   "from a script.")
-        return click.confirm(f"Send to {len(plan.recipients)} recipients now?", default=False)
+        return click.confirm(f"Send to {count(len(plan.recipients), 'recipient')} now?", default=False)
 
     return confirm
 
@@ -474,7 +474,7 @@ def suppress(address: str, reason: str, detail: str) -> None:
         click.echo(f"{entry.email} is already in {display(path)}; nothing changed.")
 
 
-@cli.command()
+@cli.command(short_help="Send to ADDRESS again: take it off suppressions.csv.")
 @click.argument("address")
 def unsuppress(address: str) -> None:
     """Send to ADDRESS again: take it off suppressions.csv (e.g. removed by mistake)."""
@@ -602,8 +602,9 @@ def recipients_check(file: Path, sheet: str | None) -> None:
     result = read_recipients(file, project=project(), sheet=sheet)
     click.echo("\n".join(check_lines(result)))
     if result.problems:
-        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. "
-                         "Fix them or remove them.")
+        one = len(result.problems) == 1
+        raise InputError(f"{count(len(result.problems), 'invalid row')} in {file}; {'it' if one else 'they'} would "
+                         f"be skipped. Fix {'it' if one else 'them'} or remove {'it' if one else 'them'}.")
 
 
 def main() -> None:

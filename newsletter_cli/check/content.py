@@ -20,6 +20,7 @@ from newsletter_cli.compose.model import YamlPath
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
 from newsletter_cli.errors import Diagnostic
 from newsletter_cli.project import Project, current
+from newsletter_cli.words import count
 
 if TYPE_CHECKING:
     from newsletter_cli.compose.build import Build
@@ -240,7 +241,7 @@ def counts(findings: list[Diagnostic]) -> tuple[int, int]:
 
 def summary(findings: list[Diagnostic]) -> str:
     errors, warnings = counts(findings)
-    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+    return f"{count(errors, 'error')}, {count(warnings, 'warning')}"
 
 
 def findings_json(edition: str, findings: list[Diagnostic]) -> str:

@@ -27,6 +27,7 @@ from newsletter_cli.members.recipients import (
 from newsletter_cli.members.recipients import summary as list_summary
 from newsletter_cli.project import Project, current, display, display_dir
 from newsletter_cli.settings import Settings
+from newsletter_cli.words import count
 
 OUTBOX = "outbox"
 M365_DAILY_LIMIT = 10_000
@@ -244,8 +245,8 @@ def summary(plan: Plan) -> list[str]:
         lines.append(f"Recipients: {list_summary(plan.listing)} in {display(plan.listing.path)}")
         lines += [f"            note: {notice}" for notice in plan.listing.notices]
     if plan.already_sent or plan.uncertain or plan.failed:
-        lines.append(f"Journal:    {plan.already_sent} already sent (skipped), {plan.uncertain} uncertain, "
-                     f"{plan.failed} failed")
+        lines.append(f"Journal:    {plan.already_sent:,} already sent (skipped), {plan.uncertain:,} uncertain, "
+                     f"{plan.failed:,} failed")
         if plan.uncertain:
             lines.append("            uncertain: they may have arrived; "
                          + ("sent again now (--resend-uncertain)" if plan.resend_uncertain else
@@ -254,7 +255,7 @@ def summary(plan: Plan) -> list[str]:
             lines.append("            failed: refused by the server earlier; "
                          + ("sent again now (--retry-failed)" if plan.retry_failed else
                             "sent again only with --retry-failed (after fixing the cause)"))
-    lines.append(f"To send:    {len(plan.recipients)}")
+    lines.append(f"To send:    {len(plan.recipients):,}")
     if plan.errors and plan.ignore_check_errors and not plan.test and not plan.outbox:
         lines.append("Check:      ERRORS IGNORED (--ignore-check-errors): this is recorded in the journal")
     if plan.outbox:
@@ -264,7 +265,7 @@ def summary(plan: Plan) -> list[str]:
         rate = f"{s.send_rate} per minute" if s.send_rate else "no rate limit"
         lines.append(f"Server:     {s.smtp_host}:{s.smtp_port} ({s.smtp_security})"
                      + (f" as {s.smtp_username}" if s.smtp_username else ""))
-        lines.append(f"Rate:       {rate}, {s.send_connections} connection(s); "
+        lines.append(f"Rate:       {rate}, {count(s.send_connections, 'connection')}; "
                      f"{duration(limiter.seconds_for(len(plan.recipients)))}")
     if not plan.test:
         lines.append(f"Build:      {plan.fingerprint}, test-sent {plan.tested}" if plan.tested else

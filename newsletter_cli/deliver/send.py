@@ -25,6 +25,7 @@ from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.members.journal import JOURNAL_FILE, Journal, exclusive, now, remember_tested_build
 from newsletter_cli.project import Project, current, display_dir
 from newsletter_cli.settings import Settings
+from newsletter_cli.words import count
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 OUTBOX_SAMPLE = 100  # a dry run writes at most this many .eml files (50,000 would be gigabytes)
@@ -168,13 +169,13 @@ def result_lines(result: SendResult) -> list[str]:
     if plan.outbox:
         why = "--dry-run" if plan.settings.smtp_host else "SMTP_HOST is not set"
         total = len(plan.recipients)
-        sample = (f" (a sample: the first {result.written} of the {total:,} messages this send would make)"
+        sample = (f" (a sample: the first {result.written:,} of the {total:,} messages this send would make)"
                   if total > result.written else "")
-        return [f"NOTHING WAS SENT ({why}): {result.written} messages written to "
+        return [f"NOTHING WAS SENT ({why}): {count(result.written, 'message')} written to "
                 f"{display_dir(plan.folder / OUTBOX)}{sample} (open an .eml file with your mail program to look "
                 "at it)."]
-    lines = [f"{'Test send' if plan.test else 'Send'}: {result.sent} sent, {result.failed} failed, "
-             f"{result.deferred} deferred, {result.uncertain} uncertain, in {result.seconds:.0f} s"]
+    lines = [f"{'Test send' if plan.test else 'Send'}: {result.sent:,} sent, {result.failed:,} failed, "
+             f"{result.deferred:,} deferred, {result.uncertain:,} uncertain, in {result.seconds:.0f} s"]
     lines += [f"  {state}: {address}: {reply}" for address, state, reply in result.failures]
     if plan.test and result.sent:
         readers = [address for address in result.sent_to if not reserved(address)]
