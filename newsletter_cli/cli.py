@@ -216,12 +216,17 @@ def templates(ctx: click.Context) -> None:
 @click.argument("name")
 def templates_copy(name: str) -> None:
     """Copy one of the program's templates (NAME, e.g. partials/footer.mjml.j2) into templates/ to change it."""
-    from newsletter_cli.compose.overrides import copy
+    from newsletter_cli.compose.overrides import copy, includes_from_program
     from newsletter_cli.project import display
 
-    target = copy(project().templates_dir, name)
+    here = project()
+    target = copy(here.templates_dir, name)
     click.echo(f"Copied to {display(target)}: change it there; `newsletter preview` shows each change. Delete it "
                "to go back to the program's template.")
+    if included := includes_from_program(here.templates_dir, name):
+        click.echo(f"It includes {', '.join(included)} from the program (they keep getting its updates); copy one "
+                   "of them too if your change must go together with it (e.g. new colour classes in "
+                   "partials/dark.css.j2).")
     click.echo("Its first line records which version it was copied from: `newsletter build` says when the "
                "program's own template changes after an upgrade.")
 

@@ -110,7 +110,9 @@ def test_a_copied_email_template_and_the_program_dark_css_mix_no_more(project: P
     """The copied email.mjml.j2 includes partials/dark.css.j2 from the program: dark.css.j2 is listed, can be
     copied with it, and a change of the program's email.mjml.j2 is reported for the copy."""
     shutil.rmtree(project / "templates", ignore_errors=True)
-    assert run("templates", "copy", "email.mjml.j2").exit_code == 0
+    copied = run("templates", "copy", "email.mjml.j2")
+    assert copied.exit_code == 0
+    assert "It includes partials/dark.css.j2, partials/header.mjml.j2" in copied.output  # what stays the program's
     assert run("templates", "copy", "partials/dark.css.j2").exit_code == 0
     (package_templates / "email.mjml.j2").write_text("{# new #}\n" + (TEMPLATES / "email.mjml.j2").read_text("utf-8"),
                                                     encoding="utf-8")

@@ -20,6 +20,7 @@ from newsletter_cli.errors import InputError
 from newsletter_cli.project import TEMPLATES_DIR, display
 
 HISTORY = Path(__file__).with_name("template_history.json")
+INCLUDE = re.compile(r"""\{%-?\s*(?:include|import|from)\s+["']([^"']+)["']""")
 HEADER = re.compile(r"^\{#\s*copied from newsletter (?P<version>\S+) \((?P<name>[^,()]+), (?P<hash>[0-9a-f]{16})\)")
 
 
@@ -89,6 +90,15 @@ def copy(templates_dir: Path, value: str) -> Path:
     except OSError as exc:
         raise InputError(f"Cannot write {display(target)}: {exc.strerror or exc}") from None
     return target
+
+
+def includes_from_program(templates_dir: Path, value: str) -> list[str]:
+    """The templates a project copy includes that still come from the program (a copied email.mjml.j2 uses the
+    program's partials/dark.css.j2: changing the classes in one and not the other mixes old and new)."""
+    name = _name_of(value)
+    path = templates_dir / name
+    text = path.read_text(encoding="utf-8-sig", errors="replace") if path.is_file() else ""
+    return [found for found in dict.fromkeys(INCLUDE.findall(text)) if not (templates_dir / found).is_file()]
 
 
 def program_text(value: str) -> str:
