@@ -45,7 +45,7 @@ def test_list_copy_and_show(project: Path) -> None:
     text = mine.read_text(encoding="utf-8")
     assert text.startswith("{# copied from newsletter ") and text.endswith((TEMPLATES / FOOTER).read_text("utf-8"))
     listed = run("templates")
-    assert "partials/footer.mjml.j2" in listed.output and "changed in the project" in listed.output
+    assert "partials/footer.mjml.j2" in listed.output and "the project's copy" in listed.output
     assert "its own copy of 1 template;" in listed.output
     again = run("templates", "copy", FOOTER)
     assert again.exit_code != 0 and "already exists" in again.output
@@ -92,8 +92,8 @@ def test_copies_made_by_an_older_init_are_recognised(project: Path) -> None:
     edited.write_text((TEMPLATES / "partials/item.mjml.j2").read_text("utf-8").replace("<h3>", "<h3>EIGEN "), "utf-8")
     states = {t.name: t for t in overrides.templates(project / "templates")}
     assert states["partials/intro.mjml.j2"].state == "unchanged copy"
-    assert states["partials/item.mjml.j2"].state.startswith("changed in the project") and not states["partials/item.mjml.j2"].outdated
-    assert states["partials/footer.mjml.j2"].state == "built in"
+    assert states["partials/item.mjml.j2"].state.startswith("the project's copy (made by an older") and not states["partials/item.mjml.j2"].outdated
+    assert states["partials/footer.mjml.j2"].state == "the program's"
     built = run("build", "2025-09")
     assert "an unchanged copy of the program's template" in built.output and "delete it" in built.output
 

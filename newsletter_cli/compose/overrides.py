@@ -52,7 +52,7 @@ class Template:
 
     name: str  # e.g. partials/footer.mjml.j2
     copy: Path | None
-    state: str  # "built in", "changed in the project", "copy out of date", "unchanged copy", ...
+    state: str  # "the program's", "the project's copy", "copy out of date", "unchanged copy", ...
     outdated: str = ""  # why the copy is out of date, for a warning; "" when it is not
 
 
@@ -114,14 +114,14 @@ def templates(templates_dir: Path) -> list[Template]:
 def _state(templates_dir: Path, name: str) -> Template:
     path = templates_dir / name
     if not path.is_file():
-        return Template(name, None, "built in")
+        return Template(name, None, "the program's")
     current = digest((TEMPLATES / name).read_bytes())
     data = path.read_bytes()
     first = data.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8", "replace")
     found = HEADER.match(first)
     if found:
         if found["hash"] == current:
-            return Template(name, path, "changed in the project")
+            return Template(name, path, "the project's copy")
         return Template(name, path, "copy out of date", (
             f"copied from newsletter {found['version']}; the program's own {name} has changed since (now "
             f"newsletter {program_version()}), so the email lacks those improvements"))
@@ -133,7 +133,7 @@ def _state(templates_dir: Path, name: str) -> Template:
         return Template(name, path, "copy out of date", (
             "an unchanged copy of an older version of the program's template (made by `newsletter init` before "
             "0.2.0); the program's own has changed since, so the email lacks those improvements"))
-    return Template(name, path, "changed in the project (copied by an older version: cannot tell whether the "
+    return Template(name, path, "the project's copy (made by an older version: cannot tell whether the "
                                 "program's has changed since)")
 
 
