@@ -138,7 +138,7 @@ def location_warnings(root: Path, env: Mapping[str, str] | None = None) -> list[
         warnings.append(f"the project folder {root} is synced by {service}: .env (with the passwords) goes to the "
                         "cloud and to every computer of the account, and a sync during a send can damage the send "
                         "journal. Move the folder to a local one that is not synced, e.g. C:\\Nieuwsbrief\\vzhg "
-                        "or ~/Nieuwsbrief/vzhg (the handbook, chapter 0, says how).")
+                        "or ~/Nieuwsbrief/vzhg (`newsletter handbook`, first page).")
     if kind := network_kind(root):
         warnings.append(f"the project folder {root} is on {kind}: the send journal (SQLite) can be damaged over a "
                         "network, and a second computer may send at the same time. Keep the folder on this "
