@@ -4,15 +4,28 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages demo lint test test-fast bench clean
+.PHONY: setup constraints system-packages demo lint test test-fast bench clean
 
-$(STAMP): pyproject.toml
+# The test environment at the versions in constraints.txt, so that every run (and CI) tests the same releases.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Refresh constraints.txt: the newest releases pyproject.toml admits, installed into a throwaway virtualenv.
+# Run it after changing a dependency, then `make test` before committing the new file.
+constraints:
+	rm -rf .constraints-venv
+	$(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install -q --upgrade pip
+	.constraints-venv/bin/python -m pip install -q -e '.[test]'
+	{ echo "# The test environment's exact versions (make setup installs with -c constraints.txt), so CI is repeatable."; \
+	  echo "# Made by \`make constraints\` (the newest releases pyproject.toml admits); refresh it when raising a floor."; \
+	  .constraints-venv/bin/python -m pip freeze --exclude newsletter; } > constraints.txt
+	rm -rf .constraints-venv
 
 # Real servers and a browser from Debian for the tests: headless Chromium (Playwright drives it; it downloads no
 # browser) and Dovecot (the IMAP server of the mailbox tests). Installed only when missing.

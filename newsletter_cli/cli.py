@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from newsletter_cli import __version__
+from newsletter_cli.words import count
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="newsletter")
+@click.version_option(package_name="newsletter", prog_name="newsletter")  # read only for --version
 def cli() -> None:
     """Compose, preview, check and send the association's email newsletter.
 
@@ -93,7 +93,7 @@ def build(edition: str | None, out_dir: Path | None) -> None:
     size_kb = r.html_bytes_qp / 1000
     verdict = "OK" if r.html_bytes_qp < GMAIL_CLIP_BYTES else "TOO BIG: Gmail will clip it"
     click.echo(f"Built {result.loaded.display_path} in {r.seconds:.2f} s")
-    click.echo(f"  {r.items} items, {r.links} links, {r.images} images")
+    click.echo(f"  {count(r.items, 'item')}, {count(r.links, 'link')}, {count(r.images, 'image')}")
     click.echo(f"  HTML {size_kb:.1f} KB as sent (quoted-printable); Gmail clips at "
                f"{GMAIL_CLIP_BYTES / 1000:.0f} KB: {verdict}")
     for image in result.images:
@@ -175,10 +175,72 @@ def init(folder: Path, name: str | None, short_name: str | None, website: str | 
     click.echo(f"Created the project {display(folder)}:")
     for path in written:
         click.echo(f"  {display(path)}")
+    from newsletter_cli.check.location import location_warnings
+
+    print_warnings(location_warnings(folder))
     click.echo(f"Next: cd {display(folder)}  and  newsletter preview  (this month's edition is ready to fill in)")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def templates(ctx: click.Context) -> None:
+    """List the email's templates and which ones this project changes (its own copy in templates/).
+
+    Every template the project has no copy of comes from the program, so an upgrade improves it. To change
+    one, copy it first: newsletter templates copy partials/footer.mjml.j2
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from newsletter_cli.compose.overrides import templates as listing
+    from newsletter_cli.project import display, display_dir
+
+    here = project()
+    found = listing(here.templates_dir)
+    width = max(len(t.name) for t in found)
+    click.echo(f"The email's templates (the project's own copies are in {display_dir(here.templates_dir)}):")
+    for template in found:
+        colour = "yellow" if template.outdated else None
+        click.secho(f"  {template.name:<{width}}  {template.state}", fg=colour)
+    own = [t for t in found if t.copy is not None]
+    if own:
+        click.echo(f"The project has its own copy of {count(len(own), 'template')}; delete one in "
+                   f"{display_dir(here.templates_dir)} to use the program's again.")
+    else:
+        click.echo("The project uses the program's templates only.")
+    for template in found:
+        if template.outdated and template.copy is not None:
+            print_warnings([f"{display(template.copy)}: {template.outdated}"])
+
+
+@templates.command("copy", short_help="Copy one of the program's templates into templates/ to change it.")
+@click.argument("name")
+def templates_copy(name: str) -> None:
+    """Copy one of the program's templates (NAME, e.g. partials/footer.mjml.j2) into templates/ to change it."""
+    from newsletter_cli.compose.overrides import copy, includes_from_program
+    from newsletter_cli.project import display
+
+    here = project()
+    target = copy(here.templates_dir, name)
+    click.echo(f"Copied to {display(target)}: change it there; `newsletter preview` shows each change. Delete it "
+               "to go back to the program's template.")
+    if included := includes_from_program(here.templates_dir, name):
+        click.echo(f"It includes {', '.join(included)} from the program (they keep getting its updates); copy one "
+                   "of them too if your change must go together with it (e.g. new colour classes in "
+                   "partials/dark.css.j2).")
+    click.echo("Its first line records which version it was copied from: `newsletter build` says when the "
+               "program's own template changes after an upgrade.")
+
+
+@templates.command("show")
+@click.argument("name")
+def templates_show(name: str) -> None:
+    """Print the program's own version of a template (to compare with the project's copy)."""
+    from newsletter_cli.compose.overrides import program_text
+
+    click.echo(program_text(name), nl=False)
+
+
+@cli.command(short_help="Start a new edition from the structure of an earlier one.")
 @click.argument("edition_id")
 @click.option("--from", "source", metavar="EDITION", help="Copy the structure of this edition (default: the newest).")
 def new(edition_id: str, source: str | None) -> None:
@@ -304,7 +366,7 @@ def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
         if not sys.stdin.isatty():
             raise NewsletterError("Not sending: there is no terminal to ask for confirmation. Add --yes to send "
                                   "from a script.")
-        return click.confirm(f"Send to {len(plan.recipients)} recipients now?", default=False)
+        return click.confirm(f"Send to {count(len(plan.recipients), 'recipient')} now?", default=False)
 
     return confirm
 
@@ -417,7 +479,7 @@ def suppress(address: str, reason: str, detail: str) -> None:
         click.echo(f"{entry.email} is already in {display(path)}; nothing changed.")
 
 
-@cli.command()
+@cli.command(short_help="Send to ADDRESS again: take it off suppressions.csv.")
 @click.argument("address")
 def unsuppress(address: str) -> None:
     """Send to ADDRESS again: take it off suppressions.csv (e.g. removed by mistake)."""
@@ -442,15 +504,19 @@ def doctor(no_dns: bool, send_test: bool) -> None:
     """Test the settings before a real send: every "ok" is tested, nothing is assumed.
 
     \b
+    - Where the project folder is: a warning when it is synced to the cloud or on a network drive.
     - SMTP: connect, TLS, sign in (a new token from Microsoft 365, not the cached one), the sender;
       nothing is sent unless --send-test.
     - IMAP (when IMAP_HOST is set): sign in, open the folder, and whether unsubscribe mails reach it.
     - DNS of the sending domain: SPF, DKIM, DMARC, MX.
     Exit status 1 when something failed or could not be tested (e.g. no DNS answer).
     """
+    from newsletter_cli.check.location import location_warnings
     from newsletter_cli.deliver.doctor import doctor as run_doctor
     from newsletter_cli.mailbox.doctor import mailbox_checks
 
+    for text in location_warnings(project().root):  # first: it matters even when .env cannot be read
+        click.secho(f"WARN    {text}", fg="yellow")
     checks = run_doctor(settings_of(project()), dns=not no_dns, send_test=send_test, mailbox=mailbox_checks)
     for check in checks:
         label, colour = ("WARN  ", "yellow") if check.warning else ("ok    ", None) if check.ok else ("FAILED", "red")
@@ -540,6 +606,29 @@ def logout() -> None:
         click.echo("Run `newsletter login` to sign in again.")
 
 
+@cli.command()
+@click.option("--path", "show_path", is_flag=True, help="Only print where the handbook (Markdown) is.")
+@click.option("--no-open", is_flag=True, help="Write the web page and print where it is; do not open the browser.")
+def handbook(show_path: bool, no_open: bool) -> None:
+    """Open the handbook for the secretariat (in Dutch) in the browser; it comes with the program."""
+    from newsletter_cli.web.handbook import handbook_file, write_html
+
+    if show_path:
+        click.echo(str(handbook_file()))
+        return
+    from platformdirs import user_cache_path
+
+    page = write_html(user_cache_path("newsletter", appauthor=False) / "handbook")
+    click.echo(f"The handbook: {page}")
+    if not no_open:
+        import webbrowser
+
+        from newsletter_cli.web.preview import _can_open_browser
+
+        if not (_can_open_browser() and webbrowser.open(page.as_uri())):
+            click.echo("Open that file in your browser (no browser could be started from here).")
+
+
 @cli.group()
 def recipients() -> None:
     """Recipient lists: an Excel workbook (.xlsx) or CSV (UTF-8 or Windows-1252, ; or ,) with an email column."""
@@ -556,8 +645,9 @@ def recipients_check(file: Path, sheet: str | None) -> None:
     result = read_recipients(file, project=project(), sheet=sheet)
     click.echo("\n".join(check_lines(result)))
     if result.problems:
-        raise InputError(f"{len(result.problems)} invalid row(s) in {file}; they would be skipped. "
-                         "Fix them or remove them.")
+        one = len(result.problems) == 1
+        raise InputError(f"{count(len(result.problems), 'invalid row')} in {file}; {'it' if one else 'they'} would "
+                         f"be skipped. Fix {'it' if one else 'them'} or remove {'it' if one else 'them'}.")
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePath
+from urllib.parse import quote, urlencode
 
 from newsletter_cli.envfile import ENV_FILE, RawSettings, read_raw
 from newsletter_cli.errors import InputError
@@ -34,6 +35,20 @@ def display(path: Path) -> str:
 def display_dir(path: Path) -> str:
     """A folder as the user should see it, ending in the platform's separator (editions/ or editions\\)."""
     return os.path.join(display(path), "")
+
+
+def sqlite_uri(path: PurePath, **query: str) -> str:
+    """SQLite's `file:` URI for an absolute path (e.g. to open a database read-only with mode=ro).
+
+    pathlib's as_uri() writes a UNC path (\\\\server\\share\\...) as file://server/share/..., which SQLite
+    refuses (its URIs take no host). SQLite wants an empty host and the whole path after it:
+    file:////server/share/..., file:///C:/Users/..., file:///home/...; %, ? and # are escaped.
+    """
+    text = path.as_posix()  # /home/x, C:/Users/x, //server/share/x
+    if not text.startswith("/"):
+        text = f"/{text}"  # a drive letter: /C:/Users/x
+    uri = f"file://{quote(text, safe='/:')}"
+    return f"{uri}?{urlencode(query)}" if query else uri
 
 
 @dataclass
@@ -64,6 +79,11 @@ class Project:
     def settings(self) -> Settings:
         """Every setting, validated (what `send` and `doctor` need); a bad `.env` line is an error here."""
         return validate(self.raw, self.env_file)
+
+    def reload(self) -> None:
+        """Read `.env` again on next use (the preview, which runs while the user edits it)."""
+        for name in ("raw", "settings"):
+            self.__dict__.pop(name, None)
 
     @property
     def warnings(self) -> list[str]:

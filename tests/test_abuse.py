@@ -209,7 +209,7 @@ def test_the_password_never_shows(project: Path, tls, caplog: pytest.LogCaptureF
         good = dict(tls_settings, SMTP_PORT=server.port, SMTP_CA_FILE=ca_file, SMTP_PASSWORD=PASSWORD)
         write_env(project, **good)
         run("doctor")
-        run("send", "2025-09", "--test", "--to", "redactie@example.org")
+        run("send", "2025-09", "--test", "--to", "redactie@vzhg.nl")
         run("send", "2025-09", "--recipients", "leden.csv", "--yes")
         assert len(server.received) == 3  # the test send and two of the three
         run("status", "2025-09")
@@ -221,7 +221,7 @@ def test_the_password_never_shows(project: Path, tls, caplog: pytest.LogCaptureF
         assert "login refused (535" in outputs[-1][1]
         write_env(project, **dict(good, SMTP_CA_FILE=""))  # the self-signed certificate, not trusted
         run("doctor")
-        run("send", "2025-09", "--test", "--to", "redactie@example.org")
+        run("send", "2025-09", "--test", "--to", "redactie@vzhg.nl")
         assert "certificate is not trusted" in outputs[-1][1]
         settings = parse_settings({k: str(v) for k, v in dict(good, SMTP_PASSWORD=WRONG).items()}, {})
         try:

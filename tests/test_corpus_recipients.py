@@ -70,7 +70,7 @@ def problem_lines(output: str, shown: str) -> list[str]:
     found = []
     for line in output.splitlines():
         line = line.strip().removeprefix("Error: ").removeprefix("warning: ")
-        if re.match(re.escape(shown) + r"(:\d+)?: ", line) and not re.match(re.escape(shown) + r": \d+ recipients",
+        if re.match(re.escape(shown) + r"(:\d+)?: ", line) and not re.match(re.escape(shown) + r": [\d,]+ recipients?",
                                                                            line):
             found.append(line)
     return found
@@ -114,9 +114,11 @@ def test_bad_recipient_list(project: Path, server: SmtpServer, name: str) -> Non
     if lines[0].startswith("Error: "):  # the file as a whole: one message, nothing else
         assert lines == ["Error: " + expected[0]] + expected[1:]
     else:  # invalid rows: the summary, the columns, each row, and the exit message
-        assert lines[0].startswith(f"{shown}: 0 recipients ({len(expected)} rows: {len(expected)} invalid")
-        assert lines[-1] == f"Error: {len(expected)} invalid row(s) in {shown}; they would be skipped. Fix them " \
-                            "or remove them."
+        rows = f"{len(expected)} row{'s' if len(expected) != 1 else ''}"
+        assert lines[0].startswith(f"{shown}: 0 recipients ({rows}: {len(expected)} invalid")
+        them = "it" if len(expected) == 1 else "them"
+        assert lines[-1] == (f"Error: {len(expected)} invalid {rows.split()[1]} in {shown}; "
+                             f"{'it' if len(expected) == 1 else 'they'} would be skipped. Fix {them} or remove {them}.")
 
     send = runner.invoke(cli, ["send", "2025-09", "--recipients", shown, "--yes"])
     assert_refused(send, shown, expected, name)
@@ -186,7 +188,7 @@ def test_two_hundred_thousand_rows_are_checked_with_exact_line_numbers(project: 
     (project / "leden.csv").write_bytes(("\ufeffemail;naam\r\n" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
     result = CliRunner().invoke(cli, ["recipients", "check", "leden.csv"])
     assert result.exit_code == 2
-    assert "leden.csv: 199998 recipients (200000 rows: 1 invalid, 1 duplicate, 0 suppressed)" in result.output
+    assert "leden.csv: 199,998 recipients (200,000 rows: 1 invalid, 1 duplicate, 0 suppressed)" in result.output
     assert problem_lines(result.output, "leden.csv") == [
         "leden.csv:200000: 'lid199998@example' is not a valid email address: The part after the @-sign is not "
         "valid. It should have a period."]
@@ -204,4 +206,4 @@ def test_an_empty_suppressions_file_suppresses_nobody(project: Path) -> None:
     (project / "suppressions.csv").write_bytes(b"")  # made ready, nobody unsubscribed yet
     result = CliRunner().invoke(cli, ["recipients", "check", "leden.csv"])
     assert result.exit_code == 0, result.output
-    assert "1 recipients (1 rows: 0 invalid, 0 duplicate, 0 suppressed)" in result.output
+    assert "1 recipient (1 row: 0 invalid, 0 duplicate, 0 suppressed)" in result.output

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from smtp_server import SmtpServer
 
 PACKAGE = Path(__file__).resolve().parent.parent / "newsletter_cli"
+PROJECT_VERSION = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 POSIX_MODULES = {"fcntl", "termios", "tty", "pty", "pwd", "grp", "resource", "posix", "syslog", "crypt", "spwd",
                  "nis", "posixpath"}
 POSIX_ATTRIBUTES = {
@@ -166,7 +168,7 @@ def test_the_whole_path_works_without_posix_only_modules(project: Path) -> None:
     (project / "leden.csv").write_text("email\n" + "\n".join(members) + "\n", encoding="utf-8")
     (project / "review.csv").write_text("email\nredactie@example.org\n", encoding="utf-8")
     probe = newsletter(project, "--version")
-    assert probe.communicate(timeout=60)[0].strip() == "newsletter, version 0.1.0"
+    assert probe.communicate(timeout=60)[0].strip() == f"newsletter, version {PROJECT_VERSION}"
     with SmtpServer() as server:
         (project / ".env").write_text(f"SMTP_HOST=127.0.0.1\nSMTP_PORT={server.port}\nSMTP_SECURITY=none\n"
                                       "NEWSLETTER_FROM=nb@vzhg.nl\nSEND_RATE=0\nREVIEW_LIST=review.csv\n",

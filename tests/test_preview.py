@@ -199,7 +199,7 @@ def test_ctrl_c_stops_the_command_cleanly(project: Path):
         url = re.search(r"http://127\.0\.0\.1:(\d+)/", "".join(output))
         assert url, "".join(output)
         with socket.create_connection(("127.0.0.1", int(url.group(1))), timeout=WAIT_SECONDS) as client:
-            client.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")  # an open event stream must not block stopping
+            client.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # an open event stream must not block stopping
             assert client.recv(100).startswith(b"HTTP/1.")
             process.send_signal(signal.SIGINT)
             rest, _ = process.communicate(timeout=WAIT_SECONDS)
@@ -217,8 +217,7 @@ def test_the_page_lists_the_checks_findings_with_their_place(server: PreviewServ
     page = get(server, "/")[1].decode()
     for finding in findings:
         assert f"<code>{finding.place}</code>" in page
-    shown = len(server.state.good.build.rendered.warnings) + len(server.state.good.findings)
-    assert f"Warnings and findings ({shown})" in page
+    assert f"Warnings and findings ({len(findings)})" in page  # the same list as `newsletter check`
 
 
 def test_what_counts_as_a_source_change(project: Path):
@@ -240,3 +239,73 @@ def test_a_template_error_is_shown_with_its_file_and_line():
     with pytest.raises(jinja2.TemplateSyntaxError) as caught:
         jinja2.Environment().parse("line one\n{% if %}", filename="partials/item.mjml.j2")
     assert _describe(caught.value).startswith("partials/item.mjml.j2:2: TemplateSyntaxError")
+
+
+# --- issue 20: the Host header (DNS rebinding), .env changes, the same counts as check -----------------------
+
+def raw_request(server: PreviewServer, host: bytes | None, path: bytes = b"/email.html",
+                version: bytes = b"HTTP/1.1") -> bytes:
+    port = int(server.url.rstrip("/").rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_SECONDS) as client:
+        header = b"Host: " + host + b"\r\n" if host is not None else b""
+        client.sendall(b"GET " + path + b" " + version + b"\r\n" + header + b"Connection: close\r\n\r\n")
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_only_localhost_names_and_the_listening_address_are_answered(server: PreviewServer):
+    port = server.url.rstrip("/").rsplit(":", 1)[1].encode()
+    for host in (b"localhost:" + port, b"127.0.0.1:" + port, b"LOCALHOST", b"127.0.0.1", b"[::1]:" + port,
+                 b"preview.localhost:" + port, b"127.0.0.2"):
+        answer = raw_request(server, host)
+        assert answer.startswith(b"HTTP/1.1 200"), (host, answer[:80])
+        assert b"Najaarscongres" in answer
+    for host in (b"evil.example:" + port, b"vzhg.nl", b"localhost.evil.example", b"127.0.0.1.nip.io:" + port,
+                 b"192.168.1.10:" + port, b""):
+        for path in (b"/", b"/email.html", b"/events", b"/state.json", b"/images/foto.png"):
+            answer = raw_request(server, host, path)
+            assert answer.startswith(b"HTTP/1.1 421"), (host, path, answer[:80])
+            assert b"Najaarscongres" not in answer and b"data:" not in answer
+    assert raw_request(server, None, version=b"HTTP/1.0").startswith(b"HTTP/1.1 200")  # no Host: no browser
+
+
+def test_host_allowed_when_listening_on_every_address():
+    from newsletter_cli.web.preview_http import host_allowed
+
+    assert host_allowed("192.168.1.10:8000", "0.0.0.0", "0.0.0.0")  # another computer, by the address
+    assert host_allowed("[fe80::1]:8000", "::", "::")
+    assert not host_allowed("evil.example:8000", "0.0.0.0", "0.0.0.0")  # a name still must be local
+    assert host_allowed("mijnpc.local:8000", "192.168.1.10", "mijnpc.local")  # the name given with --host
+    assert host_allowed("192.168.1.10", "192.168.1.10", "192.168.1.10")
+    assert not host_allowed("192.168.1.11", "192.168.1.10", "192.168.1.10")
+
+
+def test_a_changed_env_is_picked_up_without_a_restart(server: PreviewServer, project: Path):
+    assert "VZHG Secretariaat" in get(server, "/")[1].decode()
+    seen = state(server)["version"]
+    (project / ".env").write_text('NEWSLETTER_FROM="Redactie Nieuwsbrief <redactie@vzhg.nl>"\n'
+                                  "ARCHIVE_BASE_URL=https://vzhg.nl/nieuwsbrief-archief\n", encoding="utf-8")
+    wait_for_rebuild(server, seen)
+    page = get(server, "/")[1].decode()
+    assert "Redactie Nieuwsbrief" in page and "VZHG Secretariaat" not in page
+    assert "https://vzhg.nl/nieuwsbrief-archief/" in get(server, "/email.html")[1].decode()
+
+
+def test_the_log_counts_the_findings_as_check_does(project: Path):
+    """A safelink is a warning of the loader and an error of check: the log counted it twice."""
+    from test_check import SAFELINK
+
+    edition = project / "editions" / "2025-09" / "edition.yaml"
+    edit(edition, "[Agenda - VZHG](https://vzhg.nl/agenda/)", f"[Agenda - VZHG]({SAFELINK})")
+    lines: list[str] = []
+    with PreviewServer(edition, "127.0.0.1", 0, echo=lines.append, root=project) as running:
+        page = get(running, "/")[1].decode()
+    checked = CliRunner().invoke(cli, ["check", "2025-09"])
+    summary = re.search(r": (\d+ errors?, \d+ warnings?):", checked.output)
+    assert summary, checked.output
+    assert "built in" in lines[0] and f": {summary.group(1)} (listed on the page)" in lines[0], (lines, checked.output)
+    shown = int(summary.group(1).split()[0]) + int(summary.group(1).split(", ")[1].split()[0])
+    assert f"Warnings and findings ({shown})" in page
+    assert page.count("Outlook safelink") == 1

@@ -107,7 +107,7 @@ def test_recipients_check_command(project):
     write(project / "r.csv", "email;name\na@example.org;A\nbad@;B\na@example.org;A\n")
     result = CliRunner().invoke(cli, ["recipients", "check", "r.csv"])
     assert result.exit_code == 2
-    assert "1 recipients (3 rows: 1 invalid, 1 duplicate, 0 suppressed)" in result.output
+    assert "1 recipient (3 rows: 1 invalid, 1 duplicate, 0 suppressed)" in result.output
     assert "r.csv:3:" in result.output
     assert_no_traceback(result)
     shutil.copy(REPO / "recipients.example.csv", project)

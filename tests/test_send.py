@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -243,7 +244,7 @@ def write_env(project: Path, server: SmtpServer, **extra: str) -> None:
 def test_cli_test_send_then_real_send(project, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_RETRY_DELAYS", "0")
     runner = CliRunner()
-    write_list(project, ["redactie@example.org", "secretariaat@example.org"], "review.csv")
+    write_list(project, ["redactie@vzhg.nl", "secretariaat@vzhg.nl"], "review.csv")
     write_list(project, addresses(4))
     with SmtpServer() as server:
         write_env(project, server)
@@ -252,8 +253,7 @@ def test_cli_test_send_then_real_send(project, monkeypatch):
         assert "no terminal to ask for confirmation" in result.output and not server.received
         test = runner.invoke(cli, ["send", "2025-09", "--test"])
         assert test.exit_code == 0, test.output
-        assert sorted(to for r in server.received for to in r.rcpt_tos) == ["redactie@example.org",
-                                                                             "secretariaat@example.org"]
+        assert sorted(to for r in server.received for to in r.rcpt_tos) == ["redactie@vzhg.nl", "secretariaat@vzhg.nl"]
         subject = email.message_from_bytes(server.received[0].data, policy=email.policy.default)["Subject"]
         assert subject == "[TEST] Nieuwsbrief VZHG - september 2025"
         assert not (project / "editions" / "2025-09" / "journal.sqlite").exists()
@@ -272,6 +272,48 @@ def test_cli_test_send_then_real_send(project, monkeypatch):
     assert "4 sent" in status_text.output
     report = json.loads(runner.invoke(cli, ["status", "2025-09", "--json"]).output)
     assert report["counts"]["sent"] == 4
+
+
+def test_a_test_to_reserved_example_names_never_counts_as_tested(project, monkeypatch):
+    """review.example.csv's example.org addresses reach nobody: such a test does not silence the warning."""
+    monkeypatch.setenv("NEWSLETTER_RETRY_DELAYS", "0")
+    runner = CliRunner()
+    write_list(project, ["redactie@example.org", "lid@vzhg.test", "x@localhost"], "review.csv")
+    write_list(project, addresses(2))
+    with SmtpServer() as server:
+        write_env(project, server)
+        test = runner.invoke(cli, ["send", "2025-09", "--test"])
+        assert test.exit_code == 0, test.output
+        assert server.count_for("redactie@example.org") == 1  # it was sent ...
+        assert "is NOT marked as test-sent" in test.output and "reserved example name" in test.output
+        assert not (project / "editions" / "2025-09" / "test-sends.json").exists()  # ... but not counted
+        real = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"])
+        assert "NEVER TEST-SENT" in real.output
+        # A record from before 0.2.0 that counted an example-only test is not believed either.
+        fingerprint = re.search(r"This build \((\w+)\) is NOT marked", test.output)
+        assert fingerprint
+        fp = fingerprint.group(1)
+        (project / "editions" / "2025-09" / "test-sends.json").write_text(json.dumps(
+            {fp: {"time": "2025-09-01 10:00", "to": ["redactie@example.org"]}}))
+        still = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"])
+        assert "NEVER TEST-SENT" in still.output
+        counted = runner.invoke(cli, ["send", "2025-09", "--test", "--to", "redactie@example.org", "--to",
+                                      "redactie@vzhg.nl"])
+        assert "is now marked as test-sent" in counted.output
+        assert json.loads((project / "editions" / "2025-09" / "test-sends.json").read_text())[fp]["to"] == [
+            "redactie@vzhg.nl"]
+
+
+@pytest.mark.parametrize(("address", "is_reserved"), [
+    ("a@example.org", True), ("a@EXAMPLE.com", True), ("a@mail.example.net", True), ("a@x.test", True),
+    ("a@x.invalid", True), ("a@localhost", True), ("a@printer.local", True), ("a@example", True),
+    ("a@router.home.arpa", True), ("a@vzhg.nl", False), ("a@example.nl", False), ("a@notexample.org", False),
+    ("a@test.nl", False), ("a@gmail.com", False),
+])
+def test_reserved_names(address, is_reserved):
+    from newsletter_cli.deliver.plan import reserved
+
+    assert reserved(address) is is_reserved
 
 
 def test_cli_usage_errors(project):

@@ -30,6 +30,9 @@ def test_sigkill_mid_transaction_then_resume(project):
         with Journal(project / "editions" / "2025-09" / "journal.sqlite") as journal:
             counts = journal.counts()
         assert (counts["sent"], counts["sending"], counts["pending"]) == (5, 1, 6)
+        killed = newsletter(project, "status", "2025-09").communicate(timeout=60)[0]
+        assert f"uncertain {emails[5]}: the send stopped (or is still running) while this message was going out" \
+            in killed, killed  # a reason, not an empty one
 
         second = newsletter(project, "send", "2025-09", "--recipients", "leden.csv", "--yes")
         output = second.communicate(timeout=120)[0]

@@ -20,6 +20,7 @@ from newsletter_cli.compose.model import YamlPath
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
 from newsletter_cli.errors import Diagnostic
 from newsletter_cli.project import Project, current
+from newsletter_cli.words import count
 
 if TYPE_CHECKING:
     from newsletter_cli.compose.build import Build
@@ -52,11 +53,21 @@ def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0,
     results += check_a11y.check_html(ctx, facts)
     results += check_a11y.check_contrast(ctx)
     results += check_deliverability(ctx, facts)
+    results += check_templates(current(project))
     if online:
         from newsletter_cli.check.online import check_online
 
         results += check_online(ctx, found_links, images, timeout=timeout)
     return sort_findings(results)
+
+
+def check_templates(project: Project) -> list[Diagnostic]:
+    """The project's template copies that keep the email at an older version of the program's template."""
+    from newsletter_cli.compose.overrides import fix_for, outdated
+    from newsletter_cli.project import display
+
+    return [Diagnostic("warning", display(t.copy), None, "", t.outdated, fix_for(t), "template-outdated")
+            for t in outdated(project.templates_dir) if t.copy is not None]
 
 
 def sort_findings(findings: list[Diagnostic]) -> list[Diagnostic]:
@@ -230,7 +241,7 @@ def counts(findings: list[Diagnostic]) -> tuple[int, int]:
 
 def summary(findings: list[Diagnostic]) -> str:
     errors, warnings = counts(findings)
-    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+    return f"{count(errors, 'error')}, {count(warnings, 'warning')}"
 
 
 def findings_json(edition: str, findings: list[Diagnostic]) -> str:

@@ -1,7 +1,8 @@
 """`newsletter init FOLDER`: a new project folder with everything a secretariat starts from.
 
 The installed package carries the default templates and house style; a project is the association's own
-folder next to it: its editions, its copy of the templates (to change the layout), its theme.yaml, example
+folder next to it: its editions, a templates/ folder for the templates it changes (empty but for a README:
+every other template comes from the program, so an upgrade reaches it), its theme.yaml, example
 settings and lists, and a short README in Dutch. The questions themselves are asked by cli.py.
 """
 
@@ -20,10 +21,6 @@ from pydantic import ValidationError
 
 from newsletter_cli.compose.model import Agenda, Edition, Intro, Section, Theme
 from newsletter_cli.compose.new import write_edition
-from newsletter_cli.compose.templating import (
-    TEMPLATES,
-    email_template_files,
-)
 from newsletter_cli.errors import InputError
 from newsletter_cli.project import (
     EDITION_FILE,
@@ -69,7 +66,10 @@ def check_colour(value: str) -> str:
 
 
 def check_website(value: str) -> str:
+    """A website as written, with https:// added when it starts with the name (vzhg.nl, www.vzhg.nl/nieuws)."""
     value = value.strip()
+    if value and "://" not in value and not value.startswith(("http:", "https:", "/")):
+        value = f"https://{value}"
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or "." not in parts.netloc:
         raise ValueError(f"'{value}' is not a website address: write it in full, e.g. https://vzhg.nl/")
@@ -100,8 +100,7 @@ def create(folder: Path, style: HouseStyle, today: dt.date | None = None) -> lis
     today = today or dt.date.today()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        written = [_write_theme(folder, theme, style.logo), _copy_templates(folder),
-                   _starter_edition(folder, theme, today)]
+        written = [_write_theme(folder, theme, style.logo), _starter_edition(folder, theme, today)]
         for source, name in COPIED:
             target = folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,14 +130,6 @@ def _write_theme(folder: Path, theme: Theme, logo: Path | None) -> Path:
               "# colours (#RRGGBB) and logo (a file in this folder). Save and `newsletter preview` shows it.\n")
     target = Project(folder).theme_file
     target.write_text(header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return target
-
-
-def _copy_templates(folder: Path) -> Path:
-    target = Project(folder).templates_dir
-    for rel in email_template_files():
-        (target / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(TEMPLATES / rel, target / rel)
     return target
 
 

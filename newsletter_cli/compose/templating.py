@@ -1,7 +1,7 @@
 """The email's templates: the package's own, overridden file by file by the project's `templates/` folder.
 
-A secretariat changes the house layout by copying a template into `<project>/templates/` (``newsletter init``
-does that for every file) and editing it. A mistake there must read like any other input error: the file, the
+A secretariat changes the house layout by copying a template into `<project>/templates/` (``newsletter templates
+copy``) and editing it. A mistake there must read like any other input error: the file, the
 line and the problem, never a traceback.
 """
 
@@ -60,8 +60,8 @@ def _environment(override: str | None) -> jinja2.Environment:
 
 
 def email_template_files() -> list[Path]:
-    """The package's email templates (what `newsletter init` copies), relative to TEMPLATES."""
-    return sorted(p.relative_to(TEMPLATES) for p in TEMPLATES.rglob("*.mjml.j2"))
+    """The package's email templates (what a project may override), relative to TEMPLATES."""
+    return sorted(p.relative_to(TEMPLATES) for p in TEMPLATES.rglob("*.j2") if p.name != "new_edition.yaml.j2")
 
 
 def overridden(override: Path | None) -> list[Path]:

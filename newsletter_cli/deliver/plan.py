@@ -27,6 +27,7 @@ from newsletter_cli.members.recipients import (
 from newsletter_cli.members.recipients import summary as list_summary
 from newsletter_cli.project import Project, current, display, display_dir
 from newsletter_cli.settings import Settings
+from newsletter_cli.words import count
 
 OUTBOX = "outbox"
 M365_DAILY_LIMIT = 10_000
@@ -99,6 +100,19 @@ def duration(seconds: float) -> str:
     if minutes < 1:
         return "under a minute"
     return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
+
+
+# Names that never belong to a person's mailbox (RFC 2606, RFC 6761; .local is mDNS, RFC 6762; home.arpa,
+# RFC 8375): a test to them was read by nobody, so it never counts as the edition's test.
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org", "home.arpa")
+RESERVED_TLDS = ("example", "test", "invalid", "localhost", "local")
+
+
+def reserved(address: str) -> bool:
+    """Whether an address is at a reserved example or test name (example.org, x.test, localhost, ...)."""
+    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
+    return (domain.rsplit(".", 1)[-1] in RESERVED_TLDS
+            or any(domain == d or domain.endswith(f".{d}") for d in RESERVED_DOMAINS))
 
 
 def _review_recipients(settings: Settings, to: Sequence[str],
@@ -204,10 +218,13 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
             plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
                                  "already sent got the earlier version and will not get this one")
     sent_before = tested_builds(plan.folder).get(plan.fingerprint)
+    if sent_before and all(reserved(address) for address in sent_before.get("to", [])):
+        sent_before = None  # recorded before 0.2.0, which counted a test to example.org addresses
     plan.tested = sent_before["time"] if sent_before else None
     if not test and not plan.tested:
         plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
-                             "last test send, or there was none. Run `newsletter send EDITION --test` and check it.")
+                             "last test send, or there was none (a test to example addresses only does not count). Run "
+                             "`newsletter send EDITION --test` and check it.")
     plan.errors = _check_errors(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
@@ -228,8 +245,8 @@ def summary(plan: Plan) -> list[str]:
         lines.append(f"Recipients: {list_summary(plan.listing)} in {display(plan.listing.path)}")
         lines += [f"            note: {notice}" for notice in plan.listing.notices]
     if plan.already_sent or plan.uncertain or plan.failed:
-        lines.append(f"Journal:    {plan.already_sent} already sent (skipped), {plan.uncertain} uncertain, "
-                     f"{plan.failed} failed")
+        lines.append(f"Journal:    {plan.already_sent:,} already sent (skipped), {plan.uncertain:,} uncertain, "
+                     f"{plan.failed:,} failed")
         if plan.uncertain:
             lines.append("            uncertain: they may have arrived; "
                          + ("sent again now (--resend-uncertain)" if plan.resend_uncertain else
@@ -238,7 +255,7 @@ def summary(plan: Plan) -> list[str]:
             lines.append("            failed: refused by the server earlier; "
                          + ("sent again now (--retry-failed)" if plan.retry_failed else
                             "sent again only with --retry-failed (after fixing the cause)"))
-    lines.append(f"To send:    {len(plan.recipients)}")
+    lines.append(f"To send:    {len(plan.recipients):,}")
     if plan.errors and plan.ignore_check_errors and not plan.test and not plan.outbox:
         lines.append("Check:      ERRORS IGNORED (--ignore-check-errors): this is recorded in the journal")
     if plan.outbox:
@@ -248,7 +265,7 @@ def summary(plan: Plan) -> list[str]:
         rate = f"{s.send_rate} per minute" if s.send_rate else "no rate limit"
         lines.append(f"Server:     {s.smtp_host}:{s.smtp_port} ({s.smtp_security})"
                      + (f" as {s.smtp_username}" if s.smtp_username else ""))
-        lines.append(f"Rate:       {rate}, {s.send_connections} connection(s); "
+        lines.append(f"Rate:       {rate}, {count(s.send_connections, 'connection')}; "
                      f"{duration(limiter.seconds_for(len(plan.recipients)))}")
     if not plan.test:
         lines.append(f"Build:      {plan.fingerprint}, test-sent {plan.tested}" if plan.tested else

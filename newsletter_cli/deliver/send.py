@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.deliver.plan import OUTBOX, Plan, duration, plan_send
+from newsletter_cli.deliver.plan import OUTBOX, Plan, duration, plan_send, reserved
 from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Outcome, Progress, Sender
@@ -25,6 +25,7 @@ from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.members.journal import JOURNAL_FILE, Journal, exclusive, now, remember_tested_build
 from newsletter_cli.project import Project, current, display_dir
 from newsletter_cli.settings import Settings
+from newsletter_cli.words import count
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 OUTBOX_SAMPLE = 100  # a dry run writes at most this many .eml files (50,000 would be gigabytes)
@@ -88,8 +89,9 @@ def send_smtp(plan: Plan, journal: Journal | None, *, progress: Callable[[Progre
                     notify=notify, retry_delays=retry_delays, reconnect_delays=reconnect_delays, connect=connect)
     outcome = sender.run()
     result = SendResult(plan=plan, **vars(outcome))
-    if plan.test and result.sent:
-        remember_tested_build(plan.folder, plan.fingerprint, outcome.sent_to)
+    readers = [address for address in outcome.sent_to if not reserved(address)]
+    if plan.test and readers:
+        remember_tested_build(plan.folder, plan.fingerprint, readers)
     return result
 
 
@@ -167,16 +169,22 @@ def result_lines(result: SendResult) -> list[str]:
     if plan.outbox:
         why = "--dry-run" if plan.settings.smtp_host else "SMTP_HOST is not set"
         total = len(plan.recipients)
-        sample = (f" (a sample: the first {result.written} of the {total:,} messages this send would make)"
+        sample = (f" (a sample: the first {result.written:,} of the {total:,} messages this send would make)"
                   if total > result.written else "")
-        return [f"NOTHING WAS SENT ({why}): {result.written} messages written to "
+        return [f"NOTHING WAS SENT ({why}): {count(result.written, 'message')} written to "
                 f"{display_dir(plan.folder / OUTBOX)}{sample} (open an .eml file with your mail program to look "
                 "at it)."]
-    lines = [f"{'Test send' if plan.test else 'Send'}: {result.sent} sent, {result.failed} failed, "
-             f"{result.deferred} deferred, {result.uncertain} uncertain, in {result.seconds:.0f} s"]
+    lines = [f"{'Test send' if plan.test else 'Send'}: {result.sent:,} sent, {result.failed:,} failed, "
+             f"{result.deferred:,} deferred, {result.uncertain:,} uncertain, in {result.seconds:.0f} s"]
     lines += [f"  {state}: {address}: {reply}" for address, state, reply in result.failures]
     if plan.test and result.sent:
-        lines.append(f"This build ({plan.fingerprint}) is now marked as test-sent.")
+        readers = [address for address in result.sent_to if not reserved(address)]
+        if readers:
+            lines.append(f"This build ({plan.fingerprint}) is now marked as test-sent.")
+        else:
+            lines.append(f"This build ({plan.fingerprint}) is NOT marked as test-sent: every address is a reserved "
+                         "example name (example.org, example.com, .test, ...) that nobody reads. Send the test to a "
+                         "real person: set REVIEW_LIST in .env to a list of the reviewers, or use --to.")
     if not plan.test:
         lines += next_steps(plan.build.loaded.id, failed=result.failed, deferred=result.deferred,
                             uncertain=result.uncertain, stopped=bool(result.stopped))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.project import Project, current, display
+from newsletter_cli.project import Project, current, display, sqlite_uri
 
 JOURNAL_FILE = "journal.sqlite"  # the send journal's name (members/journal.py)
 RECORD_FILE = "mailbox.sqlite"
@@ -68,7 +68,7 @@ def read_sent(project: Project | None = None) -> Sent:
         if not path.is_file():
             continue
         try:
-            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            db = sqlite3.connect(sqlite_uri(path.resolve(), mode="ro"), uri=True, timeout=30)
             try:
                 rows = db.execute("SELECT key, email, state, message_id FROM recipients").fetchall()
             finally:
@@ -97,7 +97,7 @@ class Record:
             if read_only:
                 self.db = sqlite3.connect(":memory:")
                 if path.is_file():
-                    source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+                    source = sqlite3.connect(sqlite_uri(path.resolve(), mode="ro"), uri=True)
                     source.backup(self.db)
                     source.close()
             else:

@@ -289,6 +289,13 @@ def exclusive(folder: Path) -> Iterator[None]:
         lock.release()
 
 
+# The reason `status` gives for a row without a server reply: a send stopped at once (killed, the computer
+# switched off) during the message's SMTP transaction leaves it `sending`, and the next send makes it uncertain.
+NO_REPLY = {"sending": "the send stopped (or is still running) while this message was going out; the server may "
+                       "or may not have accepted it",
+            "uncertain": "the server's reply to this message was lost; it may or may not have arrived"}
+
+
 def status(folder: Path) -> dict[str, Any]:
     """Counts and the addresses that need attention, for `newsletter status` (and --json)."""
     path = folder / JOURNAL_FILE
@@ -302,8 +309,9 @@ def status(folder: Path) -> dict[str, Any]:
         report["total"] = sum(counts.values())
         report["fingerprint"] = journal.meta("fingerprint")
         report["problems"] = [
-            {"email": e.email, "state": "uncertain" if e.state == "sending" else e.state, "reply": e.reply,
-             "attempts": e.attempts, "updated": e.updated}
+            {"email": e.email, "state": "uncertain" if e.state == "sending" else e.state,
+             "reply": e.reply or NO_REPLY.get(e.state, "no reason was recorded"), "attempts": e.attempts,
+             "updated": e.updated}
             for e in journal.entries(("failed", "deferred", "uncertain", "sending"))]
     return report
 
@@ -315,7 +323,7 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     if not any(counts.values()):
         return [f"Edition {report['edition']}: nothing has been sent yet (no journal at {report['journal']}).",
                 *tests]
-    lines = [f"Edition {report['edition']}: " + ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s]), *tests]
+    lines = [f"Edition {report['edition']}: " + ", ".join(f"{counts[s]:,} {s}" for s in STATES if counts[s]), *tests]
     if counts.get("sending"):
         lines.append("  (a send is running now, or stopped during a transaction: those are uncertain)")
     for problem in report["problems"]:

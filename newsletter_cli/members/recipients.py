@@ -19,6 +19,7 @@ from newsletter_cli.members.lists import (
     suggestion,
 )
 from newsletter_cli.project import Project, current, display
+from newsletter_cli.words import count
 
 SUPPRESSIONS_FILE = "suppressions.csv"
 EMAIL_COLUMNS = EMAIL_NAMES  # as lists.normalize_column writes them: 'E-mail adres 1' is 'emailadres'
@@ -270,8 +271,8 @@ def require_recipients(result: RecipientList) -> None:
 
 def summary(result: RecipientList) -> str:
     """One line: '8 recipients (10 rows: 1 invalid, 1 duplicate, 0 suppressed)'."""
-    return (f"{result.count} recipients ({result.rows} rows: {len(result.problems)} invalid, "
-            f"{result.duplicates} duplicate, {result.suppressed} suppressed)")
+    return (f"{count(result.count, 'recipient')} ({count(result.rows, 'row')}: {len(result.problems):,} invalid, "
+            f"{result.duplicates:,} duplicate, {result.suppressed:,} suppressed)")
 
 
 def check_lines(result: RecipientList) -> list[str]:

@@ -1,7 +1,7 @@
 """`newsletter preview`: a local web server that shows an edition at desktop and phone width.
 
 Like a static-site dev server: it builds with `build()` into a temporary folder, watches the edition
-folder, the templates and theme.yaml, rebuilds on every save and tells the open page to reload over
+folder, the templates, theme.yaml and .env, rebuilds on every save and tells the open page to reload over
 Server-Sent Events. A failed rebuild is shown on the page while the last good render stays visible.
 Only the build's outputs and the edition's images are served (preview_http.py answers the requests);
 nothing else on disk is reachable.
@@ -33,6 +33,7 @@ from newsletter_cli.errors import Diagnostic, EditionError, NewsletterError
 from newsletter_cli.project import Project, current, display
 from newsletter_cli.web import PAGE_TEMPLATES
 from newsletter_cli.web.preview_http import PreviewHandler
+from newsletter_cli.words import count
 
 Echo = Callable[[str], None]
 IGNORED_DIRS = {"build", "outbox", "__pycache__"}
@@ -71,6 +72,7 @@ class PreviewState:
 
     def _rebuild(self) -> str | None:
         started = time.perf_counter()
+        self.project.reload()  # .env may have changed (ARCHIVE_BASE_URL, NEWSLETTER_FROM): read it again
         try:
             result = build(self.edition_yaml, self.out_dir, project=self.project)
             snapshot = Snapshot(result, _preview_html(result.rendered.html), _findings(result, self.project),
@@ -117,14 +119,16 @@ def _preview_html(html: str) -> str:
 
 
 def _findings(result: Build, project: Project) -> list[Diagnostic]:
-    """The offline findings of `newsletter check`, minus the build's warnings."""
+    """What `build` and `check` report for this build (offline): the same list, so the same counts. check's
+    findings already hold the build's warnings, except those it reports in its own words (a safelink is a
+    warning of the loader and an error of check): adding the build's warnings again counted them twice."""
     from newsletter_cli.check.content import run_checks
 
-    seen = {(w.place, w.message) for w in result.rendered.warnings}
     try:
-        return [f for f in run_checks(result, project=project) if (f.place, f.message) not in seen]
+        return run_checks(result, project=project)
     except Exception as exc:  # the checker is optional here; say so instead of hiding the preview
-        return [Diagnostic("warning", result.loaded.display_path, None, "", f"newsletter check failed: {exc}")]
+        return [*result.rendered.warnings,
+                Diagnostic("warning", result.loaded.display_path, None, "", f"newsletter check failed: {exc}")]
 
 
 def load_theme_logo(project: Project) -> Path | None:
@@ -148,6 +152,7 @@ class PreviewServer(ThreadingHTTPServer):
     def __init__(self, edition_yaml: Path, host: str = "127.0.0.1", port: int = 0,
                  echo: Echo | None = None, root: Path | None = None, project: Project | None = None):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.host = host  # as given with --host: the one name besides localhost that requests may use
         self.project = Project(root.resolve()) if root is not None else current(project)
         self.root = self.project.root.resolve()
         self.echo = echo or (lambda _line: None)
@@ -176,13 +181,12 @@ class PreviewServer(ThreadingHTTPServer):
         if error:
             self.echo(f"{stamp} build failed (the page shows the last good version):\n{error}")
         elif snap:
-            found = snap.build.rendered.warnings + snap.findings
-            errors = sum(1 for d in found if d.severity == "error")
-            self.echo(f"{stamp} built in {snap.seconds:.2f} s: {_count(errors, 'error')}, "
-                      f"{_count(len(found) - errors, 'warning')} (listed on the page)")
+            errors = sum(1 for d in snap.findings if d.severity == "error")
+            self.echo(f"{stamp} built in {snap.seconds:.2f} s: {count(errors, 'error')}, "
+                      f"{count(len(snap.findings) - errors, 'warning')} (listed on the page)")
 
     def watch(self) -> None:
-        """Start the watcher threads: edition folder and templates (recursive), theme.yaml (not)."""
+        """Start the watcher threads: edition folder and templates (recursive), theme.yaml and .env (not)."""
         folder = self.state.edition_yaml.parent.resolve()
         logo = load_theme_logo(self.project)
         own = self.project.templates_dir  # the project's overrides, when it has any
@@ -190,7 +194,7 @@ class PreviewServer(ThreadingHTTPServer):
             ([folder, TEMPLATES, PAGE_TEMPLATES, *([own] if own.is_dir() else [])], True,
              lambda _c, p: _is_source(Path(p), folder)),
             (list(dict.fromkeys([self.root, *([logo.parent] if logo else [])])), False,
-             lambda _c, p: Path(p).name == "theme.yaml" or (logo is not None and Path(p) == logo)),
+             lambda _c, p: Path(p).name in ("theme.yaml", ".env") or (logo is not None and Path(p) == logo)),
         ]
         for paths, recursive, keep in plans:
             ready = threading.Event()
@@ -265,10 +269,6 @@ def _is_source(path: Path, folder: Path) -> bool:
     if (rel.parts and rel.parts[0] in IGNORED_DIRS) or name.startswith((".", "~", "#")):
         return False
     return not name.endswith(("~", ".swp", ".swx", ".tmp", ".part"))
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _bind_problem(host: str, port: int, exc: OSError) -> str:

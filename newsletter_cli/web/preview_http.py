@@ -4,6 +4,7 @@ PreviewState that preview.py keeps up to date (nothing else on disk is reachable
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from email.utils import parseaddr
 from http import HTTPStatus
@@ -14,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from newsletter_cli.compose import merge
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
-from newsletter_cli.errors import Diagnostic, NewsletterError
+from newsletter_cli.errors import NewsletterError
 from newsletter_cli.project import Project, display
 from newsletter_cli.web import page_environment
 
@@ -35,19 +36,36 @@ def preview_text(text: str) -> str:
     return merge.fill(text, TEXT_PREVIEW_VALUES, "text")
 
 
-def _diagnostics(warnings: list[Diagnostic], findings: list[Diagnostic]) -> list[Diagnostic]:
-    """The build's warnings and check's findings, each problem once: a warning that check reports in its own
-    words (an unwrapped safelink is a warning of the loader and an error of check) gives way to the finding."""
-    reported = {(f.place, f.code) for f in findings if f.code}
-    return [w for w in warnings if not w.code or (w.place, w.code) not in reported] + findings
-
-
 def sender(project: Project) -> str:
     """NEWSLETTER_FROM as `send` reads it (the project's .env, read once); no SMTP setting is ever shown."""
     try:
         return project.setting_text("NEWSLETTER_FROM")
     except NewsletterError:
         return ""  # `newsletter doctor` explains a broken .env; the page says the sender is not set
+
+
+LOCAL_NAMES = ("localhost", "localhost.")
+
+
+def host_allowed(host_header: str | None, listening: str, given: str) -> bool:
+    """Whether a request's Host header names this preview: a localhost name, an IP address of this computer's
+    loopback, the address the preview listens on (or the name given with --host); any IP address when it
+    listens on all of them. Any other name is refused: a web page of another site could otherwise read the
+    preview through a name of its own that it points at 127.0.0.1 (DNS rebinding)."""
+    if host_header is None:
+        return True  # HTTP/1.0 without Host: no browser sends that, so no page of another site can
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1:host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host in LOCAL_NAMES or host.endswith(".localhost") or host in (listening.lower(), given.lower()):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: only the ones above
+    return address.is_loopback or ipaddress.ip_address(listening).is_unspecified
 
 
 def page_html(state: PreviewState) -> str:
@@ -58,7 +76,7 @@ def page_html(state: PreviewState) -> str:
     return page_environment().get_template("preview.html.j2").render(
         state=state, snap=snap, rendered=rendered, edition=snap.build.loaded.edition if snap else None,
         source=display(state.edition_yaml), from_name=name or address, from_address=address,
-        clip=GMAIL_CLIP_BYTES, diagnostics=_diagnostics(snap.build.rendered.warnings, snap.findings) if snap else [],
+        clip=GMAIL_CLIP_BYTES, diagnostics=snap.findings if snap else [],
         plain_text=preview_text(rendered.text) if rendered else "",
         subject=merge.defaults(snap.build.loaded.edition.subject, "header") if snap else "",
         preheader=merge.defaults(snap.build.loaded.edition.preheader, "header") if snap else "",
@@ -96,6 +114,11 @@ class PreviewHandler(BaseHTTPRequestHandler):
         pass  # quiet: the terminal shows rebuilds, not requests
 
     def _respond(self, head: bool) -> None:
+        if not host_allowed(self.headers.get("Host"), str(self.server.server_address[0]), self.server.host):
+            self.close_connection = True
+            return self._send("This preview answers only to http://localhost or the address it runs on (a page "
+                              "under another name could be reading it).", "text/plain", head,
+                              HTTPStatus.MISDIRECTED_REQUEST)
         state, path = self.server.state, urlsplit(self.path).path
         snap = state.good
         if path in ("/", "/index.html"):
