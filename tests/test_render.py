@@ -358,3 +358,23 @@ def test_offline_build_with_remote_css_and_images(project: Path, no_network: lis
     result = build(path, theme=theme)
     assert "https://example.org/a.png" in result.rendered.html
     assert no_network == []
+
+
+@pytest.mark.parametrize("preheader", ["Kort", "Najaarscongres 21 november: Een weerbaar Zuid-Holland", "x " * 90])
+def test_the_preheader_fills_the_inbox_snippet_without_a_colour(project: Path, preheader: str) -> None:
+    """The inbox snippet shows the preheader and then blanks up to 200 characters (Outlook's three lines,
+    Gmail on a wide screen), never the masthead's text; no white-on-white colour (spam filters' low-contrast
+    rule), hidden by display:none and friends instead."""
+    path = project / "editions" / "2025-09" / "edition.yaml"
+    source = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^preheader: .*$", f'preheader: "{preheader}"', source), encoding="utf-8")
+    html = render(load(path), Theme()).html
+    match = re.search(r'<div class="nl-preheader" style="([^"]*)">([^<]*)</div>', html)
+    assert match, "no preheader"
+    style, content = match.groups()
+    assert "color" not in style and "display:none" in style
+    shown = content.replace("&#847;", "").replace("&zwnj;", "").replace("&nbsp;", " ")
+    assert shown.startswith(preheader)
+    assert len(shown) == max(200, len(preheader) + 20)
+    assert shown[len(preheader):].strip() == ""
+    assert html.index("nl-preheader") < html.index("nl-masthead\"")  # the first text of the body

@@ -26,6 +26,9 @@ class HtmlFacts:
     words: list[str] = field(default_factory=list)
 
 
+INVISIBLE = "\u034f\u200b\u200c\u200d\u2060\ufeff\u00ad"
+
+
 class _FactsParser(HTMLParser):
     SKIP: ClassVar[set[str]] = {"head", "style", "script", "title"}
 
@@ -67,7 +70,8 @@ class _FactsParser(HTMLParser):
         for open_element in (self._heading, self._anchor):
             if open_element:
                 open_element[1].append(data)
-        self.facts.words += data.split()
+        # the preheader's fillers (zero-width characters between no-break spaces) are not words
+        self.facts.words += [word for word in data.split() if word.strip(INVISIBLE)]
 
 
 def html_facts(source: str) -> HtmlFacts:

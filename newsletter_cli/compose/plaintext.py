@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 WIDTH = 76
 
 
+def shown_url(href: str) -> str:
+    """A link's address as the text part prints it: a bare e-mail address without `mailto:` (easier to read
+    and copy), but a mailto: link with a subject or body stays whole, so it still opens with them filled in
+    and the merge engine sees a merge field in it stands in a URL (and encodes its value as the HTML does)."""
+    if href.lower().startswith("mailto:") and "?" not in href and "[[" not in href:
+        return href[len("mailto:"):]
+    return href
+
+
 def _wrap(text: str, indent: str = "", first: str | None = None) -> list[str]:
     """Lines of at most WIDTH characters; a line with a merge field is left whole: the merge engine wraps
     it once the field is filled (a value may be longer or shorter than the field)."""
@@ -43,8 +52,9 @@ def _inline(children: list[Token], urls: list[str]) -> str:
         elif kind == "link_open":
             href, start = str(child.attrGet("href") or ""), len(out)
         elif kind == "link_close" and href is not None:
-            target = href.removeprefix("mailto:")
-            if "".join(out[start:]).strip() != target:  # a bare URL as link text is not repeated
+            target = shown_url(href)
+            shown = "".join(out[start:]).strip()
+            if shown not in (target, href.removeprefix("mailto:")):  # a bare URL as link text is not repeated
                 urls.append(target)
             href = None
         elif kind == "image":
@@ -157,7 +167,7 @@ def _item(item: Item, body: str | None, edition: Edition, t: dict[str, str]) -> 
             out += _wrap(f"{row.time.ljust(width)}  {row.what}", " " * (width + 2), "")
         out.append("")
     for button in item.all_buttons:
-        out += [*_wrap(f"{button.label}:"), button.url.removeprefix("mailto:"), ""]
+        out += [*_wrap(f"{button.label}:"), shown_url(button.url), ""]
     return out
 
 
