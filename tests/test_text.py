@@ -174,3 +174,34 @@ def test_merge_fields_in_links_are_encoded_as_in_the_html_part(project: Path) ->
         assert unquote(url).endswith(value["gemeente"])
     assert "Rijn & Kaag" not in text
     assert "mailto:" not in text.replace("mailto:info@vzhg.nl?subject=", "")  # bare addresses stay bare
+
+
+def test_event_labels_as_text_or_emoji_as_in_the_reference(project: Path) -> None:
+    """The reference's two event boxes: "📅 Datum: ..." under "Praktische informatie", and emoji alone
+    ("🗓️ 13 november 2025") without a heading; HTML and text both, emoji-only labels named for screen readers."""
+    path = project / "editions" / "2025-10" / "edition.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "subject: x\ndate: 2025-09-25\nsections:\n  - title: Bestuur\n    items:\n"
+        "      - title: TCAM\n"
+        "        event:\n          date: 2025-10-06\n          time: 17.00 – 18.00 uur\n"
+        "          location: Online via Teams\n"
+        "          labels: {date: 📅 Datum, time: 🕔 Tijd, location: 💻 Locatie}\n"
+        "      - title: Festival\n"
+        "        event:\n          date: 2025-11-13\n          time: 12.30 – 18.30\n"
+        "          location: New Babylon Den Haag\n"
+        "          labels: {heading: '', date: 🗓️, time: ⏲️, location: 📍}\n", encoding="utf-8")
+    rendered = render(load(path), Theme())
+    lines = rendered.text.splitlines()
+    start = lines.index("TCAM")
+    assert lines[start + 3:start + 7] == ["Praktische informatie", "📅 Datum: maandag 6 oktober 2025",
+                                          "🕔 Tijd: 17.00 – 18.00 uur", "💻 Locatie: Online via Teams"]
+    start = lines.index("Festival")
+    assert lines[start + 3:start + 6] == ["🗓️ donderdag 13 november 2025", "⏲️ 12.30 – 18.30", "📍 New Babylon Den Haag"]
+    assert rendered.text.count("Praktische informatie") == 1
+    html = rendered.html
+    assert re.search(r'<th scope="row" class="nl-label"[^>]*>📅 Datum</th>\s*<td[^>]*>maandag 6 oktober 2025</td>', html)
+    assert "aria-label" not in html.split("📅 Datum")[0].rsplit("<th", 1)[1]  # a word needs no name
+    assert re.search(r'<th scope="row" class="nl-label"[^>]*aria-label="Datum"[^>]*>🗓️</th>', html)
+    assert re.search(r'aria-label="Locatie"[^>]*>📍</th>\s*<td[^>]*>New Babylon Den Haag</td>', html)
+    assert html.count("Praktische informatie") == 1

@@ -122,7 +122,8 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
                                          "src": image_src.get(item.image.src, item.image.src)},
                 "event": item.event and {
                     "dates": i18n.date_list(item.event.date, loc, weekday=True),
-                    "time": item.event.time, "location": item.event.location},
+                    "time": item.event.time, "location": item.event.location,
+                    "labels": plain.event_labels(item.event, t)},
                 "schedule": item.schedule,
                 "buttons": item.all_buttons,
             })
