@@ -144,3 +144,23 @@ def test_a_dark_logo_replaces_the_logo_in_dark_mode(browser, project: Path) -> N
         page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")  # no <style>: the plain logo
         assert page.evaluate(shown) == ["assets/logo.png"], scheme
         context.close()
+
+
+def test_the_preview_inverted_toggle_inverts_colours_but_not_images(preview) -> None:
+    """The Gmail app on iPhone: every colour inverted, the images as they are, the dark rules ignored; one
+    dark view at a time."""
+    html_filter = "() => getComputedStyle(document.documentElement).filter"
+    card = "() => getComputedStyle(document.querySelector('.nl-card')).backgroundColor"
+    preview.check("#toggle-dark")
+    preview.check("#toggle-invert")
+    assert not preview.is_checked("#toggle-dark")
+    for name in ("desktop", "phone"):
+        assert frame_eval(preview, name, html_filter) == "invert(1) hue-rotate(180deg)"
+        assert frame_eval(preview, name, card) == "rgb(255, 255, 255)"  # white, inverted by the filter alone
+    preview.reload(wait_until="load")  # the choice survives the live reload
+    preview.wait_for_function("document.body.dataset.invert === 'on'")
+    assert frame_eval(preview, "desktop", html_filter) == "invert(1) hue-rotate(180deg)"
+    preview.check("#toggle-dark")
+    assert not preview.is_checked("#toggle-invert")
+    assert frame_eval(preview, "desktop", html_filter) == "none"
+    assert frame_eval(preview, "desktop", card) == "rgb(29, 35, 39)"

@@ -50,6 +50,13 @@ def sender(project: Project) -> str:
         return ""  # `newsletter doctor` explains a broken .env; the page says the sender is not set
 
 
+# The preview's "inverted" view: what a mail app that inverts a message's colours but not its images shows
+# (the Gmail app on iPhone; it ignores the email's own dark rules): every colour inverted and turned back to
+# its hue, each image inverted twice, so as it is.
+INVERTED_CSS = ("html { filter: invert(1) hue-rotate(180deg) !important; }\n"
+                "img { filter: invert(1) hue-rotate(180deg) !important; }")
+
+
 def page_html(state: PreviewState) -> str:
     """The preview page for the current state."""
     snap = state.good
@@ -62,6 +69,7 @@ def page_html(state: PreviewState) -> str:
         plain_text=preview_text(rendered.text) if rendered else "",
         subject=merge.defaults(snap.build.loaded.edition.subject, "header") if snap else "",
         preheader=merge.defaults(snap.build.loaded.edition.preheader, "header") if snap else "",
+        inverted_css=INVERTED_CSS,
     )
 
 
