@@ -62,11 +62,31 @@ def test_dark_mode_recolours_the_email_and_keeps_the_masthead(browser, email_fil
     context.close()
 
 
+AGENDA_CELLS = "document.querySelectorAll('.nl-agenda [role=rowheader], .nl-agenda [role=cell]')"
+
+
+@pytest.mark.parametrize(("width", "stacked"), [(PHONE, True), (680, False)])
+def test_without_style_the_agenda_stacks_on_a_phone_and_keeps_two_columns_wide(browser, email_file: Path,
+                                                                              width: int, stacked: bool) -> None:
+    """Gmail with a non-Google account drops <style>: on a phone each event's dates stand under it, on a wide
+    screen beside it, as with the style sheet."""
+    context, page = open_email(browser, email_file, width=width)
+    page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
+    rows = page.evaluate("""Array.from(document.querySelectorAll('.nl-agenda [role=row]')).map(row => {
+        const what = row.querySelector('[role=rowheader]').getBoundingClientRect();
+        const when = row.querySelector('[role=cell]').getBoundingClientRect();
+        return {below: when.top >= what.bottom - 1, beside: Math.abs(when.top - what.top) < 1 && when.left >= what.right - 1};
+    })""")
+    assert len(rows) == 6
+    assert all(row["below"] if stacked else row["beside"] for row in rows), rows
+    context.close()
+
+
 def test_without_style_the_agenda_fits_a_phone(browser, email_file: Path) -> None:
     """Gmail's mobile web mail ignores @media; the agenda must still fit 375 px without breaking words."""
     context, page = open_email(browser, email_file, width=PHONE)
     page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
-    cells = page.evaluate("""Array.from(document.querySelectorAll('.nl-agenda th, .nl-agenda td')).map(c => {
+    cells = page.evaluate(f"Array.from({AGENDA_CELLS})" + """.map(c => {
         const range = document.createRange(); range.selectNodeContents(c);
         const words = c.textContent.trim().split(/\\s+/);
         return {overflow: c.scrollWidth > c.clientWidth + 1, right: c.getBoundingClientRect().right,
@@ -164,3 +184,16 @@ def test_the_preview_inverted_toggle_inverts_colours_but_not_images(preview) -> 
     assert not preview.is_checked("#toggle-invert")
     assert frame_eval(preview, "desktop", html_filter) == "none"
     assert frame_eval(preview, "desktop", card) == "rgb(29, 35, 39)"
+
+
+def test_without_style_the_desktop_email_looks_the_same(browser, email_file: Path) -> None:
+    """Spacing lives on the elements (paragraphs, lists, headings, the agenda), not in <style>: a client that
+    drops the style sheet shows the desktop email pixel for pixel as one that keeps it."""
+    shots = []
+    for drop in (False, True):
+        context, page = open_email(browser, email_file)
+        if drop:
+            page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
+        shots.append(page.screenshot(full_page=True))
+        context.close()
+    assert shots[0] == shots[1]

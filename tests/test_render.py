@@ -378,3 +378,25 @@ def test_the_preheader_fills_the_inbox_snippet_without_a_colour(project: Path, p
     assert len(shown) == max(200, len(preheader) + 20)
     assert shown[len(preheader):].strip() == ""
     assert html.index("nl-preheader") < html.index("nl-masthead\"")  # the first text of the body
+
+
+def test_outlook_for_windows_gets_spacing_fonts_and_a_whole_clickable_button(example) -> None:
+    """Word pads no link and honours no padding outside table cells, and gives headings its own fonts: the
+    margins and the font stack stand on each element, the button's link is the whole coloured block (with
+    Word's em-space padding), and lists are indented with a margin."""
+    page = Page(example.html)
+    styles = {tag: [(attrs.get("style") or "").replace(" ", "") for t, attrs in page.tags if t == tag]
+              for tag in ("h2", "h3", "p", "ul", "li")}
+    for tag in ("h2", "h3"):
+        assert styles[tag] and all("font-family:\"SegoeUI\"" in s or "font-family:'SegoeUI'" in s
+                                   for s in styles[tag]), tag
+    assert all("margin:" in s for s in styles["p"] + styles["li"])
+    assert styles["ul"] and all("margin:0014px24px" in s and "padding:0" in s for s in styles["ul"])
+    button = re.search(r'class="nl-button".*?</table>', example.html, re.DOTALL)
+    assert button
+    link = re.search(r"<a [^>]*style=(['\"])(.*?)\1[^>]*>(.*?)</a>", button.group(0), re.DOTALL)
+    assert link
+    style = link.group(2).replace(" ", "")
+    assert "padding:12px22px" in style and "mso-padding-alt:0" in style and "background:#00566e" in style
+    assert "mso-padding-alt:12px" not in button.group(0)  # the cell does not pad outside the link in Word
+    assert link.group(3).count("<!--[if mso]><i ") == 2 and "mso-text-raise" in link.group(3)

@@ -100,6 +100,14 @@ def _lighter(colour: str, share: float) -> str:
     return "#" + "".join(f"{round(c + (255 - c) * share):02x}" for c in rgb)
 
 
+def font_stack(fonts: str) -> Markup:
+    """The theme's fonts as CSS writes them: a name with a space in single quotes ('Segoe UI'), which Outlook
+    for Windows needs to find the font (it falls back to Times New Roman, not to the next font). Only
+    letters, digits, spaces, '-' and '_' are kept: the stack stands in a style sheet."""
+    names = [" ".join(re.sub(r"[^\w -]", "", name).split()) for name in fonts.split(",")]
+    return Markup(", ".join(f"'{name}'" if " " in name else name for name in names if name))
+
+
 def with_head_metas(html: str) -> str:
     return html.replace("<head>", "<head>\n" + HEAD_METAS, 1)
 
@@ -145,7 +153,7 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
         "intro": intro, "sections": sections, "agenda": agenda, "logo": logo,
         "month_year": i18n.month_year(edition.date, loc), "why": t["why"].format(name=theme.name),
         "web_url": web_url, "unsubscribe_url": unsubscribe_url, "colours": TEMPLATE_COLOURS,
-        "preheader_padding": preheader_padding(edition.preheader),
+        "preheader_padding": preheader_padding(edition.preheader), "font_stack": font_stack(theme.font),
         "dark": {**DARK, "primary": _lighter(theme.primary, 0.6)},
     }
 
