@@ -21,7 +21,7 @@ from urllib.parse import quote
 from newsletter_cli.compose import i18n, merge, qp
 from newsletter_cli.compose.build import Build
 from newsletter_cli.compose.render import embed_images, image_key
-from newsletter_cli.deliver import headers
+from newsletter_cli.deliver import headers as rfc_headers
 from newsletter_cli.errors import InputError
 from newsletter_cli.members import unsubscribe
 from newsletter_cli.members.recipients import Recipient
@@ -46,7 +46,7 @@ def encode_header(name: str, value: str) -> bytes:
     """`Name: value` CRLF; non-ASCII words as RFC 2047 encoded words split at spaces, folded under 78
     characters (deliver/headers.py)."""
     check_header_value(value, name)
-    return (headers.unstructured(name, value) + CRLF_TEXT).encode("ascii")
+    return (rfc_headers.unstructured(name, value) + CRLF_TEXT).encode("ascii")
 
 
 def format_address(name: str, address: str, what: str, header: str = "Reply-To") -> str:
@@ -55,8 +55,13 @@ def format_address(name: str, address: str, what: str, header: str = "Reply-To")
     line of any length, Python's own folding cuts encoded words inside a word)."""
     check_header_value(name, what)
     check_header_value(address, what)
-    line = headers.address(header, name, header_address(address))
+    line = rfc_headers.address(header, name, header_address(address))
     return line[len(header) + 1:].removeprefix(" ")
+
+
+def header_line(name: str, value: str) -> str:
+    """`Name: value` CRLF, where `value` may start with a fold (no space is left before it)."""
+    return f"{name}:{'' if value.startswith(CRLF_TEXT) else ' '}{value}{CRLF_TEXT}"
 
 
 def header_address(address: str) -> str:
@@ -147,16 +152,16 @@ class MessageFactory:
         s = self.settings
         (from_name, from_addr), = getaddresses([s.newsletter_from or ""])
         lines = [
-            f"From: {format_address(from_name, from_addr, 'NEWSLETTER_FROM', 'From')}\r\n".encode("ascii"),
+            header_line("From", format_address(from_name, from_addr, "NEWSLETTER_FROM", "From")).encode("ascii"),
         ]
         if s.reply_to:
             (name, addr), = getaddresses([s.reply_to])
-            lines.append(f"Reply-To: {format_address(name, addr, 'NEWSLETTER_REPLY_TO')}\r\n".encode("ascii"))
+            lines.append(header_line("Reply-To", format_address(name, addr, "NEWSLETTER_REPLY_TO")).encode("ascii"))
         if not self.subject_template.slots:
             lines.append(encode_header("Subject", self.subject))
         list_name = from_name or self.domain
         list_id = format_address(list_name, f"newsletter.{self.domain}", "List-Id", "List-Id")
-        lines.append(f"List-Id: {list_id}\r\n".encode("ascii"))
+        lines.append(header_line("List-Id", list_id).encode("ascii"))
         if s.unsubscribe_https:
             lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         lines += [b"X-Auto-Response-Suppress: OOF, AutoReply\r\n", b"Precedence: bulk\r\n", b"MIME-Version: 1.0\r\n",
@@ -202,7 +207,9 @@ class MessageFactory:
         links = [self._mailto(address)]
         if self.settings.unsubscribe_https:
             links.append(self.unsubscribe_url(address))
-        return headers.angle_list("List-Unsubscribe", links)[len("List-Unsubscribe:"):].removeprefix(" ")
+        return rfc_headers.angle_list("List-Unsubscribe", links)[len("List-Unsubscribe:"):].removeprefix(" ")
+
+
 
     def message_id(self) -> str:
         return f"<{self._id_prefix}.{next(self._counter)}@{self.domain}>"
@@ -217,7 +224,7 @@ class MessageFactory:
         values["unsubscribe_url"] = self.unsubscribe_url(address)
         # UTF-8 only for a non-ASCII mailbox name (sent with SMTPUTF8); an IDN domain is already xn--
         headers = (f"Date: {formatdate(localtime=True)}\r\nMessage-ID: {message_id or self.message_id()}\r\n"
-                   f"To: {to}\r\nList-Unsubscribe: {self.list_unsubscribe(address)}\r\n").encode()
+                   f"{header_line('To', to)}{header_line('List-Unsubscribe', self.list_unsubscribe(address))}").encode()
         if self.subject_template.slots:
             headers += encode_header("Subject", self.subject_template.fill(values))
         chunks = [headers, self._static_headers, self._body_head, *self.text_part.render(values), self._body_mid,
