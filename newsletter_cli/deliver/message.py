@@ -209,8 +209,6 @@ class MessageFactory:
             links.append(self.unsubscribe_url(address))
         return rfc_headers.angle_list("List-Unsubscribe", links)[len("List-Unsubscribe:"):].removeprefix(" ")
 
-
-
     def message_id(self) -> str:
         return f"<{self._id_prefix}.{next(self._counter)}@{self.domain}>"
 
