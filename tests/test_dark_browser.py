@@ -59,6 +59,9 @@ def test_dark_mode_recolours_the_email_and_keeps_the_masthead(browser, email_fil
     assert text == "rgb(227, 232, 236)"
     button = dark.locator(".nl-button a").first
     assert button.evaluate("a => getComputedStyle(a).color") == "rgb(255, 255, 255)"
+    lines = dark.evaluate("""[...document.querySelectorAll('.nl-divider p')].map(p => getComputedStyle(p).borderTopColor)
+        .concat([...document.querySelectorAll('.nl-agenda-row')].map(r => getComputedStyle(r).borderBottomColor))""")
+    assert len(lines) == 12 + 6 and set(lines) == {"rgb(58, 68, 76)"}  # dividers and agenda lines: dark grey
     context.close()
 
 

@@ -400,3 +400,14 @@ def test_outlook_for_windows_gets_spacing_fonts_and_a_whole_clickable_button(exa
     assert "padding:12px22px" in style and "mso-padding-alt:0" in style and "background:#00566e" in style
     assert "mso-padding-alt:12px" not in button.group(0)  # the cell does not pad outside the link in Word
     assert link.group(3).count("<!--[if mso]><i ") == 2 and "mso-text-raise" in link.group(3)
+
+
+def test_one_copy_of_the_outlook_com_dark_rules_with_both_prefixes(example) -> None:
+    """The dark rules twice in all: in the media query, and once for Outlook.com with each selector under both
+    [data-ogsc] and [data-ogsb] (a second copy per prefix was dead weight); dividers included."""
+    styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", example.html, re.DOTALL))
+    card = re.findall(r"([^{}]*)\{ background: #1d2327 !important", styles)
+    assert len(card) == 2
+    outlook = card[1]
+    assert "[data-ogsc] .nl-card," in outlook and "[data-ogsb] .nl-card," in outlook
+    assert styles.count("[data-ogsc] .nl-divider p") == styles.count("[data-ogsb] .nl-divider p") == 1
