@@ -28,10 +28,12 @@ constraints:
 	rm -rf .constraints-venv
 
 # Real servers and a browser from Debian for the tests: headless Chromium (Playwright drives it; it downloads no
-# browser) and Dovecot (the IMAP server of the mailbox tests). Installed only when missing.
+# browser), Dovecot (the IMAP server of the mailbox tests) and SpamAssassin (scores the example with its local
+# rules only, `spamassassin -L`: no network). Installed only when missing.
 system-packages:
 	@missing=; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
+	  command -v spamassassin >/dev/null 2>&1 || missing="$$missing spamassassin"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "Installing from Debian for the tests:$$missing"; \
 	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

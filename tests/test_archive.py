@@ -163,3 +163,17 @@ def test_env_example_explains_archive_base_url_next_to_every_other_setting():
     assert lines[at - 1].startswith("#") and "newsletter archive" in " ".join(lines[at - 3:at])
     # not set: copying the example must not make every email link to a page that is not online
     assert "ARCHIVE_BASE_URL" not in dotenv_values(example, interpolate=False)
+
+
+def test_the_index_shows_merge_fields_in_subjects_at_their_defaults(two_editions: Path):
+    """As the pages do: "Nieuwsbrief voor [[naam|leden]]" is listed as "Nieuwsbrief voor leden"."""
+    october = two_editions / "editions" / "2025-10" / "edition.yaml"
+    october.write_text(OCTOBER.replace('subject: "Oktobernummer"', 'subject: "Nieuws voor [[naam|leden]] & co"')
+                       .replace('preheader: "De zaal stond vol"', 'preheader: "Dag [[voornaam]], de zaal"'),
+                       encoding="utf-8")
+    result = CliRunner().invoke(cli, ["archive", "--out", "site"])
+    assert result.exit_code == 0, result.output
+    index = (two_editions / "site" / "index.html").read_text(encoding="utf-8")
+    assert "Nieuws voor leden &amp; co" in index
+    assert "[[" not in index and "]]" not in index
+    assert "Dag , de zaal" in index  # the preheader too (a field without a default is left empty)

@@ -318,3 +318,27 @@ def test_build_shows_the_findings_after_its_summary(project):
     summary_at = result.output.index("Output:")
     assert result.output.index("error: editions/2025-10/edition.yaml:") > summary_at
     assert "Check: 1 error, 0 warnings" in result.output
+
+
+@pytest.mark.parametrize(("name", "mode", "ink", "warned"), [
+    ("logo.gif", "RGBA", (255, 255, 255, 255), True),  # light and transparent, a format the build cannot plate
+    ("logo.png", "RGBA", (255, 255, 255, 255), False),  # the build puts a PNG on a plate in the house colour
+    ("logo.gif", "RGBA", (20, 20, 20, 255), False),  # a dark logo: inversion makes the masthead light behind it
+    ("logo.gif", "RGB", (255, 255, 255), False),  # opaque: it brings its own background
+])
+def test_a_light_transparent_logo_that_cannot_be_plated_is_a_warning(project, name, mode, ink, warned):
+    from PIL import Image, ImageDraw
+
+    logo = Image.new(mode, (160, 40), (0, 0, 0, 0) if mode == "RGBA" else (0, 86, 110))
+    ImageDraw.Draw(logo).rectangle((10, 10, 150, 30), fill=ink)
+    (project / "assets").mkdir()
+    logo.save(project / "assets" / name)
+    theme = project / "theme.yaml"
+    theme.write_text(theme.read_text(encoding="utf-8") + f"logo: assets/{name}\n", encoding="utf-8")
+    findings = check_text(project, BASE)
+    if warned:
+        finding = only(findings, "logo")
+        assert finding.severity == "warning" and "Gmail app on iPhone" in finding.message
+        assert finding.file.endswith("theme.yaml") and finding.line == len(theme.read_text().splitlines())
+    else:
+        assert [f for f in findings if f.code == "logo"] == []

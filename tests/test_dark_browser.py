@@ -59,6 +59,29 @@ def test_dark_mode_recolours_the_email_and_keeps_the_masthead(browser, email_fil
     assert text == "rgb(227, 232, 236)"
     button = dark.locator(".nl-button a").first
     assert button.evaluate("a => getComputedStyle(a).color") == "rgb(255, 255, 255)"
+    lines = dark.evaluate("""[...document.querySelectorAll('.nl-divider p')].map(p => getComputedStyle(p).borderTopColor)
+        .concat([...document.querySelectorAll('.nl-agenda-row')].map(r => getComputedStyle(r).borderBottomColor))""")
+    assert len(lines) == 12 + 6 and set(lines) == {"rgb(58, 68, 76)"}  # dividers and agenda lines: dark grey
+    context.close()
+
+
+AGENDA_CELLS = "document.querySelectorAll('.nl-agenda [role=rowheader], .nl-agenda [role=cell]')"
+
+
+@pytest.mark.parametrize(("width", "stacked"), [(PHONE, True), (680, False)])
+def test_without_style_the_agenda_stacks_on_a_phone_and_keeps_two_columns_wide(browser, email_file: Path,
+                                                                              width: int, stacked: bool) -> None:
+    """Gmail with a non-Google account drops <style>: on a phone each event's dates stand under it, on a wide
+    screen beside it, as with the style sheet."""
+    context, page = open_email(browser, email_file, width=width)
+    page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
+    rows = page.evaluate("""Array.from(document.querySelectorAll('.nl-agenda [role=row]')).map(row => {
+        const what = row.querySelector('[role=rowheader]').getBoundingClientRect();
+        const when = row.querySelector('[role=cell]').getBoundingClientRect();
+        return {below: when.top >= what.bottom - 1, beside: Math.abs(when.top - what.top) < 1 && when.left >= what.right - 1};
+    })""")
+    assert len(rows) == 6
+    assert all(row["below"] if stacked else row["beside"] for row in rows), rows
     context.close()
 
 
@@ -66,7 +89,7 @@ def test_without_style_the_agenda_fits_a_phone(browser, email_file: Path) -> Non
     """Gmail's mobile web mail ignores @media; the agenda must still fit 375 px without breaking words."""
     context, page = open_email(browser, email_file, width=PHONE)
     page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
-    cells = page.evaluate("""Array.from(document.querySelectorAll('.nl-agenda th, .nl-agenda td')).map(c => {
+    cells = page.evaluate(f"Array.from({AGENDA_CELLS})" + """.map(c => {
         const range = document.createRange(); range.selectNodeContents(c);
         const words = c.textContent.trim().split(/\\s+/);
         return {overflow: c.scrollWidth > c.clientWidth + 1, right: c.getBoundingClientRect().right,
@@ -144,3 +167,36 @@ def test_a_dark_logo_replaces_the_logo_in_dark_mode(browser, project: Path) -> N
         page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")  # no <style>: the plain logo
         assert page.evaluate(shown) == ["assets/logo.png"], scheme
         context.close()
+
+
+def test_the_preview_inverted_toggle_inverts_colours_but_not_images(preview) -> None:
+    """The Gmail app on iPhone: every colour inverted, the images as they are, the dark rules ignored; one
+    dark view at a time."""
+    html_filter = "() => getComputedStyle(document.documentElement).filter"
+    card = "() => getComputedStyle(document.querySelector('.nl-card')).backgroundColor"
+    preview.check("#toggle-dark")
+    preview.check("#toggle-invert")
+    assert not preview.is_checked("#toggle-dark")
+    for name in ("desktop", "phone"):
+        assert frame_eval(preview, name, html_filter) == "invert(1) hue-rotate(180deg)"
+        assert frame_eval(preview, name, card) == "rgb(255, 255, 255)"  # white, inverted by the filter alone
+    preview.reload(wait_until="load")  # the choice survives the live reload
+    preview.wait_for_function("document.body.dataset.invert === 'on'")
+    assert frame_eval(preview, "desktop", html_filter) == "invert(1) hue-rotate(180deg)"
+    preview.check("#toggle-dark")
+    assert not preview.is_checked("#toggle-invert")
+    assert frame_eval(preview, "desktop", html_filter) == "none"
+    assert frame_eval(preview, "desktop", card) == "rgb(29, 35, 39)"
+
+
+def test_without_style_the_desktop_email_looks_the_same(browser, email_file: Path) -> None:
+    """Spacing lives on the elements (paragraphs, lists, headings, the agenda), not in <style>: a client that
+    drops the style sheet shows the desktop email pixel for pixel as one that keeps it."""
+    shots = []
+    for drop in (False, True):
+        context, page = open_email(browser, email_file)
+        if drop:
+            page.evaluate("document.querySelectorAll('style').forEach(s => s.remove())")
+        shots.append(page.screenshot(full_page=True))
+        context.close()
+    assert shots[0] == shots[1]

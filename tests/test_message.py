@@ -146,7 +146,8 @@ def test_mailto_only_has_no_one_click_header(built):
     secret = (Path(os.environ["XDG_DATA_HOME"]) / "newsletter" / "unsubscribe-secret").read_text().strip()
     assert len(secret) == 64  # generated on first use, outside the project folder
     token = unsubscribe_token("lois@example.org", secret)
-    assert msg["List-Unsubscribe"] == f"<mailto:nb@vzhg.nl?subject=afmelden-{token}>"
+    # folded after the colon (the line would pass 78 characters): Python's parser keeps the space
+    assert msg["List-Unsubscribe"].strip() == f"<mailto:nb@vzhg.nl?subject=afmelden-{token}>"
     assert f"mailto:nb@vzhg.nl?subject=afmelden-{token}" in msg.get_body(("plain",)).get_content()
 
 
@@ -204,3 +205,34 @@ def test_a_short_non_ascii_header_is_encoded():
         line = encode_header("Subject", value)
         assert line.isascii() and b"=?utf-8?" in line
         assert str(make_header(decode_header(line.decode().split(": ", 1)[1].strip()))) == value
+
+
+def test_header_lines_fold_at_78_and_encoded_words_end_at_spaces(built):
+    """RFC 5322: every header line <= 78 where a fold exists (between words, between the <...> of
+    List-Unsubscribe), <= 998 always; RFC 2047: encoded words split at spaces, so Python's own parser reads
+    the names back letter for letter (not "Communic atie"); RFC 2387: multipart/related names its root type."""
+    name = "Vereniging Zuid-Hollandse Gemeenten – Afdeling Communicatie en Informatievoorziening"
+    factory = factory_for(built, NEWSLETTER_FROM=f"{name} <nieuwsbrief@vzhg.nl>",
+                          NEWSLETTER_REPLY_TO="Secretariaat Zuid-Hollandse Gemeenten <secretariaat@vzhg.nl>")
+    factory.subject = "Nieuwsbrief voor de gemeenten: één weerbaar Zuid-Holland, communicatie en samenwerking"
+    factory._static_headers = factory._headers()
+    recipient = Recipient("lois@example.org", "Loïs van der Berg-Ūnalakleet, wethouder Communicatie & Financiën")
+    data = factory.for_recipient(recipient)
+    head = data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    lines = head.split("\r\n")
+    for line in lines:
+        assert len(line) <= 998 and not line.endswith(" ")  # no space left before a fold
+        if len(line) > 78:  # only where no fold exists: one address (a URL) that is itself longer
+            assert re.fullmatch(r"(List-Unsubscribe:)? <[^ ]+>,?", line), line
+    assert max(len(line) for line in lines if "<https://" not in line) <= 78
+    unsubscribe = [line for line in lines if "mailto:" in line and "afmelden" in line]
+    assert unsubscribe == [f" <{factory._mailto('lois@example.org')}>,"]  # folded before it: it fits on its own line
+    msg = parse(data)
+    assert msg["From"].addresses[0].display_name == name
+    assert msg["To"].addresses[0].display_name == recipient.name
+    assert msg["List-Id"].strip() == f"{name} <newsletter.vzhg.nl>"
+    assert msg["Subject"] == factory.subject
+    # an encoded word never ends inside a word: one that follows another starts with the space between them
+    assert all(first == "_" for first in re.findall(r"\?=\r\n +=\?utf-8\?q\?(.)", head))
+    related = next(part for part in msg.walk() if part.get_content_type() == "multipart/related")
+    assert related.get_param("type") == "text/html"

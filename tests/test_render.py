@@ -358,3 +358,56 @@ def test_offline_build_with_remote_css_and_images(project: Path, no_network: lis
     result = build(path, theme=theme)
     assert "https://example.org/a.png" in result.rendered.html
     assert no_network == []
+
+
+@pytest.mark.parametrize("preheader", ["Kort", "Najaarscongres 21 november: Een weerbaar Zuid-Holland", "x " * 90])
+def test_the_preheader_fills_the_inbox_snippet_without_a_colour(project: Path, preheader: str) -> None:
+    """The inbox snippet shows the preheader and then blanks up to 200 characters (Outlook's three lines,
+    Gmail on a wide screen), never the masthead's text; no white-on-white colour (spam filters' low-contrast
+    rule), hidden by display:none and friends instead."""
+    path = project / "editions" / "2025-09" / "edition.yaml"
+    source = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^preheader: .*$", f'preheader: "{preheader}"', source), encoding="utf-8")
+    html = render(load(path), Theme()).html
+    match = re.search(r'<div class="nl-preheader" style="([^"]*)">([^<]*)</div>', html)
+    assert match, "no preheader"
+    style, content = match.groups()
+    assert "color" not in style and "display:none" in style
+    shown = content.replace("&#847;", "").replace("&zwnj;", "").replace("&nbsp;", " ")
+    assert shown.startswith(preheader)
+    assert len(shown) == max(200, len(preheader) + 20)
+    assert shown[len(preheader):].strip() == ""
+    assert html.index("nl-preheader") < html.index("nl-masthead\"")  # the first text of the body
+
+
+def test_outlook_for_windows_gets_spacing_fonts_and_a_whole_clickable_button(example) -> None:
+    """Word pads no link and honours no padding outside table cells, and gives headings its own fonts: the
+    margins and the font stack stand on each element, the button's link is the whole coloured block (with
+    Word's em-space padding), and lists are indented with a margin."""
+    page = Page(example.html)
+    styles = {tag: [(attrs.get("style") or "").replace(" ", "") for t, attrs in page.tags if t == tag]
+              for tag in ("h2", "h3", "p", "ul", "li")}
+    for tag in ("h2", "h3"):
+        assert styles[tag] and all("font-family:\"SegoeUI\"" in s or "font-family:'SegoeUI'" in s
+                                   for s in styles[tag]), tag
+    assert all("margin:" in s for s in styles["p"] + styles["li"])
+    assert styles["ul"] and all("margin:0014px24px" in s and "padding:0" in s for s in styles["ul"])
+    button = re.search(r'class="nl-button".*?</table>', example.html, re.DOTALL)
+    assert button
+    link = re.search(r"<a [^>]*style=(['\"])(.*?)\1[^>]*>(.*?)</a>", button.group(0), re.DOTALL)
+    assert link
+    style = link.group(2).replace(" ", "")
+    assert "padding:12px22px" in style and "mso-padding-alt:0" in style and "background:#00566e" in style
+    assert "mso-padding-alt:12px" not in button.group(0)  # the cell does not pad outside the link in Word
+    assert link.group(3).count("<!--[if mso]><i ") == 2 and "mso-text-raise" in link.group(3)
+
+
+def test_one_copy_of_the_outlook_com_dark_rules_with_both_prefixes(example) -> None:
+    """The dark rules twice in all: in the media query, and once for Outlook.com with each selector under both
+    [data-ogsc] and [data-ogsb] (a second copy per prefix was dead weight); dividers included."""
+    styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", example.html, re.DOTALL))
+    card = re.findall(r"([^{}]*)\{ background: #1d2327 !important", styles)
+    assert len(card) == 2
+    outlook = card[1]
+    assert "[data-ogsc] .nl-card," in outlook and "[data-ogsb] .nl-card," in outlook
+    assert styles.count("[data-ogsc] .nl-divider p") == styles.count("[data-ogsb] .nl-divider p") == 1

@@ -141,3 +141,67 @@ def test_event_schedule_and_buttons_in_text(project: Path) -> None:
         "Programma", "09:30          Inloop", "10:00 - 11:00  Keynote", "",
         "Aanmelden:", "https://vzhg.nl/a", "", "Mail:", "info@vzhg.nl"]
     assert text.rstrip().endswith("Meld u af:\n[[unsubscribe_url]]")
+
+
+def test_merge_fields_in_links_are_encoded_as_in_the_html_part(project: Path) -> None:
+    """A value with a space and `&` in an https link and in a mailto: link (Markdown and button): the text
+    part carries it percent-encoded on one line, as the HTML part's href does, never split at the space."""
+    from urllib.parse import unquote
+
+    from newsletter_cli.compose import merge
+
+    path = project / "editions" / "2025-10" / "edition.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "subject: x\ndate: 2025-09-25\nsections:\n  - title: Bestuur\n    items:\n      - title: Reacties\n"
+        "        body: |\n"
+        "          [Uw pagina](https://vzhg.nl/reactie?gemeente=[[gemeente|onbekend]]) of\n"
+        "          [mail de wethouder](mailto:info@vzhg.nl?subject=Reactie%20wethouder%20[[gemeente]]).\n"
+        "        buttons: [{label: Mail ons, url: 'mailto:info@vzhg.nl?subject=Vraag%20[[gemeente]]'}]\n",
+        encoding="utf-8")
+    rendered = render(load(path), Theme())
+    value = {"gemeente": "Gemeente Alphen aan den Rijn & Kaag"}
+    text = merge.fill(rendered.text, value, "text")
+    html = merge.fill(rendered.html, value, "html")
+    encoded = "Gemeente%20Alphen%20aan%20den%20Rijn%20%26%20Kaag"
+    lines = text.splitlines()
+    expected = [f"https://vzhg.nl/reactie?gemeente={encoded}",
+                f"mailto:info@vzhg.nl?subject=Reactie%20wethouder%20{encoded}",
+                f"mailto:info@vzhg.nl?subject=Vraag%20{encoded}"]
+    for url in expected:
+        assert url in lines, (url, text)  # a whole line: the URL is not wrapped
+        assert f'href="{url}"' in html  # the same address in both parts
+        assert unquote(url).endswith(value["gemeente"])
+    assert "Rijn & Kaag" not in text
+    assert "mailto:" not in text.replace("mailto:info@vzhg.nl?subject=", "")  # bare addresses stay bare
+
+
+def test_event_labels_as_text_or_emoji_as_in_the_reference(project: Path) -> None:
+    """The reference's two event boxes: "📅 Datum: ..." under "Praktische informatie", and emoji alone
+    ("🗓️ 13 november 2025") without a heading; HTML and text both, emoji-only labels named for screen readers."""
+    path = project / "editions" / "2025-10" / "edition.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "subject: x\ndate: 2025-09-25\nsections:\n  - title: Bestuur\n    items:\n"
+        "      - title: TCAM\n"
+        "        event:\n          date: 2025-10-06\n          time: 17.00 – 18.00 uur\n"
+        "          location: Online via Teams\n"
+        "          labels: {date: 📅 Datum, time: 🕔 Tijd, location: 💻 Locatie}\n"
+        "      - title: Festival\n"
+        "        event:\n          date: 2025-11-13\n          time: 12.30 – 18.30\n"
+        "          location: New Babylon Den Haag\n"
+        "          labels: {heading: '', date: 🗓️, time: ⏲️, location: 📍}\n", encoding="utf-8")
+    rendered = render(load(path), Theme())
+    lines = rendered.text.splitlines()
+    start = lines.index("TCAM")
+    assert lines[start + 3:start + 7] == ["Praktische informatie", "📅 Datum: maandag 6 oktober 2025",
+                                          "🕔 Tijd: 17.00 – 18.00 uur", "💻 Locatie: Online via Teams"]
+    start = lines.index("Festival")
+    assert lines[start + 3:start + 6] == ["🗓️ donderdag 13 november 2025", "⏲️ 12.30 – 18.30", "📍 New Babylon Den Haag"]
+    assert rendered.text.count("Praktische informatie") == 1
+    html = rendered.html
+    assert re.search(r'<th scope="row" class="nl-label"[^>]*>📅 Datum</th>\s*<td[^>]*>maandag 6 oktober 2025</td>', html)
+    assert "aria-label" not in html.split("📅 Datum")[0].rsplit("<th", 1)[1]  # a word needs no name
+    assert re.search(r'<th scope="row" class="nl-label"[^>]*aria-label="Datum"[^>]*>🗓️</th>', html)
+    assert re.search(r'aria-label="Locatie"[^>]*>📍</th>\s*<td[^>]*>New Babylon Den Haag</td>', html)
+    assert html.count("Praktische informatie") == 1

@@ -74,7 +74,10 @@ def test_every_quoted_printable_line_of_every_sent_message_is_at_most_76(project
     with SmtpServer() as server:
         settings = parse_settings({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(server.port),
                                    "SMTP_SECURITY": "none", "NEWSLETTER_FROM": FROM, "SEND_RATE": "0"}, {})
-        result = run_send("2025-09", recipients=project / "leden.csv", settings=settings, retry_delays=(0, 0))
+        # 160 extra paragraphs take the HTML past Gmail's clipping limit, which check reports as an error;
+        # the wire format is what this test is about
+        result = run_send("2025-09", recipients=project / "leden.csv", settings=settings, retry_delays=(0, 0),
+                          ignore_check_errors=True)
         assert result.sent == 12
         received = list(server.received)
     for message in received:

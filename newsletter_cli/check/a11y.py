@@ -26,6 +26,9 @@ class HtmlFacts:
     words: list[str] = field(default_factory=list)
 
 
+INVISIBLE = "\u034f\u200b\u200c\u200d\u2060\ufeff\u00ad"
+
+
 class _FactsParser(HTMLParser):
     SKIP: ClassVar[set[str]] = {"head", "style", "script", "title"}
 
@@ -67,7 +70,8 @@ class _FactsParser(HTMLParser):
         for open_element in (self._heading, self._anchor):
             if open_element:
                 open_element[1].append(data)
-        self.facts.words += data.split()
+        # the preheader's fillers (zero-width characters between no-break spaces) are not words
+        self.facts.words += [word for word in data.split() if word.strip(INVISIBLE)]
 
 
 def html_facts(source: str) -> HtmlFacts:
@@ -144,3 +148,30 @@ def check_contrast(ctx: Context) -> list[Diagnostic]:
                                          f"choose a {'darker' if key != 'background' else 'lighter'} {key} colour",
                                          "contrast"))
     return results
+
+
+def check_logo(ctx: Context) -> list[Diagnostic]:
+    """A light logo on a transparent background vanishes where a mail app inverts the masthead's colour but
+    not the images (the Gmail app on iPhone). The build puts a PNG on a plate in the house colour; any other
+    format it cannot, so that one is reported. A logo on the web is not looked at (no network here)."""
+    from newsletter_cli.compose.images import light_and_transparent
+    from newsletter_cli.compose.model import is_web_address
+
+    logo = ctx.theme.logo
+    if not logo or is_web_address(logo) or ctx.root is None:
+        return []
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(ctx.root / logo) as image:
+            image.load()
+            if image.format == "PNG" or not light_and_transparent(image):
+                return []
+            kind = image.format or "image"
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError):
+        return []  # a missing or unreadable logo is reported by the build
+    return [ctx.for_theme("warning", "logo", f"the logo ({kind}) is light on a transparent background: where a mail "
+                          "app inverts the email's colours but not its images (the Gmail app on iPhone), the "
+                          "masthead turns light and the logo disappears",
+                          "save the logo as PNG (the build then puts it on a plate in the house colour) or give "
+                          "it a background of its own", "logo")]

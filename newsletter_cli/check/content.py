@@ -52,6 +52,7 @@ def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0,
     results += check_content(ctx)
     results += check_a11y.check_html(ctx, facts)
     results += check_a11y.check_contrast(ctx)
+    results += check_a11y.check_logo(ctx)
     results += check_deliverability(ctx, facts)
     results += check_templates(current(project))
     if online:

@@ -7,6 +7,11 @@ all metadata (EXIF with the GPS position, XMP, comments) is left out. The origin
 result is cached in the build folder (editions/<id>/build/resized/), keyed by the original's content and the width, and
 `Rendered.image_files` (the one record of local images that the message, the preview, the archive and `check`
 share) is pointed at it. Other images (GIF, SVG, web addresses, files Pillow cannot read) are sent as they are.
+
+The theme's logo, when it is transparent and has light pixels (a white logo made for the house-coloured
+masthead), is put on an opaque plate in the house colour: mail apps that invert a message's colours but not
+its images (Gmail on iPhone, Outlook's dark modes) turn the masthead light, and a white logo on a transparent
+background would vanish there. In every other view the plate is the masthead's own colour and does not show.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ DENSITY = 2  # pixels per CSS pixel: sharp on phones and high-density screens
 CACHE_DIR = "resized"  # inside the build folder
 JPEG_QUALITY = 80
 LOWEST_QUALITY = 60  # a JPEG over the budget at quality 80 is saved again at 75, 70, ... down to this
+LIGHT = 160  # a grey level (0-255) from which a logo's pixel counts as light
 IMAGE_MAX_BYTES = 200_000  # what `check` calls heavy: over this an email is slow to open on a phone
-_VERSION = b"images-1"  # part of the cache key: change it when the processing changes
+_VERSION = b"images-2"  # part of the cache key: change it when the processing changes
 _FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG"}  # MPO: the multi-picture JPEG some phones write
 # what an image's info may carry that is not about the photographer, the camera or the place
 _HARMLESS_INFO = {"dpi", "jfif", "jfif_version", "jfif_unit", "jfif_density", "icc_profile", "progressive",
@@ -55,10 +61,12 @@ class Fitted:
     resized: bool
     stripped: bool  # the original had metadata (EXIF, GPS, XMP, comments)
     cached: bool  # made by an earlier build
+    plated: bool = False  # a light transparent logo put on a plate in the house colour
 
     def __str__(self) -> str:
         what = ", ".join(([f"{self.width} px wide"] if self.resized else [])
-                         + (["camera data removed"] if self.stripped else []))
+                         + (["camera data removed"] if self.stripped else [])
+                         + (["on a plate in the house colour, for inverted dark modes"] if self.plated else []))
         return f"{self.source.name}: {size_text(self.before)} -> {size_text(self.after)} ({what})"
 
 
@@ -90,16 +98,35 @@ def fit_images(loaded: LoadedEdition, theme: Theme, rendered: Rendered, build_di
         source = rendered.image_files.get(src)
         if source is None or not source.is_file():
             continue  # a missing file is reported by load and check
-        result = fit(source, DENSITY * width, build_dir / CACHE_DIR, reuse / CACHE_DIR if reuse else None)
+        plate = theme.primary if src == theme.logo else None  # the logo_dark is only shown on the masthead colour
+        result = fit(source, DENSITY * width, build_dir / CACHE_DIR, reuse / CACHE_DIR if reuse else None, plate)
         if result is not None:
             rendered.image_files[src] = result.sent
             fitted.append(result)
     return fitted
 
 
-def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None) -> Fitted | None:
-    """`source` at most `max_width` pixels wide, upright and without metadata; None when it is fine as it is
-    (or not a JPEG or PNG Pillow can read)."""
+def light_and_transparent(image: PillowImage) -> bool:
+    """Whether an image has (partly) transparent pixels and light visible ones: a logo made for a dark
+    background, which disappears where a mail app turns that background light."""
+    if "A" not in image.getbands() and "transparency" not in image.info:
+        return False
+    rgba = image.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema()[0] == 255:
+        return False
+    shown = alpha.point(lambda a: 255 if a >= 128 else 0)
+    light = rgba.convert("L").point(lambda v: 255 if v >= LIGHT else 0)
+    from PIL import ImageChops
+
+    return ImageChops.multiply(shown, light).getbbox() is not None
+
+
+def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None,
+        plate: str | None = None) -> Fitted | None:
+    """`source` at most `max_width` pixels wide, upright and without metadata, and on an opaque background of
+    colour `plate` when given and the image is light and transparent; None when it is fine as it is (or not
+    a JPEG or PNG Pillow can read)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -113,26 +140,33 @@ def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None) ->
         return None
     upright_width = image.height if orientation in (5, 6, 7, 8) else image.width
     metadata = orientation != 1 or bool(set(image.info) - _HARMLESS_INFO) or bool(image.getexif())
-    if upright_width <= max_width and not metadata:
+    try:
+        plate = plate if plate and kind == "PNG" and light_and_transparent(image) else None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        plate = None
+    if upright_width <= max_width and not metadata and not plate:
         return None
-    key = hashlib.sha256(_VERSION + b"\0" + str(max_width).encode() + b"\0" + data).hexdigest()[:24]
+    key = hashlib.sha256(_VERSION + b"\0" + str(max_width).encode() + b"\0" + (plate or "").encode() + b"\0"
+                         + data).hexdigest()[:24]
     target = cache / key / source.name
     for made in (target, reuse / key / source.name) if reuse else (target,):
         if made.is_file():
             with Image.open(made) as done:
                 sent_width = done.width
             return Fitted(source, made, len(data), made.stat().st_size, sent_width, upright_width > max_width,
-                          metadata, True)
+                          metadata, True, bool(plate))
     try:
-        encoded, sent_width = _encode(image, kind, max_width)
+        encoded, sent_width = _encode(image, kind, max_width, plate)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None  # a damaged file is sent as it is: the reader's mail program shows what it can
     _write(target, encoded)
-    return Fitted(source, target, len(data), len(encoded), sent_width, upright_width > max_width, metadata, False)
+    return Fitted(source, target, len(data), len(encoded), sent_width, upright_width > max_width, metadata, False,
+                  bool(plate))
 
 
-def _encode(image: PillowImage, kind: str, max_width: int) -> tuple[bytes, int]:
-    """The image upright, scaled to `max_width` when wider, encoded without metadata (the colour profile kept)."""
+def _encode(image: PillowImage, kind: str, max_width: int, plate: str | None = None) -> tuple[bytes, int]:
+    """The image upright, scaled to `max_width` when wider, on an opaque `plate` colour when given, encoded
+    without metadata (the colour profile kept)."""
     from PIL import Image, ImageOps
 
     if kind == "JPEG":
@@ -142,6 +176,10 @@ def _encode(image: PillowImage, kind: str, max_width: int) -> tuple[bytes, int]:
         height = max(1, round(image.height * max_width / image.width))
         image = image.resize((max_width, height), Image.Resampling.LANCZOS)
     icc = image.info.get("icc_profile")
+    if plate:
+        flat = Image.new("RGBA", image.size, plate)
+        flat.alpha_composite(image.convert("RGBA"))
+        image = flat.convert("RGB")
     image.info = {}  # nothing of the original's EXIF, GPS, XMP or comments is written
     extra = {"icc_profile": icc} if icc else {}
     if kind == "PNG":

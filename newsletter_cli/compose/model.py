@@ -66,10 +66,21 @@ class Image(Strict):
     link: Url | None = None
 
 
+class EventLabels(Strict):
+    """The event box's own words, when the edition writes them: text ("Wanneer"), an emoji ("📅") or both
+    ("📅 Datum"); an empty heading leaves the heading out. Unset: the template's words for the locale."""
+
+    heading: str | None = None
+    date: str | None = None
+    time: str | None = None
+    location: str | None = None
+
+
 class Event(Strict):
     date: Dates
     time: str | None = None
     location: str | None = None
+    labels: EventLabels = EventLabels()
 
 
 class ScheduleRow(Strict):

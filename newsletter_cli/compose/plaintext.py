@@ -13,9 +13,18 @@ from newsletter_cli.compose.merge import FIELD_RE
 from newsletter_cli.compose.model import iter_texts
 
 if TYPE_CHECKING:
-    from newsletter_cli.compose.model import Edition, Item, Theme
+    from newsletter_cli.compose.model import Edition, Event, Item, Theme
 
 WIDTH = 76
+
+
+def shown_url(href: str) -> str:
+    """A link's address as the text part prints it: a bare e-mail address without `mailto:` (easier to read
+    and copy), but a mailto: link with a subject or body stays whole, so it still opens with them filled in
+    and the merge engine sees a merge field in it stands in a URL (and encodes its value as the HTML does)."""
+    if href.lower().startswith("mailto:") and "?" not in href and "[[" not in href:
+        return href[len("mailto:"):]
+    return href
 
 
 def _wrap(text: str, indent: str = "", first: str | None = None) -> list[str]:
@@ -43,8 +52,9 @@ def _inline(children: list[Token], urls: list[str]) -> str:
         elif kind == "link_open":
             href, start = str(child.attrGet("href") or ""), len(out)
         elif kind == "link_close" and href is not None:
-            target = href.removeprefix("mailto:")
-            if "".join(out[start:]).strip() != target:  # a bare URL as link text is not repeated
+            target = shown_url(href)
+            shown = "".join(out[start:]).strip()
+            if shown not in (target, href.removeprefix("mailto:")):  # a bare URL as link text is not repeated
                 urls.append(target)
             href = None
         elif kind == "image":
@@ -133,6 +143,20 @@ def markdown_to_text(source: str, allow_html: bool = False) -> str:
     return "\n".join(lines)
 
 
+def event_labels(event: Event, t: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The event box's labels: the edition's own (text, emoji or both) or the template's words. Each with
+    `name`, the word a screen reader gets when the label is only an emoji, and `line`, the label as the text
+    part writes it before its value ("Datum: ", "📅 Datum: ", but "📅 " without a colon)."""
+    labels: dict[str, dict[str, str]] = {}
+    for key, word in (("heading", "practical"), ("date", "date"), ("time", "time"), ("location", "location")):
+        given = getattr(event.labels, key)
+        text = t[word] if given is None else given.strip()
+        wordy = any(ch.isalnum() for ch in text)
+        labels[key] = {"text": text, "name": text if wordy else t[word],
+                       "line": f"{text}: " if wordy else (f"{text} " if text else "")}
+    return labels
+
+
 def _heading(title: str, char: str) -> list[str]:
     lines = _wrap(title)
     return [*lines, char * max(len(line) for line in lines), ""]
@@ -143,12 +167,15 @@ def _item(item: Item, body: str | None, edition: Edition, t: dict[str, str]) -> 
     if body is not None:
         out += [body, ""]
     if item.event:
-        out += _wrap(t["practical"])
-        out += _wrap(f"{t['date']}: {i18n.date_list(item.event.date, edition.locale, weekday=True)}", "  ", "")
+        labels = event_labels(item.event, t)
+        if labels["heading"]["text"]:
+            out += _wrap(labels["heading"]["text"])
+        dates = i18n.date_list(item.event.date, edition.locale, weekday=True)
+        out += _wrap(f"{labels['date']['line']}{dates}", "  ", "")
         if item.event.time:
-            out += _wrap(f"{t['time']}: {item.event.time}", "  ", "")
+            out += _wrap(f"{labels['time']['line']}{item.event.time}", "  ", "")
         if item.event.location:
-            out += _wrap(f"{t['location']}: {item.event.location}", "  ", "")
+            out += _wrap(f"{labels['location']['line']}{item.event.location}", "  ", "")
         out.append("")
     if item.schedule:
         width = min(max(len(row.time) for row in item.schedule), 20)
@@ -157,7 +184,7 @@ def _item(item: Item, body: str | None, edition: Edition, t: dict[str, str]) -> 
             out += _wrap(f"{row.time.ljust(width)}  {row.what}", " " * (width + 2), "")
         out.append("")
     for button in item.all_buttons:
-        out += [*_wrap(f"{button.label}:"), button.url.removeprefix("mailto:"), ""]
+        out += [*_wrap(f"{button.label}:"), shown_url(button.url), ""]
     return out
 
 

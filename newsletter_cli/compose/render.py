@@ -71,9 +71,20 @@ def _md(text: str, allow_html: bool) -> Markup:
     return Markup(re.sub(r"<th(?=[\s>])", '<th scope="col"', html))  # a table's header row names its columns
 
 
-# After the preheader: invisible characters that fill the inbox snippet, so it does not run on into the
-# masthead's text ("Vereniging Zuid-Hollandse Gemeenten Nieuwsbrief VZHG ...").
-PREHEADER_PADDING = Markup("&#847;&zwnj;&nbsp;" * 40)
+# After the preheader: invisible characters that fill the inbox snippet up to PREHEADER_LENGTH visible
+# characters, so it does not run on into the masthead's text ("Vereniging Zuid-Hollandse Gemeenten
+# Nieuwsbrief VZHG ...") even in Outlook's three-line preview or Gmail on a wide screen. Each filler shows
+# as one blank (the no-break space); the other two are zero-width and keep clients from collapsing them.
+PREHEADER_LENGTH = 200
+PREHEADER_FILLER = "&#847;&zwnj;&nbsp;"
+MIN_PREHEADER_FILLERS = 20
+
+
+def preheader_padding(preheader: str) -> Markup:
+    """Fillers that make the preheader PREHEADER_LENGTH characters long as an inbox shows it."""
+    return Markup(PREHEADER_FILLER * max(MIN_PREHEADER_FILLERS, PREHEADER_LENGTH - len(preheader)))
+
+
 # Meta tags MRML does not write: iOS must not turn dates and addresses into links, Apple Mail must not
 # rescale the layout, and mail clients may show the email's own dark colours.
 HEAD_METAS = ('<meta name="x-apple-disable-message-reformatting">'
@@ -87,6 +98,14 @@ def _lighter(colour: str, share: float) -> str:
     """`colour` mixed with white: the house colour as headings and links on a dark background."""
     rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
     return "#" + "".join(f"{round(c + (255 - c) * share):02x}" for c in rgb)
+
+
+def font_stack(fonts: str) -> Markup:
+    """The theme's fonts as CSS writes them: a name with a space in single quotes ('Segoe UI'), which Outlook
+    for Windows needs to find the font (it falls back to Times New Roman, not to the next font). Only
+    letters, digits, spaces, '-' and '_' are kept: the stack stands in a style sheet."""
+    names = [" ".join(re.sub(r"[^\w -]", "", name).split()) for name in fonts.split(",")]
+    return Markup(", ".join(f"'{name}'" if " " in name else name for name in names if name))
 
 
 def with_head_metas(html: str) -> str:
@@ -111,7 +130,8 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
                                          "src": image_src.get(item.image.src, item.image.src)},
                 "event": item.event and {
                     "dates": i18n.date_list(item.event.date, loc, weekday=True),
-                    "time": item.event.time, "location": item.event.location},
+                    "time": item.event.time, "location": item.event.location,
+                    "labels": plain.event_labels(item.event, t)},
                 "schedule": item.schedule,
                 "buttons": item.all_buttons,
             })
@@ -133,7 +153,8 @@ def context(edition: Edition, theme: Theme, *, web_url: str | None, unsubscribe_
         "intro": intro, "sections": sections, "agenda": agenda, "logo": logo,
         "month_year": i18n.month_year(edition.date, loc), "why": t["why"].format(name=theme.name),
         "web_url": web_url, "unsubscribe_url": unsubscribe_url, "colours": TEMPLATE_COLOURS,
-        "preheader_padding": PREHEADER_PADDING, "dark": {**DARK, "primary": _lighter(theme.primary, 0.6)},
+        "preheader_padding": preheader_padding(edition.preheader), "font_stack": font_stack(theme.font),
+        "dark": {**DARK, "primary": _lighter(theme.primary, 0.6)},
     }
 
 
@@ -312,6 +333,8 @@ def render(loaded: LoadedEdition, theme: Theme, *, web_url: str | None = None, r
     mjml_source = to_mjml(edition, theme, templates=templates, web_url=web_url, unsubscribe_url=UNSUBSCRIBE_FIELD,
                           image_src=image_src)
     html = with_head_metas(inline_css(_compile(mjml_source, loaded, templates)))
+    # premailer wrote the preheader's fillers as characters: as entities they take 18 bytes as sent, not 21
+    html = html.replace("\u034f\u200c\u00a0", PREHEADER_FILLER)
     web_page = _compile(to_mjml(edition, theme, templates=templates, web_url=None, unsubscribe_url=None,
                                 image_src=image_src), loaded, templates)
     web_html = with_head_metas(merge.defaults(web_page, "html"))  # public: "Beste lezer,", never "[[aanhef|...]]"

@@ -14,15 +14,14 @@ import mimetypes
 import secrets
 import time
 from collections.abc import Mapping
-from email.header import Header
-from email.policy import SMTP
-from email.utils import encode_rfc2231, formataddr, formatdate, getaddresses
+from email.utils import encode_rfc2231, formatdate, getaddresses
 from pathlib import Path
 from urllib.parse import quote
 
 from newsletter_cli.compose import i18n, merge, qp
 from newsletter_cli.compose.build import Build
 from newsletter_cli.compose.render import embed_images, image_key
+from newsletter_cli.deliver import headers as rfc_headers
 from newsletter_cli.errors import InputError
 from newsletter_cli.members import unsubscribe
 from newsletter_cli.members.recipients import Recipient
@@ -44,26 +43,25 @@ def check_header_value(value: str, what: str) -> str:
 
 
 def encode_header(name: str, value: str) -> bytes:
-    """`Name: value` CRLF; non-ASCII words as RFC 2047 encoded words, folded under 78 characters."""
+    """`Name: value` CRLF; non-ASCII words as RFC 2047 encoded words split at spaces, folded under 78
+    characters (deliver/headers.py)."""
     check_header_value(value, name)
-    if value.isascii() and len(name) + len(value) < 76:
-        return f"{name}: {value}\r\n".encode("ascii")
-    # policy.fold() leaves a short line as it is, non-ASCII included; the header object encodes it.
-    folded: str = SMTP.header_factory(name, value).fold(policy=SMTP)
-    return folded.encode("ascii")
+    return (rfc_headers.unstructured(name, value) + CRLF_TEXT).encode("ascii")
 
 
-def format_address(name: str, address: str, what: str) -> str:
-    """'Loïs de Vries <lois@example.org>' as a header value: quoted or encoded as needed, and folded when
-    long: a name too long for one line becomes encoded words split to fit (RFC 2047), so no header line goes
-    over 78 characters, let alone RFC 5322's 998 (formataddr alone would give one line of any length)."""
+def format_address(name: str, address: str, what: str, header: str = "Reply-To") -> str:
+    """'Loïs de Vries <lois@example.org>' as the value of the `header` field: quoted or encoded as needed, and
+    folded at spaces when long, so no header line goes over 78 characters (formataddr alone would give one
+    line of any length, Python's own folding cuts encoded words inside a word)."""
     check_header_value(name, what)
     check_header_value(address, what)
-    address = header_address(address)
-    value = formataddr((name, address), charset="utf-8")
-    if len(value) <= 76 - len("Reply-To: "):
-        return value
-    return f"{Header(name, 'utf-8', maxlinelen=76, header_name='Reply-To').encode(linesep=CRLF_TEXT)}\r\n <{address}>"
+    line = rfc_headers.address(header, name, header_address(address))
+    return line[len(header) + 1:].removeprefix(" ")
+
+
+def header_line(name: str, value: str) -> str:
+    """`Name: value` CRLF, where `value` may start with a fold (no space is left before it)."""
+    return f"{name}:{'' if value.startswith(CRLF_TEXT) else ' '}{value}{CRLF_TEXT}"
 
 
 def header_address(address: str) -> str:
@@ -154,16 +152,16 @@ class MessageFactory:
         s = self.settings
         (from_name, from_addr), = getaddresses([s.newsletter_from or ""])
         lines = [
-            f"From: {format_address(from_name, from_addr, 'NEWSLETTER_FROM')}\r\n".encode("ascii"),
+            header_line("From", format_address(from_name, from_addr, "NEWSLETTER_FROM", "From")).encode("ascii"),
         ]
         if s.reply_to:
             (name, addr), = getaddresses([s.reply_to])
-            lines.append(f"Reply-To: {format_address(name, addr, 'NEWSLETTER_REPLY_TO')}\r\n".encode("ascii"))
+            lines.append(header_line("Reply-To", format_address(name, addr, "NEWSLETTER_REPLY_TO")).encode("ascii"))
         if not self.subject_template.slots:
             lines.append(encode_header("Subject", self.subject))
         list_name = from_name or self.domain
-        list_id = format_address(list_name, f"newsletter.{self.domain}", "List-Id")
-        lines.append(f"List-Id: {list_id}\r\n".encode("ascii"))
+        list_id = format_address(list_name, f"newsletter.{self.domain}", "List-Id", "List-Id")
+        lines.append(header_line("List-Id", list_id).encode("ascii"))
         if s.unsubscribe_https:
             lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         lines += [b"X-Auto-Response-Suppress: OOF, AutoReply\r\n", b"Precedence: bulk\r\n", b"MIME-Version: 1.0\r\n",
@@ -177,7 +175,8 @@ class MessageFactory:
         mid = f"\r\n--{self.boundary}\r\n".encode("ascii")
         tail = b""
         if images:
-            mid += f'Content-Type: multipart/related;\r\n boundary="{self.related_boundary}"\r\n\r\n'.encode("ascii")
+            mid += (f'Content-Type: multipart/related; type="text/html";\r\n'  # RFC 2387: the root part's type
+                    f' boundary="{self.related_boundary}"\r\n\r\n').encode("ascii")
             mid += f"--{self.related_boundary}\r\n".encode("ascii")
             for _src, cid, path in images:
                 kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -203,11 +202,12 @@ class MessageFactory:
                                   i18n.strings(self.locale)["unsubscribe"].lower())
 
     def list_unsubscribe(self, address: str) -> str:
-        """The List-Unsubscribe value: <mailto:...> and, when configured, <https://...>."""
-        links = [f"<{self._mailto(address)}>"]
+        """The List-Unsubscribe value: <mailto:...> and, when configured, <https://...>; folded between (and
+        before) the <...> so each line stays under 78 characters where the addresses allow it."""
+        links = [self._mailto(address)]
         if self.settings.unsubscribe_https:
-            links.append(f"<{self.unsubscribe_url(address)}>")
-        return ",\r\n ".join(links)
+            links.append(self.unsubscribe_url(address))
+        return rfc_headers.angle_list("List-Unsubscribe", links)[len("List-Unsubscribe:"):].removeprefix(" ")
 
     def message_id(self) -> str:
         return f"<{self._id_prefix}.{next(self._counter)}@{self.domain}>"
@@ -215,14 +215,14 @@ class MessageFactory:
     def for_recipient(self, recipient: Recipient, message_id: str | None = None) -> bytes:
         """The whole message for one recipient, as bytes with CRLF line ends."""
         address = check_header_value(recipient.email, f"the address of {recipient.email!r}")
-        to = format_address(recipient.name, address, f"the name of {address}")
+        to = format_address(recipient.name, address, f"the name of {address}", "To")
         values = dict(recipient.fields)
         values.setdefault("email", address)
         values.setdefault("name", recipient.name)
         values["unsubscribe_url"] = self.unsubscribe_url(address)
         # UTF-8 only for a non-ASCII mailbox name (sent with SMTPUTF8); an IDN domain is already xn--
         headers = (f"Date: {formatdate(localtime=True)}\r\nMessage-ID: {message_id or self.message_id()}\r\n"
-                   f"To: {to}\r\nList-Unsubscribe: {self.list_unsubscribe(address)}\r\n").encode()
+                   f"{header_line('To', to)}{header_line('List-Unsubscribe', self.list_unsubscribe(address))}").encode()
         if self.subject_template.slots:
             headers += encode_header("Subject", self.subject_template.fill(values))
         chunks = [headers, self._static_headers, self._body_head, *self.text_part.render(values), self._body_mid,

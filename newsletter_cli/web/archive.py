@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.compose import i18n
+from newsletter_cli.compose import i18n, merge
 from newsletter_cli.compose.build import Build, archive_url, build, load_theme
 from newsletter_cli.compose.model import Theme
 from newsletter_cli.errors import EditionError, InputError
@@ -66,7 +66,9 @@ def collect(tmp: Path, project: Project | None = None, *, include_future: bool =
             skipped.append(f"{edition_id}: {draft} (a draft?); use --all to include it")
             continue
         files = [(path, src) for src, path in result.rendered.image_files.items()]
-        editions.append(ArchivedEdition(edition_id, edition.subject, edition.preheader, edition.date,
+        # a merge field in the subject or preheader shows its default, as on the pages ("[[naam|leden]]": "leden")
+        editions.append(ArchivedEdition(edition_id, merge.defaults(edition.subject, "header"),
+                                        merge.defaults(edition.preheader, "header"), edition.date,
                                         edition.locale, result.rendered.web_html, files))
     if problems:
         raise InputError("The archive was not written; fix these editions first:\n" + "\n".join(problems))

@@ -105,6 +105,7 @@ class PreviewState:
             self.changed.notify_all()
 
 
+
 def _describe(exc: Exception) -> str:
     """An unexpected error as `file:line: message` when it has a place (Jinja template errors do)."""
     filename, lineno = getattr(exc, "filename", None), getattr(exc, "lineno", None)

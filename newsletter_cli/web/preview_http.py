@@ -66,6 +66,11 @@ def host_allowed(host_header: str | None, listening: str, given: str) -> bool:
     except ValueError:
         return False  # a name: only the ones above
     return address.is_loopback or ipaddress.ip_address(listening).is_unspecified
+# The preview's "inverted" view: what a mail app that inverts a message's colours but not its images shows
+# (the Gmail app on iPhone; it ignores the email's own dark rules): every colour inverted and turned back to
+# its hue, each image inverted twice, so as it is.
+INVERTED_CSS = ("html { filter: invert(1) hue-rotate(180deg) !important; }\n"
+                "img { filter: invert(1) hue-rotate(180deg) !important; }")
 
 
 def page_html(state: PreviewState) -> str:
@@ -80,6 +85,7 @@ def page_html(state: PreviewState) -> str:
         plain_text=preview_text(rendered.text) if rendered else "",
         subject=merge.defaults(snap.build.loaded.edition.subject, "header") if snap else "",
         preheader=merge.defaults(snap.build.loaded.edition.preheader, "header") if snap else "",
+        inverted_css=INVERTED_CSS,
     )
 
 
