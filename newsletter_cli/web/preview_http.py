@@ -66,6 +66,8 @@ def host_allowed(host_header: str | None, listening: str, given: str) -> bool:
     except ValueError:
         return False  # a name: only the ones above
     return address.is_loopback or ipaddress.ip_address(listening).is_unspecified
+
+
 # The preview's "inverted" view: what a mail app that inverts a message's colours but not its images shows
 # (the Gmail app on iPhone; it ignores the email's own dark rules): every colour inverted and turned back to
 # its hue, each image inverted twice, so as it is.
