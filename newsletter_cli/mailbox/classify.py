@@ -1,8 +1,10 @@
-"""What a message in the mailbox is: a bounce (and for whom, how bad), an auto-reply, or something else.
+"""What a message in the mailbox is: a bounce (and per failed recipient, what failed), a spam complaint, an
+auto-reply, a delay notice, a delivered report, a read receipt, or none of these.
 
+`read_report` is the entry point; the meaning of each failure comes from the rule table in rules.py.
 Delivery status notifications (RFC 3464: Exchange Online, Gmail, Postfix, ... all send them) are read with
 the standard library; older formats that are not RFC 3464 (qmail, Exim's plain text, ...) with flufl.bounce,
-which knows dozens of them. The original Message-ID, which the send journal keeps per member, ties a bounce
+which knows dozens of them. The original Message-ID, which the send journal keeps per member, ties a report
 to the edition and the member.
 """
 
@@ -13,6 +15,12 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses
+from enum import StrEnum
+
+from newsletter_cli.mailbox import rules
+from newsletter_cli.mailbox.rules import Verdict
+
+__all__ = ["Failure", "Kind", "Report", "Verdict", "read_report"]
 
 MESSAGE_ID_RE = re.compile(rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -21,17 +29,36 @@ BOUNCE_SUBJECT = re.compile(r"undeliver|unzustellbar|onbestelbaar|niet bezorgd|d
                             r"failure notice|returned mail|mail delivery failed|non-?delivery", re.IGNORECASE)
 AUTO_REPLY_SUBJECT = re.compile(r"^\s*(automatic reply|automatisch antwoord|out of (the )?office|afwezig|"
                                 r"autoreply|auto-reply|abwesenheit)", re.IGNORECASE)
-MAILBOX_FULL = "5.2.2"  # permanent by its class, temporary by its nature: the member may empty the mailbox
+
+
+class Kind(StrEnum):
+    """What kind of report a message is."""
+
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    AUTO_REPLY = "auto-reply"
+    DELAY = "delay"
+    DELIVERED = "delivered"
+    READ_RECEIPT = "read-receipt"
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One recipient in a bounce."""
+    """One failed recipient in a report, and what it means."""
 
-    address: str
-    status: str  # '5.1.1', '4.2.2' or '' when the report does not say
-    permanent: bool
-    diagnostic: str = ""
+    address: str  # Final-Recipient, else Original-Recipient, else the address in the text; "" when none
+    original_recipient: str  # Original-Recipient when given, else ""
+    verdict: Verdict
+    status: str  # enhanced status '5.1.1' or ''
+    reply_code: str  # '550' or ''
+    diagnostic: str  # one printable line, at most 300 characters
+    reason: str  # short stable name of the rule that matched ('user-unknown', 'dmarc', ...)
+    explanation: str  # plain English for the secretariat: what it means and what to check
+
+    @property
+    def permanent(self) -> bool:
+        """The old name of 'the address is dead'."""
+        return self.verdict is Verdict.DEAD
 
     @property
     def detail(self) -> str:
@@ -39,10 +66,23 @@ class Failure:
 
 
 @dataclass
+class Report:
+    """What one message reports."""
+
+    kind: Kind
+    failures: list[Failure]
+    message_ids: list[str]  # the original message's Message-ID(s)
+    complained_about: str = ""  # COMPLAINT: the recipient the feedback report names
+    unreadable: str = ""  # why part of the report could not be read ("" when all was read)
+
+
+@dataclass
 class Bounce:
+    """The old shape of a bounce (kept while mailbox/run.py still uses parse_bounce)."""
+
     failures: list[Failure] = field(default_factory=list)
-    message_ids: list[str] = field(default_factory=list)  # of the message that bounced
-    standard: bool = True  # RFC 3464, or recognised by flufl.bounce
+    message_ids: list[str] = field(default_factory=list)
+    standard: bool = True
 
 
 def one_line(value: object) -> str:
@@ -50,16 +90,20 @@ def one_line(value: object) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in str(value or "")).split())
 
 
-def is_permanent(status: str, action: str = "failed") -> bool:
-    """5.x.x is permanent, except 5.2.2 (mailbox full); 4.x.x and unknown statuses are temporary."""
-    return action == "failed" and status.startswith("5") and status != MAILBOX_FULL
-
-
 def _address(field_value: str) -> str:
     """'rfc822; user@example.org' -> 'user@example.org'."""
     value = one_line(field_value)
     value = value.split(";", 1)[1] if ";" in value else value
     return value.strip().strip("<>").strip()
+
+
+def _failure(address: str, original: str, status: str, reply_code: str, diagnostic: str) -> Failure:
+    rule = rules.judge(status, reply_code, diagnostic)
+    if rule is None:
+        return Failure(address, original, Verdict.UNKNOWN, status, reply_code, diagnostic[:300], "unknown",
+                       "the report does not say clearly what failed: look at it yourself.")
+    return Failure(address, original, rule.verdict, status, reply_code, diagnostic[:300], rule.reason,
+                   rule.explanation)
 
 
 def original_message_ids(msg: Message, raw: bytes) -> list[str]:
@@ -97,26 +141,34 @@ def _delivery_status(msg: Message) -> list[Message] | None:
     return None
 
 
-def parse_dsn(msg: Message) -> list[Failure] | None:
-    """The failed recipients of an RFC 3464 report, or None when the message is not one."""
+def _dsn(msg: Message) -> tuple[Kind, list[Failure]] | None:
     blocks = _delivery_status(msg)
     if blocks is None:
         return None
     failures: list[Failure] = []
+    actions: set[str] = set()
     for block in blocks:
         recipient = block["Final-Recipient"] or block["Original-Recipient"]
         action = one_line(block["Action"]).lower()
-        if not recipient or action not in ("failed", "delayed"):
+        if not recipient:
+            continue
+        actions.add(action)
+        if action != "failed":
             continue
         match = STATUS_RE.search(one_line(block["Status"])) or STATUS_RE.search(one_line(block["Diagnostic-Code"]))
         status = ".".join(match.groups()) if match else ""
-        if action == "delayed":
-            continue  # still being tried: not a bounce (yet)
         diagnostic = one_line(block["Diagnostic-Code"])
         if diagnostic.lower().startswith(("smtp;", "x-")):  # the type of the code, not the code
             diagnostic = diagnostic.split(";", 1)[1].strip()
-        failures.append(Failure(_address(str(recipient)), status, is_permanent(status, action), diagnostic))
-    return failures
+        code = re.match(r"([245]\d\d)\b", diagnostic)
+        original = _address(str(block["Original-Recipient"] or ""))
+        failures.append(_failure(_address(str(recipient)), original, status, code.group(1) if code else "",
+                                 diagnostic))
+    if not failures and actions and actions <= {"delayed"}:
+        return Kind.DELAY, []
+    if not failures and actions and actions <= {"delivered", "relayed", "expanded"}:
+        return Kind.DELIVERED, []
+    return Kind.BOUNCE, failures
 
 
 def _sender(msg: Message) -> str:
@@ -132,31 +184,6 @@ def _from_mail_system(msg: Message) -> bool:
 def looks_like_bounce(msg: Message) -> bool:
     """From a mail system, not a person: only then are the heuristics of flufl.bounce worth asking."""
     return _from_mail_system(msg) or bool(BOUNCE_SUBJECT.search(one_line(msg["Subject"])))
-
-
-def parse_bounce(msg: Message, raw: bytes) -> Bounce | None:
-    """The bounce in a message, or None when it is not one. A report that cannot be read has no failures."""
-    failures = parse_dsn(msg)
-    if failures is not None:
-        return Bounce(failures, original_message_ids(msg, raw))
-    if not looks_like_bounce(msg):
-        return None
-    from flufl.bounce import all_failures
-
-    try:
-        temporary, permanent = all_failures(msg)
-    except Exception:  # a third-party heuristic on a stranger's message: never let it stop the run
-        temporary, permanent = frozenset(), frozenset()
-    text = _text(msg)
-    found: list[Failure] = []
-    for addresses, hard in ((permanent, True), (temporary - permanent, False)):
-        for raw_address in sorted(addresses):
-            address = raw_address.decode("utf-8", "replace") if isinstance(raw_address, bytes) else str(raw_address)
-            status, diagnostic = _nearby_status(text, address)
-            found.append(Failure(address, status, hard if not status else is_permanent(status), diagnostic))
-    if not found and not _from_mail_system(msg):
-        return None  # only its subject sounded like a bounce
-    return Bounce(found, original_message_ids(msg, raw), standard=bool(found))
 
 
 def _text(msg: Message) -> str:
@@ -179,6 +206,56 @@ def _nearby_status(text: str, address: str) -> tuple[str, str]:
     line = one_line(tail.split("\n\n", 1)[0])
     match = STATUS_RE.search(line)
     return (".".join(match.groups()) if match else ""), line[:200]
+
+
+def _plain_bounce(msg: Message) -> list[Failure] | None:
+    if not looks_like_bounce(msg):
+        return None
+    from flufl.bounce import all_failures
+
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # a third-party heuristic on a stranger's message: never let it stop the run
+        temporary, permanent = frozenset(), frozenset()
+    text = _text(msg)
+    found: list[Failure] = []
+    for raw_address in sorted(set(permanent) | set(temporary)):
+        address = raw_address.decode("utf-8", "replace") if isinstance(raw_address, bytes) else str(raw_address)
+        status, diagnostic = _nearby_status(text, address)
+        code = re.search(r"\b([245]\d\d)\b", diagnostic)
+        found.append(_failure(address, "", status, code.group(1) if code else "", diagnostic))
+    if not found and not _from_mail_system(msg):
+        return None  # only its subject sounded like a bounce
+    return found
+
+
+def read_report(msg: Message, raw: bytes) -> Report | None:
+    """The report in a message, or None when it is none (ordinary mail, an unsubscribe request, ...).
+    Never raises: a report that cannot be read is a bounce without failures, with `unreadable` saying why."""
+    try:
+        return _read(msg, raw)
+    except Exception as exc:  # a stranger's message must never stop the run
+        return Report(Kind.BOUNCE, [], [], unreadable=f"cannot be read ({type(exc).__name__})")
+
+
+def _read(msg: Message, raw: bytes) -> Report | None:
+    dsn = _dsn(msg)
+    if dsn is not None:
+        return Report(dsn[0], dsn[1], original_message_ids(msg, raw))
+    if is_auto_reply(msg):
+        return Report(Kind.AUTO_REPLY, [], original_message_ids(msg, raw))
+    plain = _plain_bounce(msg)
+    if plain is not None:
+        return Report(Kind.BOUNCE, plain, original_message_ids(msg, raw))
+    return None
+
+
+def parse_bounce(msg: Message, raw: bytes) -> Bounce | None:
+    """The old entry point: the bounce in a message, or None. A report that cannot be read has no failures."""
+    report = read_report(msg, raw)
+    if report is None or report.kind not in (Kind.BOUNCE, Kind.DELAY):
+        return None
+    return Bounce(report.failures, report.message_ids, standard=bool(report.failures))
 
 
 def is_auto_reply(msg: Message) -> bool:
