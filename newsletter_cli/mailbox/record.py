@@ -2,8 +2,13 @@
 
 The send journal (`editions/<id>/journal.sqlite`, table `recipients`) keeps each member's Message-ID; it is
 opened read-only here and never changed. What `newsletter mailbox` learned is kept in `mailbox.sqlite` in the
-project folder: each bounce and unsubscribe per edition and member, so that `newsletter status` can show them
-and a member who bounces temporarily on three editions in a row can be suppressed.
+project folder: each bounce, complaint, refusal and unsubscribe per edition and member, so that `newsletter
+status` can show them and a member who bounces temporarily on three editions in a row can be suppressed; and
+the messages already listed for a person, so that a later run does not list them again.
+
+A listed message is remembered by a hash of its header block, not by IMAP UID: a UID changes when the
+message is moved out and back, or the mailbox is migrated (a new UIDVALIDITY), the header block does not;
+and two different messages never share one (Received, Date, Message-ID).
 """
 
 from __future__ import annotations
@@ -26,12 +31,20 @@ CREATE TABLE IF NOT EXISTS events (
     edition TEXT NOT NULL,
     key TEXT NOT NULL,            -- the member's address in lower case
     email TEXT NOT NULL,
-    kind TEXT NOT NULL,           -- 'permanent', 'temporary' or 'unsubscribed'
+    kind TEXT NOT NULL,           -- 'permanent', 'temporary', 'refused', 'complaint' or 'unsubscribed'
     detail TEXT NOT NULL DEFAULT '',
     date TEXT NOT NULL,
     PRIMARY KEY (edition, key, kind)
 );
+CREATE TABLE IF NOT EXISTS listed (
+    key TEXT PRIMARY KEY,         -- sha256 of the message's header block
+    sender TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    why TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL
+);
 """
+SENT_STATES = ("sent", "uncertain", "sending")  # a message may have gone out: a report about it can be real
 
 
 def _normal_id(message_id: str) -> str:
@@ -76,11 +89,12 @@ def read_sent(project: Project | None = None) -> Sent:
         except sqlite3.Error as exc:
             raise NewsletterError(f"{display(path)}: cannot read the send journal: {exc}") from None
         for key, email, state, message_id in rows:
+            if state not in SENT_STATES:
+                continue  # nothing went out (a Message-ID is given when the list is loaded)
             if message_id:
                 sent.by_message_id[_normal_id(message_id)] = (edition, email)
-            if state in ("sent", "uncertain", "sending"):
-                sent.editions_of.setdefault(key, []).append(edition)
-                sent.addresses[key] = email
+            sent.editions_of.setdefault(key, []).append(edition)
+            sent.addresses[key] = email
     return sent
 
 
@@ -122,6 +136,14 @@ class Record:
                                      (edition, email.lower(), email, kind, detail, now()))
         return cursor.rowcount == 1
 
+    def listed_before(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM listed WHERE key=?", (key,)).fetchone() is not None
+
+    def remember_listed(self, key: str, sender: str, subject: str, why: str) -> None:
+        """A message listed for a person: not listed again on a later run."""
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO listed VALUES (?, ?, ?, ?, ?)", (key, sender, subject, why, now()))
+
     def soft_streak(self, address: str, sent: Sent) -> list[str]:
         """The member's last SOFT_LIMIT editions when each of them bounced (temporarily or not), else []."""
         last = sent.editions_of.get(address.lower(), [])[-SOFT_LIMIT:]
@@ -152,7 +174,9 @@ def status_report(edition: str, project: Project | None = None) -> dict[str, obj
         events = rec.for_edition(edition)
     return {"read": True,
             "bounced": [{"email": e, "kind": k, "detail": d, "date": t}
-                        for k, e, d, t in events if k != "unsubscribed"],
+                        for k, e, d, t in events if k in ("permanent", "temporary")],
+            "refused": [{"email": e, "detail": d, "date": t} for k, e, d, t in events if k == "refused"],
+            "complaints": [{"email": e, "date": t} for k, e, _, t in events if k == "complaint"],
             "unsubscribed": [{"email": e, "date": t} for k, e, _, t in events if k == "unsubscribed"]}
 
 
@@ -164,8 +188,15 @@ def status_lines(report: dict[str, object]) -> list[str]:
     unsubscribed = report["unsubscribed"]
     assert isinstance(bounced, list) and isinstance(unsubscribed, list)
     permanent = sum(1 for b in bounced if b["kind"] == "permanent")
+    refused = report.get("refused") or []
+    complaints = report.get("complaints") or []
+    assert isinstance(refused, list) and isinstance(complaints, list)
     lines = [(f"Mailbox: {len(bounced)} bounced ({permanent} permanent, {len(bounced) - permanent} temporary), "
-              f"{len(unsubscribed)} unsubscribed")]
+              f"{len(unsubscribed)} unsubscribed"
+              + (f", {len(complaints)} spam complaint(s)" if complaints else "")
+              + (f", {len(refused)} refused our sending (addresses fine)" if refused else ""))]
     lines += [f"  bounced   {b['email']}: {b['kind']} {b['detail']}".rstrip() for b in bounced]
     lines += [f"  unsubscribed {u['email']} ({u['date']})" for u in unsubscribed]
+    lines += [f"  complaint {c['email']} ({c['date']})" for c in complaints]
+    lines += [f"  refused   {r['email']}: {r['detail']}".rstrip() for r in refused]
     return lines
