@@ -1,0 +1,182 @@
+"""The real-world bounce corpus (../shared/bounce-corpus: 465 messages with Sisimai's verdicts) bound to a real
+send and read from the real Dovecot by `newsletter mailbox`, twice.
+
+Each sample's failed recipient becomes a member; a recipient that several samples share gets one edition
+per sample (round r sends edition r to the r-th sample of each recipient), so that every sample is bound to
+exactly one message the tool sent: its original Message-ID is replaced by that message's (what a real bounce
+of it would carry, as the corpus README allows), and nothing else in the sample changes. What `newsletter
+mailbox` recorded per (edition, member) in mailbox.sqlite is then that sample's outcome.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sqlite3
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_mailbox import write_env
+from test_send import settings_for
+
+from newsletter_cli.cli import cli
+from newsletter_cli.deliver.send import run_send
+from newsletter_cli.members import suppressions
+from newsletter_cli.members.journal import Journal
+
+from helpers import assert_no_traceback
+from imap_server import ImapServer, available
+from smtp_server import SmtpServer
+
+CORPUS = Path("/work/shared/bounce-corpus")
+if not CORPUS.is_dir():
+    CORPUS = Path(__file__).resolve().parents[2] / "shared" / "bounce-corpus"
+
+pytestmark = [pytest.mark.skipif(not available(), reason="Dovecot is not installed (make system-packages)"),
+              pytest.mark.skipif(not (CORPUS / "expected.json").is_file(), reason="no bounce corpus here"),
+              pytest.mark.slow]
+
+# Sisimai's reasons, grouped as the corpus README says a newsletter must treat them.
+SENDER_SIDE = {"blocked", "spamdetected", "policyviolation", "authfailure", "requireptr", "badreputation",
+               "securityerror", "contenterror", "mesgtoobig", "virusdetected", "norelaying", "notcompliantrfc",
+               "rejected", "syntaxerror", "failedstarttls", "emptyaddress"}
+TRANSIENT = {"mailboxfull", "expired", "systemerror", "systemfull", "networkerror", "toomanyconn", "exceedlimit",
+             "mailererror", "onhold", "undefined", "speeding", "suspend", "ratelimited", "filtered", "notaccept"}
+NO_ACTION = {"vacation", "delivered", ""}
+
+
+def sample_class(verdict: dict[str, object] | None) -> str:
+    if verdict is None:
+        return "none"
+    reason = str(verdict["reason"])
+    if verdict["hardbounce"] == 1:
+        return "hard"
+    if reason == "feedback":
+        return "complaint"
+    if reason in SENDER_SIDE:
+        return "sender-side"
+    if reason in TRANSIENT:
+        return "transient"
+    return "none" if reason in NO_ACTION else "other"
+
+
+def load_samples() -> list[dict[str, object]]:
+    """Each sample: name, raw bytes, its class, the failed recipient (or ''), the original Message-ID (or '')."""
+    expected = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["samples"]
+    out = []
+    for name, entry in sorted(expected.items()):
+        verdicts = entry["sisimai"]
+        first = verdicts[0] if verdicts else None
+        out.append({"name": name, "raw": (CORPUS / "samples" / entry["file"]).read_bytes(),
+                    "class": sample_class(first), "reason": first["reason"] if first else "",
+                    "recipient": str(first["recipient"]).strip() if first else "",
+                    "message_id": str(first["messageid"]).strip() if first else ""})
+    return out
+
+
+def write_members(folder: Path, emails: list[str], name: str) -> Path:
+    """A member list as Excel writes it (quoted where an address holds a quote or a ;)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["email", "name"])
+    writer.writerows([e, ""] for e in emails)
+    (folder / name).write_bytes(buffer.getvalue().encode("utf-8-sig"))
+    return folder / name
+
+
+def edition_id(round_: int) -> str:
+    return f"{2030 + round_ // 12}-{round_ % 12 + 1:02d}"
+
+
+def test_the_corpus_bound_to_a_real_send(project, tmp_path, capsys):
+    samples = load_samples()
+    rounds: dict[int, list[dict[str, object]]] = defaultdict(list)
+    seen: Counter[str] = Counter()
+    for sample in samples:
+        if sample["recipient"]:
+            key = str(sample["recipient"]).lower()
+            sample["round"] = seen[key]
+            seen[key] += 1
+            rounds[int(sample["round"])].append(sample)
+
+    with SmtpServer() as smtp:
+        settings = settings_for(smtp)
+        for round_, members in sorted(rounds.items()):
+            edition = edition_id(round_)
+            shutil.copytree(project / "editions" / "2025-09", project / "editions" / edition,
+                            ignore=shutil.ignore_patterns("journal*", "build", "outbox", "*.json", ".send.lock"))
+            listing = write_members(project, [str(m["recipient"]) for m in members], f"ronde-{round_}.csv")
+            run_send(edition, recipients=listing, settings=settings, retry_delays=(0,), reconnect_delays=(0,))
+            with Journal(project / "editions" / edition / "journal.sqlite") as journal:
+                states = journal.states()
+                for sample in members:
+                    key = str(sample["recipient"]).lower()
+                    sent_id = journal.message_id(key) if states.get(key) == "sent" else ""
+                    sample["edition"], sample["sent_id"] = edition, sent_id
+
+    bound = 0
+    with ImapServer(tmp_path) as imap:
+        client = imap.client()
+        try:
+            for sample in samples:
+                raw = bytes(sample["raw"])  # type: ignore[arg-type]
+                original, sent_id = str(sample["message_id"]), str(sample.get("sent_id", ""))
+                sample["bound"] = bool(original and sent_id and original.encode() in raw)
+                if sample["bound"]:
+                    raw = raw.replace(original.encode(), sent_id.strip("<>").encode())
+                    bound += 1
+                kind, data = client.append('"INBOX"', None, None, raw)
+                assert kind == "OK", (sample["name"], data)
+        finally:
+            client.logout()
+        write_env(project, imap)
+        first = CliRunner().invoke(cli, ["mailbox"])
+        assert_no_traceback(first)
+        assert first.exit_code == 0, first.output
+        second = CliRunner().invoke(cli, ["mailbox"])
+        assert_no_traceback(second)
+        assert second.exit_code == 0, second.output
+        assert "For you to read" not in second.output  # no sample listed twice over two runs
+        assert "0 unsubscribes, 0 bounces: 0 dead, 0 soft; 0 complaints; 0 refused our sending; 0 messages" \
+            in second.output
+
+    db = sqlite3.connect(project / "mailbox.sqlite")
+    outcome = {(edition, key): kind for edition, key, kind in db.execute("SELECT edition, key, kind FROM events")}
+    listed = db.execute("SELECT COUNT(*) FROM listed").fetchone()[0]
+    db.close()
+    suppressed = suppressions.read(project / "suppressions.csv")
+
+    table: dict[str, Counter[str]] = defaultdict(Counter)
+    wrong: list[str] = []
+    by_member_edition = {(s.get("edition"), str(s["recipient"]).lower()): s for s in samples if s["recipient"]}
+    for sample in samples:
+        got = outcome.get((sample.get("edition"), str(sample["recipient"]).lower()), "-") if sample["recipient"] else "-"
+        sample["outcome"] = got
+        table[f"{sample['class']}{'' if sample['bound'] else ' (no Message-ID to bind)'}"][got] += 1
+        if got in ("permanent", "complaint") and (sample["class"] not in ("hard", "complaint")
+                                                  or not sample["bound"]):
+            wrong.append(f"{sample['name']} ({sample['class']}, {sample['reason']}): {got}")
+    for entry in suppressed.values():  # every suppression comes from a proven dead address or complaint
+        source = by_member_edition.get((entry.edition, entry.key))
+        streak = entry.detail.startswith("temporary failures on")
+        if not streak and (source is None or source["class"] not in ("hard", "complaint")):
+            wrong.append(f"suppressed {entry.email} ({entry.edition}): {entry.reason} {entry.detail[:80]}")
+
+    hard = [s for s in samples if s["class"] == "hard" and s["bound"]]
+    caught = sum(1 for s in hard if s["outcome"] == "permanent")
+    with capsys.disabled():
+        print(f"\ncorpus: {len(samples)} samples, {bound} bound to a sent Message-ID, {len(rounds)} editions; "
+              f"listed for a person: {listed}")
+        for name, counts in sorted(table.items()):
+            print(f"  {name:<40} {dict(counts.most_common())}")
+        print(f"  hard bounces with the original Message-ID suppressed: {caught}/{len(hard)} "
+              f"({100 * caught / max(len(hard), 1):.1f}%)")
+        missed = [f"{s['name']} ({s['reason']}): {s['outcome']}" for s in hard if s["outcome"] != "permanent"]
+        if missed:
+            print("  missed: " + "; ".join(missed))
+    assert wrong == [], "suppressed for a reason that is not the member's dead address:\n" + "\n".join(wrong)
+    assert caught >= 0.95 * len(hard), f"only {caught} of {len(hard)} hard bounces suppressed"
