@@ -44,6 +44,7 @@ RCPT_TO_RE = re.compile(r"RCPT TO:\s*<?([^\s<>@]+@[\w.-]+)", re.IGNORECASE)
 FORWARDED = re.compile(r"^\s*(fwd?|wg|doorst|tr|rv)\s*:", re.IGNORECASE)
 EMBEDDED_DSN = re.compile(r"^(Reporting-MTA|Final-Recipient):", re.IGNORECASE | re.MULTILINE)
 ADDRESS_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+NOT_FAILED = {"delivered", "relayed", "expanded", "delayed", "deliverable"}  # a DSN's Action values (and -bv's)
 DELAY_TEXT = re.compile(r"has been delayed|will be retried|delivery (is )?delayed|not yet been delivered|"
                         r"still trying|will (continue|keep) trying", re.IGNORECASE)
 
@@ -183,7 +184,7 @@ def _dsn(msg: Message, part: Message | str) -> tuple[Kind, list[Failure]]:
         action = block.get("action", "").lower()
         actions.add(action)
         field_status = _status(block.get("status", ""))
-        if action in ("delivered", "relayed", "expanded", "delayed") or (not action and field_status[:1] != "5"):
+        if action in NOT_FAILED or field_status[:1] == "2" or (not action and field_status[:1] != "5"):
             continue  # anything else that names a recipient ('failed', 'expired', ...) is a failure
         diagnostic = block.get("diagnostic-code", "")
         if re.match(r"(smtp|x-[\w-]+|[\w-]+)\s*;", diagnostic, re.IGNORECASE):  # the type of the code: not the code
@@ -199,7 +200,7 @@ def _dsn(msg: Message, part: Message | str) -> tuple[Kind, list[Failure]]:
                 for address, original, status, diagnostic in found]
     if not failures and actions and actions <= {"delayed"}:
         return Kind.DELAY, []
-    if not failures and actions and actions <= {"delivered", "relayed", "expanded"}:
+    if not failures and actions and actions <= NOT_FAILED - {"delayed"}:
         return Kind.DELIVERED, []
     if not actions:  # a report that names no recipient: read its text as in the older formats
         return _plain_bounce(msg) or (Kind.BOUNCE, [])

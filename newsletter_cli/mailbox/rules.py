@@ -164,7 +164,7 @@ WORDINGS: tuple[tuple[str, str], ...] = (
                      r"address (couldn't|could not) be found|not listed in (the )?(domino directory|public name)|"
                      r"invalid (final delivery userid|recipient|address)|no mailbox here|mailbox does not exist|"
                      r"doesn't have an? [\w.-]+ account|does not exist|account .*does not exist|"
-                     r"inactive e-?mail address|illegal alias|not a registered|no valid recipients for this|"
+                     r"inactive e-?mail address|illegal alias|no valid recipients for this|"
                      r"check if address is correct|unable to deliver message to <|destinataire invalide|"
                      r"unknown or illegal|recipient address rejected: user|address rejected|"
                      r"requested action not taken: (no such user|mailbox unavailable)|"
