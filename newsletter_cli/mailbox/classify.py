@@ -46,7 +46,11 @@ EMBEDDED_DSN = re.compile(r"^(Reporting-MTA|Final-Recipient):", re.IGNORECASE | 
 ADDRESS_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 NOT_FAILED = {"delivered", "relayed", "expanded", "delayed", "deliverable"}  # a DSN's Action values (and -bv's)
 DELAY_TEXT = re.compile(r"has been delayed|will be retried|delivery (is )?delayed|not yet been delivered|"
-                        r"still trying|will (continue|keep) trying", re.IGNORECASE)
+                        r"still trying|will (continue|keep) trying|only a temporary failure|\(delay\)|"
+                        r"warning: message .* still undelivered|do not need to re-?send", re.IGNORECASE)
+FINAL_TEXT = re.compile(r"failed permanently|permanent (fatal )?error|giving up|given up|will be deleted|"
+                        r"could not be delivered for|not going to try again|retry time(out)? (not )?(exceeded|reached)",
+                        re.IGNORECASE)
 
 
 class Kind(StrEnum):
@@ -291,13 +295,14 @@ def _plain_bounce(msg: Message) -> tuple[Kind, list[Failure]] | None:
     except Exception:  # a third-party heuristic on a stranger's message: never let it stop the run
         temporary, permanent = frozenset(), frozenset()
     text = _report_text(msg)
+    words = f"{header(msg, 'Subject')}\n{text[:5000]}"
+    if DELAY_TEXT.search(words) and not FINAL_TEXT.search(words):
+        return Kind.DELAY, []  # a warning: the message is still being tried (a bounce follows if it fails)
     addresses = [one_line(a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)).strip("<>")
                  for a in sorted(set(permanent) | set(temporary))] or _named_in(msg, text)
     whole = "" if len(addresses) != 1 else one_line(f"{header(msg, 'Subject')}. {text}")[:3000]
     found = [_failure(address, "", _status(_nearby(text, address)), "", _nearby(text, address), whole)
              for address in addresses]
-    if not found and DELAY_TEXT.search(text[:5000]):
-        return Kind.DELAY, []
     if not found and not _from_mail_system(msg):
         return None  # only its subject sounded like a bounce
     return Kind.BOUNCE, _doubted(found, text)
