@@ -79,8 +79,11 @@ def header(msg: Message, name: str) -> str:
 
 
 def message_key(fetched: Fetched) -> str:
-    """What a listed message is remembered by: the hash of its header block (see record.py)."""
-    return hashlib.sha256(fetched.header or (fetched.data or b"")[:65536]).hexdigest()
+    """What a listed message is remembered by: the hash of its text (see record.py), or of its header block and
+    size when it was not downloaded (whether it is, is decided the same way on every run)."""
+    if fetched.data is not None:
+        return hashlib.sha256(fetched.data).hexdigest()
+    return hashlib.sha256(fetched.header + f"\0{fetched.size}".encode()).hexdigest()
 
 
 def _head(fetched: Fetched) -> Message:

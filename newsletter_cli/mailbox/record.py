@@ -6,9 +6,10 @@ project folder: each bounce, complaint, refusal and unsubscribe per edition and 
 status` can show them and a member who bounces temporarily on three editions in a row can be suppressed; and
 the messages already listed for a person, so that a later run does not list them again.
 
-A listed message is remembered by a hash of its header block, not by IMAP UID: a UID changes when the
-message is moved out and back, or the mailbox is migrated (a new UIDVALIDITY), the header block does not;
-and two different messages never share one (Received, Date, Message-ID).
+A listed message is remembered by a hash of its text (of its header block and size when it is too large to
+download), not by IMAP UIDVALIDITY+UID: a UID changes when the message is moved out and back, or the
+mailbox is migrated to another server (a new UIDVALIDITY), the text of a message never does; and it tells
+apart two messages that share a header (a forger's seven reports with one Message-ID).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (edition, key, kind)
 );
 CREATE TABLE IF NOT EXISTS listed (
-    key TEXT PRIMARY KEY,         -- sha256 of the message's header block
+    key TEXT PRIMARY KEY,         -- sha256 of the message (judge.message_key)
     sender TEXT NOT NULL DEFAULT '',
     subject TEXT NOT NULL DEFAULT '',
     why TEXT NOT NULL DEFAULT '',
