@@ -13,12 +13,15 @@ Four verdicts (`Verdict`):
 
 How a failure is judged (`judge`), in this order; the first rule that matches decides:
 
-1. The wording of the diagnostic, `WORDINGS` below, top to bottom. Wordings that blame the sender or the
-   message come first, then the temporary and mailbox-side ones, and only then the wordings of a dead address,
-   so that "550 5.1.1 ... listed at Spamhaus" is a blocklist and not an unknown user.
-2. The enhanced status code (RFC 3463, `STATUSES`): X.1.1 bad mailbox, X.1.2 bad domain, X.1.6 moved and X.1.10
-   null MX are dead; X.1.7/X.1.8 (our sender address), X.5.x (protocol), X.6.x (content) and X.7.x (policy,
-   security) are refused; X.2.x (mailbox), X.3.x (mail system), X.4.x (network, routing) are soft.
+1. The wording of the diagnostic, `WORDINGS` below, top to bottom (then the rest of the report's words, for a
+   report about one recipient). Wordings that blame the sender or the message come first, then the temporary
+   and mailbox-side ones, and only then the wordings of a dead address, so that "550 5.1.1 ... listed at
+   Spamhaus" is a blocklist and not an unknown user. Exchange Online's "5.4.1 Recipient address rejected:
+   Access denied" (directory-based edge blocking) is dead; the same words with another code are unknown.
+2. The enhanced status code (RFC 3463, `STATUSES`): 5.1.1 bad mailbox, 5.1.2 bad domain, 5.1.6 moved and
+   5.1.10 null MX are dead (other X.1.x, such as 5.1.3 bad syntax, are unknown); X.1.7/X.1.8 (our sender
+   address), X.5.x (protocol), X.6.x (content) and X.7.x (policy, security) are refused; X.2.x (mailbox),
+   X.3.x (mail system) and X.4.x (network, routing) are soft, except 5.3.4 (message too big: refused).
 3. The SMTP reply code alone: 4xx is soft, anything else unknown.
 
 Then three safeguards, because a wrong "dead" loses a member:
@@ -28,7 +31,17 @@ Then three safeguards, because a wrong "dead" loses a member:
   which is a filter (Japanese carriers answer "550 Unknown user" to mail their user's filter refuses);
 - a refusal of MAIL FROM or of the connection is never dead: no recipient had been named yet.
 
-tests/test_classify_corpus.py checks this table against 465 real reports with Sisimai's verdicts.
+The reasons (`Failure.reason`, stable names; `REASONS` below has the plain-English explanation of each):
+
+- dead: user-unknown, no-such-domain, no-mail-domain, has-moved;
+- refused: dmarc, spf, dkim, authentication, auth-required, blocklist, reputation, reverse-dns, sender-address,
+  spam, virus, policy, access-denied, relaying, tls, message-too-big, not-compliant, protocol, group-permission;
+- soft: mailbox-full, account-disabled, recipient-filter, too-big-for-recipient, rate-limited, expired, network,
+  system, temporary;
+- unknown: unknown, and (from classify.py) contradictory: a report whose code and text disagree.
+
+tests/test_classify_corpus.py checks this table against 465 real reports with Sisimai's verdicts, and
+tests/test_classify.py the cases issue 18 names.
 """
 
 from __future__ import annotations
@@ -175,7 +188,7 @@ WORDINGS: tuple[tuple[str, str], ...] = (
 
 # The enhanced status code when no wording decided (RFC 3463): (reason, pattern on 'C.S.D').
 STATUSES: tuple[tuple[str, str], ...] = (
-    ("user-unknown", r"5\.1\.1|5\.1\.3"),
+    ("user-unknown", r"5\.1\.1"),
     ("no-such-domain", r"5\.1\.2"),
     ("has-moved", r"5\.1\.6"),
     ("no-mail-domain", r"5\.1\.10"),
