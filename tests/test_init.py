@@ -39,8 +39,10 @@ def test_init_writes_a_project_that_builds(here: Path, monkeypatch: pytest.Monke
     root = here / "vzhg"
     month = dt.date.today().strftime("%Y-%m")
     for name in (".env.example", "recipients.example.csv", "review.example.csv", "README.md", "templates/README.md",
-                 f"editions/{month}/edition.yaml", "theme.yaml"):
+                 f"editions/{month}/edition.yaml", "theme.yaml", ".gitignore"):
         assert (root / name).is_file(), name
+    ignored = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".env" in ignored and "unsubscribe-secret" in ignored  # the project's secrets are never committed
     for rel in email_template_files():
         assert filecmp.cmp(root / "templates" / rel, TEMPLATES / rel, shallow=False), rel
     theme = yaml.safe_load((root / "theme.yaml").read_text(encoding="utf-8"))
