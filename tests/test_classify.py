@@ -5,6 +5,8 @@ test_classify_corpus.py."""
 from __future__ import annotations
 
 import email
+import subprocess
+import sys
 import time
 
 import pytest
@@ -259,3 +261,15 @@ def test_the_table_is_whole():
         if reason in ("dmarc", "spf", "dkim", "authentication"):
             assert "`newsletter doctor`" in explanation
     assert {v for v, _ in rules.REASONS.values()} == set(Verdict)
+
+
+def test_a_detector_tripping_over_a_message_prints_no_traceback():
+    """flufl.bounce's Sina detector calls .lower() on a header the parser returned as a Header object (raw bytes
+    in From): it logs the traceback. In a process of its own, as newsletter mailbox runs (no pytest logging)."""
+    raw = (b"From: Mailer \xff <MAILER-DAEMON@sina.com>\r\nSubject: failure notice\r\n\r\n"
+           b"Sorry, I couldn't deliver to <piet.jansen@gemeente-x.nl>\r\n550 5.1.1 User unknown\r\n")
+    code = ("import email, sys; from newsletter_cli.mailbox import classify; raw = sys.stdin.buffer.read(); "
+            "print(classify.read_report(email.message_from_bytes(raw), raw).kind)")
+    done = subprocess.run([sys.executable, "-c", code], input=raw, capture_output=True, timeout=60, check=True)
+    assert done.stdout.decode().strip() == "bounce"
+    assert done.stderr == b""

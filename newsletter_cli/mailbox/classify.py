@@ -14,6 +14,7 @@ part are read, and every text that leaves this module is one printable line.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
@@ -51,6 +52,13 @@ DELAY_TEXT = re.compile(r"has been delayed|will be retried|delivery (is )?delaye
 FINAL_TEXT = re.compile(r"failed permanently|permanent (fatal )?error|giving up|given up|will be deleted|"
                         r"could not be delivered for|not going to try again|retry time(out)? (not )?(exceeded|reached)",
                         re.IGNORECASE)
+
+
+# flufl.bounce logs a detector that trips over a stranger's message with its traceback; we carry on without that
+# detector, and a traceback must not reach the secretariat's terminal.
+_FLUFL_LOG = logging.getLogger("flufl.bounce")
+_FLUFL_LOG.addHandler(logging.NullHandler())
+_FLUFL_LOG.propagate = False
 
 
 class Kind(StrEnum):
