@@ -273,3 +273,13 @@ def test_a_detector_tripping_over_a_message_prints_no_traceback():
     done = subprocess.run([sys.executable, "-c", code], input=raw, capture_output=True, timeout=60, check=True)
     assert done.stdout.decode().strip() == "bounce"
     assert done.stderr == b""
+
+
+def test_an_html_only_bounce_is_read_without_its_markup():
+    raw = (b"From: postmaster@gemeente-x.nl\r\nSubject: Onbestelbaar: Nieuwsbrief\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/html; charset=utf-8\r\n\r\n<html><style>p {color: red}</style><body><p>Uw bericht aan "
+           b"<b>piet.jansen@gemeente-x.nl</b> kon niet worden bezorgd.</p><p>Remote server returned '550 5.1.10 "
+           b"RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'</p></body></html>\r\n")
+    failure = only_failure(raw)
+    assert (failure.address, failure.verdict, failure.status) == (MEMBER, Verdict.DEAD, "5.1.10")
+    assert "<" not in failure.diagnostic and "color" not in failure.diagnostic

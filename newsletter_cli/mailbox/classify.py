@@ -14,6 +14,7 @@ part are read, and every text that leaves this module is one printable line.
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from dataclasses import dataclass
@@ -104,9 +105,14 @@ class Report:
 def _report_text(msg: Message) -> str:
     """The human-readable words of the report itself: its text parts, up to where a copy of the returned
     message starts (pasted headers), and never the attached message."""
-    texts = [text_of(part) for part in parts(msg, inside_attachments=False)
-             if (part.get_content_maintype() == "text" and part.get_content_type() != "text/rfc822-headers")
+    own = parts(msg, inside_attachments=False)
+    texts = [text_of(part) for part in own
+             if (part.get_content_maintype() == "text" and part.get_content_subtype() not in ("html", "rfc822-headers"))
              or (part.get_content_maintype() == "multipart" and isinstance(part.get_payload(), str))]  # broken MIME
+    if not any(text.strip() for text in texts):  # an HTML-only report: its words without the markup
+        texts = [html.unescape(re.sub(r"<style.*?</style>|<(/?[a-zA-Z][^<>@]*)>", " ", text_of(part),
+                                      flags=re.IGNORECASE | re.DOTALL))
+                 for part in own if part.get_content_type() == "text/html"]
     return COPY_STARTS.split("\n".join(texts)[:TEXT_LIMIT], maxsplit=1)[0]
 
 
