@@ -5,6 +5,9 @@ test_classify_corpus.py."""
 from __future__ import annotations
 
 import email
+import email.errors
+import email.header
+import email.policy
 import subprocess
 import sys
 import time
@@ -283,3 +286,18 @@ def test_an_html_only_bounce_is_read_without_its_markup():
     failure = only_failure(raw)
     assert (failure.address, failure.verdict, failure.status) == (MEMBER, Verdict.DEAD, "5.1.10")
     assert "<" not in failure.diagnostic and "color" not in failure.diagnostic
+
+
+@pytest.mark.parametrize("policy", [email.policy.compat32, email.policy.default], ids=["compat32", "default"])
+def test_either_parser_policy_reads_hostile_messages_alike(policy):
+    """newsletter mailbox parses with compat32; the modern policy decodes headers on access, where a broken
+    encoded word or an unknown charset can raise: read_report must read both alike, without its safety net."""
+    hostile = [dsn(subject=b"=?utf-8?B?abcdefghi?="), dsn(subject=b"=?unknown-8bit?Q?caf=E9?= \xe9\xff"),
+               dsn(final="p.jansen@mail.gemeente-x.nl", original=MEMBER), dsn(close=False)[:-200], arf(None),
+               b"From: \xff\xfe <MAILER-DAEMON@x>\r\nSubject: =?x-unknown?B?////?=\r\n\r\n<a@b.c>: 550 no such user\r\n"]
+    for raw in hostile:
+        ours = classify.read_report(email.message_from_bytes(raw, policy=policy), raw)
+        theirs = classify.read_report(email.message_from_bytes(raw), raw)
+        assert ours is not None and ours.unreadable == ""
+        assert [(f.address, f.verdict) for f in ours.failures] == [(f.address, f.verdict) for f in theirs.failures]
+        assert all(printable(f.diagnostic) for f in ours.failures)
