@@ -178,5 +178,10 @@ def test_the_corpus_bound_to_a_real_send(project, tmp_path, capsys):
         missed = [f"{s['name']} ({s['reason']}): {s['outcome']}" for s in hard if s["outcome"] != "permanent"]
         if missed:
             print("  missed: " + "; ".join(missed))
+        refused = first.output.split("Refused our sending", 1)[-1].splitlines()[1:]
+        print("  refused, as the secretariat sees it:")
+        for line in [r for r in refused if r.startswith("  ") and not r.startswith("      ")][:8]:
+            print("  " + line)
+        print("  " + first.output.strip().splitlines()[-1])
     assert wrong == [], "suppressed for a reason that is not the member's dead address:\n" + "\n".join(wrong)
     assert caught >= 0.95 * len(hard), f"only {caught} of {len(hard)} hard bounces suppressed"

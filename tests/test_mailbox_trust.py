@@ -209,3 +209,41 @@ def test_dovecot_killed_while_reading_loses_nothing(project, imap, monkeypatch):
     assert "3 bounces: 3 dead" in again.output and "1 message for you" in again.output
     assert read_suppressions(project / "suppressions.csv") == set(members)
     assert len(imap.messages(PROCESSED)) == 3 and len(imap.messages()) == 1  # the listed one stays for a person
+
+
+def refusal(member: str, original: bytes, status: str, diagnostic: str) -> bytes:
+    """An RFC 3464 report of the receiving server refusing our message (not the member's address)."""
+    headers = original.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+    return (f"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@relay.vzhg.nl>\r\n"
+            f"To: nieuwsbrief@vzhg.nl\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            f"Message-ID: <refused.{abs(hash(member))}@relay.vzhg.nl>\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+            f"--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+            f"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.vzhg.nl\r\n\r\n"
+            f"Final-Recipient: rfc822; {member}\r\nAction: failed\r\nStatus: {status}\r\n"
+            f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n"
+            f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--b--\r\n").encode()
+
+
+@pytest.mark.slow
+def test_a_refusal_of_our_sending_is_reported_per_domain_and_suppresses_nobody(project, imap):
+    members = ["a@gemeente-x.nl", "b@gemeente-x.nl", "c@gemeente-x.nl", "d@example.org"]
+    with SmtpServer() as smtp:
+        send(project, smtp, members)
+        sent = sent_to(smtp)
+    dmarc = "550 5.7.509 Access denied, sending domain VZHG.NL does not pass DMARC verification and has a DMARC " \
+            "policy of reject."
+    for member in members[:3]:
+        imap.append(refusal(member, sent[member], "5.7.509", dmarc))
+    imap.append(samples.postfix(members[3], sent[members[3]]))  # and one dead address beside them
+    write_env(project, imap)
+    result = run("mailbox")
+    assert result.exit_code == 0, result.output
+    assert read_suppressions(project / "suppressions.csv") == {members[3]}
+    assert "Refused our sending" in result.output
+    (line,) = [x for x in result.output.splitlines() if "gemeente-x.nl refused" in x]
+    assert line.startswith("  gemeente-x.nl refused 3 messages: ") and "newsletter doctor" in line, line
+    assert "3 refused our sending" in result.output
+    assert len(imap.messages(PROCESSED)) == 4 and imap.messages() == []  # filed: the report was given
+    status = run("status", "2025-09")
+    assert "3 refused our sending (addresses fine)" in status.output

@@ -39,11 +39,17 @@ def refused_lines(actions: list[Action]) -> list[str]:
     lines = ["Refused our sending (the members' addresses are fine, nobody was suppressed; fix the cause and "
              "these members get the next edition):"]
     for domain, refused in sorted(by_domain.items(), key=lambda item: (-len(item[1]), item[0])):
-        reasons = "; ".join(dict.fromkeys(a.explanation.rstrip(".") for a in refused))
-        lines.append(f"  {domain} refused {_plural(len(refused), 'message', 'messages')}: {reasons}.")
-        lines += [f"      {a.email} ({a.edition}): {a.detail}" for a in refused[:3]]
-        if len(refused) > 3:
-            lines.append(f"      ... and {len(refused) - 3} more")
+        why: dict[str, list[str]] = {}
+        for action in refused:
+            why.setdefault(action.explanation.rstrip("."), []).append(action.email)
+        head = f"  {domain} refused {_plural(len(refused), 'message', 'messages')}"
+        if len(why) == 1:
+            (reason, _), = why.items()
+            lines.append(f"{head}: {reason}.")
+            continue
+        lines.append(f"{head}:")
+        for reason, members in sorted(why.items(), key=lambda item: -len(item[1])):
+            lines.append(f"    {len(members)} x {reason}.")
     return lines
 
 
