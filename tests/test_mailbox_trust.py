@@ -247,3 +247,28 @@ def test_a_refusal_of_our_sending_is_reported_per_domain_and_suppresses_nobody(p
     assert len(imap.messages(PROCESSED)) == 4 and imap.messages() == []  # filed: the report was given
     status = run("status", "2025-09")
     assert "3 refused our sending (addresses fine)" in status.output
+
+
+def test_a_message_id_of_the_old_guessable_kind_proves_nothing(project):
+    """Journals from before random Message-IDs: `<start time>.<run>.<counter>@domain` can be guessed from one
+    member's copy, so a report citing one is listed for a person, never acted on."""
+    from test_mailbox import _journal
+
+    from newsletter_cli.mailbox import judge
+    from newsletter_cli.mailbox import record as mailbox_record
+    from newsletter_cli.mailbox.imap import Fetched
+    from newsletter_cli.project import Project
+
+    _journal(project, "2025-08", [("oud@example.org", "<1759741502.a1b2c3d4e5f6.7@vzhg.nl>"),
+                                  ("nieuw@example.org", "<Zq3vT0dW9hK2mXbY7cLp1A@vzhg.nl>")])
+    sent = mailbox_record.read_sent(Project(project))
+    tokens = judge.Tokens([], sent)
+    outcomes = []
+    for member, message_id in (("oud@example.org", "1759741502.a1b2c3d4e5f6.7@vzhg.nl"),
+                               ("nieuw@example.org", "Zq3vT0dW9hK2mXbY7cLp1A@vzhg.nl")):
+        raw = samples.postfix(member, f"Message-ID: <{message_id}>\r\nSubject: x\r\n\r\nx\r\n".encode())
+        outcomes.append(judge.judge(Fetched("1", len(raw), raw, raw), sent, tokens))
+    old, new = outcomes
+    assert isinstance(old, judge.ForYou) and "guessable" in old.why and "newsletter suppress oud@example.org" in old.why
+    assert isinstance(new, judge.Action) and (new.kind, new.email, new.edition) == ("permanent", "nieuw@example.org",
+                                                                                    "2025-08")

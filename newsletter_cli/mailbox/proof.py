@@ -41,6 +41,9 @@ def prove_bounce(report: Report, sent: Sent) -> Proven | str:
     """The member's failure in a bounce, or why the bounce proves nothing (for the person who reads the list)."""
     named = ", ".join(dict.fromkeys(f.address or f.original_recipient for f in report.failures)) or "no address"
     match = sent.match(report.message_ids)
+    if match is None and (old := sent.match_guessable(report.message_ids)):
+        return (f"a bounce for {named} about {old[1]}'s message of {old[0]}, sent with a Message-ID of the old, "
+                f"guessable kind: not acted on; if the address is dead, run newsletter suppress {old[1]}")
     if match is None:
         return (f"a bounce for {named} about a message the send journals do not know (Message-ID {_ids(report)}): "
                 "not acted on")
@@ -56,6 +59,9 @@ def prove_complaint(report: Report, sent: Sent) -> Proven | str:
     """The member a spam complaint is about, or why it proves nothing. Feedback reports often hide the
     recipient; then the member's own random Message-ID is the proof. A recipient that is named must match."""
     match = sent.match(report.message_ids)
+    if match is None and (old := sent.match_guessable(report.message_ids)):
+        return (f"a spam complaint about {old[1]}'s message of {old[0]}, sent with a Message-ID of the old, "
+                f"guessable kind: not acted on; check it, then newsletter suppress {old[1]} --reason complaint")
     if match is None:
         return (f"a spam complaint about a message the send journals do not know (Message-ID {_ids(report)}): "
                 "not acted on")

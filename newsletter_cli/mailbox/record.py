@@ -15,6 +15,7 @@ apart two messages that share a header (a forger's seven reports with one Messag
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,9 @@ CREATE TABLE IF NOT EXISTS listed (
     date TEXT NOT NULL
 );
 """
+# Before issue 18 a Message-ID was the send's start time, a random part for the run and a counter: one
+# member's copy gives everyone's. A report naming one proves nothing; it is listed for a person.
+OLD_MESSAGE_ID = re.compile(r"\d{9,11}\.[0-9a-f]{12}\.\d+@.+")
 SENT_STATES = ("sent", "uncertain", "sending")  # a message may have gone out: a report about it can be real
 
 
@@ -57,6 +61,7 @@ class Sent:
     """Who was sent which edition, from every edition's journal."""
 
     by_message_id: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (edition, address)
+    guessable: dict[str, tuple[str, str]] = field(default_factory=dict)  # the same, for Message-IDs of the old form
     editions_of: dict[str, list[str]] = field(default_factory=dict)  # address (lower) -> editions sent, oldest first
     addresses: dict[str, str] = field(default_factory=dict)  # lower -> as sent
 
@@ -64,6 +69,14 @@ class Sent:
         """(edition, address) of the first Message-ID a journal knows."""
         for message_id in message_ids:
             found = self.by_message_id.get(_normal_id(message_id))
+            if found:
+                return found
+        return None
+
+    def match_guessable(self, message_ids: list[str]) -> tuple[str, str] | None:
+        """(edition, address) of a Message-ID of the old, guessable form (a run prefix and a counter)."""
+        for message_id in message_ids:
+            found = self.guessable.get(_normal_id(message_id))
             if found:
                 return found
         return None
@@ -93,7 +106,8 @@ def read_sent(project: Project | None = None) -> Sent:
             if state not in SENT_STATES:
                 continue  # nothing went out (a Message-ID is given when the list is loaded)
             if message_id:
-                sent.by_message_id[_normal_id(message_id)] = (edition, email)
+                known = sent.guessable if OLD_MESSAGE_ID.fullmatch(_normal_id(message_id)) else sent.by_message_id
+                known[_normal_id(message_id)] = (edition, email)
             sent.editions_of.setdefault(key, []).append(edition)
             sent.addresses[key] = email
     return sent
