@@ -15,7 +15,7 @@ from test_mailbox import PROCESSED, run, sent_to, unsubscribe_subject, write_env
 from test_send import addresses, send
 
 from newsletter_cli.cli import cli
-from newsletter_cli.members import unsubscribe
+from newsletter_cli.members import suppressions, unsubscribe
 from newsletter_cli.members.recipients import read_suppressions
 
 import mailbox_samples as samples
@@ -272,3 +272,32 @@ def test_a_message_id_of_the_old_guessable_kind_proves_nothing(project):
     assert isinstance(old, judge.ForYou) and "guessable" in old.why and "newsletter suppress oud@example.org" in old.why
     assert isinstance(new, judge.Action) and (new.kind, new.email, new.edition) == ("permanent", "nieuw@example.org",
                                                                                     "2025-08")
+
+
+def feedback_report(member: str, original: bytes) -> bytes:
+    """An ARF spam complaint (RFC 5965) as a provider's feedback loop sends it, with the original attached."""
+    headers = original.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+    return (f"From: Feedback Loop <feedback@arf.example.net>\r\nTo: nieuwsbrief@vzhg.nl\r\nSubject: FW: complaint\r\n"
+            f"Message-ID: <arf.{abs(hash((member, headers)))}@arf.example.net>\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: multipart/report; report-type=feedback-report; boundary=\"f\"\r\n\r\n"
+            f"--f\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n"
+            f"--f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n"
+            f"Original-Mail-From: <nieuwsbrief@vzhg.nl>\r\nOriginal-Rcpt-To: <{member}>\r\n\r\n"
+            f"--f\r\nContent-Type: message/rfc822\r\n\r\n{headers}\r\n\r\nx\r\n--f--\r\n").encode()
+
+
+@pytest.mark.slow
+def test_a_proven_spam_complaint_suppresses_and_a_forged_one_is_listed(project, imap):
+    members = addresses(3)
+    with SmtpServer() as smtp:
+        send(project, smtp, members)
+        sent = sent_to(smtp)
+    imap.append(feedback_report(members[0], sent[members[0]]))  # the member's own copy: proven
+    imap.append(feedback_report(members[1], sent[members[0]]))  # names member 1, about member 0's copy
+    imap.append(feedback_report(members[2], with_message_id(sent[members[2]], "<made-up@vzhg.nl>")))
+    write_env(project, imap)
+    result = run("mailbox")
+    assert result.exit_code == 0, result.output
+    found = {e.email: e.reason for e in suppressions.read(project / "suppressions.csv").values()}
+    assert found == {members[0]: "complaint"}
+    assert "1 complaint;" in result.output and "2 messages for you to read" in result.output
