@@ -141,6 +141,9 @@ def judge(fetched: Fetched, sent: Sent, tokens: Tokens) -> Outcome:
 
 def _judge(fetched: Fetched, sent: Sent, tokens: Tokens) -> Outcome:
     if fetched.data is None:
+        if fetched.error:
+            return _for_you(fetched, None, f"the server did not give the message ({fetched.error}): left in the "
+                                           "folder; the next run tries again")
         if fetched.size > MAX_MESSAGE_BYTES:
             return _for_you(fetched, None, f"too large to check here ({fetched.size / 1e6:.1f} MB; messages over "
                                            f"{MAX_MESSAGE_BYTES / 1e6:.0f} MB are not read): left in the folder")
