@@ -301,3 +301,23 @@ def test_either_parser_policy_reads_hostile_messages_alike(policy):
         assert ours is not None and ours.unreadable == ""
         assert [(f.address, f.verdict) for f in ours.failures] == [(f.address, f.verdict) for f in theirs.failures]
         assert all(printable(f.diagnostic) for f in ours.failures)
+
+
+def test_an_encoded_word_recipient_names_the_member_in_either_spelling():
+    """Sendmail writes a non-ASCII local part as the mail program gave it, an RFC 2047 word
+    (lhost-sendmail-25); the member's list may hold that word, or the address it stands for."""
+    from newsletter_cli.mailbox.proof import names
+
+    raw = (b"From: MAILER-DAEMON@mx.example.org\r\nTo: nieuwsbrief@vzhg.nl\r\nSubject: Returned mail\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nUser unknown\r\n--b\r\nContent-Type: message/delivery-status\r\n"
+           b"\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; =?utf-8?B?8J+QiPCfkIg=?=@example.org"
+           b"\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n--b--\r\n")
+    report = classify.read_report(email.message_from_bytes(raw), raw)
+    assert report is not None and len(report.failures) == 1
+    failure = report.failures[0]
+    assert failure.verdict is Verdict.DEAD
+    assert names(failure, "=?utf-8?B?8J+QiPCfkIg=?=@example.org")
+    assert names(failure, "\U0001f408\U0001f408@Example.org")
+    assert not names(failure, "=?utf-8?B?8J+QiA==?=@example.org")  # one cat is another address
+    assert not names(failure, "=?utf-8?B?abcdefghi?=@example.org")  # a broken word: compared as it is, no error

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from newsletter_cli.mailbox.classify import Failure, Report
+from newsletter_cli.mailbox.mailtext import decoded
 from newsletter_cli.mailbox.record import Sent
 from newsletter_cli.members.recipients import normal_address
 
@@ -28,9 +29,10 @@ class Proven:
 
 
 def names(failure: Failure, member: str) -> bool:
-    """Whether the failure is about the member's address (any spelling: case, punycode or Unicode domain)."""
-    wanted = normal_address(member)
-    return any(a and normal_address(a) == wanted for a in (failure.address, failure.original_recipient))
+    """Whether the failure is about the member's address (any spelling: case, punycode or Unicode domain, an
+    RFC 2047 encoded word as some mail programs write a non-ASCII local part; a report's fields arrive decoded)."""
+    wanted = {normal_address(member), normal_address(decoded(member))}
+    return any(a and normal_address(decoded(a)) in wanted for a in (failure.address, failure.original_recipient))
 
 
 def _ids(report: Report) -> str:

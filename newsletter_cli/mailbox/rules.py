@@ -157,7 +157,8 @@ WORDINGS: tuple[tuple[str, str], ...] = (
     ("account-disabled", r"account (that you tried to reach )?is (disabled|inactive)|account (has been )?disabled|"
                          r"(is|been) (disabled|discontinued)|mailbox is frozen|account is blocked|"
                          r"disabled recipient|account disabl"),
-    ("recipient-filter", r"message filtered|recipient preferences|badrcptto"),
+    ("recipient-filter", r"message filtered|recipient preferences|badrcptto|domain.?filter|"
+                         r"rejected by (the )?recipient(?! domain)|recipient'?s? (own )?filter"),
     ("expired", r"timed? ?out|expired|retry time|could not deliver for the last|queue too long|"
                 r"failing for a long time|will be retried|has been delayed|not delivered within|"
                 r"could not be delivered for|still undelivered|unable to deliver .* after"),
