@@ -102,13 +102,39 @@ def test_default_mailto_goes_to_the_from_mailbox_where_the_bounces_arrive():
     assert unsubscribe.mailto_base(configured) == "mailto:afmelden@vzhg.nl"
 
 
-def test_generated_secret_is_made_once_outside_the_project(project):
+def test_the_secret_lives_in_the_project_and_an_old_per_user_one_is_taken_over(project, tmp_path_factory,
+                                                                               monkeypatch):
+    """Older versions kept the generated secret in the user's data folder; now it lives in the project folder. A
+    PC that still has the old one hands it to the project on first use, so the tokens already sent with it keep
+    working from any PC with the project folder (tests/test_mailbox_trust.py has the colleague's PC end to end)."""
+    profile = tmp_path_factory.mktemp("profile")
+    monkeypatch.setenv("XDG_DATA_HOME", str(profile))  # this test's own user data folder
+    old = unsubscribe.secret_path()
+    assert profile in old.parents and project not in old.parents
+    old.parent.mkdir(parents=True)
+    old.write_text("an-old-per-user-secret-of-the-secretary\n", encoding="ascii")
+    sent_before = unsubscribe.token("piet@example.org", "an-old-per-user-secret-of-the-secretary")
+    settings = parse_settings({}, {})
+    assert unsubscribe.load_secret(settings) == "an-old-per-user-secret-of-the-secretary"
+    assert (project / "unsubscribe-secret").read_text(encoding="ascii").strip() == \
+        "an-old-per-user-secret-of-the-secretary"
+
+    old.unlink()  # a new laptop: only the project folder came along
+    assert unsubscribe.load_secret(settings) == "an-old-per-user-secret-of-the-secretary"
+    assert [unsubscribe.token("piet@example.org", s) for s in unsubscribe.secrets_to_verify(settings)] == \
+        [sent_before]
+    given = parse_settings({"LIST_UNSUBSCRIBE_SECRET": "een-eigen-geheim-van-32-tekens!!"}, {})
+    assert unsubscribe.load_secret(given) == "een-eigen-geheim-van-32-tekens!!"
+
+
+def test_without_an_old_secret_a_new_one_is_made_once_in_the_project(project, tmp_path_factory, monkeypatch):
+    profile = tmp_path_factory.mktemp("profile")
+    monkeypatch.setenv("XDG_DATA_HOME", str(profile / "data"))
     settings = parse_settings({}, {})
     first = unsubscribe.load_secret(settings)
     assert unsubscribe.load_secret(settings) == first and len(first) == 64
-    assert project not in unsubscribe.secret_path().parents
-    given = parse_settings({"LIST_UNSUBSCRIBE_SECRET": "een-eigen-geheim-van-32-tekens!!"}, {})
-    assert unsubscribe.load_secret(given) == "een-eigen-geheim-van-32-tekens!!"
+    assert (project / "unsubscribe-secret").read_text(encoding="ascii").strip() == first
+    assert not (profile / "data").exists()  # nothing written to the user's profile
 
 
 # --- suppressions.csv --------------------------------------------------------------------------------------------
