@@ -321,3 +321,14 @@ def test_an_encoded_word_recipient_names_the_member_in_either_spelling():
     assert names(failure, "\U0001f408\U0001f408@Example.org")
     assert not names(failure, "=?utf-8?B?8J+QiA==?=@example.org")  # one cat is another address
     assert not names(failure, "=?utf-8?B?abcdefghi?=@example.org")  # a broken word: compared as it is, no error
+
+
+@pytest.mark.parametrize("diagnostic", ["550 Unknown user (rejected by the domain filter)",
+                                        "550 5.7.1 Message rejected by recipient",
+                                        "554 5.2.0 No such user here? The recipient's filter refused it"])
+def test_a_user_unknown_that_speaks_of_the_recipients_filter_is_soft(diagnostic):
+    """Sisimai's 'filtered': judged on the words; where they speak of the recipient's filter it is soft, never dead
+    (a bare 'Unknown user' reads as a dead address, whoever sent it)."""
+    judged = rules.judge("5.0.0", diagnostic[:3], diagnostic)
+    assert (judged.verdict, judged.reason) == (Verdict.SOFT, "recipient-filter")
+    assert rules.judge("5.0.0", "550", "550 Unknown user").verdict is Verdict.DEAD

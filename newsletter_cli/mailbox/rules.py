@@ -18,6 +18,9 @@ How a failure is judged (`judge`), in this order; the first rule that matches de
    and mailbox-side ones, and only then the wordings of a dead address, so that "550 5.1.1 ... listed at
    Spamhaus" is a blocklist and not an unknown user. Exchange Online's "5.4.1 Recipient address rejected:
    Access denied" (directory-based edge blocking) is dead; the same words with another code are unknown.
+   The recipient's own filter is judged on the words too, never by provider: a report that speaks of a (domain)
+   filter or a refusal by the recipient is soft; one that only says "Unknown user" reads as a dead address,
+   even where (NTT docomo, au) the carrier answers so to its user's filter.
 2. The enhanced status code (RFC 3463, `STATUSES`): 5.1.1 bad mailbox, 5.1.2 bad domain, 5.1.6 moved and
    5.1.10 null MX are dead (other X.1.x, such as 5.1.3 bad syntax, are unknown); X.1.7/X.1.8 (our sender
    address), X.5.x (protocol), X.6.x (content) and X.7.x (policy, security) are refused; X.2.x (mailbox),
