@@ -448,13 +448,17 @@ def status(edition: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing (mailbox and files).")
 def mailbox(dry_run: bool) -> None:
-    """Read bounces and unsubscribe requests from the mailbox into suppressions.csv.
+    """Read bounces, complaints and unsubscribe requests from the mailbox into suppressions.csv.
 
-    Run it a day after each send. Verified unsubscribes and permanent bounces are added to suppressions.csv
-    (temporary bounces on three editions in a row too); those messages are moved to IMAP_PROCESSED_FOLDER
-    ('Nieuwsbrief verwerkt'), never deleted. Messages a person must read are listed and left where they are.
+    Run it a day after each send. Only reports that prove themselves count (they name a message we sent, to
+    that address). Verified unsubscribes, dead addresses and spam complaints are added to suppressions.csv
+    (soft bounces on three editions in a row too); refusals of our sending are reported per domain and never
+    suppress. Handled messages, auto-replies and delivery reports are moved to IMAP_PROCESSED_FOLDER
+    ('Nieuwsbrief verwerkt'), never deleted; unreadable ones to IMAP_UNREADABLE_FOLDER. Messages a person
+    must read are listed once and left where they are.
     """
-    from newsletter_cli.mailbox.run import report_lines, run
+    from newsletter_cli.mailbox.output import report_lines
+    from newsletter_cli.mailbox.run import run
 
     here = project()
     click.echo("\n".join(report_lines(run(settings_of(here), here, dry_run=dry_run))))

@@ -52,6 +52,7 @@ class Settings:
     imap_password: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)  # default SMTP_PASSWORD
     imap_folder: str = "INBOX"
     imap_processed_folder: str = "Nieuwsbrief verwerkt"
+    imap_unreadable_folder: str = "Nieuwsbrief onleesbaar"  # messages `newsletter mailbox` cannot read
     archive_base_url: str | None = None  # where `newsletter archive`'s site is published
     smtp_auth: AuthMode = "password"  # oauth: XOAUTH2 with MSAL (OAUTH_CLIENT_ID) or SMTP_OAUTH_TOKEN_COMMAND
     oauth_client_id: str | None = None
@@ -292,7 +293,8 @@ def _imap(reader: _Reader, smtp_username: str | None, smtp_password: str | None)
             "imap_username": username or smtp_username,
             "imap_password": SecretStr(password or ("" if username else smtp_password or "")),
             "imap_folder": reader.text("IMAP_FOLDER") or "INBOX",
-            "imap_processed_folder": reader.text("IMAP_PROCESSED_FOLDER") or "Nieuwsbrief verwerkt"}
+            "imap_processed_folder": reader.text("IMAP_PROCESSED_FOLDER") or "Nieuwsbrief verwerkt",
+            "imap_unreadable_folder": reader.text("IMAP_UNREADABLE_FOLDER") or "Nieuwsbrief onleesbaar"}
 
 
 def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Path | None = None) -> Settings:

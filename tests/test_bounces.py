@@ -11,6 +11,7 @@ import pytest
 
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.mailbox import classify as bounces
+from newsletter_cli.mailbox.classify import Kind, Verdict
 from newsletter_cli.members import suppressions, unsubscribe
 from newsletter_cli.members.recipients import read_suppressions
 from newsletter_cli.settings import parse_settings
@@ -23,26 +24,26 @@ ORIGINAL = (b"From: VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>\r\nTo: <piet.jansen@e
             b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nHallo\r\n")
 
 
-def parsed(raw: bytes) -> bounces.Bounce | None:
-    return bounces.parse_bounce(email.message_from_bytes(raw), raw)
+def parsed(raw: bytes) -> bounces.Report | None:
+    return bounces.read_report(email.message_from_bytes(raw), raw)
 
 
-@pytest.mark.parametrize(("make", "status", "permanent"), [
-    (samples.exchange_online, "5.1.10", True),
-    (samples.gmail_mailbox_full, "5.2.2", False),
-    (samples.postfix, "5.1.1", True),
-    (samples.qmail, "5.1.1", True),
+@pytest.mark.parametrize(("make", "status", "verdict", "reason"), [
+    (samples.exchange_online, "5.1.10", Verdict.DEAD, "user-unknown"),
+    (samples.gmail_mailbox_full, "5.2.2", Verdict.SOFT, "mailbox-full"),
+    (samples.postfix, "5.1.1", Verdict.DEAD, "user-unknown"),
+    (samples.qmail, "5.1.1", Verdict.DEAD, "user-unknown"),
 ], ids=["exchange-online", "gmail", "postfix", "qmail"])
-def test_each_format_gives_the_member_the_status_and_the_original_message_id(make, status, permanent):
-    bounce = parsed(make(MEMBER, ORIGINAL))
-    assert bounce is not None
-    assert [(f.address, f.status, f.permanent) for f in bounce.failures] == [(MEMBER, status, permanent)]
-    assert bounce.message_ids == ["<1759.abc.7@vzhg.nl>"]
+def test_each_format_gives_the_member_the_verdict_and_the_original_message_id(make, status, verdict, reason):
+    report = parsed(make(MEMBER, ORIGINAL))
+    assert report is not None and report.kind is Kind.BOUNCE
+    assert [(f.address, f.status, f.verdict, f.reason) for f in report.failures] == [(MEMBER, status, verdict, reason)]
+    assert report.message_ids == ["<1759.abc.7@vzhg.nl>"]
 
 
 def test_plain_text_bounce_keeps_only_its_own_paragraph_as_detail():
     assert parsed(samples.qmail(MEMBER, ORIGINAL)).failures[0].detail == (
-        "5.1.1 Sorry, no mailbox here by that name. (#5.1.1)")
+        f"5.1.1 <{MEMBER}>: Sorry, no mailbox here by that name. (#5.1.1)")
 
 
 def test_diagnostic_is_kept_on_one_line():
@@ -51,10 +52,15 @@ def test_diagnostic_is_kept_on_one_line():
     assert "\n" not in failure.detail and "local recipient table" in failure.detail
 
 
-@pytest.mark.parametrize("raw", [samples.out_of_office(MEMBER, "Nieuwsbrief"), samples.ordinary("jan@example.org"),
+@pytest.mark.parametrize("raw", [samples.ordinary("jan@example.org"),
                                  samples.unsubscribe(MEMBER, "afmelden-" + "0" * 32)])
-def test_not_bounces(raw):
+def test_not_reports(raw):
     assert parsed(raw) is None
+
+
+def test_an_out_of_office_is_an_auto_reply_without_failures():
+    report = parsed(samples.out_of_office(MEMBER, "Nieuwsbrief"))
+    assert report is not None and report.kind is Kind.AUTO_REPLY and report.failures == []
 
 
 def test_auto_reply_is_recognised_and_a_person_is_not():
@@ -63,14 +69,15 @@ def test_auto_reply_is_recognised_and_a_person_is_not():
 
 
 def test_malformed_report_is_a_bounce_without_failures():
-    bounce = parsed(samples.malformed())
-    assert bounce is not None and bounce.failures == []
+    report = parsed(samples.malformed())
+    assert report is not None and report.kind is Kind.BOUNCE and report.failures == []
 
 
-def test_delayed_is_not_a_failure():
+def test_delayed_is_a_delay_notice_not_a_failure():
     raw = samples.postfix(MEMBER, ORIGINAL).replace(b"Action: failed", b"Action: delayed").replace(
         b"Status: 5.1.1", b"Status: 4.4.1")
-    assert parsed(raw).failures == []
+    report = parsed(raw)
+    assert report.kind is Kind.DELAY and report.failures == []
 
 
 # --- the unsubscribe token ---------------------------------------------------------------------------------------
@@ -95,13 +102,39 @@ def test_default_mailto_goes_to_the_from_mailbox_where_the_bounces_arrive():
     assert unsubscribe.mailto_base(configured) == "mailto:afmelden@vzhg.nl"
 
 
-def test_generated_secret_is_made_once_outside_the_project(project):
+def test_the_secret_lives_in_the_project_and_an_old_per_user_one_is_taken_over(project, tmp_path_factory,
+                                                                               monkeypatch):
+    """Older versions kept the generated secret in the user's data folder; now it lives in the project folder. A
+    PC that still has the old one hands it to the project on first use, so the tokens already sent with it keep
+    working from any PC with the project folder (tests/test_mailbox_trust.py has the colleague's PC end to end)."""
+    profile = tmp_path_factory.mktemp("profile")
+    monkeypatch.setenv("XDG_DATA_HOME", str(profile))  # this test's own user data folder
+    old = unsubscribe.secret_path()
+    assert profile in old.parents and project not in old.parents
+    old.parent.mkdir(parents=True)
+    old.write_text("an-old-per-user-secret-of-the-secretary\n", encoding="ascii")
+    sent_before = unsubscribe.token("piet@example.org", "an-old-per-user-secret-of-the-secretary")
+    settings = parse_settings({}, {})
+    assert unsubscribe.load_secret(settings) == "an-old-per-user-secret-of-the-secretary"
+    assert (project / "unsubscribe-secret").read_text(encoding="ascii").strip() == \
+        "an-old-per-user-secret-of-the-secretary"
+
+    old.unlink()  # a new laptop: only the project folder came along
+    assert unsubscribe.load_secret(settings) == "an-old-per-user-secret-of-the-secretary"
+    assert [unsubscribe.token("piet@example.org", s) for s in unsubscribe.secrets_to_verify(settings)] == \
+        [sent_before]
+    given = parse_settings({"LIST_UNSUBSCRIBE_SECRET": "een-eigen-geheim-van-32-tekens!!"}, {})
+    assert unsubscribe.load_secret(given) == "een-eigen-geheim-van-32-tekens!!"
+
+
+def test_without_an_old_secret_a_new_one_is_made_once_in_the_project(project, tmp_path_factory, monkeypatch):
+    profile = tmp_path_factory.mktemp("profile")
+    monkeypatch.setenv("XDG_DATA_HOME", str(profile / "data"))
     settings = parse_settings({}, {})
     first = unsubscribe.load_secret(settings)
     assert unsubscribe.load_secret(settings) == first and len(first) == 64
-    assert project not in unsubscribe.secret_path().parents
-    given = parse_settings({"LIST_UNSUBSCRIBE_SECRET": "een-eigen-geheim-van-32-tekens!!"}, {})
-    assert unsubscribe.load_secret(given) == "een-eigen-geheim-van-32-tekens!!"
+    assert (project / "unsubscribe-secret").read_text(encoding="ascii").strip() == first
+    assert not (profile / "data").exists()  # nothing written to the user's profile
 
 
 # --- suppressions.csv --------------------------------------------------------------------------------------------
@@ -179,7 +212,9 @@ def test_only_messages_that_may_matter_are_downloaded():
 
 
 def test_a_strangers_subject_cannot_reach_the_terminal_as_escape_codes():
-    from newsletter_cli.mailbox.run import _header
+    from newsletter_cli.mailbox.judge import header
+    from newsletter_cli.mailbox.mailtext import header as tolerant_header
 
     msg = email.message_from_bytes(b"Subject: =?utf-8?q?Graag_afmelden=1B[2J=07?=\r\n\r\nx")
-    assert _header(msg, "Subject") == "Graag afmelden [2J"
+    assert header(msg, "Subject") == "Graag afmelden [2J"
+    assert tolerant_header(msg, "Subject") == "Graag afmelden [2J"

@@ -38,10 +38,12 @@ def test_init_writes_a_project_that_builds(here: Path, monkeypatch: pytest.Monke
     root = here / "vzhg"
     month = dt.date.today().strftime("%Y-%m")
     for name in (".env.example", "recipients.example.csv", "review.example.csv", "README.md", "templates/README.md",
-                 f"editions/{month}/edition.yaml", "theme.yaml"):
+                 f"editions/{month}/edition.yaml", "theme.yaml", ".gitignore"):
         assert (root / name).is_file(), name
     # templates/ holds its README only: every template comes from the program, so an upgrade reaches them
     assert [p.name for p in (root / "templates").iterdir()] == ["README.md"]
+    ignored = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".env" in ignored and "unsubscribe-secret" in ignored  # the project's secrets are never committed
     theme = yaml.safe_load((root / "theme.yaml").read_text(encoding="utf-8"))
     assert theme == {"name": "Vereniging Zuid-Hollandse Gemeenten", "short_name": "VZHG", "website": "https://vzhg.nl/",
                      "address": "Postbus 90602, 2509 LP Den Haag", "primary": "#123456", "accent": "#e8a33d"}

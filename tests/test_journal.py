@@ -33,6 +33,30 @@ def test_states_persist_and_sending_becomes_uncertain(tmp_path):
         assert journal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_each_member_keeps_one_message_id_per_edition(tmp_path):
+    """Given when the list is loaded, kept through reloads, retries and re-sends: never a second one."""
+    from itertools import count
+
+    from newsletter_cli.members.recipients import Recipient
+
+    numbers = count(1)
+    new_id = lambda: f"<id{next(numbers)}@vzhg.nl>"  # noqa: E731
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        with journal.loading(new_id) as add:
+            add(Recipient("a@example.org"))
+            add(Recipient("b@example.org"))
+        assert journal.message_id("A@example.org") == "<id1@vzhg.nl>" and journal.message_id("b@example.org") == "<id2@vzhg.nl>"
+        journal.mark_sending("a@example.org", "fp", "<id1@vzhg.nl>")
+        journal.mark("a@example.org", "failed", "550")
+        with journal.loading(new_id) as add:  # the next run (--retry-failed), with a member added
+            add(Recipient("c@example.org"))
+            add(Recipient("b@example.org"))
+            add(Recipient("a@example.org"))
+        assert [journal.message_id(a) for a in ("a@example.org", "b@example.org", "c@example.org")] == \
+            ["<id1@vzhg.nl>", "<id2@vzhg.nl>", "<id3@vzhg.nl>"]
+        assert journal.message_id("nobody@example.org") == ""
+
+
 def test_status_report(tmp_path):
     with Journal(tmp_path / "journal.sqlite") as journal:
         journal.add(["a@example.org", "b@example.org", "c@example.org"])

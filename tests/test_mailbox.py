@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from test_send import addresses, send, write_list
 
 from newsletter_cli.cli import cli
-from newsletter_cli.mailbox import record as feedback
+from newsletter_cli.mailbox import judge
+from newsletter_cli.mailbox import record as mailbox_record
 from newsletter_cli.mailbox import run as inbox
 from newsletter_cli.mailbox.imap import Fetched
 from newsletter_cli.members.recipients import read_suppressions
@@ -87,7 +88,8 @@ def test_one_run_suppresses_exactly_the_verified_and_the_next_send_skips_them(pr
 
         dry = run("mailbox", "--dry-run")
         assert dry.exit_code == 0, dry.output
-        assert "1 afmelding, 4 bounces: 3 permanent, 1 tijdelijk; 5 berichten voor u om te lezen" in dry.output
+        summary = "1 unsubscribe, 4 bounces: 3 dead, 1 soft; 0 complaints; 0 refused our sending; 5 messages for you"
+        assert summary in dry.output
         assert "Dry run: nothing was changed" in dry.output
         assert not (project / "suppressions.csv").exists() and not (project / "mailbox.sqlite").exists()
         assert imap.messages() == before and imap.messages(PROCESSED) == []
@@ -95,7 +97,7 @@ def test_one_run_suppresses_exactly_the_verified_and_the_next_send_skips_them(pr
 
         real = run("mailbox")
         assert real.exit_code == 0, real.output
-        assert "1 afmelding, 4 bounces: 3 permanent, 1 tijdelijk; 5 berichten voor u om te lezen" in real.output
+        assert summary in real.output
         rows = list(csv.reader((project / "suppressions.csv").read_bytes().decode("utf-8-sig").splitlines(),
                                delimiter=";"))
         assert rows[0] == ["email", "reason", "date", "edition", "detail"]
@@ -106,19 +108,22 @@ def test_one_run_suppresses_exactly_the_verified_and_the_next_send_skips_them(pr
         assert by_address[members[2]][4].startswith("5.1.1 ")
         assert by_address[members[4]][1] == "unsubscribed"
         moved = imap.messages(PROCESSED)
-        assert len(moved) == 5 and len(imap.messages()) == len(before) - 5  # moved, nothing deleted
+        assert len(moved) == 6 and len(imap.messages()) == len(before) - 6  # moved, nothing deleted
         assert sorted(moved) == sorted(m for m in before if m not in imap.messages())
         for text in ("not-from-the-newsletter", "token does not belong to any member", "without a token",
                      "too large to check here (20.0 MB", "report cannot be read"):
             assert text in real.output
         left = b"".join(imap.messages())
-        assert b"Automatisch antwoord" in left and b"Vraag over het najaarscongres" in left
+        assert b"Vraag over het najaarscongres" in left  # ordinary mail stays
+        assert b"Automatisch antwoord" in b"".join(moved)  # the auto-reply is filed: never listed again
 
         suppressed_file = (project / "suppressions.csv").read_bytes()
-        again = run("mailbox")  # the second run changes nothing
-        assert "0 afmeldingen, 0 bounces: 0 permanent, 0 tijdelijk; 5 berichten voor u om te lezen" in again.output
+        again = run("mailbox")  # the second run changes nothing and lists nothing again
+        assert "0 unsubscribes, 0 bounces: 0 dead, 0 soft; 0 complaints; 0 refused our sending; 0 messages" in again.output
+        assert "5 message(s) listed on an earlier run are still in INBOX" in again.output
+        assert "For you to read" not in again.output
         assert (project / "suppressions.csv").read_bytes() == suppressed_file
-        assert len(imap.messages(PROCESSED)) == 5
+        assert len(imap.messages(PROCESSED)) == 6
 
         status = run("status", "2025-09")
         assert "Mailbox: 2 bounced (1 permanent" not in status.output
@@ -190,7 +195,7 @@ def test_the_server_going_away_while_moving_loses_nothing(project, imap, monkeyp
     imap.start()
     assert len(imap.messages()) == 2 and len(imap.messages(PROCESSED)) == 1
     again = run("mailbox")
-    assert "3 bounces: 3 permanent" not in again.output and "2 bounces: 2 permanent, 0 tijdelijk" in again.output
+    assert "3 bounces: 3 dead" not in again.output and "2 bounces: 2 dead, 0 soft" in again.output
     assert len(imap.messages()) == 0 and len(imap.messages(PROCESSED)) == 3
     rows = (project / "suppressions.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(rows) == 4  # the header and each member once
@@ -206,7 +211,7 @@ def test_xoauth2_login_with_the_token_of_the_oauth_sign_in(project, tmp_path):
                   SMTP_OAUTH_TOKEN_COMMAND=f"{sys.executable} {script}")
         result = run("mailbox")
         assert result.exit_code == 0, result.output
-        assert "0 afmeldingen, 0 bounces" in result.output and "1 other message(s)" in result.output
+        assert "0 unsubscribes, 0 bounces" in result.output and "1 other message(s)" in result.output
         script.write_text("print('an-expired-token')\n", encoding="utf-8")
         refused = CliRunner().invoke(cli, ["mailbox"])
         assert refused.exit_code == 1 and "the login as nieuwsbrief@vzhg.nl was refused" in refused.output
@@ -229,15 +234,15 @@ def test_temporary_bounces_on_three_editions_in_a_row_suppress(project):
     member = "vol@example.org"
     for n, edition in enumerate(("2025-07", "2025-08", "2025-09")):
         _journal(project, edition, [(member, f"<{edition}.{n}@vzhg.nl>"), ("ander@example.org", f"<x{n}@vzhg.nl>")])
-    sent = feedback.read_sent(Project(project))
-    tokens = inbox._Tokens("s" * 32, sent)
+    sent = mailbox_record.read_sent(Project(project))
+    tokens = judge.Tokens(["s" * 32], sent)
     wanted = []
-    with feedback.record(Project(project)) as record:
+    with mailbox_record.record(Project(project)) as record:
         for n, edition in enumerate(("2025-07", "2025-08", "2025-09")):
             original = f"Message-ID: <{edition}.{n}@vzhg.nl>\r\nSubject: x\r\n\r\nx\r\n".encode()
             raw = samples.gmail_mailbox_full(member, original)
-            action = inbox.classify(Fetched(str(n), len(raw), raw, raw), sent, tokens)
-            assert isinstance(action, inbox.Action) and (action.kind, action.edition) == ("temporary", edition)
+            action = judge.judge(Fetched(str(n), len(raw), raw, raw), sent, tokens)
+            assert isinstance(action, judge.Action) and (action.kind, action.edition) == ("temporary", edition)
             wanted = inbox._suppressions_for([action], record, sent)
             if edition != "2025-09":
                 assert wanted == []  # one or two in a row: only counted

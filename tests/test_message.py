@@ -6,7 +6,6 @@ import base64
 import email
 import email.policy
 import html
-import os
 import re
 import shutil
 from email.headerregistry import Address
@@ -19,6 +18,7 @@ from newsletter_cli.compose.build import build
 from newsletter_cli.deliver.message import MessageFactory, unsubscribe_token
 from newsletter_cli.errors import InputError
 from newsletter_cli.members.recipients import Recipient
+from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "editions" / "2025-09"
@@ -139,12 +139,12 @@ def test_unique_message_ids_and_per_recipient_unsubscribe(built):
     assert first["List-Id"] == "VZHG Nieuwsbrief <newsletter.vzhg.nl>"
 
 
-def test_mailto_only_has_no_one_click_header(built):
-    factory = MessageFactory(built, parse_settings({"NEWSLETTER_FROM": "nb@vzhg.nl"}, {}))
+def test_mailto_only_has_no_one_click_header(built, tmp_path):
+    factory = MessageFactory(built, parse_settings({"NEWSLETTER_FROM": "nb@vzhg.nl"}, {}), project=Project(tmp_path))
     msg = parse(factory.for_recipient(LOIS))
     assert msg["List-Unsubscribe-Post"] is None
-    secret = (Path(os.environ["XDG_DATA_HOME"]) / "newsletter" / "unsubscribe-secret").read_text().strip()
-    assert len(secret) == 64  # generated on first use, outside the project folder
+    secret = (tmp_path / "unsubscribe-secret").read_text().strip()
+    assert len(secret) == 64  # generated on first use, in the project folder (any PC with it verifies tokens)
     token = unsubscribe_token("lois@example.org", secret)
     # folded after the colon (the line would pass 78 characters): Python's parser keeps the space
     assert msg["List-Unsubscribe"].strip() == f"<mailto:nb@vzhg.nl?subject=afmelden-{token}>"

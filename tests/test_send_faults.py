@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -92,9 +93,15 @@ def test_failed_members_are_retried_only_with_retry_failed(project):
         server.handler.faults.reject.clear()
         again = send(project, server)
         assert again.sent == 0 and again.plan.failed == 3
+        with Journal(project / "editions" / "2025-09" / "journal.sqlite") as journal:
+            ids = {address: journal.message_id(address) for address in emails}
         retried = send(project, server, retry_failed=True)
         assert retried.sent == 3
         assert_once(server, emails)
+    # each member's Message-ID was given once, random, and the retry went out with it
+    assert len(set(ids.values())) == 5 and all(re.fullmatch(r"<[\w-]{22}@vzhg\.nl>", i) for i in ids.values())
+    for received in server.received:
+        assert email.message_from_bytes(received.data)["Message-ID"] == ids[received.rcpt_tos[0]]
 
 
 def test_ten_refusals_say_how_to_retry(project):

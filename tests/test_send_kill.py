@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import time
 
 import pytest
@@ -49,3 +50,5 @@ def test_sigkill_mid_transaction_then_resume(project):
         output = third.communicate(timeout=120)[0]
         assert third.returncode == 0 and "Send: 1 sent" in output, output
         assert server.count_for(stalled) == 2  # asked for explicitly
+        copies = [email.message_from_bytes(r.data)["Message-ID"] for r in server.received if r.rcpt_tos == [stalled]]
+        assert copies[0] == copies[1]  # the same message again: mail programs fold the two copies

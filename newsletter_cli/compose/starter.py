@@ -35,7 +35,7 @@ FILES = Path(__file__).parent / "starter_files"
 # (file in the package, name in the project)
 COPIED = (("env.example", ".env.example"), ("recipients.example.csv", "recipients.example.csv"),
           ("review.example.csv", "review.example.csv"), ("README.md", "README.md"),
-          ("templates-README.md", f"{TEMPLATES_DIR}/README.md"))
+          ("templates-README.md", f"{TEMPLATES_DIR}/README.md"), ("gitignore", ".gitignore"))
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 

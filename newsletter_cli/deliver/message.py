@@ -9,10 +9,8 @@ recipient. The result is the exact bytes that go on the wire (CRLF line ends).
 from __future__ import annotations
 
 import base64
-import itertools
 import mimetypes
 import secrets
-import time
 from collections.abc import Mapping
 from email.utils import encode_rfc2231, formatdate, getaddresses
 from pathlib import Path
@@ -25,6 +23,7 @@ from newsletter_cli.deliver import headers as rfc_headers
 from newsletter_cli.errors import InputError
 from newsletter_cli.members import unsubscribe
 from newsletter_cli.members.recipients import Recipient
+from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings, missing
 
 SOFT_BREAK = b"=\r\n"
@@ -111,7 +110,7 @@ class SplitPart:
 class MessageFactory:
     """Builds each recipient's message from one rendered edition; `for_recipient` returns wire bytes."""
 
-    def __init__(self, build: Build, settings: Settings, *, test: bool = False):
+    def __init__(self, build: Build, settings: Settings, *, test: bool = False, project: Project | None = None):
         if not settings.newsletter_from:
             raise missing(settings, "NEWSLETTER_FROM", "the messages need a sender",
                           "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>")
@@ -123,11 +122,9 @@ class MessageFactory:
         check_header_value(self.subject, f"{build.loaded.display_path}: the subject")
         self.subject_template = merge.Template(self.subject, "header")  # the subject may hold merge fields
         self.from_address = settings.from_address
-        self._unsubscribe_secret = unsubscribe.load_secret(settings)
+        self._unsubscribe_secret = unsubscribe.load_secret(settings, project)
         self._unsubscribe_base = unsubscribe.mailto_base(settings)
         self.domain = self.from_address.rsplit("@", 1)[-1]
-        self._id_prefix = f"{int(time.time())}.{secrets.token_hex(6)}"
-        self._counter = itertools.count(1)
         self.boundary = f"=_nl_{secrets.token_hex(12)}"
         self.related_boundary = f"=_nlr_{secrets.token_hex(12)}"
         html_text = build.rendered.html
@@ -210,7 +207,10 @@ class MessageFactory:
         return rfc_headers.angle_list("List-Unsubscribe", links)[len("List-Unsubscribe:"):].removeprefix(" ")
 
     def message_id(self) -> str:
-        return f"<{self._id_prefix}.{next(self._counter)}@{self.domain}>"
+        """A new Message-ID, random (128 bits): one member's copy tells nothing about another's, so a bounce
+        or complaint naming it proves it concerns that message. The send journal keeps it per member and
+        edition, and a retry or re-send of that member's message reuses it (mail programs fold the copies)."""
+        return f"<{secrets.token_urlsafe(16)}@{self.domain}>"
 
     def for_recipient(self, recipient: Recipient, message_id: str | None = None) -> bytes:
         """The whole message for one recipient, as bytes with CRLF line ends."""

@@ -191,7 +191,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     built = run_build(project.resolve(edition), project=project)
     if not test:
         _require_postal_address(project)
-    factory = MessageFactory(built, settings, test=test)
+    factory = MessageFactory(built, settings, test=test, project=project)
     plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[],
                 retry_failed=retry_failed, resend_uncertain=resend_uncertain,
                 ignore_check_errors=ignore_check_errors)
@@ -206,7 +206,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
         if journal is None:
             raise NewsletterError("internal: a real send needs its journal")
         journal.recover()
-        with journal.loading() as add:
+        with journal.loading(factory.message_id) as add:
             plan.listing = listing = read_recipients(recipients, project=project, sink=add, sheet=sheet)
             require_recipients(listing)
         counts = journal.listed_counts()

@@ -56,6 +56,9 @@ class NullJournal:
 
     def mark(self, *_: object) -> None: ...
 
+    def message_id(self, _address: str) -> str:
+        return ""  # each test send is a new message
+
     def recover(self) -> list[str]:
         return []
 

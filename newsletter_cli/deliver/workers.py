@@ -41,6 +41,8 @@ CONCURRENCY = ("4.3.2", "concurren")
 class JournalLike(Protocol):
     def mark_sending(self, address: str, fingerprint: str, message_id: str) -> None: ...
 
+    def message_id(self, address: str) -> str: ...
+
     def mark(self, address: str, state: str, reply: str = "") -> None: ...
 
     def recover(self) -> list[str]: ...
@@ -269,7 +271,9 @@ class Sender:
         try:
             if not self.limiter.acquire(self.stop):
                 return None  # stopping: the member stays as it was in the journal
-            message_id = self.factory.message_id()
+            # the member's Message-ID of this edition, given when the list was loaded: a retry or a re-send
+            # of an uncertain one is the same message again, which mail programs fold
+            message_id = self.journal.message_id(recipient.email) or self.factory.message_id()
             data = self.factory.for_recipient(recipient, message_id)
             if connection.smtp is None:
                 try:

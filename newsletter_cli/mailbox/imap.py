@@ -32,6 +32,7 @@ class Fetched:
     size: int
     data: bytes | None  # None when it was not downloaded (too large, or its header said enough)
     header: bytes = b""
+    error: str = ""  # why the server did not give the whole message ("" when it did, or was not asked)
 
 
 def mutf7(name: str) -> str:
@@ -244,7 +245,10 @@ class Mailbox:
                 if length > MAX_MESSAGE_BYTES or not wanted(length, header):
                     yield Fetched(number, length, None, header)
                     continue
-                body = self._ok("reading a message", self.imap.uid("FETCH", number, "(BODY.PEEK[])"))
+                kind, body = self.imap.uid("FETCH", number, "(BODY.PEEK[])")
+                if kind != "OK":  # one message the server cannot give must not stop the run
+                    yield Fetched(number, length, None, header, _text(body)[:200] or kind)
+                    continue
                 text = next((d[1] for d in body if isinstance(d, tuple) and len(d) == 2), None)
                 if isinstance(text, bytes):  # else gone in the meantime (another client moved it)
                     yield Fetched(number, length, text, header)

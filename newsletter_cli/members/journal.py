@@ -193,24 +193,28 @@ class Journal:
                            ((a.lower(), a, now()) for a in addresses))
 
     @contextmanager
-    def loading(self) -> Iterator[Callable[[Recipient], None]]:
+    def loading(self, new_id: Callable[[], str] | None = None) -> Iterator[Callable[[Recipient], None]]:
         """Load a recipient list, in order, as one transaction: yields `add(recipient)`.
 
         New rows are pending, known ones keep their state and get the list's place and fields; rows not
         added are marked unlisted. An exception (a bad line in the file) leaves the journal as it was.
+        `new_id` gives each member without one its Message-ID for this edition, kept for every attempt
+        (a retry or re-send is the same message: mail programs fold the copies).
         """
         stamp = now()
-        batch: list[tuple[str, str, str, str, int, str]] = []
+        batch: list[tuple[str, str, str, str, int, str, str]] = []
         counter = iter(range(1, 1 << 62))
-        insert = ("INSERT INTO recipients(key, email, name, fields, position, listed, updated) "
-                  "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT(key) DO UPDATE SET email=excluded.email, "
-                  "name=excluded.name, fields=excluded.fields, position=excluded.position, listed=1")
+        insert = ("INSERT INTO recipients(key, email, name, fields, position, listed, updated, message_id) "
+                  "VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT(key) DO UPDATE SET email=excluded.email, "
+                  "name=excluded.name, fields=excluded.fields, position=excluded.position, listed=1, "
+                  "message_id=CASE WHEN message_id='' THEN excluded.message_id ELSE message_id END")
         with self._tx() as db:
             db.execute("UPDATE recipients SET listed=0")
 
             def add(recipient: Recipient) -> None:
                 batch.append((recipient.key, recipient.email, recipient.name,
-                              json.dumps(recipient.fields, ensure_ascii=False), next(counter), stamp))
+                              json.dumps(recipient.fields, ensure_ascii=False), next(counter), stamp,
+                              new_id() if new_id else ""))
                 if len(batch) >= BATCH:
                     db.executemany(insert, batch)
                     batch.clear()
@@ -242,6 +246,12 @@ class Journal:
         with self._tx() as db:
             db.execute("UPDATE recipients SET state='sending', attempts=attempts+1, updated=?, fingerprint=?, "
                        "message_id=? WHERE key=?", (now(), fingerprint, message_id, address.lower()))
+
+    def message_id(self, address: str) -> str:
+        """The Message-ID the member's message of this edition went out with, or "" when none did yet."""
+        with self._lock:
+            row = self._db.execute("SELECT message_id FROM recipients WHERE key=?", (address.lower(),)).fetchone()
+        return str(row[0]) if row and row[0] else ""
 
     def mark(self, address: str, state: str, reply: str = "") -> None:
         """The outcome of a transaction (or 'pending' again); see `_tx` on why this needs no fsync."""

@@ -153,18 +153,49 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
     return find_column(header, names)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel read a cell as a formula
+
+
+def normal_address(address: str) -> str:
+    """The one form addresses are compared in: lower case, the domain in IDNA (xn--) form, so that
+    `user@xn--bcher-kva.example` and `User@Bücher.example` are the same member."""
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address.lower()
+    import idna
+
+    try:
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        pass
+    return f"{local}@{domain}".lower()
+
+
+def cell_text(value: str) -> str:
+    """A cell as written by `excel_safe`, read back: the quote that kept a formula character inert is dropped."""
+    value = value.strip()
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value
+
+
+def excel_safe(value: str) -> str:
+    """A value Excel shows as text: a leading = + - @ tab or CR would make it a formula, so it gets a quote."""
+    return "'" + value if value[:1] in FORMULA_START else value
+
+
 def read_suppressions(path: Path) -> set[str]:
-    """Addresses never to send to (unsubscribed, bounced), lower case: an 'email' column, or the first one."""
+    """Addresses never to send to (unsubscribed, bounced), in their normal form (`normal_address`): an 'email'
+    column, or the first one."""
     _, header, rows, _ = read_rows(path, allow_empty=True)  # nobody unsubscribed yet
     column = _column(header, EMAIL_COLUMNS)
     found: set[str] = set()
     if column is None:
         column = 0
         if header and "@" in header[0]:
-            found.add(header[0])
+            found.add(normal_address(cell_text(header[0])))
     for _, row in rows:
         if len(row) > column and row[column].strip():
-            found.add(row[column].strip().lower())
+            found.add(normal_address(cell_text(row[column])))
     return found
 
 
@@ -225,7 +256,7 @@ def read_recipients(path: Path, suppressions: Path | None = None, project: Proje
             result.duplicate_of.append((line, seen[key]))
             continue
         seen[key] = line
-        if key in suppressed or raw.lower() in suppressed:
+        if normal_address(address) in suppressed or normal_address(raw) in suppressed:
             result.suppressed += 1
             continue
         fields["email"] = address

@@ -1,6 +1,9 @@
 """suppressions.csv: who must never get the newsletter again, as a file a secretary can open in Excel.
 
 Columns `email;reason;date;edition;detail`, UTF-8 with BOM, `;` (what Dutch Excel reads without questions).
+Every cell Excel could read as a formula (= + - @ tab CR at the start; an address like +31-70-...@gemeente.nl
+too) is written with a leading quote, and read back without it. Addresses are compared in one normal form
+(`normal_address`: IDNA domain, lower case), so punycode and Unicode spellings meet.
 Every change rewrites the whole file into a temporary file and renames it over the old one, under a lock:
 never a half-written file, and two commands at once cannot lose each other's lines. Each address once.
 A file made by hand (only an email column, commas) is kept: its rows stay, the new columns are added.
@@ -22,6 +25,9 @@ from newsletter_cli.members.lists import find_column
 from newsletter_cli.members.recipients import (
     EMAIL_COLUMNS,
     SUPPRESSIONS_FILE,
+    cell_text,
+    excel_safe,
+    normal_address,
     read_rows,
 )
 from newsletter_cli.project import Project, current, display
@@ -45,7 +51,8 @@ class Suppression:
 
     @property
     def key(self) -> str:
-        return self.email.strip().lower()
+        """The address in the one form addresses are compared in (IDNA domain, lower case)."""
+        return normal_address(self.email)
 
 
 def default_path(project: Project | None = None) -> Path:
@@ -58,9 +65,8 @@ def today() -> str:
 
 
 def _cell(value: str) -> str:
-    """A value Excel shows as text: a leading = + - @ would make it a formula (the detail comes from strangers)."""
-    value = " ".join(value.split())
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t") else value
+    """A value Excel shows as text, on one line (the detail comes from strangers; an address may start with +)."""
+    return excel_safe(" ".join(value.split()))
 
 
 def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -73,12 +79,12 @@ def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if column is None:  # a bare list of addresses, no header line
         column = 0
         if header and "@" in header[0]:
-            out.append({"email": header[0]})
+            out.append({"email": cell_text(header[0])})
         header = ["email"]
     names = [("email" if i == column else name) for i, name in enumerate(header)]
     for _, row in rows:
         if len(row) > column and row[column].strip():
-            out.append({name: row[i].strip() for i, name in enumerate(names) if name and i < len(row)})
+            out.append({name: cell_text(row[i]) for i, name in enumerate(names) if name and i < len(row)})
     extra = [n for n in names if n and n not in COLUMNS]
     return [*COLUMNS, *extra], out
 
@@ -99,7 +105,7 @@ def _write(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([row.get(c, "") for c in columns])
+        writer.writerow([_cell(row.get(c, "")) for c in columns])
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as out:
@@ -129,7 +135,7 @@ def add(path: Path, entries: Iterable[Suppression]) -> list[Suppression]:
     try:
         with _locked(path):
             columns, rows = _read(path)
-            have = {row["email"].lower() for row in rows}
+            have = {normal_address(row["email"]) for row in rows}
             added: list[Suppression] = []
             for entry in entries:
                 if entry.key in have:
@@ -137,7 +143,7 @@ def add(path: Path, entries: Iterable[Suppression]) -> list[Suppression]:
                 have.add(entry.key)
                 added.append(entry)
                 rows.append({"email": entry.email.strip(), "reason": entry.reason, "date": entry.date or today(),
-                             "edition": entry.edition, "detail": _cell(entry.detail)})
+                             "edition": entry.edition, "detail": entry.detail})
             if added:
                 _write(path, columns, rows)
             return added
@@ -149,14 +155,14 @@ def remove(path: Path, address: str) -> Suppression | None:
     """Take an address off the list; returns what was there, or None if it was not on it."""
     from filelock import Timeout
 
-    key = address.strip().lower()
+    key = normal_address(address)
     try:
         with _locked(path):
             columns, rows = _read(path)
-            keep = [row for row in rows if row["email"].lower() != key]
+            keep = [row for row in rows if normal_address(row["email"]) != key]
             if len(keep) == len(rows):
                 return None
-            gone = next(row for row in rows if row["email"].lower() == key)
+            gone = next(row for row in rows if normal_address(row["email"]) == key)
             _write(path, columns, keep)
             return Suppression(gone["email"], gone.get("reason", ""), gone.get("date", ""), gone.get("edition", ""),
                                gone.get("detail", ""))
