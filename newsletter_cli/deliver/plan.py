@@ -29,6 +29,7 @@ from newsletter_cli.project import Project, current, display, display_dir
 from newsletter_cli.settings import Settings
 
 OUTBOX = "outbox"
+OUTBOX_SAMPLE = 100  # a dry run writes at most this many .eml files (50,000 would be gigabytes)
 M365_DAILY_LIMIT = 10_000
 
 
@@ -242,7 +243,8 @@ def summary(plan: Plan) -> list[str]:
     if plan.errors and plan.ignore_check_errors and not plan.test and not plan.outbox:
         lines.append("Check:      ERRORS IGNORED (--ignore-check-errors): this is recorded in the journal")
     if plan.outbox:
-        lines.append(f"Mode:       nothing is sent; every message is written to {display_dir(plan.folder / OUTBOX)}")
+        lines.append(f"Mode:       nothing is sent; a sample (the first {min(len(plan.recipients), OUTBOX_SAMPLE)} "
+                     f"of these, at most {OUTBOX_SAMPLE}) is written to {display_dir(plan.folder / OUTBOX)}")
     else:
         limiter = RateLimiter(s.send_rate)
         rate = f"{s.send_rate} per minute" if s.send_rate else "no rate limit"

@@ -88,6 +88,17 @@ def unwritable(path: Path, exc: BaseException) -> NewsletterError:
                            "Who was already sent stays recorded.")
 
 
+def foreign(path: Path, edition: str, was: str, here: str) -> NewsletterError:
+    """A journal of another edition, e.g. in a folder copied from last month's."""
+    where = f" (in {was})" if was else ""
+    return NewsletterError(
+        f"{path}: this send journal belongs to edition {edition}{where}, not to {here}: the folder was copied "
+        f"or renamed. Nothing was sent. If {here} is a copy of {edition}, delete (or rename) journal.sqlite in "
+        f"this folder, and the build/ and outbox/ folders, and run the command again; next time start an edition "
+        f"with `newsletter new {here}` (or copy only edition.yaml and images/). If you renamed {edition}'s folder "
+        f"yourself, give it its old name back.")
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -272,6 +283,34 @@ class Journal:
             row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
+    def copy_to(self, target: Path) -> None:
+        """A consistent copy of the journal (SQLite's backup: safe while a send writes to it)."""
+        with self._lock:
+            try:
+                copy = sqlite3.connect(str(target))
+                try:
+                    self._db.backup(copy)
+                finally:
+                    copy.close()
+            except sqlite3.Error as exc:
+                raise unwritable(target, exc) from None
+
+    def claim(self, folder: Path, adopt: bool = True) -> None:
+        """Tie the journal to its edition (the folder's name, and where it was); refuse one of another edition.
+
+        A folder copied in Explorer from last month's carries its journal along: without this, the send of the
+        new edition would skip everyone as "already sent". A journal from before this was recorded adopts the
+        edition it is found in, once.
+        """
+        edition = self.meta("edition")
+        if edition is None:
+            if adopt:
+                self.set_meta("edition", folder.name)
+                self.set_meta("folder", str(folder.resolve()))
+            return
+        if edition != folder.name:
+            raise foreign(self.path, edition, self.meta("folder") or "", folder.name)
+
 
 @contextmanager
 def exclusive(folder: Path) -> Iterator[None]:
@@ -297,6 +336,7 @@ def status(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         return report
     with Journal(path) as journal:
+        journal.claim(folder)
         counts = journal.counts()
         report["counts"] = counts
         report["total"] = sum(counts.values())
