@@ -212,7 +212,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     plan.errors = _check_errors(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
-        plan.warnings += problem_lines(plan.listing)
+        plan.warnings += plan.listing.warnings + problem_lines(plan.listing)
     if not test and len(plan.recipients) > M365_DAILY_LIMIT and not plan.outbox:
         plan.warnings.append(f"Microsoft 365 accepts {M365_DAILY_LIMIT:,} recipients a day: if the server stops "
                              "the send, run the same command again tomorrow to go on")
