@@ -179,3 +179,34 @@ def test_a_windows_console_close_finishes_the_message_in_flight(project):
     assert sorted(states.values()) == ["pending", "pending", "pending", "sent"]
     assert [r.rcpt_tos[0] for r in server.received] == [k for k, v in states.items() if v == "sent"]
     assert set(CONSOLE_EVENTS) == {CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT}
+
+
+def test_the_journal_keeps_only_the_columns_the_edition_uses_and_is_private(project):
+    """AVG data minimisation: the member list's phone numbers, dates of birth and notes stay in the list; the
+    journal (and its -wal/-shm) is readable by the owner only."""
+    import json
+    import sqlite3
+
+    (project / "leden.csv").write_text(
+        "email;naam;aanhef;telefoon;geboortedatum;notities\n"
+        "an@example.org;An de Vries;Beste An;06-12345678;1970-03-01;rolstoel\n"
+        "bo@example.org;Bo Bakker;Hoi Bo;06-87654321;1980-12-24;\n", encoding="utf-8")
+    with SmtpServer() as server:
+        result = send(project, server)
+        assert result.sent == 2
+        bodies = b"".join(r.data for r in server.received)
+    assert b"Beste An" in bodies and b"Hoi Bo" in bodies  # the field the edition uses still arrives
+    path = journal_of(project)
+    with sqlite3.connect(path) as db:
+        rows = dict(db.execute("SELECT key, fields FROM recipients"))
+        blob = b"".join(line.encode() for line in db.iterdump())
+    assert {key: json.loads(fields) for key, fields in rows.items()} == {
+        "an@example.org": {"email": "an@example.org", "aanhef": "Beste An"},
+        "bo@example.org": {"email": "bo@example.org", "aanhef": "Hoi Bo"}}
+    for secret in (b"06-12345678", b"1970-03-01", b"rolstoel", b"telefoon"):
+        assert secret not in blob
+    if sys.platform != "win32":
+        for suffix in ("", "-wal", "-shm"):
+            file = Path(f"{path}{suffix}")
+            if file.exists():
+                assert file.stat().st_mode & 0o777 == 0o600, (file, oct(file.stat().st_mode))

@@ -12,13 +12,15 @@ rebuilding an edition after a partial send does not make anyone already sent get
 the build fingerprint it was sent with. A row is marked `sending` (committed) when the server has said 354
 to DATA, just before the message itself goes out, and `sent`/`deferred`/`failed` after the reply; a `sending`
 row found by the next run means the process died in between and becomes `uncertain`, re-sent only on
-request. The journal never holds a password.
+request. The journal never holds a password, and of each member only the address, the name and the merge fields the
+edition uses (not the list's other columns: phone, date of birth, notes); it is readable by its owner only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -99,6 +101,20 @@ def foreign(path: Path, edition: str, was: str, here: str) -> NewsletterError:
         f"yourself, give it its old name back.")
 
 
+def private(path: Path) -> None:
+    """The journal holds members' addresses and merge fields: readable by the owner only (0600) where the
+    platform has file modes, with its -wal and -shm files (SQLite gives new ones the database's mode)."""
+    if os.name != "posix":
+        return  # Windows: the user's profile folder is private already; chmod only sets read-only there
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            Path(f"{path}{suffix}").chmod(0o600)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return  # a file system without modes (a FAT stick, a share): nothing to tighten
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -127,6 +143,7 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
             self._migrate()
+            private(path)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if existed and not isinstance(exc, sqlite3.OperationalError):
