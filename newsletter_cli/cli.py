@@ -287,7 +287,10 @@ class _SendProgress:
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+            try:
+                self.bar.__exit__(None, None, None)
+            except Exception:  # only a display: the send's outcome is printed next, whatever happens here
+                pass
 
 
 def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
