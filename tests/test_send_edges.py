@@ -210,3 +210,33 @@ def test_the_journal_keeps_only_the_columns_the_edition_uses_and_is_private(proj
             file = Path(f"{path}{suffix}")
             if file.exists():
                 assert file.stat().st_mode & 0o777 == 0o600, (file, oct(file.stat().st_mode))
+
+
+def test_a_stop_does_not_wait_for_a_stalled_server_longer_than_the_grace(project):
+    """The server stores the message and never answers (data timeout 600 s): after the stop the send waits
+    `stop_grace` seconds (60 in use, 1 here), then aborts and names the member as uncertain."""
+    write_list(project, addresses(3))
+    with SmtpServer(stall_after=0) as server:
+        settings = settings_for(server)
+        journal = Journal(journal_of(project))
+        plan = plan_send("2025-09", recipients=project / "leden.csv", settings=settings, journal=journal,
+                         ignore_check_errors=True)
+        sender = Sender(settings, plan.recipients, len(plan.recipients), plan.factory, plan.fingerprint, journal,
+                        shared_limiter(settings), retry_delays=(0,), reconnect_delays=(0,))
+        sender.stop_grace = 1.0
+        runner = threading.Thread(target=sender.run)
+        runner.start()
+        deadline = time.monotonic() + 30
+        while "sending" not in journal.states().values():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        stopped = time.monotonic()
+        sender.request_stop("Ctrl+C")
+        runner.join(30)
+        assert not runner.is_alive() and time.monotonic() - stopped < 10
+        states = journal.states()
+        journal.close()
+    assert sender.outcome.stopped == ("aborted (the server did not answer within 1 s of the stop) without waiting "
+                                      "for the server: 1 member(s) are now uncertain: lid000@example.org")
+    assert states == {"lid000@example.org": "uncertain", "lid001@example.org": "pending",
+                      "lid002@example.org": "pending"}
