@@ -256,6 +256,9 @@ def new(edition_id: str, source: str | None) -> None:
     click.echo(f"Created {display(made.path)}")
     click.echo(f"Date: {made.date.isoformat()}, {made.date_reason}")
     click.echo(f"Edit it, then run: newsletter preview {edition_id}")
+    click.echo(f"To reuse a photo, copy it into {display(made.path.parent / 'images')}. Copy nothing else from an "
+               "earlier edition's folder (never journal.sqlite, build/ or outbox/: the journal records who got "
+               "that edition).")
 
 
 @cli.command()
@@ -346,7 +349,10 @@ class _SendProgress:
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+            try:
+                self.bar.__exit__(None, None, None)
+            except Exception:  # only a display: the send's outcome is printed next, whatever happens here
+                pass
 
 
 def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
@@ -379,7 +385,9 @@ def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
               help="The recipient list (.xlsx, or CSV from Excel).")
 @click.option("--sheet", metavar="NAME", help="With an .xlsx list: the sheet to read (default: the first).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
-@click.option("--dry-run", is_flag=True, help="Write every message to editions/<id>/outbox/; send nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Send nothing: write a sample (the first 100 messages at most) to editions/<id>/outbox/. "
+              "Skips those already sent, as the real send would.")
 @click.option("--limit", type=click.IntRange(min=1), help="Send only to the first N not sent yet.")
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send to the uncertain ones (their reply was lost; they may get it twice).")

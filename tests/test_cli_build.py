@@ -119,3 +119,22 @@ def test_real_process_builds_and_fails_cleanly(project: Path) -> None:
         "editions/2025-10/edition.yaml:4: section 1: unknown field 'titel' (did you mean 'title'?)",
     ]
     assert not (bad.parent / "build").exists()
+
+
+@pytest.mark.parametrize("where", ["../buiten.png", "ABSOLUTE"])
+def test_a_logo_outside_the_project_folder_is_refused_with_its_line(project, where):
+    """Issue 20: the theme's logo is attached to every message; like item images it must be in the project."""
+    from PIL import Image
+
+    outside = project.parent / "buiten.png"
+    Image.new("RGB", (40, 20), (0, 80, 160)).save(outside)
+    logo = str(outside) if where == "ABSOLUTE" else where
+    (project / "theme.yaml").write_text(f"logo_width: 120\nlogo: '{logo}'\n", encoding="utf-8")
+    for command in (["build", "2025-09"], ["check", "2025-09"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert f"theme.yaml:2: logo '{logo}' is outside the project folder" in result.output, result.output
+    (project / "buiten.png").write_bytes(outside.read_bytes())
+    (project / "theme.yaml").write_text("logo: buiten.png\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["build", "2025-09"]).exit_code == 0

@@ -160,3 +160,80 @@ def test_a_libreoffice_spreadsheet_is_named(project: Path) -> None:
     result = CliRunner().invoke(cli, ["recipients", "check", "leden.ods"])
     assert result.exit_code == 2
     assert result.output.startswith("Error: leden.ods: this is an OpenDocument spreadsheet (.ods, from LibreOffice).")
+
+
+def formatted_to_the_bottom(path: Path, members: int = 300, dimension: str = "A1:XFD1048576") -> None:
+    """A member list as Excel leaves it after someone formatted whole rows: `members` rows with 20 columns, then
+    empty formatted rows down to row 1,048,576, and a bogus stored dimension (issue 20: 45 s and 1 GB)."""
+    import io
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["E-mailadres", "Naam", "Telefoon", "Geboortedatum", "Notities", *[f"Kolom {i}" for i in range(15)]])
+    for i in range(members):
+        sheet.append([f"lid{i:03d}@example.org", f"Lid {i}", "06-12345678", "1970-01-01", "notitie", *["x"] * 15])
+    plain = io.BytesIO()
+    workbook.save(plain)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = re.sub(r'<dimension ref="[^"]*"/>', f'<dimension ref="{dimension}"/>', data.decode())
+                empty = "".join(f'<row r="{n}" spans="1:20" s="1" customFormat="1" ht="15"/>'
+                                for n in range(members + 2, 1_048_577))
+                data = text.replace("</sheetData>", empty + "</sheetData>").encode()
+            out.writestr(item, data)
+
+
+@pytest.mark.slow  # writes a sheet of 1,048,576 rows (a few seconds), reads it in a process of its own
+def test_a_sheet_formatted_down_to_the_last_row_reads_fine_in_little_memory(project: Path) -> None:
+    """Read in a process of its own, which reports its peak memory (openpyxl took 633 MB and 45 s here)."""
+    import subprocess
+    import sys
+
+    formatted_to_the_bottom(project / "leden.xlsx")
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("reads the peak memory from /proc (Linux)")
+    # VmHWM: this process's own peak (ru_maxrss would carry pytest's over from before the exec)
+    script = ("import re, sys; from newsletter_cli.cli import cli\n"
+              "try: cli.main(['recipients', 'check', 'leden.xlsx'])\n"
+              "except SystemExit: pass\n"
+              "status = open('/proc/self/status').read()\n"
+              "sys.stderr.write('PEAK ' + re.search(r'VmHWM:\\s*(\\d+)', status).group(1))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=300)
+    assert "leden.xlsx: 300 recipients (300 rows: 0 invalid" in done.stdout, done.stdout + done.stderr
+    assert "lid299@example.org" not in done.stderr
+    peak_mb = int(done.stderr.rsplit("PEAK ", 1)[1]) / 1024  # Linux: kilobytes
+    assert peak_mb < 150, peak_mb  # openpyxl: 633 MB
+
+
+@pytest.mark.parametrize("dimension", ["A1:XFD1048576", ""])
+def test_a_bogus_or_missing_dimension_does_no_harm(project: Path, dimension: str) -> None:
+    import io
+    import zipfile
+
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.append(["Naam", "E-mail"])
+    workbook.active.append(["Gül Şen", "gul@example.org"])
+    workbook.active.append([None, None])
+    workbook.active.append(["Ali Yılmaz", "ali@example.org"])
+    plain = io.BytesIO()
+    workbook.save(plain)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(project / "leden.xlsx", "w") as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<dimension ref="A1:B4"/>', f'<dimension ref="{dimension}"/>'.encode()
+                                    if dimension else b"")
+            out.writestr(item, data)
+    from newsletter_cli.members.recipients import read_recipients
+
+    listing = read_recipients(project / "leden.xlsx")
+    assert [(r.email, r.name) for r in listing.recipients] == [("gul@example.org", "Gül Şen"),
+                                                               ("ali@example.org", "Ali Yılmaz")]

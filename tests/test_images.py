@@ -191,3 +191,79 @@ def test_a_damaged_photo_is_sent_as_it_is(project: Path) -> None:
     result = build(project / EDITION / "edition.yaml")
     assert result.images == [] and result.rendered.image_files["images/kapot.jpg"] == path
     assert path.read_bytes() == damaged
+
+
+def noisy_photo_png(w: int = 2000, h: int = 1400) -> bytes:
+    """A photo saved as PNG (a screenshot of a photo, an export): smooth gradients under sensor noise."""
+    gradient = Image.linear_gradient("L")
+    base = Image.merge("RGB", [gradient.resize((w, h)), gradient.rotate(90).resize((w, h)), Image.new("L", (w, h), 90)])
+    noise = Image.effect_noise((w, h), 12)
+    photo = ImageChops.add(base, Image.merge("RGB", [noise, noise, noise]), 1.0, -128)
+    out = io.BytesIO()
+    photo.save(out, "PNG")
+    return out.getvalue()
+
+
+def flat_drawing_png(w: int = 2000, h: int = 1000) -> bytes:
+    """A chart or a logo: a few flat colours, hard edges."""
+    from PIL import ImageDraw
+
+    drawing = Image.new("RGB", (w, h), (255, 255, 255))
+    draw = ImageDraw.Draw(drawing)
+    for n, colour in enumerate([(0, 80, 160), (230, 120, 0), (40, 160, 60), (200, 30, 40)]):
+        draw.rectangle((100 + n * 450, h - 200 - n * 180, 400 + n * 450, h - 100), fill=colour)
+    out = io.BytesIO()
+    drawing.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def test_a_png_photo_is_sent_as_a_smaller_jpeg_and_check_does_not_warn(project: Path) -> None:
+    """Issue 20: a 129 KB PNG became 323 KB, and then `check` asked to shrink it; no width: no false warning."""
+    original = noisy_photo_png()
+    with_image(project, "foto.png", original, width=None)
+    [made] = build(project / EDITION / "edition.yaml").images
+    sent = Image.open(made.sent)
+    assert sent.format == "JPEG" and made.sent.suffix == ".jpg" and sent.width == DENSITY * CONTENT_WIDTH
+    assert made.after < made.before == len(original) and "as JPEG" in str(made)
+    checked = CliRunner().invoke(cli, ["check", "2025-09", "--json"])
+    codes = [finding["code"] for finding in json.loads(checked.output)["findings"]]
+    assert "image-width" not in codes and not SIZE_CODES & set(codes), checked.output
+
+
+def test_a_drawing_stays_a_png_and_never_grows(project: Path, server: SmtpServer) -> None:
+    original = flat_drawing_png()
+    with_image(project, "grafiek.png", original, width=None)
+    result = build(project / EDITION / "edition.yaml")
+    for made in result.images:
+        assert Image.open(made.sent).format == "PNG" and made.after <= made.before
+    sent = result.rendered.image_files["images/grafiek.png"]
+    assert Image.open(sent).format == "PNG" and sent.stat().st_size <= len(original)
+
+
+def test_a_result_that_is_not_smaller_keeps_the_original(project: Path) -> None:
+    """A small, tightly compressed two-colour PNG wider than needed: scaling adds grey edges, so the original
+    (already the smallest) is sent as it is, and the next build knows it from the cache."""
+    stripes = Image.new("1", (1600, 40))
+    for x in range(0, 1600, 2):
+        stripes.paste(1, (x, 0, x + 1, 40))
+    out = io.BytesIO()
+    stripes.save(out, "PNG", optimize=True)
+    path = with_image(project, "strepen.png", out.getvalue(), width=None)
+    for _ in range(2):
+        result = build(project / EDITION / "edition.yaml")
+        assert result.images == [] and result.rendered.image_files["images/strepen.png"] == path
+
+
+def test_an_image_with_too_many_pixels_is_a_clear_message(project: Path) -> None:
+    """Issue 20: a 580 KB PNG took 1.8 GB during build, with a raw Pillow warning. A flat 10,000 x 7,000 PNG
+    (70 megapixels, a few hundred KB) is refused before it is decoded, naming the file and what to do."""
+    out = io.BytesIO()
+    Image.new("L", (10_000, 7_000), 200).save(out, "PNG")
+    assert len(out.getvalue()) < 1_000_000
+    with_image(project, "poster.png", out.getvalue())
+    for command in (["build", "2025-09"], ["check", "2025-09"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "poster.png: the image is 10,000 x 7,000 pixels, too large" in result.output
+        assert "save it at most 2400 pixels wide" in result.output and "DecompressionBomb" not in result.output

@@ -26,7 +26,9 @@ def test_new_copies_the_structure_with_placeholders(project: Path) -> None:
         "Created editions/2025-10/edition.yaml",
         ("Date: 2025-10-23, the fourth Thursday of the month, like 2025-09-25; change date: in the file if you "
          "send on another day"),
-        "Edit it, then run: newsletter preview 2025-10"]
+        "Edit it, then run: newsletter preview 2025-10",
+        "To reuse a photo, copy it into editions/2025-10/images. Copy nothing else from an earlier edition's folder "
+        "(never journal.sqlite, build/ or outbox/: the journal records who got that edition)."]
     old = yaml.safe_load((project / "editions" / "2025-09" / "edition.yaml").read_text(encoding="utf-8"))
     new_path = project / "editions" / "2025-10" / "edition.yaml"
     new = load(new_path).edition

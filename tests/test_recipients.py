@@ -132,3 +132,32 @@ def test_the_list_is_read_again_from_a_snapshot_not_held(tmp_path):
                                                    ("d@example.org", "D" * 3000)]
     assert people[0].fields == {"email": "a@example.org", "naam": "Anna", "aanhef": "Beste Anna"}
     assert list(result) == people  # as often as needed
+
+
+def test_letters_lost_to_question_marks_in_plain_csv_are_a_warning_naming_the_rows(project):
+    """Issue 20: Excel's plain CSV (Windows-1252) cannot hold ş, ı, ğ and writes '?': "Beste Gül?en,". A '?' in
+    a web address or a sentence is not a lost letter; an .xlsx holds every letter."""
+    rows = ["email;naam;notities", "gul@example.org;Gül?en Şahin;", "ali@example.org;Ali;Komt hij? Ja.",
+            "jan@example.org;Jan;https://vzhg.nl/?a=b", "ayse@example.org;Ay?e Y?lmaz;"]
+    (project / "leden.csv").write_bytes("\r\n".join(rows).replace("Ş", "?").encode("cp1252") + b"\r\n")
+    result = CliRunner().invoke(cli, ["recipients", "check", "leden.csv"])
+    assert_no_traceback(result)
+    assert result.exit_code == 0, result.output
+    assert ("warning: leden.csv: a '?' stands between letters on lines 2, 5 ('Gül?en', 'Ay?e', 'Y?lmaz'): "
+            "Excel's plain 'CSV' cannot hold letters such as ş, ı, ğ and writes '?' instead, so the email would "
+            "say 'Gül?en'. Save the list from Excel as 'CSV UTF-8 (comma delimited)' or as an .xlsx workbook"
+            in result.output), result.output
+    (project / ".env").write_text("NEWSLETTER_FROM=nb@vzhg.nl\n")
+    dry = CliRunner().invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--dry-run"])
+    assert "a '?' stands between letters on lines 2, 5" in dry.output, dry.output
+
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.active.append(["email", "naam"])
+    workbook.active.append(["wie@example.org", "Wie?Wat"])  # typed so in Excel: the file holds what was typed
+    workbook.save(project / "leden.xlsx")
+    assert "stands between letters" not in CliRunner().invoke(cli, ["recipients", "check", "leden.xlsx"]).output
+    utf8 = project / "leden-utf8.csv"
+    utf8.write_text("email;naam\ngul@example.org;Gülşen Şahin\n", encoding="utf-8-sig")
+    assert read_recipients(utf8).warnings == []

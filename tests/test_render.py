@@ -411,3 +411,35 @@ def test_one_copy_of_the_outlook_com_dark_rules_with_both_prefixes(example) -> N
     outlook = card[1]
     assert "[data-ogsc] .nl-card," in outlook and "[data-ogsb] .nl-card," in outlook
     assert styles.count("[data-ogsc] .nl-divider p") == styles.count("[data-ogsb] .nl-divider p") == 1
+def test_short_lines_a_timetable_and_a_subheading_inside_an_item(project):
+    """Issue 20: `<br>` was printed literally; a `###` inside an item looked like the item's title (h3). Now
+    `<br>` is a line break (as two spaces at a line's end), a heading in a text is an h4, smaller than the
+    title, and a table in the middle of a text is a table, in the email and in the plain-text part."""
+    from click.testing import CliRunner
+
+    from newsletter_cli.cli import cli
+
+    yaml_file = project / "editions" / "2025-09" / "edition.yaml"
+    text = yaml_file.read_text(encoding="utf-8")
+    first = '      - title: "Najaarscongres 21 november"\n        body: |\n'
+    assert first in text
+    body = ("          Kom langs:<br>maandag 9.00 uur<br />\n          dinsdag 10.00 uur  \n          woensdag 11.00 uur\n\n"
+            "          ### Programma van de dag\n\n          | tijd | wat |\n          | --- | --- |\n"
+            "          | 9.30 | ontvangst |\n          | 10.00 | opening |\n\n          Daarna volgt de lunch.\n\n")
+    yaml_file.write_text(text.replace(first, first + body, 1), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["build", "2025-09"])
+    assert result.exit_code == 0, result.output
+    build_dir = project / "editions" / "2025-09" / "build"
+    html = (build_dir / "email.html").read_text(encoding="utf-8")
+    assert "&lt;br" not in html
+    assert re.search(r"Kom langs:<br ?/?>\s*maandag 9.00 uur<br ?/?>\s*dinsdag 10.00 uur<br ?/?>\s*woensdag", html)
+    subheading = re.search(r"<h4[^>]*>Programma van de dag</h4>", html)
+    title = re.search(r"<h3[^>]*>Najaarscongres 21 november</h3>", html)
+    assert subheading and title and title.start() < subheading.start()
+    assert "Programma van de dag</h3>" not in html
+    size = {tag: int(re.search(rf"<{tag} style=\"[^\"]*font-size: ?(\d+)px", html).group(1)) for tag in ("h3", "h4")}
+    assert size["h4"] < size["h3"]
+    assert re.search(r"<td[^>]*>9.30</td>\s*<td[^>]*>ontvangst</td>", html)
+    plain = (build_dir / "email.txt").read_text(encoding="utf-8")
+    assert "Kom langs:\nmaandag 9.00 uur\ndinsdag 10.00 uur\nwoensdag 11.00 uur" in plain
+    assert "9.30 | ontvangst" in plain and "<br" not in plain

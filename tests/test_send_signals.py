@@ -35,10 +35,10 @@ def states(project: Path) -> dict[str, str]:
         return {}
 
 
-def start_send(project: Path, server: SmtpServer) -> subprocess.Popen:
+def start_send(project: Path, server: SmtpServer, extra: str = "") -> subprocess.Popen:
     (project / "leden.csv").write_text("email\n" + "\n".join(EMAILS) + "\n")
     (project / ".env").write_text(f"SMTP_HOST=127.0.0.1\nSMTP_PORT={server.port}\nSMTP_SECURITY=none\n"
-                                  "NEWSLETTER_FROM=nb@vzhg.nl\nSEND_RATE=0\n")
+                                  "NEWSLETTER_FROM=nb@vzhg.nl\nSEND_RATE=0\n" + extra)
     (project / ".env").chmod(0o600)
     process = newsletter(project, "send", "2025-09", "--recipients", "leden.csv", "--yes", "--ignore-check-errors")
     deadline = time.monotonic() + 60
@@ -87,3 +87,39 @@ def test_ctrl_c_twice_aborts_and_names_the_uncertain(project):
         time.sleep(2.5)  # the server answers the abandoned message in the end
         got = stored(server)
         assert len(got) == len(set(got))
+
+
+@pytest.mark.slow  # waits 5.5 s between the two Ctrl+C, past the window the old code had
+def test_a_second_ctrl_c_aborts_however_long_after_the_first_against_a_stalled_server(project):
+    """The server stores the first message and never answers (its data timeout is the default 10 minutes):
+    the first Ctrl+C waits for it, the second one, 5.5 s later, ends the send at once."""
+    with SmtpServer(stall_after=0) as server:
+        process = start_send(project, server)
+        in_flight = next(k for k, v in states(project).items() if v == "sending")
+        process.send_signal(signal.SIGINT)
+        time.sleep(5.5)
+        assert process.poll() is None  # still waiting for the stalled server
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        output = process.communicate(timeout=30)[0]
+        assert time.monotonic() - started < 10, output
+        assert process.returncode == 1, output
+        assert "press Ctrl+C again to stop at once" in output
+        assert "aborted (Ctrl+C twice)" in output and in_flight in output and "Traceback" not in output
+        assert "finished and recorded" not in output
+        assert states(project)[in_flight] == "uncertain"
+
+
+def test_the_closing_line_after_a_stop_says_a_message_that_timed_out_is_uncertain(project):
+    """SIGTERM while the server stalls on a message, with a 2 s data timeout: that message is uncertain, and
+    the closing line says so instead of "the messages in progress were finished"."""
+    with SmtpServer(stall_after=0) as server:
+        process = start_send(project, server, "SMTP_DATA_TIMEOUT=2\n")
+        in_flight = next(k for k, v in states(project).items() if v == "sending")
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+        assert process.returncode == 1, output
+        assert "finished and recorded" not in output and "Traceback" not in output
+        assert f"1 message(s) in progress got no answer from the server and are uncertain: {in_flight}" in output
+        assert states(project)[in_flight] == "uncertain"
+        assert list(states(project).values()).count("pending") == len(EMAILS) - 1

@@ -268,7 +268,7 @@ def check_images(ctx: Context, images: list[ImageRef]) -> list[Diagnostic]:
         if image.in_text:
             results.append(ctx.at("warning", field, f"{name} has no width; Outlook shows it at its full size",
                                   "use the item's image: field with a width instead", "image-width", image.offset))
-        elif image.width is None:
+        elif image.width is None and not _fills_the_width(ctx, image):
             results.append(ctx.at("warning", field, f"{name} has no width; mail programs stretch it to the full "
                                   "width of the email", "add width: (in pixels, at most 600) under image:",
                                   "image-width"))
@@ -301,6 +301,23 @@ def _unembedded_images(ctx: Context) -> list[Diagnostic]:
                               "would see a broken image", "use the item's image: field for local files, or an "
                               "https:// address", "image-not-embedded"))
     return results
+
+
+def _fills_the_width(ctx: Context, image: ImageRef) -> bool:
+    """A local item image without a width is shown at the email's full content width: right (and no reason to
+    warn) when the file as sent is at least that wide, as every photo the build made fit is."""
+    from PIL import Image, UnidentifiedImageError
+
+    from newsletter_cli.compose.images import CONTENT_WIDTH
+
+    if is_web_address(image.src):
+        return False
+    sent = ctx.build.rendered.image_files.get(Path(image.src).as_posix(), ctx.build.loaded.folder / image.src)
+    try:
+        with Image.open(sent) as opened:  # reads the header only
+            return opened.width >= CONTENT_WIDTH
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return False
 
 
 def _local_image(ctx: Context, image: ImageRef, field: YamlPath, name: str) -> list[Diagnostic]:

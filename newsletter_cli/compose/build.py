@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +34,9 @@ def load_theme(project: Project | None = None) -> Theme:
     if not path.is_file():
         return Theme()
     shown = display(path)
+    text = read_text(path, shown)
     try:
-        data = yaml.safe_load(read_text(path, shown)) or {}
+        data = yaml.safe_load(text) or {}
         theme = Theme.model_validate(data)
     except yaml.YAMLError as exc:
         raise InputError(f"{shown}: YAML syntax error: {exc}") from None
@@ -42,7 +44,15 @@ def load_theme(project: Project | None = None) -> Theme:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"{shown}: {details}") from None
     for key, logo in (("logo", theme.logo), ("logo_dark", theme.logo_dark)):
-        if logo and not is_web_address(logo) and not (path.parent / logo).is_file():
+        if not logo or is_web_address(logo):
+            continue
+        if not (path.parent / logo).resolve().is_relative_to(path.parent.resolve()):
+            # the logo travels with every message: a path out of the project folder could attach any file
+            line = next((n for n, row in enumerate(text.splitlines(), 1) if re.match(rf"\s*{key}\s*:", row)), None)
+            raise InputError(f"{shown}{f':{line}' if line else ''}: {key} '{logo}' is outside the project folder "
+                             f"({display_dir(path.parent)}); copy the file into that folder and write its name "
+                             "there, e.g. logo: logo.png")
+        if not (path.parent / logo).is_file():
             raise InputError(f"{shown}: {key} '{logo}' does not exist in {display_dir(path.parent)}; "
                              "put the file there or fix the name")
     return theme

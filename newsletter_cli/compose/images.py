@@ -1,8 +1,10 @@
 """Local photos made fit to send: a phone photo of 9 MB becomes ~200 KB, turned upright, without its EXIF data.
 
 A local JPEG or PNG wider than twice the width it is shown at (sharp on high-density screens, no more) is
-scaled down and recompressed (JPEG quality 80, progressive, lower down to 60 while over `check`'s 200 KB;
-PNG optimised); its EXIF orientation is applied and
+scaled down and recompressed (JPEG quality 80, progressive, lower down to 60 while over `check`'s 200 KB).
+A PNG photo (many colours, no transparency) may become a JPEG; a drawing (few colours, or transparency) stays
+a PNG, optimised (a palette when it has at most 256 colours). A photo never grows: when the result is not
+smaller, the original is sent (unless it carries metadata to remove). Its EXIF orientation is applied and
 all metadata (EXIF with the GPS position, XMP, comments) is left out. The original file is never changed: the
 result is cached in the build folder (editions/<id>/build/resized/), keyed by the original's content and the width, and
 `Rendered.image_files` (the one record of local images that the message, the preview, the archive and `check`
@@ -20,6 +22,7 @@ import hashlib
 import io
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,9 +42,12 @@ DENSITY = 2  # pixels per CSS pixel: sharp on phones and high-density screens
 CACHE_DIR = "resized"  # inside the build folder
 JPEG_QUALITY = 80
 LOWEST_QUALITY = 60  # a JPEG over the budget at quality 80 is saved again at 75, 70, ... down to this
-LIGHT = 160  # a grey level (0-255) from which a logo's pixel counts as light
 IMAGE_MAX_BYTES = 200_000  # what `check` calls heavy: over this an email is slow to open on a phone
-_VERSION = b"images-2"  # part of the cache key: change it when the processing changes
+MAX_PIXELS = 60_000_000  # a 60-megapixel image needs ~250 MB per copy; beyond that the file is refused
+DRAWING_COLOURS = 256  # a PNG with at most this many colours is a drawing: it stays a PNG
+LIGHT = 160  # a grey level (0-255) from which a logo's pixel counts as light
+_VERSION = b"images-3"  # part of the cache key: change it when the processing changes
+KEEP = "keep-original"  # in a cache folder: the original was the smallest, it is sent as it is
 _FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG"}  # MPO: the multi-picture JPEG some phones write
 # what an image's info may carry that is not about the photographer, the camera or the place
 _HARMLESS_INFO = {"dpi", "jfif", "jfif_version", "jfif_unit", "jfif_density", "icc_profile", "progressive",
@@ -65,6 +71,7 @@ class Fitted:
 
     def __str__(self) -> str:
         what = ", ".join(([f"{self.width} px wide"] if self.resized else [])
+                         + (["as JPEG"] if self.sent.suffix.lower() != self.source.suffix.lower() else [])
                          + (["camera data removed"] if self.stripped else [])
                          + (["on a plate in the house colour, for inverted dark modes"] if self.plated else []))
         return f"{self.source.name}: {size_text(self.before)} -> {size_text(self.after)} ({what})"
@@ -131,11 +138,17 @@ def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None,
 
     try:
         data = source.read_bytes()
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
         kind = _FORMATS.get(image.format or "")
         orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise too_large(source, None) from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
         return None
+    if image.width * image.height > MAX_PIXELS:
+        raise too_large(source, (image.width, image.height))
     if kind is None or (kind == "PNG" and getattr(image, "is_animated", False)):  # an animated PNG stays animated
         return None
     upright_width = image.height if orientation in (5, 6, 7, 8) else image.width
@@ -148,25 +161,50 @@ def fit(source: Path, max_width: int, cache: Path, reuse: Path | None = None,
         return None
     key = hashlib.sha256(_VERSION + b"\0" + str(max_width).encode() + b"\0" + (plate or "").encode() + b"\0"
                          + data).hexdigest()[:24]
-    target = cache / key / source.name
-    for made in (target, reuse / key / source.name) if reuse else (target,):
-        if made.is_file():
-            with Image.open(made) as done:
-                sent_width = done.width
-            return Fitted(source, made, len(data), made.stat().st_size, sent_width, upright_width > max_width,
-                          metadata, True, bool(plate))
+    names = (source.name, f"{source.stem}.jpg")  # a PNG photo may be sent as a JPEG
+    for folder in (cache / key, reuse / key) if reuse else (cache / key,):
+        for made in (folder / name for name in names):
+            if made.is_file():
+                with Image.open(made) as done:
+                    sent_width = done.width
+                return Fitted(source, made, len(data), made.stat().st_size, sent_width, upright_width > max_width,
+                              metadata, True, bool(plate))
+        if (folder / KEEP).is_file():
+            return None  # an earlier build found the original smallest
     try:
-        encoded, sent_width = _encode(image, kind, max_width, plate)
+        encoded, sent_width, kind = _encode(image, kind, max_width, plate)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None  # a damaged file is sent as it is: the reader's mail program shows what it can
+    if len(encoded) >= len(data) and not metadata and not plate:  # never bigger: the original is sent as it is
+        _write(cache / key / KEEP, b"")
+        return None
+    target = cache / key / (source.name if kind == _FORMATS.get(image.format or "") else names[1])
     _write(target, encoded)
     return Fitted(source, target, len(data), len(encoded), sent_width, upright_width > max_width, metadata, False,
                   bool(plate))
 
 
-def _encode(image: PillowImage, kind: str, max_width: int, plate: str | None = None) -> tuple[bytes, int]:
+def too_large(source: Path, size: tuple[int, int] | None) -> InputError:
+    """An image with so many pixels that opening it would take gigabytes (a scan, a poster, a bomb)."""
+    what = f"{size[0]:,} x {size[1]:,} pixels" if size else "too many pixels"
+    return InputError(f"{display(source)}: the image is {what}, too large to send or to process (over "
+                      f"{MAX_PIXELS // 1_000_000} megapixels). Open it in an image program (Paint, Photos, Preview) "
+                      "and save it at most 2400 pixels wide, then build again.")
+
+
+def _is_drawing(image: PillowImage) -> bool:
+    """Transparency or few colours: a logo, a chart, a screenshot; JPEG would blur its edges or lose its alpha."""
+    if "transparency" in image.info:
+        return True
+    if image.mode in ("RGBA", "LA", "PA") and image.getchannel("A").getextrema() != (255, 255):
+        return True  # an alpha channel that is used (a screenshot saved with one that is all opaque is not)
+    return image.convert("RGB").getcolors(DRAWING_COLOURS) is not None
+
+
+def _encode(image: PillowImage, kind: str, max_width: int, plate: str | None = None) -> tuple[bytes, int, str]:
     """The image upright, scaled to `max_width` when wider, on an opaque `plate` colour when given, encoded
-    without metadata (the colour profile kept)."""
+    without metadata (the colour profile kept): (bytes, width, format). A PNG photo becomes a JPEG when that is
+    smaller; a plated logo stays a PNG (a drawing)."""
     from PIL import Image, ImageOps
 
     if kind == "JPEG":
@@ -183,9 +221,21 @@ def _encode(image: PillowImage, kind: str, max_width: int, plate: str | None = N
     image.info = {}  # nothing of the original's EXIF, GPS, XMP or comments is written
     extra = {"icc_profile": icc} if icc else {}
     if kind == "PNG":
+        drawing = bool(plate) or _is_drawing(image)
+        if drawing and image.mode == "RGB" and image.getcolors(DRAWING_COLOURS) is not None:
+            image = image.quantize(DRAWING_COLOURS)  # lossless: it has no more colours than the palette holds
         out = io.BytesIO()
         image.save(out, "PNG", optimize=True, **extra)
-        return out.getvalue(), image.width
+        png = out.getvalue()
+        if drawing:
+            return png, image.width, "PNG"
+        jpeg = _jpeg(image, extra)
+        return (jpeg, image.width, "JPEG") if len(jpeg) < len(png) else (png, image.width, "PNG")
+    return _jpeg(image, extra), image.width, "JPEG"
+
+
+def _jpeg(image: PillowImage, extra: dict[str, bytes]) -> bytes:
+    """JPEG quality 80, lower (down to 60) while over IMAGE_MAX_BYTES."""
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     for quality in range(JPEG_QUALITY, LOWEST_QUALITY - 1, -5):
@@ -193,7 +243,7 @@ def _encode(image: PillowImage, kind: str, max_width: int, plate: str | None = N
         image.save(out, "JPEG", quality=quality, progressive=True, optimize=True, **extra)
         if out.tell() <= IMAGE_MAX_BYTES:
             break
-    return out.getvalue(), image.width
+    return out.getvalue()
 
 
 def _write(target: Path, data: bytes) -> None:

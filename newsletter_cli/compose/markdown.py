@@ -1,4 +1,9 @@
-"""Markdown (CommonMark) for body text: one parser, used for HTML, plain text and link checks."""
+"""Markdown (CommonMark) for body text: one parser, used for HTML, plain text and link checks.
+
+Two additions for what authors write: `<br>` is a line break even where raw HTML is off (it was printed
+literally), and a heading inside a text (`###`) is a sub-heading, smaller than the item's title (h3), never
+one that looks like it: every heading in a text is rendered as h4.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import re
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 
 from newsletter_cli.compose.merge import FIELD_RE
@@ -17,7 +24,37 @@ def parser(allow_html: bool = False) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": allow_html, "xhtmlOut": True, "breaks": False})
     md.enable("table")
     _keep_merge_fields(md)
+    _authors_habits(md)
     return md
+
+
+_BR_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
+SUBHEADING = "h4"  # an item's title is h3, a section's h2
+
+
+def _line_break_tag(state: StateInline, silent: bool) -> bool:
+    """`<br>`, `<br/>` or `<br />` in a text: a hard line break (as two spaces or a backslash at a line's end)."""
+    if state.src[state.pos] != "<":
+        return False
+    match = _BR_RE.match(state.src, state.pos)
+    if match is None:
+        return False
+    if not silent:
+        state.push("hardbreak", "br", 0)
+    state.pos = match.end()
+    return True
+
+
+def _subheadings(state: StateCore) -> None:
+    """A heading inside a text is a sub-heading: h4, below the item's title, whatever the number of #."""
+    for token in state.tokens:
+        if token.type in ("heading_open", "heading_close") and token.tag in ("h1", "h2", "h3"):
+            token.tag = SUBHEADING
+
+
+def _authors_habits(md: MarkdownIt) -> None:
+    md.inline.ruler.before("autolink", "line_break_tag", _line_break_tag)
+    md.core.ruler.push("subheadings", _subheadings)
 
 
 def _keep_merge_fields(md: MarkdownIt) -> None:
@@ -65,6 +102,7 @@ def _checking_parser(allow_html: bool = False) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": allow_html, "xhtmlOut": True, "breaks": False})
     md.enable("table")
     _keep_merge_fields(md)
+    _authors_habits(md)
     md.validateLink = lambda url: True  # type: ignore[method-assign]
     return md
 

@@ -46,7 +46,7 @@ def _inline(children: list[Token], urls: list[str]) -> str:
         if kind in ("text", "code_inline", "html_inline"):
             out.append(child.content)
         elif kind == "softbreak":
-            out.append(" ")
+            out.append("" if out and out[-1] == "\n" else " ")  # the line end after a <br>
         elif kind == "hardbreak":
             out.append("\n")
         elif kind == "link_open":

@@ -30,6 +30,7 @@ from newsletter_cli.settings import Settings
 from newsletter_cli.words import count
 
 OUTBOX = "outbox"
+OUTBOX_SAMPLE = 100  # a dry run writes at most this many .eml files (50,000 would be gigabytes)
 M365_DAILY_LIMIT = 10_000
 
 
@@ -140,6 +141,13 @@ def _review_recipients(settings: Settings, to: Sequence[str],
     return listing.recipients, listing
 
 
+def used_fields(build: Build, factory: MessageFactory) -> set[str]:
+    """The columns a message of this build uses (lower case): only those go into the journal (AVG: data
+    minimisation; a member list's phone numbers, dates of birth and notes stay in the list)."""
+    return {name.lower() for name in merge.fields(build.rendered.html + build.rendered.text + factory.subject)
+            } | {"email"}
+
+
 def _field_warnings(build: Build, listing: RecipientList | None) -> list[str]:
     if listing is None:
         return []
@@ -206,8 +214,13 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
         if journal is None:
             raise NewsletterError("internal: a real send needs its journal")
         journal.recover()
+        keep = used_fields(built, factory)
         with journal.loading(factory.message_id) as add:
-            plan.listing = listing = read_recipients(recipients, project=project, sink=add, sheet=sheet)
+            def add_used(recipient: Recipient) -> None:
+                add(Recipient(recipient.email, recipient.name,
+                              {k: v for k, v in recipient.fields.items() if k in keep}))
+
+            plan.listing = listing = read_recipients(recipients, project=project, sink=add_used, sheet=sheet)
             require_recipients(listing)
         counts = journal.listed_counts()
         plan.already_sent, plan.uncertain, plan.failed = counts["sent"], counts["uncertain"], counts["failed"]
@@ -228,7 +241,7 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
     plan.errors = _check_errors(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
-        plan.warnings += problem_lines(plan.listing)
+        plan.warnings += plan.listing.warnings + problem_lines(plan.listing)
     if not test and len(plan.recipients) > M365_DAILY_LIMIT and not plan.outbox:
         plan.warnings.append(f"Microsoft 365 accepts {M365_DAILY_LIMIT:,} recipients a day: if the server stops "
                              "the send, run the same command again tomorrow to go on")
@@ -259,7 +272,8 @@ def summary(plan: Plan) -> list[str]:
     if plan.errors and plan.ignore_check_errors and not plan.test and not plan.outbox:
         lines.append("Check:      ERRORS IGNORED (--ignore-check-errors): this is recorded in the journal")
     if plan.outbox:
-        lines.append(f"Mode:       nothing is sent; every message is written to {display_dir(plan.folder / OUTBOX)}")
+        lines.append(f"Mode:       nothing is sent; a sample (the first {min(len(plan.recipients), OUTBOX_SAMPLE)} "
+                     f"of these, at most {OUTBOX_SAMPLE}) is written to {display_dir(plan.folder / OUTBOX)}")
     else:
         limiter = RateLimiter(s.send_rate)
         rate = f"{s.send_rate} per minute" if s.send_rate else "no rate limit"

@@ -7,6 +7,7 @@ line passes `confirm`, `progress` and `notify` callbacks.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import re
@@ -17,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.deliver.plan import OUTBOX, Plan, duration, plan_send, reserved
+from newsletter_cli.deliver.plan import OUTBOX, OUTBOX_SAMPLE, Plan, duration, plan_send, reserved
 from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Outcome, Progress, Sender
@@ -28,7 +29,6 @@ from newsletter_cli.settings import Settings
 from newsletter_cli.words import count
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
-OUTBOX_SAMPLE = 100  # a dry run writes at most this many .eml files (50,000 would be gigabytes)
 
 
 @dataclass
@@ -67,15 +67,33 @@ def write_outbox(plan: Plan) -> SendResult:
     """The messages as .eml files in editions/<id>/outbox/ (old ones removed first): at most OUTBOX_SAMPLE."""
     result = SendResult(plan=plan)
     outbox = plan.folder / OUTBOX
-    outbox.mkdir(parents=True, exist_ok=True)
-    for old in outbox.glob("*.eml"):
-        old.unlink()
     prefix = "test-" if plan.test else ""
-    for n, recipient in enumerate(itertools.islice(plan.recipients, OUTBOX_SAMPLE), 1):
-        safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient.email)
-        (outbox / f"{prefix}{n:05d}-{safe}.eml").write_bytes(plan.factory.for_recipient(recipient))
-        result.written += 1
+    try:
+        outbox.mkdir(parents=True, exist_ok=True)
+        for old in outbox.glob("*.eml"):
+            old.unlink()
+        for n, recipient in enumerate(itertools.islice(plan.recipients, OUTBOX_SAMPLE), 1):
+            safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient.email)
+            (outbox / f"{prefix}{n:05d}-{safe}.eml").write_bytes(plan.factory.for_recipient(recipient))
+            result.written += 1
+    except OSError as exc:
+        raise outbox_unwritable(outbox, exc, result.written) from None
     return result
+
+
+def outbox_unwritable(outbox: Path, exc: OSError, written: int) -> NewsletterError:
+    """A plain message for a dry run that cannot write its sample (a full disk, a file named outbox, ...)."""
+    if exc.errno == errno.ENOSPC:
+        what = "the disk is full: free some space"
+    elif isinstance(exc, (FileExistsError, NotADirectoryError)):
+        what = f"there is a file named {outbox.name} where its folder should be: move that file away"
+    elif isinstance(exc, PermissionError):
+        what = "it is not writable: make the folder writable"
+    else:
+        what = f"{exc.strerror or exc}: check that the folder is writable and the disk has space"
+    done = f" ({written} written before it failed)" if written else ""
+    return NewsletterError(f"{display_dir(outbox)}: cannot write the sample messages of the dry run ({what}), then "
+                           f"run the same command again. Nothing was sent{done}.")
 
 
 def send_smtp(plan: Plan, journal: Journal | None, *, progress: Callable[[Progress], None] | None = None,
@@ -123,6 +141,21 @@ def _remove_unused(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def _scratch_journal(real: Path, stack: ExitStack) -> Journal:
+    """A throwaway copy of the edition's journal (or an empty one) for a dry run, so that it skips those
+    already sent as the real send would, and never changes the real journal."""
+    try:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsletter-dry-run-")))
+    except OSError as exc:
+        raise NewsletterError(f"Cannot make a scratch folder for the dry run in {tempfile.gettempdir()} "
+                              f"({exc.strerror or exc}): free some disk space, then run the command again.") from None
+    if real.is_file():
+        with Journal(real, create=False) as journal:  # refuses a damaged one, as the real send does
+            journal.claim(real.parent, adopt=False)
+            journal.copy_to(scratch / JOURNAL_FILE)
+    return Journal(scratch / JOURNAL_FILE)
+
+
 def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
              sheet: str | None = None, dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
              retry_failed: bool = False, ignore_check_errors: bool = False,
@@ -142,9 +175,9 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
             if not (folder / JOURNAL_FILE).exists():  # a send that never starts leaves no journal behind
                 stack.callback(_remove_unused, folder / JOURNAL_FILE)
             journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
-        elif not test:  # a dry run reads the list through a throwaway journal: the real one is not touched
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsletter-dry-run-")))
-            journal = stack.enter_context(Journal(scratch / JOURNAL_FILE))
+            journal.claim(folder)
+        elif not test:  # a dry run reads the list through a copy of the journal: the real one is not touched
+            journal = stack.enter_context(_scratch_journal(folder / JOURNAL_FILE, stack))
         plan = plan_send(edition, test=test, to=to, recipients=recipients, sheet=sheet, dry_run=dry_run,
                          limit=limit,
                          resend_uncertain=resend_uncertain, retry_failed=retry_failed,
@@ -191,6 +224,7 @@ def result_lines(result: SendResult) -> list[str]:
     if not plan.test:
         lines += next_steps(plan.build.loaded.id, failed=result.failed, deferred=result.deferred,
                             uncertain=result.uncertain, stopped=bool(result.stopped))
+    lines += [f"Note: {note}" for note in result.notes]
     if result.stopped:
         lines.append(f"STOPPED: {result.stopped}")
         if not plan.test:

@@ -7,7 +7,10 @@ Why it is built this way:
   365's concurrency limit retires the worker while others still run (fewer connections).
 - A reply lost after the final dot means the member may have the message: `uncertain`, never retried here.
 - Signals only set the stop flag, so every transaction in progress finishes and is recorded; a second
-  Ctrl+C within a few seconds aborts at once and names the members whose outcome is now unknown.
+  Ctrl+C (whenever it comes) aborts at once and names the members whose outcome is now unknown, and so does
+  a server that has not answered STOP_GRACE seconds after the stop (its data timeout may be 10 minutes).
+- The hooks (`progress`, `notify`: the command line's display) are called guarded: a display that fails must
+  not stop a send after the server accepted the message.
 - One login per run: the other connections open only after the first one has logged in.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,7 +36,13 @@ from newsletter_cli.settings import Settings
 
 MAX_FAILURES_IN_A_ROW = 10
 MAX_DROPS = 3  # a member whose transaction loses the connection this often is deferred, not tried forever
-ABORT_WINDOW = 5.0  # seconds within which a second Ctrl+C aborts
+STOP_GRACE = 60.0  # seconds the messages in progress get to finish after a stop before the send aborts
+# Windows console events (wincon.h) that end the process soon after the handler returns: finish as for Ctrl+C.
+CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT = 2, 5, 6
+CONSOLE_EVENTS = {CTRL_CLOSE_EVENT: "the window was closed", CTRL_LOGOFF_EVENT: "logging off",
+                  CTRL_SHUTDOWN_EVENT: "shutting down"}
+WINDOWS = sys.platform == "win32"  # a variable, so that mypy checks the Windows part on every platform
+CONSOLE_WAIT = 4.5  # Windows ends the process about 5 s after a close event, whatever the handler does
 # Pauses before reconnecting after the connection or the account failed (0: at once), about 5 minutes in all.
 RECONNECT_DELAYS: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 60.0, 60.0, 60.0)
 CONCURRENCY = ("4.3.2", "concurren")
@@ -76,6 +86,7 @@ class Outcome:
     stopped: str | None = None  # why the send stopped early
     quota: bool = False
     aborted: list[str] = field(default_factory=list)  # members left uncertain by an abort (a second Ctrl+C)
+    notes: list[str] = field(default_factory=list)  # what went wrong beside the send (a display that failed)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
     sent_to: list[str] = field(default_factory=list)
 
@@ -121,7 +132,11 @@ class Sender:
         self.active = 0  # workers running
         self.in_flight: dict[str, Recipient] = {}  # between `sending` and the outcome
         self.failures_in_a_row = 0
-        self.first_interrupt = 0.0
+        self.interrupted: str | None = None  # the signal's name once one stopped the send
+        self.stopped_at = 0.0
+        self.stop_grace = STOP_GRACE
+        self.uncertain_after_stop: list[str] = []
+        self.done = threading.Event()
 
     # -- the queue ---------------------------------------------------------------------------------------
 
@@ -167,37 +182,80 @@ class Sender:
                    for n in range(count)]
         with self.lock:
             self.active = count
-        with _signals(self.interrupt):
-            for thread in threads:
-                thread.start()
-            try:
+        try:
+            with _signals(self.interrupt), _console_events(self.console_event):
                 for thread in threads:
-                    while thread.is_alive():
-                        thread.join(0.2)
-            except _Abort:
-                self.abort()
-                return self.outcome
-        if self.outcome.stopped is None and not self.finished:
-            self.halt("no connection could go on sending; everyone sent so far is recorded")
-        return self.outcome
+                    thread.start()
+                try:
+                    for thread in threads:
+                        while thread.is_alive():
+                            thread.join(0.2)
+                            if self.stopped_at and time.monotonic() - self.stopped_at > self.stop_grace:
+                                raise _Abort(f"the server did not answer within {self.stop_grace:.0f} s of the stop")
+                except _Abort as exc:
+                    self.abort(str(exc))
+                    return self.outcome
+            if self.interrupted and (self.outcome.stopped or "").startswith("interrupted"):
+                self.outcome.stopped = self.closing_line()
+            if self.outcome.stopped is None and not self.finished:
+                self.halt("no connection could go on sending; everyone sent so far is recorded")
+            return self.outcome
+        finally:
+            self.done.set()
+
+    def closing_line(self) -> str:
+        """Why the send stopped after a signal, true about the messages that were in progress."""
+        with self.lock:
+            lost = sorted(self.uncertain_after_stop)
+        if lost:
+            return (f"interrupted ({self.interrupted}); {len(lost)} message(s) in progress got no answer from the "
+                    f"server and are uncertain: {', '.join(lost)}")
+        return f"interrupted ({self.interrupted}); the messages in progress were finished and recorded"
 
     def interrupt(self, signum: int) -> None:
-        """A signal handler (main thread): the first one stops, a second Ctrl+C soon after aborts."""
-        now = time.monotonic()
+        """A signal handler (main thread): the first one stops, every further Ctrl+C aborts at once."""
         name = _signal_name(signum)
-        if signum == signal.SIGINT and self.first_interrupt and now - self.first_interrupt < ABORT_WINDOW:
-            raise _Abort
-        if signum == signal.SIGINT:
-            self.first_interrupt = now
-        self.halt(f"interrupted ({name}); the messages in progress were finished and recorded")
-        with self.lock:
-            waiting = len(self.in_flight)
-        if self.notify:
-            self.notify(f"Stopping ({name}): finishing the {waiting} message(s) in progress and recording them"
-                        + (" (press Ctrl+C again within 5 s to stop at once: those become uncertain)."
-                           if waiting else "."))
+        if self.interrupted and signum in _ABORTING:
+            raise _Abort("Ctrl+C twice")
+        self.request_stop(name)
 
-    def abort(self) -> None:
+    def request_stop(self, name: str) -> None:
+        """Stop taking members; the messages in progress get STOP_GRACE seconds to finish (any thread)."""
+        with self.lock:
+            first = self.interrupted is None
+            if first:
+                self.interrupted, self.stopped_at = name, time.monotonic()
+            waiting = len(self.in_flight)
+        self.halt(f"interrupted ({name})")
+        if first:
+            self.call(self.notify, f"Stopping ({name}): finishing the {waiting} message(s) in progress and "
+                                   "recording them" + (" (press Ctrl+C again to stop at once: those become "
+                                                       "uncertain)." if waiting else "."))
+
+    def console_event(self, event: int) -> bool:
+        """A Windows console close, log-off or shut-down (on the system's thread): stop as Ctrl+C does, and wait
+        for the messages in progress as long as Windows lets the process live. Other events: not ours."""
+        if event not in CONSOLE_EVENTS:
+            return False
+        self.request_stop(CONSOLE_EVENTS[event])
+        self.done.wait(CONSOLE_WAIT)
+        return True
+
+    def call(self, hook: Callable[[Any], None] | None, value: Any) -> None:
+        """Call a display hook; one that fails is noted and not called again, and the send goes on."""
+        if hook is None:
+            return
+        try:
+            hook(value)
+        except Exception as exc:
+            with self.lock:
+                self.outcome.notes.append(f"the display failed ({type(exc).__name__}: {exc}); the send went on")
+                if hook is self.progress_cb:
+                    self.progress_cb = None
+                if hook is self.notify:
+                    self.notify = None
+
+    def abort(self, why: str) -> None:
         with self.lock:
             names = sorted(r.email for r in self.in_flight.values())
         try:
@@ -206,7 +264,7 @@ class Sender:
             recorded = []
         self.outcome.aborted = sorted(set(names) | set(recorded))
         self.outcome.uncertain += len(self.outcome.aborted)
-        self.outcome.stopped = ("aborted (Ctrl+C twice) without waiting for the server: "
+        self.outcome.stopped = (f"aborted ({why}) without waiting for the server: "
                                 + (f"{len(self.outcome.aborted)} member(s) are now uncertain: "
                                    + ", ".join(self.outcome.aborted) if self.outcome.aborted
                                    else "no message was in progress"))
@@ -330,6 +388,8 @@ class Sender:
                 self.progress.sent += 1
                 self.failures_in_a_row = 0
             else:
+                if state == "uncertain" and self.stop.is_set():
+                    self.uncertain_after_stop.append(recipient.email)
                 out.failures.append((recipient.email, state, reply))
                 setattr(out, state, getattr(out, state) + 1)
                 setattr(self.progress, state, getattr(self.progress, state) + 1)
@@ -342,8 +402,7 @@ class Sender:
                       "to harm the sender's reputation. Those members are marked failed and are not sent again "
                       "without --retry-failed: check `newsletter status`, fix the cause, then run the same command "
                       "with --retry-failed.")
-        if self.progress_cb:
-            self.progress_cb(snapshot)
+        self.call(self.progress_cb, snapshot)
 
 
 def _signal_name(signum: int) -> str:
@@ -353,6 +412,29 @@ def _signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+_ABORTING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGBREAK") if hasattr(signal, name))
+
+
+@contextmanager
+def _console_events(handler: Callable[[int], bool]) -> Iterator[None]:
+    """On Windows, `handler` hears of the console window closing, logging off and shutting down while sending
+    (SetConsoleCtrlHandler: Python's signals do not cover them). Elsewhere nothing changes."""
+    if not WINDOWS:
+        yield
+        return
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    routine = ctypes.WINFUNCTYPE(ctypes.c_int, ctypes.c_uint)(  # type: ignore[attr-defined,unused-ignore]
+        lambda event: 1 if handler(int(event)) else 0)
+    added = bool(kernel32.SetConsoleCtrlHandler(routine, 1))
+    try:
+        yield
+    finally:
+        if added:
+            kernel32.SetConsoleCtrlHandler(routine, 0)
 
 
 @contextmanager

@@ -12,13 +12,15 @@ rebuilding an edition after a partial send does not make anyone already sent get
 the build fingerprint it was sent with. A row is marked `sending` (committed) when the server has said 354
 to DATA, just before the message itself goes out, and `sent`/`deferred`/`failed` after the reply; a `sending`
 row found by the next run means the process died in between and becomes `uncertain`, re-sent only on
-request. The journal never holds a password.
+request. The journal never holds a password, and of each member only the address, the name and the merge fields the
+edition uses (not the list's other columns: phone, date of birth, notes); it is readable by its owner only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -88,6 +90,31 @@ def unwritable(path: Path, exc: BaseException) -> NewsletterError:
                            "Who was already sent stays recorded.")
 
 
+def foreign(path: Path, edition: str, was: str, here: str) -> NewsletterError:
+    """A journal of another edition, e.g. in a folder copied from last month's."""
+    where = f" (in {was})" if was else ""
+    return NewsletterError(
+        f"{path}: this send journal belongs to edition {edition}{where}, not to {here}: the folder was copied "
+        f"or renamed. Nothing was sent. If {here} is a copy of {edition}, delete (or rename) journal.sqlite in "
+        f"this folder, and the build/ and outbox/ folders, and run the command again; next time start an edition "
+        f"with `newsletter new {here}` (or copy only edition.yaml and images/). If you renamed {edition}'s folder "
+        f"yourself, give it its old name back.")
+
+
+def private(path: Path) -> None:
+    """The journal holds members' addresses and merge fields: readable by the owner only (0600) where the
+    platform has file modes, with its -wal and -shm files (SQLite gives new ones the database's mode)."""
+    if os.name != "posix":
+        return  # Windows: the user's profile folder is private already; chmod only sets read-only there
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            Path(f"{path}{suffix}").chmod(0o600)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return  # a file system without modes (a FAT stick, a share): nothing to tighten
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -116,6 +143,7 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
             self._migrate()
+            private(path)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if existed and not isinstance(exc, sqlite3.OperationalError):
@@ -282,6 +310,34 @@ class Journal:
             row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
+    def copy_to(self, target: Path) -> None:
+        """A consistent copy of the journal (SQLite's backup: safe while a send writes to it)."""
+        with self._lock:
+            try:
+                copy = sqlite3.connect(str(target))
+                try:
+                    self._db.backup(copy)
+                finally:
+                    copy.close()
+            except sqlite3.Error as exc:
+                raise unwritable(target, exc) from None
+
+    def claim(self, folder: Path, adopt: bool = True) -> None:
+        """Tie the journal to its edition (the folder's name, and where it was); refuse one of another edition.
+
+        A folder copied in Explorer from last month's carries its journal along: without this, the send of the
+        new edition would skip everyone as "already sent". A journal from before this was recorded adopts the
+        edition it is found in, once.
+        """
+        edition = self.meta("edition")
+        if edition is None:
+            if adopt:
+                self.set_meta("edition", folder.name)
+                self.set_meta("folder", str(folder.resolve()))
+            return
+        if edition != folder.name:
+            raise foreign(self.path, edition, self.meta("folder") or "", folder.name)
+
 
 @contextmanager
 def exclusive(folder: Path) -> Iterator[None]:
@@ -314,6 +370,7 @@ def status(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         return report
     with Journal(path) as journal:
+        journal.claim(folder)
         counts = journal.counts()
         report["counts"] = counts
         report["total"] = sum(counts.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class RecipientList:
     count: int = 0  # how many recipients (valid, not duplicate, not suppressed)
     kept: list[Recipient] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # what reading the file guessed (encoding, sheet, title lines)
+    warnings: list[str] = field(default_factory=list)  # what the user must look at (letters lost to '?')
     duplicate_of: list[tuple[int, int]] = field(default_factory=list)  # (row, the earlier row with that address)
 
     @property
@@ -233,7 +235,11 @@ def read_recipients(path: Path, suppressions: Path | None = None, project: Proje
     result = RecipientList(path, columns=header, suppressions_file=suppressions, notices=notices)
     keep = sink if sink is not None else result.kept.append
     seen: dict[str, int] = {}  # address -> the row it was first on
+    lost: list[tuple[int, str]] = []  # (line, word) where a '?' stands for a letter plain CSV could not hold
+    csv_file = not _is_workbook(path)
     for line, row in rows:
+        if csv_file and len(lost) < LOST_SHOWN:
+            lost += [(line, word) for i, cell in enumerate(row) if i != email_col for word in _lost_letters(cell)]
         raw = row[email_col].strip() if len(row) > email_col else ""
         if not raw:
             result.problems.append(Diagnostic("error", shown, line, "", "no email address on this line",
@@ -264,10 +270,38 @@ def read_recipients(path: Path, suppressions: Path | None = None, project: Proje
         keep(Recipient(address, name, fields))
         result.count += 1
     del seen
+    if lost:
+        lines = sorted({line for line, _ in lost})
+        result.warnings.append(
+            f"{shown}: a '?' stands between letters on line{'s' * (len(lines) > 1)} "
+            f"{', '.join(map(str, lines[:LOST_SHOWN]))}{' and more' if len(lost) >= LOST_SHOWN else ''} "
+            f"({', '.join(repr(word) for _, word in lost[:3])}): Excel's plain 'CSV' cannot hold letters such as "
+            f"ş, ı, ğ and writes '?' instead, so the email would say '{lost[0][1]}'. Save the list from Excel as "
+            "'CSV UTF-8 (comma delimited)' or as an .xlsx workbook, and use that file.")
     if not result.rows:
         raise InputError(f"{shown}:{header_line}: there are no addresses below the first line ({', '.join(header)}). "
                          "Is this the right file?")
     return result
+
+
+LOST_SHOWN = 10  # lines named in the warning about letters lost to '?'
+_LOST_RE = re.compile(r"[^\W\d_]+(?:\?+[^\W\d_]+)+")  # a word with a '?' between letters: Gül?en, Y?lmaz
+
+
+def _lost_letters(cell: str) -> list[str]:
+    """Words in `cell` where a '?' stands between letters (not in a web address or a query: ?a=1)."""
+    if "?" not in cell or "/" in cell or "=" in cell:
+        return []
+    return _LOST_RE.findall(cell)
+
+
+def _is_workbook(path: Path) -> bool:
+    """An .xlsx holds every letter; only a CSV can have lost them."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _did_you_mean(header: list[str]) -> str:
@@ -313,6 +347,7 @@ def check_lines(result: RecipientList) -> list[str]:
     if result.suppressions_file:
         lines.append(f"  suppressions: {display(result.suppressions_file)}")
     lines += [f"  note: {notice}" for notice in result.notices]
+    lines += [f"  warning: {warning}" for warning in result.warnings]
     lines += [f"  {problem}" for problem in result.problems]
     lines += [f"  duplicate: row {line} has the same address as row {first}; only row {first} is sent to"
               for line, first in result.duplicate_of]
