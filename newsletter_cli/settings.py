@@ -26,6 +26,10 @@ EXAMPLE_UNSUBSCRIBE_SECRET = "change-me-to-a-long-random-string"  # shipped in a
 Security = Literal["starttls", "ssl", "none"]
 AuthMode = Literal["password", "oauth"]
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
+NUMBERS = {  # the settings that are whole numbers: default, lowest, highest, what they count
+    "SMTP_TIMEOUT": (60, 1, 3600, "a number of seconds"), "SMTP_DATA_TIMEOUT": (600, 1, 3600, "a number of seconds"),
+    "SEND_RATE": (30, 0, 100_000, "a number of messages per minute"),
+    "SEND_CONNECTIONS": (1, 1, 20, "a number of connections"), "IMAP_PORT": (993, 1, 65535, "a port number")}
 
 
 class Settings(BaseModel):
@@ -128,30 +132,35 @@ class Settings(BaseModel):
     def _smtp_host(cls, _: object, info: ValidationInfo) -> str | None:
         return _host(_raw(info))
 
-    @field_validator("smtp_timeout", "smtp_data_timeout", "send_rate", "send_connections", mode="before")
+    @field_validator("smtp_timeout", "smtp_data_timeout", "send_rate", "send_connections", "imap_port",
+                     mode="before")
     @classmethod
     def _numbers(cls, _: object, info: ValidationInfo) -> int:
-        name, default, low, high, what = {
-            "smtp_timeout": ("SMTP_TIMEOUT", 60, 1, 3600, "a number of seconds"),
-            "smtp_data_timeout": ("SMTP_DATA_TIMEOUT", 600, 1, 3600, "a number of seconds"),
-            "send_rate": ("SEND_RATE", 30, 0, 100_000, "a number of messages per minute"),
-            "send_connections": ("SEND_CONNECTIONS", 1, 1, 20, "a number of connections"),
-        }[str(info.field_name)]
-        return _raw(info).integer(name, default, low, high, what)
+        default, low, high, what = NUMBERS[_name(info)]
+        return _raw(info).integer(_name(info), default, low, high, what)
 
     @field_validator("newsletter_from", "reply_to", mode="before")
     @classmethod
     def _address(cls, _: object, info: ValidationInfo) -> str | None:
         reader = _raw(info)
-        name = "NEWSLETTER_FROM" if info.field_name == "newsletter_from" else "NEWSLETTER_REPLY_TO"
-        value = reader.text(name)
-        _check_address(reader, name, value)
+        value = reader.text(_name(info))
+        _check_address(reader, _name(info), value)
         return value
 
-    @field_validator("smtp_username", mode="before")
+    @field_validator("smtp_username", "oauth_client_id", "oauth_tenant", "archive_base_url", mode="before")
     @classmethod
-    def _username(cls, _: object, info: ValidationInfo) -> str | None:
-        return _raw(info).text("SMTP_USERNAME")
+    def _plain(cls, _: object, info: ValidationInfo) -> str | None:
+        return _raw(info).text(_name(info))
+
+    @field_validator("oauth_client_secret", "oauth_certificate_password", mode="before")
+    @classmethod
+    def _secret(cls, _: object, info: ValidationInfo) -> SecretStr:
+        return SecretStr(_raw(info).text(_name(info)) or "")
+
+    @field_validator("imap_folder", "imap_processed_folder", "imap_unreadable_folder", mode="before")
+    @classmethod
+    def _folders(cls, _: object, info: ValidationInfo) -> object:
+        return _raw(info).text(_name(info)) or Settings.model_fields[str(info.field_name)].default
 
     @field_validator("smtp_password", mode="before")
     @classmethod
@@ -211,13 +220,6 @@ class Settings(BaseModel):
     def _dns(cls, _: object, info: ValidationInfo) -> tuple[str, int] | None:
         return _dns_server(_raw(info))
 
-    @field_validator("oauth_client_id", "oauth_tenant", "archive_base_url", mode="before")
-    @classmethod
-    def _plain(cls, _: object, info: ValidationInfo) -> str | None:
-        name = {"oauth_client_id": "OAUTH_CLIENT_ID", "oauth_tenant": "OAUTH_TENANT",
-                "archive_base_url": "ARCHIVE_BASE_URL"}[str(info.field_name)]
-        return _raw(info).text(name)
-
     @field_validator("smtp_auth", mode="before")
     @classmethod
     def _smtp_auth(cls, _: object, info: ValidationInfo) -> str:
@@ -228,11 +230,6 @@ class Settings(BaseModel):
     def _authority(cls, _: object, info: ValidationInfo) -> str | None:
         return _oauth_authority(_raw(info))
 
-    @field_validator("oauth_client_secret", mode="before")
-    @classmethod
-    def _client_secret(cls, _: object, info: ValidationInfo) -> SecretStr:
-        return SecretStr(_raw(info).text("OAUTH_CLIENT_SECRET") or "")
-
     @field_validator("oauth_certificate", mode="before")
     @classmethod
     def _certificate(cls, _: object, info: ValidationInfo) -> Path | None:
@@ -241,11 +238,6 @@ class Settings(BaseModel):
         if reader.text("OAUTH_CLIENT_SECRET") and certificate:
             raise reader.fail("OAUTH_CLIENT_SECRET", "and OAUTH_CERTIFICATE are both set: use one of them")
         return certificate
-
-    @field_validator("oauth_certificate_password", mode="before")
-    @classmethod
-    def _certificate_password(cls, _: object, info: ValidationInfo) -> SecretStr:
-        return SecretStr(_raw(info).text("OAUTH_CERTIFICATE_PASSWORD") or "")
 
     @field_validator("imap_host", mode="before")
     @classmethod
@@ -272,19 +264,10 @@ class Settings(BaseModel):
         smtp_password = reader.text("SMTP_PASSWORD")
         return SecretStr(password or ("" if reader.text("IMAP_USERNAME") else smtp_password or ""))
 
-    @field_validator("imap_port", mode="before")
-    @classmethod
-    def _imap_port(cls, _: object, info: ValidationInfo) -> int:
-        return _raw(info).integer("IMAP_PORT", 993, 1, 65535, "a port number")
 
-    @field_validator("imap_folder", "imap_processed_folder", "imap_unreadable_folder", mode="before")
-    @classmethod
-    def _folders(cls, _: object, info: ValidationInfo) -> str:
-        name, default = {"imap_folder": ("IMAP_FOLDER", "INBOX"),
-                         "imap_processed_folder": ("IMAP_PROCESSED_FOLDER", "Nieuwsbrief verwerkt"),
-                         "imap_unreadable_folder": ("IMAP_UNREADABLE_FOLDER", "Nieuwsbrief onleesbaar")}[
-            str(info.field_name)]
-        return _raw(info).text(name) or default
+def _name(info: ValidationInfo) -> str:
+    """The setting a field is read from (its alias: SMTP_PORT for smtp_port)."""
+    return str(Settings.model_fields[str(info.field_name)].validation_alias)
 
 
 def _raw(info: ValidationInfo) -> _Reader:
