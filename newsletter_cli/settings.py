@@ -37,7 +37,7 @@ class Settings(BaseModel):
     validators below (declared in the order the settings are checked: the first error is the one reported);
     the password and tokens are SecretStr, hidden from repr."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True)
 
     smtp_security: Security = Field("starttls", validation_alias="SMTP_SECURITY")
     smtp_port: int = Field(587, validation_alias="SMTP_PORT")
