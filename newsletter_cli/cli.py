@@ -66,6 +66,17 @@ def settings_of(current: Project) -> Settings:
     return settings
 
 
+def _seconds_from_env(name: str, default: float) -> float:
+    """An environment-only knob in seconds (NEWSLETTER_DNS_TIMEOUT; tests make it short): read here, at the edge,
+    and passed on, so that the library reads no environment. A value that is not a number is the default."""
+    import os
+
+    try:
+        return max(0.1, float(os.environ.get(name, "") or default))
+    except ValueError:
+        return default
+
+
 def print_findings(findings: list[Diagnostic]) -> None:
     """Each finding as `error: ...` / `warning: ...` in colour."""
     for finding in findings:
@@ -413,19 +424,25 @@ def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None,
 
     Ctrl+C (or the window closing) stops after the messages in progress; Ctrl+C twice stops at once.
     """
+    from functools import partial
+
+    from newsletter_cli.account.oauth import SignIn
     from newsletter_cli.deliver.send import result_lines, run_send
+    from newsletter_cli.deliver.smtp import Connection
 
     if test == bool(recipients) or (to and not test):
         raise click.UsageError("Give either --test [--to ADDR ...] or --recipients FILE.")
     here = project()
     settings = settings_of(here)
+    connect = partial(Connection, token=SignIn(settings).smtp_token)  # one sign-in for all of this send's connections
     progress = _SendProgress()
     try:
         result = run_send(edition, test=test, to=to, recipients=recipients, sheet=sheet, dry_run=dry_run,
                           limit=limit,
                           resend_uncertain=resend_uncertain, retry_failed=retry_failed,
                           ignore_check_errors=ignore_check_errors, confirm=_confirm_send(yes), progress=progress,
-                          notify=lambda text: click.echo(text, err=True), settings=settings, project=here)
+                          notify=lambda text: click.echo(text, err=True), settings=settings, project=here,
+                          connect=connect)
     finally:
         progress.close()
     click.echo("\n".join(result_lines(result)))
@@ -523,13 +540,16 @@ def doctor(no_dns: bool, send_test: bool) -> None:
     - DNS of the sending domain: SPF, DKIM, DMARC, MX.
     Exit status 1 when something failed or could not be tested (e.g. no DNS answer).
     """
+    from newsletter_cli.account.domain import DNS_TIMEOUT
+    from newsletter_cli.account.oauth import SignIn
     from newsletter_cli.check.location import location_warnings
-    from newsletter_cli.deliver.doctor import doctor as run_doctor
-    from newsletter_cli.mailbox.doctor import mailbox_checks
+    from newsletter_cli.doctor.smtp import doctor as run_doctor
 
     for text in location_warnings(project().root):  # first: it matters even when .env cannot be read
         click.secho(f"WARN    {text}", fg="yellow")
-    checks = run_doctor(settings_of(project()), dns=not no_dns, send_test=send_test, mailbox=mailbox_checks)
+    settings = settings_of(project())
+    checks = run_doctor(settings, SignIn(settings), dns=not no_dns, send_test=send_test,
+                        dns_timeout=_seconds_from_env("NEWSLETTER_DNS_TIMEOUT", DNS_TIMEOUT))
     for check in checks:
         label, colour = ("WARN  ", "yellow") if check.warning else ("ok    ", None) if check.ok else ("FAILED", "red")
         click.secho(f"{label}  {check.text}", fg=colour)
@@ -557,9 +577,10 @@ def login(show_status: bool) -> None:
     """
     import datetime as dt
 
-    from newsletter_cli.deliver import oauth
+    from newsletter_cli.account import oauth
 
     settings = settings_of(project())
+    sign_in = oauth.SignIn(settings)
 
     def day(when: float | None) -> str:
         return dt.datetime.fromtimestamp(when).strftime("%d-%m-%Y") if when else "an unknown date"
@@ -569,23 +590,23 @@ def login(show_status: bool) -> None:
             click.echo("The application signs in by itself (OAUTH_CLIENT_SECRET or OAUTH_CERTIFICATE); "
                        "`newsletter doctor` tests it.")
             return
-        signed_in = oauth.status(settings)
+        signed_in = sign_in.status()
         if not signed_in:
             click.echo(f"Nobody is signed in. Run `newsletter login` (signed in as {settings.mailbox}).")
             raise SystemExit(1)
-        oauth.access_token(settings, fresh=True)  # asks the sign-in server: a revoked sign-in shows now
-        signed_in = oauth.status(settings)  # renewed just now
+        sign_in.access_token(fresh=True)  # asks the sign-in server: a revoked sign-in shows now
+        signed_in = sign_in.status()  # renewed just now
         for who in signed_in:
             click.echo(f"Signed in as {who.username} (renewed {day(who.renewed)}; the sign-in server accepted it "
                        f"just now); every send renews it. It keeps working until about {day(who.expected_until)} "
                        "if nothing is sent before then, unless the password changes or an administrator revokes it.")
-        click.echo(oauth.cache_info().how)
+        click.echo(sign_in.cache_info().how)
         return
     scopes = (oauth.SMTP_SCOPE, oauth.IMAP_SCOPE) if settings.imap_host else (oauth.SMTP_SCOPE,)  # mailbox reads
-    device = oauth.start_login(settings, scopes)
+    device = sign_in.start_login(scopes)
     click.echo(f"Open {device.url} in a browser and enter code {device.code}; sign in as {settings.mailbox}.")
     click.echo("Waiting for the sign-in (Ctrl+C stops)...")
-    who = oauth.finish_login(settings, device)
+    who = sign_in.finish_login(device)
     click.echo(f"Signed in as {who.username}. Sends from now on use this sign-in; try `newsletter doctor`.")
     if settings.smtp_auth != "oauth":
         click.secho("warning: SMTP_AUTH is password, so sends still log in with SMTP_PASSWORD: set SMTP_AUTH=oauth "
@@ -594,17 +615,17 @@ def login(show_status: bool) -> None:
         click.secho(f"warning: you signed in as {who.username}, but the messages are sent from the mailbox "
                     f"{settings.mailbox}: that only works if {who.username} has Full Access to it. Run "
                     f"`newsletter login` again to sign in as {settings.mailbox}.", fg="yellow", err=True)
-    click.echo(oauth.cache_info().how)
+    click.echo(sign_in.cache_info().how)
 
 
 @cli.command()
 def logout() -> None:
     """Remove the Microsoft 365 sign-in from this computer (run `newsletter login` to sign in again)."""
-    from newsletter_cli.deliver import oauth
-    from newsletter_cli.deliver.tokencache import cache_location
+    from newsletter_cli.account.oauth import SignIn
 
-    out = oauth.logout(settings_of(project()))
-    where = cache_location()
+    sign_in = SignIn(settings_of(project()))
+    out = sign_in.logout()
+    where = sign_in.location
     if out.damaged:
         click.echo(f"The sign-in kept in {where} could not be used: {out.damaged}. It is removed.")
     else:

@@ -1,17 +1,19 @@
 """The typed Settings and their validation: every error names the setting and where it was set (`.env:3`).
 
 The raw text comes from envfile.read_raw (the `.env` file and the environment, the environment winning).
+Settings is a pydantic model: its field validators read that text (passed as the validation context), and
+parse_settings turns the first error into the InputError that names the line.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from newsletter_cli.envfile import ENV_FILE, RawSettings
 from newsletter_cli.errors import InputError
@@ -24,46 +26,57 @@ EXAMPLE_UNSUBSCRIBE_SECRET = "change-me-to-a-long-random-string"  # shipped in a
 Security = Literal["starttls", "ssl", "none"]
 AuthMode = Literal["password", "oauth"]
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
+NUMBERS = {  # the settings that are whole numbers: default, lowest, highest, what they count
+    "SMTP_TIMEOUT": (60, 1, 3600, "a number of seconds"), "SMTP_DATA_TIMEOUT": (600, 1, 3600, "a number of seconds"),
+    "SEND_RATE": (30, 0, 100_000, "a number of messages per minute"),
+    "SEND_CONNECTIONS": (1, 1, 20, "a number of connections"), "IMAP_PORT": (993, 1, 65535, "a port number")}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything `send` and `doctor` need; the password and tokens are SecretStr, hidden from repr."""
+class Settings(BaseModel):
+    """Everything `send` and `doctor` need, validated from the raw text of `.env` and the environment by the field
+    validators below (declared in the order the settings are checked: the first error is the one reported);
+    the password and tokens are SecretStr, hidden from repr."""
 
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_security: Security = "starttls"
-    smtp_username: str | None = None
-    smtp_password: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
-    smtp_oauth_token_command: str | None = None
-    smtp_ca_file: Path | None = None
-    smtp_timeout: float = 60.0
-    smtp_data_timeout: float = 600.0  # waiting for the reply to a message's final dot (RFC 5321: 10 minutes)
-    newsletter_from: str | None = None  # 'VZHG <nieuwsbrief@vzhg.nl>'
-    reply_to: str | None = None
-    send_rate: int = 30  # messages per minute; 0 = no limit (local test servers only)
-    send_connections: int = 1
-    list_unsubscribe: tuple[str, ...] = ()  # 'mailto:...' and/or an https URL template
-    list_unsubscribe_secret: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
-    review_list: Path | None = None
-    imap_host: str | None = None  # the mailbox that `newsletter mailbox` reads (bounces, unsubscribes)
-    imap_port: int = 993
-    imap_username: str | None = None  # default SMTP_USERNAME
-    imap_password: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)  # default SMTP_PASSWORD
-    imap_folder: str = "INBOX"
-    imap_processed_folder: str = "Nieuwsbrief verwerkt"
-    imap_unreadable_folder: str = "Nieuwsbrief onleesbaar"  # messages `newsletter mailbox` cannot read
-    archive_base_url: str | None = None  # where `newsletter archive`'s site is published
-    smtp_auth: AuthMode = "password"  # oauth: XOAUTH2 with MSAL (OAUTH_CLIENT_ID) or SMTP_OAUTH_TOKEN_COMMAND
-    oauth_client_id: str | None = None
-    oauth_tenant: str | None = None
-    oauth_authority: str | None = None  # https://login.microsoftonline.com/<tenant> unless set
-    oauth_client_secret: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
-    oauth_certificate: Path | None = None
-    oauth_certificate_password: SecretStr = field(default_factory=lambda: SecretStr(""), repr=False)
-    dns_server: tuple[str, int] | None = None  # (address, port) of the resolver doctor asks
-    env_file: Path | None = field(default=None, repr=False, compare=False)  # the project's .env, for messages
-    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # name -> '.env:3'
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True)
+
+    smtp_security: Security = Field("starttls", validation_alias="SMTP_SECURITY")
+    smtp_port: int = Field(587, validation_alias="SMTP_PORT")
+    smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")
+    smtp_timeout: float = Field(60.0, validation_alias="SMTP_TIMEOUT")
+    # waiting for the reply to a message's final dot (RFC 5321: 10 minutes)
+    smtp_data_timeout: float = Field(600.0, validation_alias="SMTP_DATA_TIMEOUT")
+    send_rate: int = Field(30, validation_alias="SEND_RATE")  # messages per minute; 0 = no limit (local test servers)
+    send_connections: int = Field(1, validation_alias="SEND_CONNECTIONS")
+    newsletter_from: str | None = Field(None, validation_alias="NEWSLETTER_FROM")  # 'VZHG <nieuwsbrief@vzhg.nl>'
+    reply_to: str | None = Field(None, validation_alias="NEWSLETTER_REPLY_TO")
+    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr = Field(SecretStr(""), validation_alias="SMTP_PASSWORD", repr=False)
+    smtp_oauth_token_command: str | None = Field(None, validation_alias="SMTP_OAUTH_TOKEN_COMMAND")
+    list_unsubscribe: tuple[str, ...] = Field((), validation_alias="LIST_UNSUBSCRIBE")  # mailto: and/or https
+    list_unsubscribe_secret: SecretStr = Field(SecretStr(""), validation_alias="LIST_UNSUBSCRIBE_SECRET", repr=False)
+    smtp_ca_file: Path | None = Field(None, validation_alias="SMTP_CA_FILE")
+    review_list: Path | None = Field(None, validation_alias="REVIEW_LIST")
+    dns_server: tuple[str, int] | None = Field(None, validation_alias="DNS_SERVER")  # the resolver doctor asks
+    oauth_client_id: str | None = Field(None, validation_alias="OAUTH_CLIENT_ID")
+    oauth_tenant: str | None = Field(None, validation_alias="OAUTH_TENANT")
+    # oauth: XOAUTH2 with MSAL (OAUTH_CLIENT_ID) or SMTP_OAUTH_TOKEN_COMMAND
+    smtp_auth: AuthMode = Field("password", validation_alias="SMTP_AUTH")
+    oauth_authority: str | None = Field(None, validation_alias="OAUTH_AUTHORITY")  # login.microsoftonline.com/<tenant>
+    oauth_client_secret: SecretStr = Field(SecretStr(""), validation_alias="OAUTH_CLIENT_SECRET", repr=False)
+    oauth_certificate: Path | None = Field(None, validation_alias="OAUTH_CERTIFICATE")
+    oauth_certificate_password: SecretStr = Field(SecretStr(""), validation_alias="OAUTH_CERTIFICATE_PASSWORD",
+                                                  repr=False)
+    archive_base_url: str | None = Field(None, validation_alias="ARCHIVE_BASE_URL")  # where the archive is published
+    imap_host: str | None = Field(None, validation_alias="IMAP_HOST")  # the mailbox `newsletter mailbox` reads
+    imap_username: str | None = Field(None, validation_alias="IMAP_USERNAME")  # default SMTP_USERNAME
+    imap_password: SecretStr = Field(SecretStr(""), validation_alias="IMAP_PASSWORD", repr=False)  # or SMTP_PASSWORD
+    imap_port: int = Field(993, validation_alias="IMAP_PORT")
+    imap_folder: str = Field("INBOX", validation_alias="IMAP_FOLDER")
+    imap_processed_folder: str = Field("Nieuwsbrief verwerkt", validation_alias="IMAP_PROCESSED_FOLDER")
+    # messages `newsletter mailbox` cannot read
+    imap_unreadable_folder: str = Field("Nieuwsbrief onleesbaar", validation_alias="IMAP_UNREADABLE_FOLDER")
+    env_file: Path | None = Field(None, repr=False)  # the project's .env, for messages
+    sources: dict[str, str] = Field(default_factory=dict, repr=False)  # name -> '.env:3'
 
     def source(self, name: str) -> str:
         """Where a setting came from, for messages: '.env:3', 'the environment' or 'the default'."""
@@ -92,26 +105,188 @@ class Settings:
     def unsubscribe_https(self) -> str | None:
         return next((u for u in self.list_unsubscribe if u.startswith("https://")), None)
 
+    # The field validators: each reads the raw text (`_raw(info)`), so a setting's default may depend on another
+    # (SMTP_PORT on SMTP_SECURITY, IMAP_USERNAME on SMTP_USERNAME) and a check may concern two settings.
+
+    @field_validator("smtp_security", mode="before")
+    @classmethod
+    def _security(cls, _: object, info: ValidationInfo) -> str:
+        reader = _raw(info)
+        security = (reader.text("SMTP_SECURITY") or "starttls").lower()
+        if security not in SECURITY_MODES:
+            raise reader.fail("SMTP_SECURITY", f"'{reader.values['SMTP_SECURITY']}' is unknown: use starttls (port "
+                                               "587), ssl (port 465) or none (no encryption, local test servers only)")
+        return security
+
+    @field_validator("smtp_port", mode="before")
+    @classmethod
+    def _port(cls, _: object, info: ValidationInfo) -> int:
+        reader = _raw(info)
+        security = str(info.data.get("smtp_security", "starttls"))
+        port = reader.integer("SMTP_PORT", DEFAULT_PORTS[security], 1, 65535, "a port number")
+        _check_ports(reader, security, port)
+        return port
+
+    @field_validator("smtp_host", mode="before")
+    @classmethod
+    def _smtp_host(cls, _: object, info: ValidationInfo) -> str | None:
+        return _host(_raw(info))
+
+    @field_validator("smtp_timeout", "smtp_data_timeout", "send_rate", "send_connections", "imap_port",
+                     mode="before")
+    @classmethod
+    def _numbers(cls, _: object, info: ValidationInfo) -> int:
+        default, low, high, what = NUMBERS[_name(info)]
+        return _raw(info).integer(_name(info), default, low, high, what)
+
+    @field_validator("newsletter_from", "reply_to", mode="before")
+    @classmethod
+    def _address(cls, _: object, info: ValidationInfo) -> str | None:
+        reader = _raw(info)
+        value = reader.text(_name(info))
+        _check_address(reader, _name(info), value)
+        return value
+
+    @field_validator("smtp_username", "oauth_client_id", "oauth_tenant", "archive_base_url", mode="before")
+    @classmethod
+    def _plain(cls, _: object, info: ValidationInfo) -> str | None:
+        return _raw(info).text(_name(info))
+
+    @field_validator("oauth_client_secret", "oauth_certificate_password", mode="before")
+    @classmethod
+    def _secret(cls, _: object, info: ValidationInfo) -> SecretStr:
+        return SecretStr(_raw(info).text(_name(info)) or "")
+
+    @field_validator("imap_folder", "imap_processed_folder", "imap_unreadable_folder", mode="before")
+    @classmethod
+    def _folders(cls, _: object, info: ValidationInfo) -> object:
+        return _raw(info).text(_name(info)) or Settings.model_fields[str(info.field_name)].default
+
+    @field_validator("smtp_password", mode="before")
+    @classmethod
+    def _password(cls, _: object, info: ValidationInfo) -> SecretStr:
+        reader = _raw(info)
+        username, password = reader.text("SMTP_USERNAME"), reader.text("SMTP_PASSWORD")
+        reader.text("SMTP_OAUTH_TOKEN_COMMAND")
+        if password and not username:
+            raise reader.fail("SMTP_PASSWORD", "is set but SMTP_USERNAME is not: set both, or neither")
+        return SecretStr(password or "")
+
+    @field_validator("smtp_oauth_token_command", mode="before")
+    @classmethod
+    def _token_command(cls, _: object, info: ValidationInfo) -> str | None:
+        reader = _raw(info)
+        token_command = reader.text("SMTP_OAUTH_TOKEN_COMMAND")
+        if token_command and not reader.text("SMTP_USERNAME"):
+            raise reader.fail("SMTP_OAUTH_TOKEN_COMMAND", "needs SMTP_USERNAME (the mailbox that sends)")
+        return token_command
+
+    @field_validator("list_unsubscribe", mode="before")
+    @classmethod
+    def _list_unsubscribe(cls, _: object, info: ValidationInfo) -> tuple[str, ...]:
+        return _unsubscribe(_raw(info))
+
+    @field_validator("list_unsubscribe_secret", mode="before")
+    @classmethod
+    def _unsubscribe_secret(cls, _: object, info: ValidationInfo) -> SecretStr:
+        reader = _raw(info)
+        secret = reader.text("LIST_UNSUBSCRIBE_SECRET") or ""
+        if secret == EXAMPLE_UNSUBSCRIBE_SECRET:
+            raise reader.fail("LIST_UNSUBSCRIBE_SECRET", "is the example from .env.example, which everybody can "
+                                                         "read: remove the line (a secret is then made for you) or "
+                                                         "use at least 16 random characters of your own")
+        if secret and len(secret) < 16:
+            raise reader.fail("LIST_UNSUBSCRIBE_SECRET", "is too short: use at least 16 random characters")
+        unsubscribe = info.data.get("list_unsubscribe") or ()
+        https = next((u for u in unsubscribe if u.startswith("https://")), None)
+        if https and "{token}" in https and not secret:
+            raise reader.fail("LIST_UNSUBSCRIBE", "contains {token}, so LIST_UNSUBSCRIBE_SECRET must be set "
+                                                  "(at least 16 random characters)")
+        return SecretStr(secret)
+
+    @field_validator("smtp_ca_file", mode="before")
+    @classmethod
+    def _smtp_ca_file(cls, _: object, info: ValidationInfo) -> Path | None:
+        return _ca_file(_raw(info))
+
+    @field_validator("review_list", mode="before")
+    @classmethod
+    def _review_list(cls, _: object, info: ValidationInfo) -> Path | None:
+        raw = _raw(info).text("REVIEW_LIST")
+        return Path(raw) if raw else None
+
+    @field_validator("dns_server", mode="before")
+    @classmethod
+    def _dns(cls, _: object, info: ValidationInfo) -> tuple[str, int] | None:
+        return _dns_server(_raw(info))
+
+    @field_validator("smtp_auth", mode="before")
+    @classmethod
+    def _smtp_auth(cls, _: object, info: ValidationInfo) -> str:
+        return _auth_mode(_raw(info))
+
+    @field_validator("oauth_authority", mode="before")
+    @classmethod
+    def _authority(cls, _: object, info: ValidationInfo) -> str | None:
+        return _oauth_authority(_raw(info))
+
+    @field_validator("oauth_certificate", mode="before")
+    @classmethod
+    def _certificate(cls, _: object, info: ValidationInfo) -> Path | None:
+        reader = _raw(info)
+        certificate = reader.path("OAUTH_CERTIFICATE")
+        if reader.text("OAUTH_CLIENT_SECRET") and certificate:
+            raise reader.fail("OAUTH_CLIENT_SECRET", "and OAUTH_CERTIFICATE are both set: use one of them")
+        return certificate
+
+    @field_validator("imap_host", mode="before")
+    @classmethod
+    def _imap_host(cls, _: object, info: ValidationInfo) -> str | None:
+        reader = _raw(info)
+        host = reader.text("IMAP_HOST")
+        if host is not None and not HOST_RE.fullmatch(host):
+            raise reader.fail("IMAP_HOST", f"'{host}' is not a server name: write only the name, "
+                                           "e.g. IMAP_HOST=outlook.office365.com (the port goes in IMAP_PORT)")
+        return host
+
+    @field_validator("imap_username", mode="before")
+    @classmethod
+    def _imap_username(cls, _: object, info: ValidationInfo) -> str | None:
+        """The IMAP login defaults to the SMTP one."""
+        reader = _raw(info)
+        return reader.text("IMAP_USERNAME") or reader.text("SMTP_USERNAME")
+
+    @field_validator("imap_password", mode="before")
+    @classmethod
+    def _imap_password(cls, _: object, info: ValidationInfo) -> SecretStr:
+        reader = _raw(info)
+        password = reader.text("IMAP_PASSWORD")
+        smtp_password = reader.text("SMTP_PASSWORD")
+        return SecretStr(password or ("" if reader.text("IMAP_USERNAME") else smtp_password or ""))
+
+
+def _name(info: ValidationInfo) -> str:
+    """The setting a field is read from (its alias: SMTP_PORT for smtp_port)."""
+    return str(Settings.model_fields[str(info.field_name)].validation_alias)
+
+
+def _raw(info: ValidationInfo) -> _Reader:
+    reader = info.context.get("raw") if isinstance(info.context, dict) else None
+    if not isinstance(reader, _Reader):
+        raise TypeError("Settings are made by parse_settings (the raw text is its validation context)")
+    return reader
 
 
 class _Reader:
-    """Parses one setting at a time; every error names the setting and where it was set."""
+    """The raw text of every setting (the validation context), read one setting at a time. `fail` is the error
+    of a field validator: it names the setting, which need not be the field's own (SMTP_PORT's check concerns
+    SMTP_SECURITY too); parse_settings adds where it was set."""
 
-    def __init__(self, values: dict[str, str], sources: dict[str, str]):
-        self.values, self.sources = values, sources
+    def __init__(self, values: dict[str, str]):
+        self.values = values
 
-    def where(self, name: str) -> str:
-        source = self.sources.get(name, "")
-        if source == "the environment":
-            return f"{name} (in the environment): "
-        return f"{source}: " if source else ""
-
-    def fail(self, name: str, message: str) -> InputError:
-        where = self.where(name)
-        message = LONG_QUOTED.sub(lambda m: f"'{m.group(1)[:60]}...' ({len(m.group(1)):,} characters)", message)
-        if where.startswith(name):
-            return InputError(f"{where}{message}")
-        return InputError(f"{where}{name} {message}")
+    def fail(self, name: str, message: str) -> PydanticCustomError:
+        return PydanticCustomError("setting", "{name} {message}", {"name": name, "message": message})
 
     def text(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -248,11 +423,12 @@ def _dns_server(reader: _Reader) -> tuple[str, int] | None:
     return address or "", number
 
 
-def _oauth(reader: _Reader, username: str | None, password: str | None, token_command: str | None,
-           ) -> dict[str, object]:
-    """SMTP_AUTH and the OAUTH_ settings; the default keeps what the settings did before SMTP_AUTH existed."""
+def _auth_mode(reader: _Reader) -> str:
+    """SMTP_AUTH; the default keeps what the settings did before SMTP_AUTH existed. Also the OAUTH_ settings
+    that only make sense together (checked here, in the order they were always checked)."""
     client_id, tenant = reader.text("OAUTH_CLIENT_ID"), reader.text("OAUTH_TENANT")
     authority = reader.text("OAUTH_AUTHORITY")
+    password, token_command = reader.text("SMTP_PASSWORD"), reader.text("SMTP_OAUTH_TOKEN_COMMAND")
     default = "oauth" if token_command or (client_id and not password) else "password"
     mode = (reader.text("SMTP_AUTH") or default).lower()
     if mode not in ("password", "oauth"):
@@ -265,87 +441,43 @@ def _oauth(reader: _Reader, username: str | None, password: str | None, token_co
     if client_id and not (tenant or authority):
         raise reader.fail("OAUTH_CLIENT_ID", "needs OAUTH_TENANT: your organisation's tenant id or domain, "
                                              "e.g. OAUTH_TENANT=vzhg.nl")
+    return mode
+
+
+def _oauth_authority(reader: _Reader) -> str | None:
+    """OAUTH_AUTHORITY as given (without a trailing /), else the Microsoft one for OAUTH_TENANT."""
+    tenant, authority = reader.text("OAUTH_TENANT"), reader.text("OAUTH_AUTHORITY")
     if authority and not re.fullmatch(r"https://[^/\s]+/\S+", authority):
         raise reader.fail("OAUTH_AUTHORITY", f"'{authority}' is not an https:// address with a tenant, e.g. "
                                              f"{MICROSOFT_AUTHORITY}/vzhg.nl")
     if tenant and not re.fullmatch(r"[A-Za-z0-9.-]+", tenant):
         raise reader.fail("OAUTH_TENANT", f"'{tenant}' is not a tenant id or domain, e.g. OAUTH_TENANT=vzhg.nl")
-    secret = reader.text("OAUTH_CLIENT_SECRET") or ""
-    certificate = reader.path("OAUTH_CERTIFICATE")
-    if secret and certificate:
-        raise reader.fail("OAUTH_CLIENT_SECRET", "and OAUTH_CERTIFICATE are both set: use one of them")
-    return {"smtp_auth": mode, "oauth_client_id": client_id, "oauth_tenant": tenant,
-            "oauth_authority": authority.rstrip("/") if authority else
-            (f"{MICROSOFT_AUTHORITY}/{tenant}" if tenant else None),
-            "oauth_client_secret": SecretStr(secret), "oauth_certificate": certificate,
-            "oauth_certificate_password": SecretStr(reader.text("OAUTH_CERTIFICATE_PASSWORD") or "")}
-
-
-def _imap(reader: _Reader, smtp_username: str | None, smtp_password: str | None) -> dict[str, Any]:
-    """IMAP_*: the mailbox `newsletter mailbox` reads; the login defaults to the SMTP one."""
-    host = reader.text("IMAP_HOST")
-    if host is not None and not HOST_RE.fullmatch(host):
-        raise reader.fail("IMAP_HOST", f"'{host}' is not a server name: write only the name, "
-                                       "e.g. IMAP_HOST=outlook.office365.com (the port goes in IMAP_PORT)")
-    username = reader.text("IMAP_USERNAME")
-    password = reader.text("IMAP_PASSWORD")
-    return {"imap_host": host, "imap_port": reader.integer("IMAP_PORT", 993, 1, 65535, "a port number"),
-            "imap_username": username or smtp_username,
-            "imap_password": SecretStr(password or ("" if username else smtp_password or "")),
-            "imap_folder": reader.text("IMAP_FOLDER") or "INBOX",
-            "imap_processed_folder": reader.text("IMAP_PROCESSED_FOLDER") or "Nieuwsbrief verwerkt",
-            "imap_unreadable_folder": reader.text("IMAP_UNREADABLE_FOLDER") or "Nieuwsbrief onleesbaar"}
+    if authority:
+        return authority.rstrip("/")
+    return f"{MICROSOFT_AUTHORITY}/{tenant}" if tenant else None
 
 
 def parse_settings(values: dict[str, str], sources: dict[str, str], env_file: Path | None = None) -> Settings:
-    """Validate raw values into Settings; raises InputError naming the first bad setting."""
-    reader = _Reader(values, sources)
-    security = (reader.text("SMTP_SECURITY") or "starttls").lower()
-    if security not in SECURITY_MODES:
-        raise reader.fail("SMTP_SECURITY", f"'{values['SMTP_SECURITY']}' is unknown: use starttls (port 587), "
-                                           "ssl (port 465) or none (no encryption, local test servers only)")
-    port = reader.integer("SMTP_PORT", DEFAULT_PORTS[security], 1, 65535, "a port number")
-    _check_ports(reader, security, port)
-    host = _host(reader)
-    timeout = reader.integer("SMTP_TIMEOUT", 60, 1, 3600, "a number of seconds")
-    data_timeout = reader.integer("SMTP_DATA_TIMEOUT", 600, 1, 3600, "a number of seconds")
-    rate = reader.integer("SEND_RATE", 30, 0, 100_000, "a number of messages per minute")
-    connections = reader.integer("SEND_CONNECTIONS", 1, 1, 20, "a number of connections")
-    sender, reply_to = reader.text("NEWSLETTER_FROM"), reader.text("NEWSLETTER_REPLY_TO")
-    _check_address(reader, "NEWSLETTER_FROM", sender)
-    _check_address(reader, "NEWSLETTER_REPLY_TO", reply_to)
-    username, password = reader.text("SMTP_USERNAME"), reader.text("SMTP_PASSWORD")
-    token_command = reader.text("SMTP_OAUTH_TOKEN_COMMAND")
-    if password and not username:
-        raise reader.fail("SMTP_PASSWORD", "is set but SMTP_USERNAME is not: set both, or neither")
-    if token_command and not username:
-        raise reader.fail("SMTP_OAUTH_TOKEN_COMMAND", "needs SMTP_USERNAME (the mailbox that sends)")
-    unsubscribe = _unsubscribe(reader)
-    secret = reader.text("LIST_UNSUBSCRIBE_SECRET") or ""
-    if secret == EXAMPLE_UNSUBSCRIBE_SECRET:
-        raise reader.fail("LIST_UNSUBSCRIBE_SECRET", "is the example from .env.example, which everybody can read: "
-                                                     "remove the line (a secret is then made for you) or use at least "
-                                                     "16 random characters of your own")
-    if secret and len(secret) < 16:
-        raise reader.fail("LIST_UNSUBSCRIBE_SECRET", "is too short: use at least 16 random characters")
-    https = next((u for u in unsubscribe if u.startswith("https://")), None)
-    if https and "{token}" in https and len(secret) < 16:
-        if secret:
-            raise reader.fail("LIST_UNSUBSCRIBE_SECRET", "is too short: use at least 16 random characters")
-        raise reader.fail("LIST_UNSUBSCRIBE", "contains {token}, so LIST_UNSUBSCRIBE_SECRET must be set "
-                                              "(at least 16 random characters)")
-    return Settings(
-        smtp_host=host, smtp_port=port, smtp_security=security,  # type: ignore[arg-type]
-        smtp_username=username, smtp_password=SecretStr(password or ""), smtp_oauth_token_command=token_command,
-        smtp_ca_file=_ca_file(reader), smtp_timeout=float(timeout),
-        smtp_data_timeout=float(data_timeout),
-        newsletter_from=sender, reply_to=reply_to, send_rate=rate, send_connections=connections,
-        list_unsubscribe=unsubscribe, list_unsubscribe_secret=SecretStr(secret),
-        review_list=Path(reader.text("REVIEW_LIST") or "") if reader.text("REVIEW_LIST") else None,
-        dns_server=_dns_server(reader), **_oauth(reader, username, password, token_command),  # type: ignore[arg-type]
-        archive_base_url=reader.text("ARCHIVE_BASE_URL"), env_file=env_file, **_imap(reader, username, password),
-        sources=dict(sources),
-    )
+    """Validate raw values into Settings; raises InputError naming the first bad setting and where it was set."""
+    try:
+        return Settings.model_validate({**values, "env_file": env_file, "sources": dict(sources)},
+                                       context={"raw": _Reader(values)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        context = first.get("ctx") or {}
+        if first["type"] != "setting":  # a value a validator let through that its type refuses: a bug here
+            raise
+        raise _input_error(str(context["name"]), str(context["message"]), sources) from None
+
+
+def _input_error(name: str, message: str, sources: dict[str, str]) -> InputError:
+    """`.env:3: SMTP_PORT 'abc' is not ...`, or `SMTP_PORT (in the environment): '70000' is not ...`."""
+    source = sources.get(name, "")
+    where = f"{name} (in the environment): " if source == "the environment" else f"{source}: " if source else ""
+    message = LONG_QUOTED.sub(lambda m: f"'{m.group(1)[:60]}...' ({len(m.group(1)):,} characters)", message)
+    if where.startswith(name):
+        return InputError(f"{where}{message}")
+    return InputError(f"{where}{name} {message}")
 
 
 def missing(settings: Settings, name: str, why: str, example: str) -> InputError:

@@ -111,3 +111,26 @@ def test_cli_reports_bad_settings_without_traceback(project):
     assert result.exit_code == 2
     assert ".env:2: SMTP_PORT 'abc' is not a port number (1-65535)" in result.output
     assert_no_traceback(result)
+
+
+def test_of_two_mistakes_the_one_checked_first_is_named_not_the_first_line(project):
+    """The pydantic model validates every field and collects all errors: the message is the first in the order
+    the settings are checked (SMTP_SECURITY before SMTP_HOST, the OAuth settings before IMAP), as before."""
+    write_env(project, "IMAP_PORT=0\nSMTP_HOST=smtp://x\nSMTP_SECURITY=tls\nOAUTH_TENANT=a b\n")
+    with pytest.raises(InputError) as info:
+        load_settings()
+    assert info.value.message.startswith(".env:3: SMTP_SECURITY 'tls' is unknown")
+    write_env(project, "IMAP_PORT=0\nOAUTH_TENANT=a b\n")
+    with pytest.raises(InputError) as info:
+        load_settings()
+    assert info.value.message == ".env:2: OAUTH_TENANT 'a b' is not a tenant id or domain, e.g. OAUTH_TENANT=vzhg.nl"
+
+
+def test_defaults_that_follow_another_setting(project):
+    """SMTP_PORT follows SMTP_SECURITY, the IMAP login the SMTP one, an empty folder name its default."""
+    write_env(project, "SMTP_SECURITY=ssl\nSMTP_USERNAME=nb@vzhg.nl\nSMTP_PASSWORD=pw\nIMAP_FOLDER=\n"
+                       "OAUTH_CLIENT_ID=c\nOAUTH_TENANT=vzhg.nl\n")
+    settings = load_settings()
+    assert settings.smtp_port == 465 and settings.imap_username == "nb@vzhg.nl"
+    assert settings.imap_password.get_secret_value() == "pw" and settings.imap_folder == "INBOX"
+    assert settings.oauth_authority == "https://login.microsoftonline.com/vzhg.nl" and settings.smtp_auth == "password"

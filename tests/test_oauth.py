@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from newsletter_cli.account import oauth
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver import oauth
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.members.journal import Journal
 from newsletter_cli.settings import parse_settings
@@ -101,7 +101,7 @@ def test_send_after_the_access_token_expired_refreshes_silently(project, home, t
     with OAuthProvider(tls[1], client_id=CLIENT, access_lifetime=1) as idp, oauth_server(tls, idp) as server:
         idp.auto_approve = MAILBOX
         settings = parse_settings(env(idp, server, tls[0]), {})
-        oauth.finish_login(settings, oauth.start_login(settings))
+        (session := oauth.SignIn(settings)).finish_login(session.start_login())
         login_tokens = set(idp.state.access)
         time.sleep(1.2)  # "an hour later": the login's access token has expired
         assert not any(idp.check(MAILBOX, token) for token in login_tokens)
@@ -114,7 +114,7 @@ def test_access_token_the_server_no_longer_takes_is_renewed_once(project, home, 
     """The cache still trusts its token but the server's clock says it expired: one fresh token, one retry."""
     with oauth_server(tls, idp) as server:
         settings = parse_settings(env(idp, server, tls[0]), {})
-        oauth.finish_login(settings, oauth.start_login(settings))
+        (session := oauth.SignIn(settings)).finish_login(session.start_login())
         idp.expire_access_tokens()
         result = run_send("2025-09", test=True, to=["redactie@example.org"], settings=settings)
         assert (result.sent, result.stopped) == (1, None)
@@ -214,13 +214,14 @@ def test_login_waits_until_the_user_typed_the_code(project, home, tls, idp):
     idp.auto_approve = None
     with oauth_server(tls, idp) as server:
         settings = parse_settings(env(idp, server, tls[0]), {})
-        device = oauth.start_login(settings)
+        session = oauth.SignIn(settings)
+        device = session.start_login()
         typed = threading.Timer(1.5, lambda: requests.post(device.url, data={"user_code": device.code,
                                                                             "username": MAILBOX}, verify=str(tls[0])))
         typed.start()
-        who = oauth.finish_login(settings, device)
+        who = session.finish_login(device)
         typed.join()
-    assert who.username == MAILBOX and [s.username for s in oauth.status(settings)] == [MAILBOX]
+    assert who.username == MAILBOX and [s.username for s in oauth.SignIn(settings).status()] == [MAILBOX]
 
 
 SETTINGS = {"SMTP_USERNAME": MAILBOX, "NEWSLETTER_FROM": "VZHG <info@vzhg.nl>"}
@@ -244,7 +245,7 @@ SETTINGS = {"SMTP_USERNAME": MAILBOX, "NEWSLETTER_FROM": "VZHG <info@vzhg.nl>"}
      ["may not send as info@vzhg.nl"]),
 ])
 def test_microsoft_refusals_in_plain_words(reply, auth, expected):
-    from newsletter_cli.deliver.refusals import smtp_refusal
+    from newsletter_cli.account.refusals import smtp_refusal
 
     extra = {"SMTP_AUTH": "oauth", "OAUTH_CLIENT_ID": CLIENT, "OAUTH_TENANT": "vzhg.nl"} if auth == "oauth" else {}
     text = smtp_refusal(reply, parse_settings({**SETTINGS, **extra}, {}))
@@ -268,7 +269,7 @@ def test_send_as_denied_at_data_stops_the_send():
     ("AADSTS65001: The user or administrator has not consented to use the application.", "Grant admin consent", False),
 ])
 def test_sign_in_errors_in_plain_words(description, expected, relogin):
-    from newsletter_cli.deliver.refusals import sign_in_error
+    from newsletter_cli.account.refusals import sign_in_error
 
     settings = parse_settings({**SETTINGS, "OAUTH_CLIENT_ID": CLIENT, "OAUTH_TENANT": "vzhg.nl"}, {})
     text, again = sign_in_error({"error": "invalid_grant", "error_description": description}, settings)

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from test_oauth import CLIENT, MAILBOX, env, home, idp, oauth_server, tls, write_env  # noqa: F401 - fixtures
 
+from newsletter_cli.account import oauth
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver import oauth
 from newsletter_cli.settings import parse_settings
 
 from smtp_server import SmtpServer
@@ -197,7 +197,7 @@ def test_a_failing_token_command_that_echoes_its_secret_is_redacted(project):
     (("https://outlook.office365.com/IMAP.AccessAsUser.All",), "IMAP.AccessAsUser.All"),
 ])
 def test_missing_consent_names_the_permission_that_is_missing(scopes, permission):
-    from newsletter_cli.deliver.refusals import sign_in_error
+    from newsletter_cli.account.refusals import sign_in_error
 
     settings = parse_settings({"SMTP_USERNAME": MAILBOX, "OAUTH_CLIENT_ID": CLIENT, "OAUTH_TENANT": "vzhg.nl",
                                "NEWSLETTER_FROM": MAILBOX}, {})

@@ -13,7 +13,7 @@ import re
 import smtplib
 import socket
 
-from newsletter_cli.deliver.refusals import SEND_AS_RE, smtp_refusal
+from newsletter_cli.account.refusals import SEND_AS_RE, smtp_refusal
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 

@@ -162,7 +162,8 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
              confirm: Callable[[Plan], bool] | None = None, progress: Callable[[Progress], None] | None = None,
              notify: Callable[[str], None] | None = None, settings: Settings | None = None,
              retry_delays: Sequence[float] | None = None, reconnect_delays: Sequence[float] | None = None,
-             limiter: RateLimiter | None = None, project: Project | None = None) -> SendResult:
+             limiter: RateLimiter | None = None, project: Project | None = None,
+             connect: Callable[[Settings], Connection] = Connection) -> SendResult:
     """The whole send: plan, ask `confirm` (for real sends over SMTP), then send or write the outbox."""
     project = current(project)
     settings = settings or project.settings
@@ -194,7 +195,8 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
         result = send_smtp(plan, journal if real else None, progress=progress, notify=notify,
                            retry_delays=retry_delays if retry_delays is not None else delays_from_env(),
                            reconnect_delays=reconnect_delays if reconnect_delays is not None else
-                           delays_from_env("NEWSLETTER_RECONNECT_DELAYS", RECONNECT_DELAYS), limiter=limiter)
+                           delays_from_env("NEWSLETTER_RECONNECT_DELAYS", RECONNECT_DELAYS), limiter=limiter,
+                           connect=connect)
         result.seconds = time.monotonic() - started
     return result
 

@@ -17,10 +17,11 @@ from functools import lru_cache
 
 from pydantic import SecretStr
 
-from newsletter_cli.deliver.refusals import is_microsoft, smtp_refusal
+from newsletter_cli.account.refusals import is_microsoft, smtp_refusal
+from newsletter_cli.account.tokens import command_line as command_line  # re-exported for tests
+from newsletter_cli.account.tokens import oauth_token
 from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary, classify, describe, reply_text
-from newsletter_cli.deliver.tokens import command_line as command_line  # re-exported for tests
-from newsletter_cli.deliver.tokens import oauth_token
+from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
 
 LINE_DOT_RE = re.compile(rb"\n\.")  # a line starting with a dot (dot-stuffing)
@@ -62,12 +63,21 @@ class Connection:
     """One SMTP session, opened on first use and reopened after a drop."""
 
     def __init__(self, settings: Settings, *, token: Callable[[Settings, bool], SecretStr] = oauth_token):
+        """`token`: the command's sign-in session (oauth.SignIn.smtp_token), shared by its connections."""
         self.settings = settings
         self.data_timeout = float(getattr(settings, "smtp_data_timeout", 600.0))
         self.where = f"{settings.smtp_host}:{settings.smtp_port}"
         self._token = token
         self.smtp: smtplib.SMTP | None = None
         self.log: list[str] = []  # steps, for `doctor`
+
+    def _get_token(self, fresh: bool) -> SecretStr:
+        """The access token from the sign-in session handed over (`token`); not signed in, sign-in expired, a bad
+        OAUTH_CERTIFICATE or a failing SMTP_OAUTH_TOKEN_COMMAND stops the send."""
+        try:
+            return self._token(self.settings, fresh)
+        except NewsletterError as exc:
+            raise Fatal(exc.message) from None
 
     def _step(self, text: str) -> None:
         self.log.append(text)
@@ -143,7 +153,7 @@ class Connection:
     def _authenticate(self, smtp: smtplib.SMTP) -> None:
         s = self.settings
         if s.smtp_auth == "oauth":
-            user, token = s.mailbox, self._token(s, False)
+            user, token = s.mailbox, self._get_token(False)
             if not smtp.has_extn("auth") or "XOAUTH2" not in smtp.esmtp_features.get("auth", "").upper():
                 raise Fatal(f"{self.where}: the server does not offer AUTH XOAUTH2 (it offers: "
                             f"{smtp.esmtp_features.get('auth', 'no AUTH').strip()}).")
@@ -155,7 +165,7 @@ class Connection:
                 if (not s.oauth_client_id or s.unattended or exc.smtp_code != 535
                         or "5.7.139" in reply_text(0, exc.smtp_error)):
                     raise
-                _xoauth2(smtp, user, self._token(s, True))
+                _xoauth2(smtp, user, self._get_token(True))
             self._step(f"authenticated as {user} (XOAUTH2)")
         elif s.smtp_username:
             if not smtp.has_extn("auth"):

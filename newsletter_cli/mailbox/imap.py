@@ -64,19 +64,10 @@ def quoted(name: str) -> str:
 
 
 def access_token(settings: Settings) -> SecretStr:
-    """The OAuth access token for IMAP (oauth.IMAP_SCOPE): the one seam where the sign-in is asked."""
-    from newsletter_cli.deliver.replies import Fatal
-    from newsletter_cli.deliver.tokens import oauth_token
+    """The OAuth access token for IMAP when no sign-in session was handed over: a session for this one call."""
+    from newsletter_cli.account.oauth import SignIn
 
-    if settings.oauth_client_id:  # the Microsoft 365 sign-in (`newsletter login`), for IMAP this time
-        from newsletter_cli.deliver.oauth import IMAP_SCOPE
-        from newsletter_cli.deliver.oauth import access_token as sign_in_token
-
-        return sign_in_token(settings, (IMAP_SCOPE,))
-    try:
-        return oauth_token(settings)
-    except Fatal as exc:
-        raise NewsletterError(str(exc)) from None
+    return SignIn(settings).imap_token(settings)
 
 
 def _text(data: object) -> str:

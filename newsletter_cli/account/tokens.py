@@ -1,4 +1,4 @@
-"""Access tokens for XOAUTH2: the Microsoft 365 sign-in (oauth.py), or the output of SMTP_OAUTH_TOKEN_COMMAND.
+"""Access tokens for XOAUTH2 from SMTP_OAUTH_TOKEN_COMMAND (the Microsoft 365 sign-in itself is oauth.SignIn).
 
 The command's output is the token and is never shown; its arguments may hold a secret too (a client secret
 passed on the command line), so no message about a command that failed or timed out shows its command line.
@@ -12,9 +12,13 @@ import subprocess
 
 from pydantic import SecretStr
 
-from newsletter_cli.deliver.replies import Fatal
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings
+
+
+class TokenError(NewsletterError):
+    """No access token: the user must act (sign in again, fix SMTP_OAUTH_TOKEN_COMMAND). The SMTP connection
+    turns it into a Fatal (stop the send), the mailbox into its own error."""
 
 
 def token_command_timeout() -> float:
@@ -32,16 +36,15 @@ def command_line(command: str, windows: bool = os.name == "nt") -> str | list[st
 
 
 def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
-    """An access token: from the Microsoft 365 sign-in (`newsletter login`, or the application's own with
-    OAUTH_CLIENT_SECRET/OAUTH_CERTIFICATE), else from SMTP_OAUTH_TOKEN_COMMAND (its output is never shown).
-    `fresh`: not the cached one (the server refused it)."""
-    if settings.oauth_client_id:
-        from newsletter_cli.deliver.oauth import access_token
+    """An access token for SMTP when no sign-in session was handed over (oauth.SignIn): a session for this one
+    call. `fresh`: not the cached one (the server refused it)."""
+    from newsletter_cli.account.oauth import SignIn
 
-        try:
-            return access_token(settings, fresh=fresh)
-        except NewsletterError as exc:  # not signed in, sign-in expired, a bad OAUTH_CERTIFICATE, ...
-            raise Fatal(exc.message) from None
+    return SignIn(settings).smtp_token(settings, fresh)
+
+
+def command_token(settings: Settings) -> SecretStr:
+    """The output of SMTP_OAUTH_TOKEN_COMMAND (never shown); TokenError in plain words when it fails."""
     command = settings.smtp_oauth_token_command or ""
     # Its arguments may hold a secret (a client secret, a password): no message shows the command line.
     program = (command.split() or ["(empty)"])[0]
@@ -49,16 +52,17 @@ def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
     try:
         done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND ({program} ...) did not finish within {timeout:g} "
-                    "seconds: run it by hand to see what it waits for (a sign-in? a prompt?).") from None
+        raise TokenError(f"SMTP_OAUTH_TOKEN_COMMAND ({program} ...) did not finish within {timeout:g} "
+                         "seconds: run it by hand to see what it waits for (a sign-in? a prompt?).") from None
     except OSError as exc:
-        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND could not be run ({program} ...): "
-                    f"{exc.strerror or type(exc).__name__}.") from None
+        raise TokenError(f"SMTP_OAUTH_TOKEN_COMMAND could not be run ({program} ...): "
+                         f"{exc.strerror or type(exc).__name__}.") from None
     except ValueError:
-        raise Fatal("SMTP_OAUTH_TOKEN_COMMAND could not be read as a command line (a quote not closed?).") from None
+        raise TokenError("SMTP_OAUTH_TOKEN_COMMAND could not be read as a command line (a quote not closed?).") \
+            from None
     if done.returncode != 0 or not done.stdout.strip():
         why = _redacted((done.stderr.strip().splitlines() or ["no output"])[-1][:200], command)
-        raise Fatal(f"SMTP_OAUTH_TOKEN_COMMAND ({program} ...) failed (exit status {done.returncode}): {why}")
+        raise TokenError(f"SMTP_OAUTH_TOKEN_COMMAND ({program} ...) failed (exit status {done.returncode}): {why}")
     return SecretStr(done.stdout.strip().splitlines()[-1].strip())
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -170,9 +169,9 @@ class Guarded:
             raise CacheProblem(describe(exc, self.location)) from None
 
 
-@lru_cache(maxsize=4)
 def token_cache(location: Path) -> tuple[Any, CacheInfo]:
-    """MSAL's persisted token cache, encrypted where the platform can; the file fallback readable by the user only."""
+    """MSAL's persisted token cache, encrypted where the platform can; the file fallback readable by the user only.
+    Opened once per sign-in session (oauth.SignIn), not per process."""
     import msal_extensions
 
     try:
@@ -207,9 +206,8 @@ def remove(location: Path) -> list[str]:
     """Delete the cache (damaged or not), its lock and any file left beside it; what could not be removed."""
     import shutil
 
-    cache = token_cache.__wrapped__  # the keystore's copy: overwritten with an empty cache where there is one
-    try:
-        persistence = cache(location)[0]._persistence.inner
+    try:  # the keystore's copy: overwritten with an empty cache where there is one
+        persistence = token_cache(location)[0]._persistence.inner
         if type(persistence).__name__ in ("KeychainPersistence", "LibsecretPersistence"):
             persistence.save("{}")
     except Exception:
@@ -223,5 +221,4 @@ def remove(location: Path) -> list[str]:
                 path.unlink(missing_ok=True)
         except OSError as exc:
             left.append(f"{path} ({exc.strerror or type(exc).__name__})")
-    token_cache.cache_clear()
     return left

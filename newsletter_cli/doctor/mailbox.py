@@ -3,28 +3,21 @@ and say whether unsubscribe mails reach the mailbox that `newsletter mailbox` re
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-
-from newsletter_cli.deliver.doctor import Check
-from newsletter_cli.deliver.passwords import shown
+from newsletter_cli.account.oauth import SignIn
+from newsletter_cli.account.passwords import shown
+from newsletter_cli.doctor.smtp import Check
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.mailbox.imap import Mailbox
 from newsletter_cli.members.unsubscribe import mailto_base
 from newsletter_cli.settings import Settings
 
 
-def _fresh(settings: Settings) -> SecretStr:
-    """A token for IMAP asked of the sign-in server now, not the cached one."""
-    from newsletter_cli.deliver.oauth import IMAP_SCOPE, access_token
-
-    return access_token(settings, (IMAP_SCOPE,), fresh=True)
-
-
-def mailbox_checks(settings: Settings) -> list[Check]:
+def mailbox_checks(settings: Settings, sign_in: SignIn) -> list[Check]:
+    """Sign in to IMAP with a token asked of the sign-in server now (not the cached one) and open the folder."""
     s = settings
     checks = []
     try:
-        with Mailbox(s, token=_fresh) if s.oauth_client_id else Mailbox(s) as box:
+        with Mailbox(s, token=lambda _s: sign_in.imap_token(s, True)) as box:
             count = box.select(s.imap_folder, read_only=True)
             checks.append(Check(True, f"IMAP {s.imap_host}:{s.imap_port}: signed in as {s.imap_username}; the folder "
                                       f"'{s.imap_folder}' holds {count} message(s) (nothing was changed)"))

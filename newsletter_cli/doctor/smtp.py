@@ -1,22 +1,21 @@
 """`newsletter doctor`: every "ok" means tested. Connect, negotiate TLS, sign in with a token asked of the sign-in
 server just now (not the cached one), try the sender, optionally send one test message to the mailbox itself
-(Exchange refuses a missing Send As only after the message data), then the mailbox (mailbox/doctor.py) and the
-From domain's DNS (domain.py).
+(Exchange refuses a missing Send As only after the message data), then the mailbox (doctor/mailbox.py) and the
+From domain's DNS (account/domain.py). One sign-in session (account.oauth.SignIn) serves SMTP and IMAP.
 """
 
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 
-from pydantic import SecretStr
-
-from newsletter_cli.deliver.passwords import password_hints, shown
-from newsletter_cli.deliver.refusals import SEND_TEST, is_microsoft, smtp_refusal
+from newsletter_cli.account.domain import DNS_TIMEOUT
+from newsletter_cli.account.oauth import SignIn
+from newsletter_cli.account.passwords import password_hints, shown
+from newsletter_cli.account.refusals import SEND_TEST, is_microsoft, smtp_refusal
 from newsletter_cli.deliver.replies import Fatal, SendFailure, Temporary, describe, reply_text
 from newsletter_cli.deliver.smtp import DOCTOR_HINT, Connection
 from newsletter_cli.settings import Settings, missing
@@ -29,16 +28,18 @@ class Check:
     warning: bool = False  # worth fixing; with ok=False it also makes the exit status non-zero (e.g. no DNS answer)
 
 
-def doctor(settings: Settings, dns: bool = True, send_test: bool = False,
-           mailbox: Callable[[Settings], list[Check]] | None = None) -> list[Check]:
+def doctor(settings: Settings, sign_in: SignIn, dns: bool = True, send_test: bool = False,
+           dns_timeout: float = DNS_TIMEOUT) -> list[Check]:
     """The SMTP steps (nothing is sent unless `send_test`), the mailbox when IMAP is set, the From domain's DNS."""
-    checks = smtp_checks(settings, send_test)
-    if mailbox is not None and settings.imap_host:
-        checks += mailbox(settings)
-    if dns and settings.newsletter_from:
-        from newsletter_cli.deliver.domain import check_domain
+    from newsletter_cli.doctor.mailbox import mailbox_checks
 
-        for f in check_domain(settings):
+    checks = smtp_checks(settings, sign_in, send_test)
+    if settings.imap_host:
+        checks += mailbox_checks(settings, sign_in)
+    if dns and settings.newsletter_from:
+        from newsletter_cli.account.domain import check_domain
+
+        for f in check_domain(settings, timeout=dns_timeout):
             checks.append(Check(f.level not in ("error", "unknown"), f.text, f.level in ("warning", "unknown")))
     return checks
 
@@ -57,16 +58,10 @@ def _settings_line(s: Settings) -> str:
             + oauth + (f" SMTP_CA_FILE={s.smtp_ca_file}" if s.smtp_ca_file else ""))
 
 
-def _fresh_token() -> Callable[[Settings, bool], SecretStr]:
-    """The token getter for doctor: always a new token from the sign-in server, so a revoked sign-in or a wrong
-    new client secret shows now, not when the cached token runs out an hour later."""
-    from newsletter_cli.deliver.tokens import oauth_token
-
-    return lambda s, _fresh: oauth_token(s, fresh=True)
-
-
-def smtp_checks(settings: Settings, send_test: bool = False) -> list[Check]:
-    """Connect, negotiate TLS, authenticate, try MAIL FROM (and with `send_test` one message) and quit."""
+def smtp_checks(settings: Settings, sign_in: SignIn, send_test: bool = False) -> list[Check]:
+    """Connect, negotiate TLS, authenticate, try MAIL FROM (and with `send_test` one message) and quit. The token
+    is always a new one from the sign-in server, so a revoked sign-in or a wrong new client secret shows now, not
+    when the cached token runs out an hour later."""
     s = settings
     checks = [Check(True, _settings_line(s))]
     checks += [Check(False, hint, warning=True) for hint in password_hints(s, refused=False)]
@@ -77,7 +72,7 @@ def smtp_checks(settings: Settings, send_test: bool = False) -> list[Check]:
         checks.append(Check(False, "SMTP_HOST is not set: `send` would only write .eml files to the outbox. "
                                    "Set SMTP_HOST (Microsoft 365: smtp.office365.com) in .env."))
         return checks
-    connection = Connection(s, token=_fresh_token()) if s.oauth_client_id else Connection(s)
+    connection = Connection(s, token=lambda _s, _fresh: sign_in.smtp_token(s, True))
     try:
         connection.open()
     except (Fatal, Temporary) as exc:  # Temporary: the server cannot be reached (refused, 421 at the greeting)

@@ -8,7 +8,6 @@ goes to spam or is refused. Every finding says what is fine or what record to as
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -17,13 +16,14 @@ import dns.exception
 import dns.name
 import dns.resolver
 
-from newsletter_cli.deliver import spf
+from newsletter_cli.account import spf
 from newsletter_cli.settings import Settings
 
 M365_SPF = "spf.protection.outlook.com"
 M365_HOSTS = re.compile(r"(^|\.)(office365\.com|outlook\.com|office\.com)$", re.IGNORECASE)
 PLUS_ALL = re.compile(r"(^|\s)\+?all\b", re.IGNORECASE)
 BULK = "Gmail, Yahoo and Outlook.com require it of bulk senders"
+DNS_TIMEOUT = 5.0  # seconds to wait for the DNS server; the caller may shorten it (cli.py: NEWSLETTER_DNS_TIMEOUT)
 Level = Literal["ok", "warning", "error", "unknown"]  # unknown: could not be checked (no DNS answer)
 
 
@@ -37,18 +37,10 @@ class Offline(Exception):
     """The DNS server did not answer, or answered SERVFAIL: what could not be checked is not ok, and not wrong."""
 
 
-def dns_timeout() -> float:
-    """Seconds to wait for the DNS server (NEWSLETTER_DNS_TIMEOUT in the environment; tests make it short)."""
-    try:
-        return max(0.1, float(os.environ.get("NEWSLETTER_DNS_TIMEOUT", "5")))
-    except ValueError:
-        return 5.0
-
-
 class Lookup:
     """Answers from the resolver in DNS_SERVER (or the system's), '' and [] for names that do not exist."""
 
-    def __init__(self, settings: Settings, timeout: float | None = None):
+    def __init__(self, settings: Settings, timeout: float = DNS_TIMEOUT):
         self.server = (f"the DNS server in DNS_SERVER ({settings.dns_server[0]}:{settings.dns_server[1]})"
                        if settings.dns_server else "this computer's DNS server")
         self.way_out = ("Check that it is running and answers, or set DNS_SERVER to another (e.g. 1.1.1.1)"
@@ -61,7 +53,7 @@ class Lookup:
         if settings.dns_server is not None:
             self.resolver.nameservers = [settings.dns_server[0]]
             self.resolver.port = settings.dns_server[1]
-        self.resolver.lifetime = timeout if timeout is not None else dns_timeout()
+        self.resolver.lifetime = timeout
 
     def _answer(self, name: str, kind: str) -> list[str]:
         try:
@@ -119,14 +111,14 @@ def uses_microsoft(settings: Settings, mx: list[str]) -> bool:
                 or any(host.endswith(".mail.protection.outlook.com") for host in mx))
 
 
-def check_domain(settings: Settings, lookup: Lookup | None = None) -> list[Finding]:
+def check_domain(settings: Settings, lookup: Lookup | None = None, timeout: float = DNS_TIMEOUT) -> list[Finding]:
     """The findings for NEWSLETTER_FROM's domain; what DNS did not answer ends in one 'unknown' finding."""
     domain = settings.from_address.rpartition("@")[2].lower()
     if not domain:
         return []
     findings: list[Finding] = []
     try:
-        lookup = lookup or Lookup(settings)
+        lookup = lookup or Lookup(settings, timeout)
         mx = lookup.mx(domain)
         microsoft = uses_microsoft(settings, mx)
         findings += [_mx(domain, mx, lookup)]
