@@ -172,3 +172,42 @@ def test_the_read_only_journal_gives_the_messages_that_may_have_gone_out(tmp_pat
     with pytest.raises(NewsletterError, match="cannot read the send journal"):
         Journal.open_read_only(tmp_path / "none" / JOURNAL_FILE)
     assert not (tmp_path / "none").exists()
+
+
+def test_status_json_keeps_its_keys_and_old_mailbox_dates_still_read(tmp_path):
+    """`newsletter status --json` is read by scripts: the dataclasses write the keys the dicts had. A row of
+    mailbox.sqlite from before the one time format keeps its date as written."""
+    import re
+
+    from newsletter_cli.mailbox.record import RECORD_FILE, Record, status_report
+    from newsletter_cli.members.testsends import remember_tested_build
+    from newsletter_cli.project import Project
+
+    folder = tmp_path / "editions" / "2025-09"
+    folder.mkdir(parents=True)
+    assert list(status(folder).to_json()) == ["edition", "journal", "counts", "problems", "test_sends"]
+    remember_tested_build(folder, "fp1", ["lezer@vzhg.nl"])
+    with Journal(folder / "journal.sqlite") as journal:
+        journal.add(["a@example.org", "b@example.org"])
+        journal.mark("b@example.org", "failed", "550 no")
+        journal.set_meta("fingerprint", "fp1")
+    data = status(folder).to_json()
+    assert list(data) == ["edition", "journal", "counts", "problems", "test_sends", "total", "fingerprint"]
+    assert (data["total"], data["fingerprint"], data["counts"]["pending"]) == (2, "fp1", 1)
+    (problem,) = data["problems"]
+    assert list(problem) == ["email", "state", "reply", "attempts", "updated"] and problem["reply"] == "550 no"
+    assert list(data["test_sends"]["fp1"]) == ["time", "to"] and data["test_sends"]["fp1"]["to"] == ["lezer@vzhg.nl"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["test_sends"]["fp1"]["time"])  # the one format
+
+    project = Project(tmp_path)
+    assert status_report("2025-09", project).to_json() == {"read": False}
+    with Record(tmp_path / RECORD_FILE) as record:
+        record.add("2025-09", "weg@example.org", "permanent", "5.1.1")
+        with record.db:  # a row written by an older version, in its own time format
+            record.db.execute("INSERT INTO events VALUES ('2025-09', 'af@example.org', 'af@example.org', "
+                              "'unsubscribed', '', '2025-09-30 08:15')")
+    mailbox = status_report("2025-09", project).to_json()
+    assert list(mailbox) == ["read", "bounced", "refused", "complaints", "unsubscribed"]
+    (bounce,) = mailbox["bounced"]
+    assert list(bounce) == ["email", "kind", "detail", "date"] and re.fullmatch(r"\S+T\S+Z", bounce["date"])
+    assert mailbox["unsubscribed"] == [{"email": "af@example.org", "date": "2025-09-30 08:15"}]
