@@ -288,7 +288,9 @@ def parse(shown: str, listed: ListText) -> tuple[list[str], Rows, int]:
     """
     if listed.text is None:
         raise empty(shown)
-    reader = csv.reader(io.StringIO(listed.text, newline=""), delimiter=listed.delimiter, strict=True)
+    text = listed.text  # the lines are sliced from it as the reader goes (a StringIO would copy it whole)
+    reader = csv.reader((match.group() for match in LINE_RE.finditer(text)), delimiter=listed.delimiter,
+                        strict=True)
 
     def rows() -> Rows:
         line = reader.line_num + 1
