@@ -22,7 +22,8 @@ from common import Sample, fmt_sample, time_process
 from test_corpus_excel_lists import formatted_to_the_bottom
 
 TOOL = ("from pathlib import Path; from newsletter_cli.members.recipients import read_recipients; "
-        "print(len(read_recipients(Path('leden.xlsx')).recipients))")
+        "from newsletter_cli.project import Project; "
+        "print(len(read_recipients(Path('leden.xlsx'), project=Project(Path('.'))).recipients))")
 OPENPYXL = ("import io; from openpyxl import load_workbook; "
             "wb = load_workbook(io.BytesIO(open('leden.xlsx', 'rb').read()), read_only=True, data_only=True); "
             "print(sum(1 for row in wb.worksheets[0].iter_rows(values_only=True) if any(row)))")

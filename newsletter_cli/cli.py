@@ -459,15 +459,18 @@ def status(edition: str | None, as_json: bool) -> None:
 
     from newsletter_cli.mailbox.record import status_lines as mailbox_lines
     from newsletter_cli.mailbox.record import status_report as mailbox_report
-    from newsletter_cli.members.journal import status as journal_status
-    from newsletter_cli.members.journal import status_lines
+    from newsletter_cli.members.status import status as journal_status
+    from newsletter_cli.members.status import status_lines
 
     here = project()
     folder = here.resolve(edition).parent
     report = journal_status(folder)
-    report["mailbox"] = mailbox_report(folder.name, here)
-    extra = mailbox_lines(report["mailbox"]) if report.get("total") else []  # bounces once something was sent
-    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report) + extra))
+    mailbox = mailbox_report(folder.name, here)
+    if as_json:
+        click.echo(json.dumps({**report.to_json(), "mailbox": mailbox.to_json()}, indent=2))
+        return
+    extra = mailbox_lines(mailbox) if report.total else []  # bounces once something was sent
+    click.echo("\n".join(status_lines(report) + extra))
 
 
 @cli.command()

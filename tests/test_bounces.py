@@ -13,7 +13,8 @@ from newsletter_cli.errors import NewsletterError
 from newsletter_cli.mailbox import classify as bounces
 from newsletter_cli.mailbox.classify import Kind, Verdict
 from newsletter_cli.members import suppressions, unsubscribe
-from newsletter_cli.members.recipients import read_suppressions
+from newsletter_cli.members.suppressions import addresses as read_suppressions
+from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 
 import mailbox_samples as samples
@@ -115,24 +116,24 @@ def test_the_secret_lives_in_the_project_and_an_old_per_user_one_is_taken_over(p
     old.write_text("an-old-per-user-secret-of-the-secretary\n", encoding="ascii")
     sent_before = unsubscribe.token("piet@example.org", "an-old-per-user-secret-of-the-secretary")
     settings = parse_settings({}, {})
-    assert unsubscribe.load_secret(settings) == "an-old-per-user-secret-of-the-secretary"
+    assert unsubscribe.load_secret(settings, Project(project)) == "an-old-per-user-secret-of-the-secretary"
     assert (project / "unsubscribe-secret").read_text(encoding="ascii").strip() == \
         "an-old-per-user-secret-of-the-secretary"
 
     old.unlink()  # a new laptop: only the project folder came along
-    assert unsubscribe.load_secret(settings) == "an-old-per-user-secret-of-the-secretary"
-    assert [unsubscribe.token("piet@example.org", s) for s in unsubscribe.secrets_to_verify(settings)] == \
+    assert unsubscribe.load_secret(settings, Project(project)) == "an-old-per-user-secret-of-the-secretary"
+    assert [unsubscribe.token("piet@example.org", s) for s in unsubscribe.secrets_to_verify(settings, Project(project))] == \
         [sent_before]
     given = parse_settings({"LIST_UNSUBSCRIBE_SECRET": "een-eigen-geheim-van-32-tekens!!"}, {})
-    assert unsubscribe.load_secret(given) == "een-eigen-geheim-van-32-tekens!!"
+    assert unsubscribe.load_secret(given, Project(project)) == "een-eigen-geheim-van-32-tekens!!"
 
 
 def test_without_an_old_secret_a_new_one_is_made_once_in_the_project(project, tmp_path_factory, monkeypatch):
     profile = tmp_path_factory.mktemp("profile")
     monkeypatch.setenv("XDG_DATA_HOME", str(profile / "data"))
     settings = parse_settings({}, {})
-    first = unsubscribe.load_secret(settings)
-    assert unsubscribe.load_secret(settings) == first and len(first) == 64
+    first = unsubscribe.load_secret(settings, Project(project))
+    assert unsubscribe.load_secret(settings, Project(project)) == first and len(first) == 64
     assert (project / "unsubscribe-secret").read_text(encoding="ascii").strip() == first
     assert not (profile / "data").exists()  # nothing written to the user's profile
 

@@ -233,7 +233,8 @@ def test_a_bogus_or_missing_dimension_does_no_harm(project: Path, dimension: str
                                     if dimension else b"")
             out.writestr(item, data)
     from newsletter_cli.members.recipients import read_recipients
+    from newsletter_cli.project import Project
 
-    listing = read_recipients(project / "leden.xlsx")
+    listing = read_recipients(project / "leden.xlsx", project=Project(project))
     assert [(r.email, r.name) for r in listing.recipients] == [("gul@example.org", "Gül Şen"),
                                                                ("ali@example.org", "Ali Yılmaz")]

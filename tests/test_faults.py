@@ -20,7 +20,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from newsletter_cli.members.journal import JOURNAL_FILE, Journal
 
 import helpers
 from helpers import COMMAND
@@ -58,11 +59,11 @@ def counts(spool: Path) -> Counter[str]:
 
 
 def journal(project: Path) -> dict[str, str]:
-    path = project / "editions" / "2025-09" / "journal.sqlite"
+    path = project / "editions" / "2025-09" / JOURNAL_FILE
     if not path.exists():
         return {}
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return dict(db.execute("SELECT key, state FROM recipients"))
+    with Journal.open_read_only(path) as journal:  # the journal's own API, read-only as the mailbox reads it
+        return journal.states()
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import pytest
 
 from newsletter_cli.deliver.ratelimit import RateLimiter
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.members.journal import Journal, exclusive, status, status_lines
+from newsletter_cli.members.journal import Journal
+from newsletter_cli.members.sendlock import exclusive
+from newsletter_cli.members.status import status, status_lines
 
 from helpers import FakeClock
 
@@ -64,7 +66,7 @@ def test_status_report(tmp_path):
         journal.mark("b@example.org", "failed", "550 5.1.1 User unknown")
         journal.mark("c@example.org", "deferred", "451 4.3.0 Try later")
     report = status(tmp_path)
-    assert report["counts"]["sent"] == 1 and report["counts"]["failed"] == 1
+    assert report.counts["sent"] == 1 and report.counts["failed"] == 1
     text = "\n".join(status_lines(report))
     assert "b@example.org: 550 5.1.1 User unknown" in text and "c@example.org: 451" in text
     assert "run the same send command again" in text.lower()
@@ -142,3 +144,70 @@ def test_zero_rate_means_no_limit_and_stop_interrupts():
     limiter = RateLimiter(1, clock=clock, sleep=lambda s: (stop.set(), clock.sleep(s)))
     assert limiter.acquire(stop)
     assert not limiter.acquire(stop)
+
+
+def test_the_read_only_journal_gives_the_messages_that_may_have_gone_out(tmp_path):
+    """What the mailbox reads (Message-IDs of members sent, uncertain or mid-transaction), without changing the
+    journal or making one where there is none, while a send holds it open."""
+    from newsletter_cli.members.journal import JOURNAL_FILE, SentMessage
+
+    folder = tmp_path / "2025-09"
+    path = folder / JOURNAL_FILE
+    with Journal(path) as journal:
+        journal.add(["Sent@example.org", "failed@example.org", "pending@example.org", "lost@example.org"])
+        for address, state in (("Sent@example.org", "sent"), ("failed@example.org", "failed"),
+                               ("lost@example.org", "sending")):
+            journal.mark_sending(address, "fp", f"<{address.lower()}@vzhg.nl>")
+            if state != "sending":
+                journal.mark(address, state, "250 OK" if state == "sent" else "550 no")
+        with Journal.open_read_only(path) as reader:  # while the writer is open, as during a send
+            found = sorted(reader.sent_messages(), key=lambda m: m.address)
+    before = path.read_bytes()
+    assert found == [SentMessage("2025-09", "Sent@example.org", "<sent@example.org@vzhg.nl>"),
+                     SentMessage("2025-09", "lost@example.org", "<lost@example.org@vzhg.nl>")]
+    assert found[0].key == "sent@example.org"
+    with Journal.open_read_only(path) as reader, pytest.raises(NewsletterError, match="cannot write the send journal"):
+        reader.mark("sent@example.org", "pending")  # read-only: a write is refused, never done
+    assert path.read_bytes() == before
+    with pytest.raises(NewsletterError, match="cannot read the send journal"):
+        Journal.open_read_only(tmp_path / "none" / JOURNAL_FILE)
+    assert not (tmp_path / "none").exists()
+
+
+def test_status_json_keeps_its_keys_and_old_mailbox_dates_still_read(tmp_path):
+    """`newsletter status --json` is read by scripts: the dataclasses write the keys the dicts had. A row of
+    mailbox.sqlite from before the one time format keeps its date as written."""
+    import re
+
+    from newsletter_cli.mailbox.record import RECORD_FILE, Record, status_report
+    from newsletter_cli.members.testsends import remember_tested_build
+    from newsletter_cli.project import Project
+
+    folder = tmp_path / "editions" / "2025-09"
+    folder.mkdir(parents=True)
+    assert list(status(folder).to_json()) == ["edition", "journal", "counts", "problems", "test_sends"]
+    remember_tested_build(folder, "fp1", ["lezer@vzhg.nl"])
+    with Journal(folder / "journal.sqlite") as journal:
+        journal.add(["a@example.org", "b@example.org"])
+        journal.mark("b@example.org", "failed", "550 no")
+        journal.set_meta("fingerprint", "fp1")
+    data = status(folder).to_json()
+    assert list(data) == ["edition", "journal", "counts", "problems", "test_sends", "total", "fingerprint"]
+    assert (data["total"], data["fingerprint"], data["counts"]["pending"]) == (2, "fp1", 1)
+    (problem,) = data["problems"]
+    assert list(problem) == ["email", "state", "reply", "attempts", "updated"] and problem["reply"] == "550 no"
+    assert list(data["test_sends"]["fp1"]) == ["time", "to"] and data["test_sends"]["fp1"]["to"] == ["lezer@vzhg.nl"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["test_sends"]["fp1"]["time"])  # the one format
+
+    project = Project(tmp_path)
+    assert status_report("2025-09", project).to_json() == {"read": False}
+    with Record(tmp_path / RECORD_FILE) as record:
+        record.add("2025-09", "weg@example.org", "permanent", "5.1.1")
+        with record.db:  # a row written by an older version, in its own time format
+            record.db.execute("INSERT INTO events VALUES ('2025-09', 'af@example.org', 'af@example.org', "
+                              "'unsubscribed', '', '2025-09-30 08:15')")
+    mailbox = status_report("2025-09", project).to_json()
+    assert list(mailbox) == ["read", "bounced", "refused", "complaints", "unsubscribed"]
+    (bounce,) = mailbox["bounced"]
+    assert list(bounce) == ["email", "kind", "detail", "date"] and re.fullmatch(r"\S+T\S+Z", bounce["date"])
+    assert mailbox["unsubscribed"] == [{"email": "af@example.org", "date": "2025-09-30 08:15"}]

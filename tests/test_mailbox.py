@@ -7,7 +7,6 @@ import csv
 import email
 import re
 import shutil
-import sqlite3
 import sys
 from pathlib import Path
 from urllib.parse import unquote
@@ -21,7 +20,8 @@ from newsletter_cli.mailbox import judge
 from newsletter_cli.mailbox import record as mailbox_record
 from newsletter_cli.mailbox import run as inbox
 from newsletter_cli.mailbox.imap import Fetched
-from newsletter_cli.members.recipients import read_suppressions
+from newsletter_cli.members.journal import JOURNAL_FILE, Journal
+from newsletter_cli.members.suppressions import addresses as read_suppressions
 from newsletter_cli.members.unsubscribe import token
 from newsletter_cli.project import Project
 
@@ -219,15 +219,16 @@ def test_xoauth2_login_with_the_token_of_the_oauth_sign_in(project, tmp_path):
 
 
 def _journal(project: Path, edition: str, rows: list[tuple[str, str]]) -> None:
-    """A send journal as members/journal.py writes it (the columns this feature reads)."""
+    """A send journal in which each (address, Message-ID) was sent, written through the journal's own API."""
     folder = project / "editions" / edition
     if not folder.exists():
         shutil.copytree(project / "editions" / "2025-09", folder, ignore=shutil.ignore_patterns("journal*"))
-    db = sqlite3.connect(folder / "journal.sqlite")
-    db.execute("CREATE TABLE recipients (key TEXT PRIMARY KEY, email TEXT, state TEXT, message_id TEXT)")
-    db.executemany("INSERT INTO recipients VALUES (?, ?, 'sent', ?)", [(e.lower(), e, i) for e, i in rows])
-    db.commit()
-    db.close()
+    with Journal(folder / JOURNAL_FILE) as journal:
+        journal.claim(folder)
+        journal.add([address for address, _ in rows])
+        for address, message_id in rows:
+            journal.mark_sending(address, "fp", message_id)
+            journal.mark(address, "sent", "250 OK")
 
 
 def test_temporary_bounces_on_three_editions_in_a_row_suppress(project):

@@ -16,7 +16,7 @@ from test_send import addresses, send
 
 from newsletter_cli.cli import cli
 from newsletter_cli.members import suppressions, unsubscribe
-from newsletter_cli.members.recipients import read_suppressions
+from newsletter_cli.members.suppressions import addresses as read_suppressions
 
 import mailbox_samples as samples
 from helpers import assert_no_traceback

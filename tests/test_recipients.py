@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from newsletter_cli.cli import cli
 from newsletter_cli.errors import InputError
 from newsletter_cli.members.recipients import read_recipients
+from newsletter_cli.project import Project
 
 from helpers import assert_no_traceback
 
@@ -25,7 +26,7 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 def test_dutch_excel_semicolons_and_bom(tmp_path):
     path = write(tmp_path / "leden.csv", "\ufeffEmail;Naam;Aanhef\nlois@example.org;Loïs de Vries;Beste Loïs\n"
                                          "chloe@example.org;Chloë van den Berg;Beste Chloë\n")
-    result = read_recipients(path, suppressions=tmp_path / "none.csv" if False else None)
+    result = read_recipients(path, suppressions=tmp_path / "none.csv" if False else None, project=Project(tmp_path))
     assert [r.email for r in result.recipients] == ["lois@example.org", "chloe@example.org"]
     first = result.recipients[0]
     assert first.name == "Loïs de Vries"
@@ -35,14 +36,14 @@ def test_dutch_excel_semicolons_and_bom(tmp_path):
 
 def test_commas_and_quoted_fields(tmp_path):
     path = write(tmp_path / "r.csv", 'email,name,organisatie\na@example.org,"Jansen, A.","Gemeente ""X"""\n')
-    result = read_recipients(path)
+    result = read_recipients(path, project=Project(tmp_path))
     assert result.recipients[0].name == "Jansen, A."
     assert result.recipients[0].fields["organisatie"] == 'Gemeente "X"'
 
 
 def test_example_file_in_the_repo(project):
     shutil.copy(REPO / "recipients.example.csv", project)
-    result = read_recipients(project / "recipients.example.csv")
+    result = read_recipients(project / "recipients.example.csv", project=Project(project))
     assert len(result.recipients) == 8
     assert result.recipients[1].name == "Sjoerd Bakker-Öztürk"
 
@@ -50,7 +51,7 @@ def test_example_file_in_the_repo(project):
 def test_windows_1252_is_read_with_a_notice_naming_the_line(tmp_path):
     # Issue 13: Dutch Excel's plain 'CSV' is Windows-1252; it was refused, it is now read (never as mojibake)
     path = write(tmp_path / "leden.csv", "email;name\na@example.org;Anna\nb@example.org;Loïs de Vries\n", "cp1252")
-    result = read_recipients(path)
+    result = read_recipients(path, project=Project(tmp_path))
     assert [r.name for r in result.recipients] == ["Anna", "Loïs de Vries"]
     notice = ("read as Windows-1252 (Excel's plain 'CSV' on Windows), not UTF-8: check the accented letters on "
               "line 3 ('b@example.org;Loïs de Vries')")
@@ -61,7 +62,7 @@ def test_two_encodings_in_one_file_is_a_clear_error_with_line(tmp_path):
     path = tmp_path / "leden.csv"
     path.write_bytes("email;name\nchloe@example.org;Chloë\n".encode() + "b@example.org;Loïs de Vries\n".encode("cp1252"))
     with pytest.raises(InputError) as info:
-        read_recipients(path)
+        read_recipients(path, project=Project(tmp_path))
     message = info.value.message
     assert "leden.csv:3: the file mixes two encodings" in message
     assert "Windows-1252" in message and "Loïs de Vries" in message  # shown as it was meant, not mojibake
@@ -71,7 +72,7 @@ def test_two_encodings_in_one_file_is_a_clear_error_with_line(tmp_path):
 def test_invalid_rows_duplicates_and_blank_lines(tmp_path):
     path = write(tmp_path / "r.csv", "email;name\na@example.org;A\n\nnot-an-address;B\nA@Example.org;A again\n"
                                      ";nobody\nb@example.org;B\n")
-    result = read_recipients(path)
+    result = read_recipients(path, project=Project(tmp_path))
     assert [r.email for r in result.recipients] == ["a@example.org", "b@example.org"]
     assert result.duplicates == 1
     assert [(p.line, p.file.endswith("r.csv")) for p in result.problems] == [(4, True), (6, True)]
@@ -81,7 +82,7 @@ def test_invalid_rows_duplicates_and_blank_lines(tmp_path):
 def test_suppressions_file_in_current_folder(project):
     write(project / "r.csv", "email\na@example.org\nb@example.org\nc@example.org\n")
     write(project / "suppressions.csv", "email;reason\nB@example.org;unsubscribed\n")
-    result = read_recipients(project / "r.csv")
+    result = read_recipients(project / "r.csv", project=Project(project))
     assert [r.email for r in result.recipients] == ["a@example.org", "c@example.org"]
     assert result.suppressed == 1
 
@@ -89,18 +90,18 @@ def test_suppressions_file_in_current_folder(project):
 def test_missing_email_column(tmp_path):
     path = write(tmp_path / "r.csv", "naam;adres\nA;a@example.org\n")
     with pytest.raises(InputError, match=r"r.csv:1: there is no 'email' column"):
-        read_recipients(path)
+        read_recipients(path, project=Project(tmp_path))
 
 
 def test_empty_and_binary_files(tmp_path):
     with pytest.raises(InputError, match="empty"):
-        read_recipients(write(tmp_path / "e.csv", ""))
+        read_recipients(write(tmp_path / "e.csv", ""), project=Project(tmp_path))
     (tmp_path / "x.csv").write_bytes(b"\x89PNG\r\n\x1a\n\0\0binary")
     with pytest.raises(InputError, match="not a CSV text file"):
-        read_recipients(tmp_path / "x.csv")
+        read_recipients(tmp_path / "x.csv", project=Project(tmp_path))
     (tmp_path / "z.csv").write_bytes(b"PK\x03\x04\0\0binary")  # a zip: read as the workbook it claims to be
     with pytest.raises(InputError, match="looks like an Excel workbook, but it cannot be read"):
-        read_recipients(tmp_path / "z.csv")
+        read_recipients(tmp_path / "z.csv", project=Project(tmp_path))
 
 
 def test_recipients_check_command(project):
@@ -123,7 +124,7 @@ def test_the_list_is_read_again_from_a_snapshot_not_held(tmp_path):
             '"b@example.org";"Bob\nBreuk";x', "c@example.org;Cas;Beste Cas", "c@example.org;Cas twee;x",
             "d@example.org;" + "D" * 3000 + ";x"]
     path = write(tmp_path / "leden.csv", "\n".join(rows) + "\n")
-    result = read_recipients(path)
+    result = read_recipients(path, project=Project(tmp_path))
     assert not hasattr(result, "__dict__") or "recipients" not in vars(result)
     assert result.count == 3 and (len(result.problems), result.duplicates) == (2, 2)
     path.write_text("email\nsomeone@else.org\n", encoding="utf-8")  # edited after it was read
@@ -160,4 +161,4 @@ def test_letters_lost_to_question_marks_in_plain_csv_are_a_warning_naming_the_ro
     assert "stands between letters" not in CliRunner().invoke(cli, ["recipients", "check", "leden.xlsx"]).output
     utf8 = project / "leden-utf8.csv"
     utf8.write_text("email;naam\ngul@example.org;Gülşen Şahin\n", encoding="utf-8-sig")
-    assert read_recipients(utf8).warnings == []
+    assert read_recipients(utf8, project=Project(project)).warnings == []

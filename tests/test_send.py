@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.deliver.send import run_send
-from newsletter_cli.members.journal import Journal, status
+from newsletter_cli.members.journal import Journal
+from newsletter_cli.members.status import status
 from newsletter_cli.settings import parse_settings
 
 from helpers import FakeClock
@@ -84,8 +85,8 @@ def test_451_retried_550_fails_one_dropped_connection_reconnects(project, pipeli
             assert server.count_for(address) == (0 if address == emails[3] else 1), address
     states = journal_states(project)
     assert states[emails[3]] == "failed" and list(states.values()).count("sent") == 11
-    (problem,) = status(project / "editions" / "2025-09")["problems"]
-    assert problem["email"] == emails[3] and problem["reply"].startswith("550 5.1.1")
+    (problem,) = status(project / "editions" / "2025-09").problems
+    assert problem.email == emails[3] and problem.reply.startswith("550 5.1.1")
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
@@ -311,7 +312,7 @@ def test_a_test_to_reserved_example_names_never_counts_as_tested(project, monkey
     ("a@test.nl", False), ("a@gmail.com", False),
 ])
 def test_reserved_names(address, is_reserved):
-    from newsletter_cli.deliver.plan import reserved
+    from newsletter_cli.members.testsends import reserved
 
     assert reserved(address) is is_reserved
 

@@ -22,7 +22,8 @@ from click.testing import CliRunner
 from newsletter_cli.cli import cli
 from newsletter_cli.deliver.ratelimit import SharedRateLimiter, shared_limiter
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.members.journal import Journal, status, status_lines
+from newsletter_cli.members.journal import Journal
+from newsletter_cli.members.status import status, status_lines
 from newsletter_cli.project import Project
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -152,7 +153,7 @@ def test_the_list_is_the_list_of_this_run(project):
         assert result.sent == 2
         assert sorted(delivered(server)) == ["a@example.org", "b@example.org", "d@example.org"]
     assert journal_states(project)["c@example.org"] == "pending"
-    assert status(project / EDITION)["counts"]["pending"] == 1
+    assert status(project / EDITION).counts["pending"] == 1
 
 
 def test_421_at_the_greeting_is_waited_out(project):
@@ -372,6 +373,6 @@ def test_a_bad_row_does_not_hide_a_good_one_with_the_same_address(project):
     path = project / "leden.csv"
     path.write_text('email,name\nlid@example.org,"Naam met\nregelafbreking"\nLid@example.org,Goede Naam\n',
                     encoding="utf-8")
-    listing = read_recipients(path)
+    listing = read_recipients(path, project=Project(project))
     assert [(r.email, r.name) for r in listing.recipients] == [("Lid@example.org", "Goede Naam")]
     assert len(listing.problems) == 1 and listing.duplicates == 0

@@ -9,7 +9,9 @@ from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.members import suppressions
-from newsletter_cli.members.recipients import read_recipients, read_suppressions
+from newsletter_cli.members.recipients import read_recipients
+from newsletter_cli.members.suppressions import addresses as read_suppressions
+from newsletter_cli.project import Project
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -47,7 +49,7 @@ def test_punycode_and_unicode_spellings_meet(project):
     members = project / "leden.csv"
     members.write_text("email\nuser@bücher.example\nUSER@XN--BCHER-KVA.EXAMPLE\nander@bücher.example\n",
                        encoding="utf-8")
-    listing = read_recipients(members, path)
+    listing = read_recipients(members, path, project=Project(project))
     assert [r.email for r in listing.recipients] == ["ander@bücher.example"] and listing.suppressed == 1
 
     suppressions.add(path, [suppressions.Suppression("ander@bücher.example", "bounced")])

@@ -16,7 +16,7 @@ from newsletter_cli.compose.build import build as run_build
 from newsletter_cli.deliver.message import MessageFactory
 from newsletter_cli.deliver.ratelimit import RateLimiter
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.members.journal import SENDABLE, Journal, tested_builds
+from newsletter_cli.members.journal import SENDABLE, Journal
 from newsletter_cli.members.recipients import (
     Recipient,
     RecipientList,
@@ -25,6 +25,7 @@ from newsletter_cli.members.recipients import (
     require_recipients,
 )
 from newsletter_cli.members.recipients import summary as list_summary
+from newsletter_cli.members.testsends import never_tested, when_tested
 from newsletter_cli.project import Project, current, display, display_dir
 from newsletter_cli.settings import Settings
 from newsletter_cli.words import count
@@ -101,19 +102,6 @@ def duration(seconds: float) -> str:
     if minutes < 1:
         return "under a minute"
     return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
-
-
-# Names that never belong to a person's mailbox (RFC 2606, RFC 6761; .local is mDNS, RFC 6762; home.arpa,
-# RFC 8375): a test to them was read by nobody, so it never counts as the edition's test.
-RESERVED_DOMAINS = ("example.com", "example.net", "example.org", "home.arpa")
-RESERVED_TLDS = ("example", "test", "invalid", "localhost", "local")
-
-
-def reserved(address: str) -> bool:
-    """Whether an address is at a reserved example or test name (example.org, x.test, localhost, ...)."""
-    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
-    return (domain.rsplit(".", 1)[-1] in RESERVED_TLDS
-            or any(domain == d or domain.endswith(f".{d}") for d in RESERVED_DOMAINS))
 
 
 def _review_recipients(settings: Settings, to: Sequence[str],
@@ -230,14 +218,9 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
         if plan.already_sent and earlier and earlier != plan.fingerprint:
             plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
                                  "already sent got the earlier version and will not get this one")
-    sent_before = tested_builds(plan.folder).get(plan.fingerprint)
-    if sent_before and all(reserved(address) for address in sent_before.get("to", [])):
-        sent_before = None  # recorded before 0.2.0, which counted a test to example.org addresses
-    plan.tested = sent_before["time"] if sent_before else None
+    plan.tested = when_tested(plan.folder, plan.fingerprint)
     if not test and not plan.tested:
-        plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
-                             "last test send, or there was none (a test to example addresses only does not count). Run "
-                             "`newsletter send EDITION --test` and check it.")
+        plan.warnings.append(never_tested(plan.fingerprint))
     plan.errors = _check_errors(built, project)
     plan.warnings += _field_warnings(built, plan.listing)
     if plan.listing is not None:
@@ -283,6 +266,5 @@ def summary(plan: Plan) -> list[str]:
                      f"{duration(limiter.seconds_for(len(plan.recipients)))}")
     if not plan.test:
         lines.append(f"Build:      {plan.fingerprint}, test-sent {plan.tested}" if plan.tested else
-                     f"Build:      {plan.fingerprint}: WARNING: THIS BUILD WAS NEVER TEST-SENT. "
-                     "Run `newsletter send EDITION --test` first and check it.")
+                     f"Build:      {never_tested(plan.fingerprint, short=True)}")
     return lines

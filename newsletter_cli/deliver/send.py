@@ -18,12 +18,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.deliver.plan import OUTBOX, OUTBOX_SAMPLE, Plan, duration, plan_send, reserved
+from newsletter_cli.deliver.plan import OUTBOX, OUTBOX_SAMPLE, Plan, duration, plan_send
 from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Outcome, Progress, Sender
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.members.journal import JOURNAL_FILE, Journal, exclusive, now, remember_tested_build
+from newsletter_cli.members.journal import JOURNAL_FILE, Journal, now
+from newsletter_cli.members.sendlock import exclusive
+from newsletter_cli.members.testsends import remember_tested_build, reserved
 from newsletter_cli.project import Project, current, display_dir
 from newsletter_cli.settings import Settings
 from newsletter_cli.words import count

@@ -67,22 +67,28 @@ class Factory(Protocol):
 
 
 @dataclass
-class Progress:
-    total: int
+class Counts:
+    """This run's members by outcome: one set of counters for the progress bar and the result."""
+
     sent: int = 0
     failed: int = 0
     deferred: int = 0
     uncertain: int = 0
+
+    def add(self, state: str) -> None:
+        """Count one member in `state` (sent, failed, deferred or uncertain)."""
+        setattr(self, state, getattr(self, state) + 1)
 
 
 @dataclass
-class Outcome:
+class Progress(Counts):
+    total: int = 0
+
+
+@dataclass
+class Outcome(Counts):
     """What the workers did; `failures` are (address, state, reply) for every member not sent."""
 
-    sent: int = 0
-    failed: int = 0
-    deferred: int = 0
-    uncertain: int = 0
     stopped: str | None = None  # why the send stopped early
     quota: bool = False
     aborted: list[str] = field(default_factory=list)  # members left uncertain by an abort (a second Ctrl+C)
@@ -382,17 +388,15 @@ class Sender:
         with self.lock:
             self.in_flight.pop(recipient.key, None)
             out = self.outcome
+            out.add(state)
+            self.progress.add(state)
             if state == "sent":
-                out.sent += 1
                 out.sent_to.append(recipient.email)
-                self.progress.sent += 1
                 self.failures_in_a_row = 0
             else:
                 if state == "uncertain" and self.stop.is_set():
                     self.uncertain_after_stop.append(recipient.email)
                 out.failures.append((recipient.email, state, reply))
-                setattr(out, state, getattr(out, state) + 1)
-                setattr(self.progress, state, getattr(self.progress, state) + 1)
                 if state == "failed":
                     self.failures_in_a_row += 1
             snapshot = Progress(**vars(self.progress))

@@ -20,7 +20,7 @@ from newsletter_cli.mailbox.classify import Kind, Verdict
 from newsletter_cli.mailbox.imap import MAX_MESSAGE_BYTES, Fetched
 from newsletter_cli.mailbox.record import Sent
 from newsletter_cli.members import unsubscribe
-from newsletter_cli.members.recipients import normal_address
+from newsletter_cli.members.lists import normal_address
 
 WORDS_CHECKED_UP_TO = 1_000_000  # ordinary mail up to this size is read for "graag afmelden" in words
 FILED_KINDS = (Kind.AUTO_REPLY, Kind.DELAY, Kind.DELIVERED, Kind.READ_RECEIPT)

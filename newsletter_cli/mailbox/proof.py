@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from newsletter_cli.mailbox.classify import Failure, Report
 from newsletter_cli.mailbox.mailtext import decoded
 from newsletter_cli.mailbox.record import Sent
-from newsletter_cli.members.recipients import normal_address
+from newsletter_cli.members.lists import normal_address
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What came back from the members: who was sent what (the send journals, read only) and a record of bounces.
 
-The send journal (`editions/<id>/journal.sqlite`, table `recipients`) keeps each member's Message-ID; it is
-opened read-only here and never changed. What `newsletter mailbox` learned is kept in `mailbox.sqlite` in the
+The send journal (members/journal.py) keeps each member's Message-ID; it is read here through its read-only
+API (`Journal.open_read_only`) and never changed. What `newsletter mailbox` learned is kept in `mailbox.sqlite` in the
 project folder: each bounce, complaint, refusal and unsubscribe per edition and member, so that `newsletter
 status` can show them and a member who bounces temporarily on three editions in a row can be suppressed; and
 the messages already listed for a person, so that a later run does not list them again.
@@ -14,7 +14,6 @@ apart two messages that share a header (a forger's seven reports with one Messag
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -23,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.project import Project, current, display, sqlite_uri
+from newsletter_cli.members.journal import JOURNAL_FILE, Journal, now
+from newsletter_cli.project import Project, display, sqlite_uri
 
-JOURNAL_FILE = "journal.sqlite"  # the send journal's name (members/journal.py)
 RECORD_FILE = "mailbox.sqlite"
 SOFT_LIMIT = 3  # temporary bounces on this many editions in a row suppress the member
 SCHEMA = """
@@ -49,7 +48,6 @@ CREATE TABLE IF NOT EXISTS listed (
 # Before issue 18 a Message-ID was the send's start time, a random part for the run and a counter: one
 # member's copy gives everyone's. A report naming one proves nothing; it is listed for a person.
 OLD_MESSAGE_ID = re.compile(r"\d{9,11}\.[0-9a-f]{12}\.\d+@.+")
-SENT_STATES = ("sent", "uncertain", "sending")  # a message may have gone out: a report about it can be real
 
 
 def _normal_id(message_id: str) -> str:
@@ -86,35 +84,23 @@ class Sent:
         return editions[-1] if editions else ""
 
 
-def read_sent(project: Project | None = None) -> Sent:
+def read_sent(project: Project) -> Sent:
     """Every edition's journal, opened read-only (a send may be running: WAL lets us read alongside)."""
     sent = Sent()
-    here = current(project)
-    for edition in here.list_editions():
-        path = here.editions_dir / edition / JOURNAL_FILE
+    for edition in project.list_editions():
+        path = project.editions_dir / edition / JOURNAL_FILE
         if not path.is_file():
             continue
-        try:
-            db = sqlite3.connect(sqlite_uri(path.resolve(), mode="ro"), uri=True, timeout=30)
-            try:
-                rows = db.execute("SELECT key, email, state, message_id FROM recipients").fetchall()
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
-            raise NewsletterError(f"{display(path)}: cannot read the send journal: {exc}") from None
-        for key, email, state, message_id in rows:
-            if state not in SENT_STATES:
-                continue  # nothing went out (a Message-ID is given when the list is loaded)
-            if message_id:
-                known = sent.guessable if OLD_MESSAGE_ID.fullmatch(_normal_id(message_id)) else sent.by_message_id
-                known[_normal_id(message_id)] = (edition, email)
-            sent.editions_of.setdefault(key, []).append(edition)
-            sent.addresses[key] = email
+        with Journal.open_read_only(path) as journal:
+            messages = list(journal.sent_messages())  # only those that may have gone out
+        for message in messages:
+            if message.message_id:  # journals from before Message-IDs were kept have none
+                normal = _normal_id(message.message_id)
+                known = sent.guessable if OLD_MESSAGE_ID.fullmatch(normal) else sent.by_message_id
+                known[normal] = (edition, message.address)
+            sent.editions_of.setdefault(message.key, []).append(edition)
+            sent.addresses[message.key] = message.address
     return sent
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 class Record:
@@ -176,42 +162,69 @@ class Record:
 
 
 @contextmanager
-def record(project: Project | None = None, *, read_only: bool = False) -> Iterator[Record]:
-    with Record(current(project).root / RECORD_FILE, read_only=read_only) as rec:
+def record(project: Project, *, read_only: bool = False) -> Iterator[Record]:
+    with Record(project.root / RECORD_FILE, read_only=read_only) as rec:
         yield rec
 
 
-def status_report(edition: str, project: Project | None = None) -> dict[str, object]:
+@dataclass(frozen=True)
+class Event:
+    """One thing the mailbox learned about a member for an edition (a row of mailbox.sqlite's events)."""
+
+    kind: str  # 'permanent', 'temporary', 'refused', 'complaint' or 'unsubscribed'
+    email: str
+    detail: str
+    date: str  # journal.now's format; rows from before it read as written (2025-09-30 08:15)
+
+
+@dataclass
+class MailboxStatus:
+    """An edition's bounces, refusals, complaints and unsubscribes, for `newsletter status` (and --json)."""
+
+    read: bool = False  # whether `newsletter mailbox` ever ran in this project
+    events: list[Event] = field(default_factory=list)
+
+    def of(self, *kinds: str) -> list[Event]:
+        return [event for event in self.events if event.kind in kinds]
+
+    @property
+    def bounced(self) -> list[Event]:
+        return self.of("permanent", "temporary")
+
+    def to_json(self) -> dict[str, object]:
+        """The form `newsletter status --json` prints under "mailbox" (its keys do not change)."""
+        if not self.read:
+            return {"read": False}
+        return {"read": True,
+                "bounced": [{"email": e.email, "kind": e.kind, "detail": e.detail, "date": e.date}
+                            for e in self.bounced],
+                "refused": [{"email": e.email, "detail": e.detail, "date": e.date} for e in self.of("refused")],
+                "complaints": [{"email": e.email, "date": e.date} for e in self.of("complaint")],
+                "unsubscribed": [{"email": e.email, "date": e.date} for e in self.of("unsubscribed")]}
+
+
+def status_report(edition: str, project: Project) -> MailboxStatus:
     """For `newsletter status EDITION`: that edition's bounces and unsubscribes, once the mailbox was read."""
-    if not (current(project).root / RECORD_FILE).is_file():
-        return {"read": False}
+    if not (project.root / RECORD_FILE).is_file():
+        return MailboxStatus()
     with record(project, read_only=True) as rec:
         events = rec.for_edition(edition)
-    return {"read": True,
-            "bounced": [{"email": e, "kind": k, "detail": d, "date": t}
-                        for k, e, d, t in events if k in ("permanent", "temporary")],
-            "refused": [{"email": e, "detail": d, "date": t} for k, e, d, t in events if k == "refused"],
-            "complaints": [{"email": e, "date": t} for k, e, _, t in events if k == "complaint"],
-            "unsubscribed": [{"email": e, "date": t} for k, e, _, t in events if k == "unsubscribed"]}
+    return MailboxStatus(True, [Event(kind, email, detail, date) for kind, email, detail, date in events])
 
 
-def status_lines(report: dict[str, object]) -> list[str]:
-    if not report.get("read"):
+def status_lines(report: MailboxStatus) -> list[str]:
+    if not report.read:
         return [("Mailbox: not read yet; run `newsletter mailbox` a day after the send to see bounces and "
                  "unsubscribes.")]
-    bounced = report["bounced"]
-    unsubscribed = report["unsubscribed"]
-    assert isinstance(bounced, list) and isinstance(unsubscribed, list)
-    permanent = sum(1 for b in bounced if b["kind"] == "permanent")
-    refused = report.get("refused") or []
-    complaints = report.get("complaints") or []
-    assert isinstance(refused, list) and isinstance(complaints, list)
+    bounced, unsubscribed = report.bounced, report.of("unsubscribed")
+    permanent = sum(1 for b in bounced if b.kind == "permanent")
+    refused, complaints = report.of("refused"), report.of("complaint")
     lines = [(f"Mailbox: {len(bounced)} bounced ({permanent} permanent, {len(bounced) - permanent} temporary), "
               f"{len(unsubscribed)} unsubscribed"
               + (f", {len(complaints)} spam complaint(s)" if complaints else "")
               + (f", {len(refused)} refused our sending (addresses fine)" if refused else ""))]
-    lines += [f"  bounced   {b['email']}: {b['kind']} {b['detail']}".rstrip() for b in bounced]
-    lines += [f"  unsubscribed {u['email']} ({u['date']})" for u in unsubscribed]
-    lines += [f"  complaint {c['email']} ({c['date']})" for c in complaints]
-    lines += [f"  refused   {r['email']}: {r['detail']}".rstrip() for r in refused]
+    lines += [f"  bounced   {b.email}: {b.kind} {b.detail}".rstrip() for b in bounced]
+    lines += [f"  unsubscribed {u.email} ({u.date})" for u in unsubscribed]
+    lines += [f"  complaint {c.email} ({c.date})" for c in complaints]
+    lines += [f"  refused   {r.email}: {r.detail}".rstrip() for r in refused]
     return lines

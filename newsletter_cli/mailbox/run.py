@@ -21,7 +21,7 @@ from newsletter_cli.mailbox import record as mailbox_record
 from newsletter_cli.mailbox.imap import Mailbox
 from newsletter_cli.mailbox.judge import Action, Filed, ForYou, Tokens, judge, worth_reading
 from newsletter_cli.members import suppressions, unsubscribe
-from newsletter_cli.project import Project, current
+from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings
 
 LOCK_FILE = ".mailbox.lock"
@@ -73,12 +73,12 @@ def _suppressions_for(actions: list[Action], record: mailbox_record.Record,
 
 
 @contextmanager
-def one_run_at_a_time(project: Project | None) -> Iterator[None]:
+def one_run_at_a_time(project: Project) -> Iterator[None]:
     """A lock next to mailbox.sqlite: a second `newsletter mailbox` stops with a clear message (the lock goes
     away by itself when the process dies)."""
     from filelock import FileLock, Timeout
 
-    path = current(project).root / LOCK_FILE
+    path = project.root / LOCK_FILE
     lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
@@ -91,7 +91,7 @@ def one_run_at_a_time(project: Project | None) -> Iterator[None]:
         lock.release()
 
 
-def run(settings: Settings, project: Project | None = None, *, dry_run: bool = False) -> Result:
+def run(settings: Settings, project: Project, *, dry_run: bool = False) -> Result:
     """Read the mailbox once; with dry_run, change nothing (not the mailbox, not a file)."""
     if dry_run:
         return _run(settings, project, dry_run=True)
@@ -99,7 +99,7 @@ def run(settings: Settings, project: Project | None = None, *, dry_run: bool = F
         return _run(settings, project, dry_run=False)
 
 
-def _run(settings: Settings, project: Project | None, *, dry_run: bool) -> Result:
+def _run(settings: Settings, project: Project, *, dry_run: bool) -> Result:
     sent = mailbox_record.read_sent(project)
     tokens = Tokens(unsubscribe.secrets_to_verify(settings, project, create=not dry_run), sent)
     result = Result(settings.imap_folder, settings.imap_processed_folder, settings.imap_unreadable_folder, dry_run)
@@ -114,7 +114,7 @@ def _run(settings: Settings, project: Project | None, *, dry_run: bool) -> Resul
 
 
 def _session(settings: Settings, result: Result, sent: mailbox_record.Sent, tokens: Tokens,
-             project: Project | None) -> None:
+             project: Project) -> None:
     dry_run = result.dry_run
     with Mailbox(settings) as box:
         box.select(settings.imap_folder, read_only=dry_run)

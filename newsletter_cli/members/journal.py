@@ -14,6 +14,10 @@ to DATA, just before the message itself goes out, and `sent`/`deferred`/`failed`
 row found by the next run means the process died in between and becomes `uncertain`, re-sent only on
 request. The journal never holds a password, and of each member only the address, the name and the merge fields the
 edition uses (not the list's other columns: phone, date of birth, notes); it is readable by its owner only.
+
+Other modules never touch its tables: they use `Journal` (a send) or `Journal.open_read_only` (the mailbox,
+reading which Message-IDs went out, alongside a running send). The send lock, the status report and the
+record of test sends live in sendlock.py, status.py and testsends.py.
 """
 
 from __future__ import annotations
@@ -27,16 +31,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import filelock
 
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.members.recipients import Recipient
+from newsletter_cli.project import display, sqlite_uri
 
-JOURNAL_FILE = "journal.sqlite"
-TEST_SENDS_FILE = "test-sends.json"  # which builds were test-sent, per edition
+JOURNAL_FILE = "journal.sqlite"  # in each edition's folder
 STATES = ("pending", "sending", "sent", "deferred", "failed", "uncertain")
+MAY_HAVE_GONE_OUT = ("sent", "uncertain", "sending")  # a report about such a member's message can be real
 ADDED_COLUMNS = {"position": "INTEGER NOT NULL DEFAULT 0", "listed": "INTEGER NOT NULL DEFAULT 1",
                  "name": "TEXT NOT NULL DEFAULT ''", "fields": "TEXT NOT NULL DEFAULT '{}'"}
 BATCH = 500  # rows read from the queue, or written while loading, at a time
@@ -58,6 +60,19 @@ CREATE TABLE IF NOT EXISTS recipients (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A member's message that may have gone out (sent, or uncertain): what a bounce or a complaint can name."""
+
+    edition: str  # the edition folder's name
+    address: str  # as sent
+    message_id: str  # as recorded ("" in journals from before Message-IDs were kept)
+
+    @property
+    def key(self) -> str:
+        return self.address.lower()
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,10 @@ def private(path: Path) -> None:
 
 
 def now() -> str:
+    """The one time format every record of the tool writes: ISO 8601 in UTC, to the second (2025-09-30T08:15:02Z).
+
+    Sorts as text; older records in other forms (mailbox.sqlite's `2025-09-30 08:15`) are read as they are.
+    """
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -152,6 +171,32 @@ class Journal:
         except NewsletterError:
             self._db.close()
             raise
+
+    @classmethod
+    def open_read_only(cls, path: Path) -> Journal:
+        """The journal opened for reading only (SQLite mode=ro): never created, migrated or changed, and
+        readable while a send writes to it (WAL). A journal that cannot be read is an error naming the file."""
+        journal = cls.__new__(cls)
+        journal.path, journal._lock, journal._synchronous = path, threading.Lock(), ""
+        try:
+            journal._db = sqlite3.connect(sqlite_uri(path.resolve(), mode="ro"), uri=True, check_same_thread=False,
+                                          timeout=30)
+        except sqlite3.Error as exc:
+            raise NewsletterError(f"{display(path)}: cannot read the send journal: {exc}") from None
+        return journal
+
+    def sent_messages(self) -> Iterator[SentMessage]:
+        """Each member's message that may have gone out (sent, uncertain, or in a transaction), in no order."""
+        marks = ",".join("?" * len(MAY_HAVE_GONE_OUT))
+        try:
+            with self._lock:
+                rows = self._db.execute(f"SELECT email, message_id FROM recipients WHERE state IN ({marks})",
+                                        MAY_HAVE_GONE_OUT).fetchall()
+        except sqlite3.Error as exc:
+            raise NewsletterError(f"{display(self.path)}: cannot read the send journal: {exc}") from None
+        edition = self.path.parent.name
+        for email, message_id in rows:
+            yield SentMessage(edition, email, message_id or "")
 
     def _verify(self) -> None:
         """An existing journal must be an intact SQLite database with the recipients table."""
@@ -337,87 +382,3 @@ class Journal:
             return
         if edition != folder.name:
             raise foreign(self.path, edition, self.meta("folder") or "", folder.name)
-
-
-@contextmanager
-def exclusive(folder: Path) -> Iterator[None]:
-    """Only one send of an edition at a time (the lock goes away by itself when the process dies)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(folder / ".send.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        raise NewsletterError(f"Another send of this edition is running (lock: {folder / '.send.lock'}). "
-                              "Wait for it to finish, or stop it first.") from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-# The reason `status` gives for a row without a server reply: a send stopped at once (killed, the computer
-# switched off) during the message's SMTP transaction leaves it `sending`, and the next send makes it uncertain.
-NO_REPLY = {"sending": "the send stopped (or is still running) while this message was going out; the server may "
-                       "or may not have accepted it",
-            "uncertain": "the server's reply to this message was lost; it may or may not have arrived"}
-
-
-def status(folder: Path) -> dict[str, Any]:
-    """Counts and the addresses that need attention, for `newsletter status` (and --json)."""
-    path = folder / JOURNAL_FILE
-    report: dict[str, Any] = {"edition": folder.name, "journal": str(path), "counts": dict.fromkeys(STATES, 0),
-                              "problems": [], "test_sends": tested_builds(folder)}
-    if not path.is_file():
-        return report
-    with Journal(path) as journal:
-        journal.claim(folder)
-        counts = journal.counts()
-        report["counts"] = counts
-        report["total"] = sum(counts.values())
-        report["fingerprint"] = journal.meta("fingerprint")
-        report["problems"] = [
-            {"email": e.email, "state": "uncertain" if e.state == "sending" else e.state,
-             "reply": e.reply or NO_REPLY.get(e.state, "no reason was recorded"), "attempts": e.attempts,
-             "updated": e.updated}
-            for e in journal.entries(("failed", "deferred", "uncertain", "sending"))]
-    return report
-
-
-def status_lines(report: dict[str, Any]) -> list[str]:
-    counts = report["counts"]
-    tests = [f"Test send of build {fp} at {t['time']} to {', '.join(t['to'])}"
-             for fp, t in report.get("test_sends", {}).items()]
-    if not any(counts.values()):
-        return [f"Edition {report['edition']}: nothing has been sent yet (no journal at {report['journal']}).",
-                *tests]
-    lines = [f"Edition {report['edition']}: " + ", ".join(f"{counts[s]:,} {s}" for s in STATES if counts[s]), *tests]
-    if counts.get("sending"):
-        lines.append("  (a send is running now, or stopped during a transaction: those are uncertain)")
-    for problem in report["problems"]:
-        lines.append(f"  {problem['state']:<9} {problem['email']}: {problem['reply']} ({problem['updated']})")
-    if counts["pending"] or counts["deferred"]:
-        lines.append("Pending and deferred: run the same send command again (later, for deferred ones).")
-    if counts["failed"]:
-        lines.append("Failed: the server refused them; fix the cause, then run the same send command with "
-                     "--retry-failed.")
-    if counts["uncertain"] or counts["sending"]:
-        lines.append("Uncertain: the message went out but the reply was lost, so they may have it; ask them, or add "
-                     "--resend-uncertain to send them again (they may get it twice).")
-    return lines
-
-
-def tested_builds(folder: Path) -> dict[str, dict[str, Any]]:
-    """Build fingerprint -> when and to whom it was test-sent."""
-    path = folder / TEST_SENDS_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def remember_tested_build(folder: Path, fp: str, addresses: Sequence[str]) -> None:
-    data = tested_builds(folder)
-    data[fp] = {"time": now(), "to": list(addresses)}
-    tmp = folder / f".{TEST_SENDS_FILE}.tmp"
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.replace(folder / TEST_SENDS_FILE)

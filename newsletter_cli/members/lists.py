@@ -5,6 +5,8 @@ called anything from `Email` to `E-mailadres 1`.
 Every form is turned into one UTF-8 CSV text in which line N is row N of the file (lines that are not part of
 the list, such as a title or `sep=;`, are left empty), so that the reader in recipients.py and every message
 can name the line (or the Excel row) the user sees. What was guessed comes back as notices, for cli.py to show.
+`read_rows` reads that text with the csv module (recipients.py and suppressions.py both read their files so);
+the cell helpers keep a cell that Excel would take for a formula inert, and addresses in one form to compare.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_cli.errors import InputError
+from newsletter_cli.project import display
 from newsletter_cli.textfile import BOM, line_at
 
 MAX_BYTES = 100_000_000
@@ -30,6 +33,7 @@ HEADER_SEARCH = 10  # how many non-blank lines may stand above the column names 
 LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # a physical line with its end, or the last one
 _SEP_RE = re.compile(r"sep=(.)\s*$", re.IGNORECASE)
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")  # a non-ASCII character as UTF-8 writes it
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel read a cell as a formula
 _ZIP = b"PK\x03\x04"
 _OLE = b"\xd0\xcf\x11\xe0"  # the old binary Excel format (.xls)
 
@@ -256,3 +260,90 @@ def _from_workbook(path: Path, shown: str, sheet: str | None) -> ListText:
         notices.append(f"sheet '{chosen}' (the workbook has {len(names)} sheets: {', '.join(names)}; "
                        "--sheet NAME reads another)")
     return prepare(text, ",", notices, unit="row")
+
+
+def _csv_problem(error: str) -> str:
+    """What a csv.Error means for the person who made the file."""
+    if "unexpected end of data" in error or "field larger than field limit" in error:
+        return ("a quote (\") opened on this line is never closed, so the rest of the file would be read as one "
+                "cell. Close the quote, or remove it.")
+    if "expected after" in error:
+        return ("a cell has text after its closing quote (\"). Put the whole cell in quotes and double each quote "
+                "inside it (\"\"), or remove the quotes.")
+    return f"cannot read this line: {error}"
+
+
+def empty(shown: str) -> InputError:
+    return InputError(f"{shown}: the file is empty; it needs a header line with an 'email' column.")
+
+
+Rows = Iterator[tuple[int, list[str]]]  # (line, cells) of each non-blank row, in file order
+
+
+def parse(shown: str, listed: ListText) -> tuple[list[str], Rows, int]:
+    """(header in lower case, (line, row) pairs, the header's line) of a list's text, read with the csv module.
+
+    Lines are counted as an editor counts them (\n, \r\n or \r; line breaks inside quoted cells kept), so a
+    name with a line break is caught and U+2028 and the like do not split a row (str.splitlines would).
+    """
+    if listed.text is None:
+        raise empty(shown)
+    text = listed.text  # the lines are sliced from it as the reader goes (a StringIO would copy it whole)
+    reader = csv.reader((match.group() for match in LINE_RE.finditer(text)), delimiter=listed.delimiter,
+                        strict=True)
+
+    def rows() -> Rows:
+        line = reader.line_num + 1
+        try:
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield line, row
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise InputError(f"{shown}:{line}: {_csv_problem(str(exc))}") from None
+
+    iterator = rows()
+    header_row = next(iterator, None)
+    if header_row is None:
+        raise empty(shown)
+    header = [cell.strip().lower() for cell in header_row[1]]
+    return header, iterator, header_row[0]
+
+
+def read_rows(path: Path, allow_empty: bool = False) -> tuple[str, list[str], Rows, int]:
+    """(shown name, header, (line, row) pairs, the header's line) of a list file; blank rows are skipped.
+
+    An empty file is an error unless `allow_empty` (then: no header, no rows).
+    """
+    shown = display(path)
+    listed = read_list(path, shown)
+    if listed.text is None and allow_empty:
+        return shown, [], iter(()), 1
+    return (shown, *parse(shown, listed))
+
+
+def normal_address(address: str) -> str:
+    """The one form addresses are compared in: lower case, the domain in IDNA (xn--) form, so that
+    `user@xn--bcher-kva.example` and `User@Bücher.example` are the same member."""
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address.lower()
+    import idna
+
+    try:
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        pass
+    return f"{local}@{domain}".lower()
+
+
+def cell_text(value: str) -> str:
+    """A cell as written by `excel_safe`, read back: the quote that kept a formula character inert is dropped."""
+    value = value.strip()
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value
+
+
+def excel_safe(value: str) -> str:
+    """A value Excel shows as text: a leading = + - @ tab or CR would make it a formula, so it gets a quote."""
+    return "'" + value if value[:1] in FORMULA_START else value

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import codecs
-import csv
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_cli.errors import Diagnostic, InputError
+from newsletter_cli.members import suppressions as suppression_list
 from newsletter_cli.members.lists import (
     EMAIL_NAMES,
-    LINE_RE,
     NAME_NAMES,
     find_column,
+    normal_address,
+    parse,
     read_list,
     suggestion,
 )
-from newsletter_cli.project import Project, current, display
+from newsletter_cli.project import Project, display
 from newsletter_cli.words import count
 
-SUPPRESSIONS_FILE = "suppressions.csv"
 EMAIL_COLUMNS = EMAIL_NAMES  # as lists.normalize_column writes them: 'E-mail adres 1' is 'emailadres'
 NAME_COLUMNS = NAME_NAMES
 
@@ -70,156 +68,22 @@ class RecipientList:
         return iter(self.kept)
 
 
-def _csv_problem(error: str) -> str:
-    """What a csv.Error means for the person who made the file."""
-    if "unexpected end of data" in error or "field larger than field limit" in error:
-        return ("a quote (\") opened on this line is never closed, so the rest of the file would be read as one "
-                "cell. Close the quote, or remove it.")
-    if "expected after" in error:
-        return ("a cell has text after its closing quote (\"). Put the whole cell in quotes and double each quote "
-                "inside it (\"\"), or remove the quotes.")
-    return f"cannot read this line: {error}"
-
-
-def read_rows(path: Path, allow_empty: bool = False) -> tuple[str, list[str], Iterator[tuple[int, list[str]]], int]:
-    """(shown name, header, (line, row) pairs, the header's line) of a CSV file; blank rows are skipped.
-
-    An empty file is an error unless `allow_empty` (then: no header, no rows).
-    """
-    shown, snapshot, delimiter, _ = _snapshot(path, allow_empty)
-    if snapshot is None:
-        return shown, [], iter(()), 1
-    return (shown, *_parse(shown, snapshot, delimiter))
-
-
-def _snapshot(path: Path, allow_empty: bool = False,
-              sheet: str | None = None) -> tuple[str, bytes | None, str, list[str]]:
-    """(shown name, the list compressed, its delimiter, notices): the file is read and checked whole once (as
-    lists.py turns it into UTF-8 CSV text, line numbers kept), then kept compressed (a fifth of its size or less),
-    so that its rows can be read again, as they were, one at a time (a file edited during a send does not change
-    it); None when empty and `allow_empty`."""
-    shown = display(path)
-    listed = read_list(path, shown, sheet)
-    if listed.text is None:
-        if allow_empty:
-            return shown, None, ",", listed.notices
-        raise _empty(shown)
-    return shown, zlib.compress(listed.text.encode("utf-8"), 1), listed.delimiter, listed.notices
-
-
-def _empty(shown: str) -> InputError:
-    return InputError(f"{shown}: the file is empty; it needs a header line with an 'email' column.")
-
-
-def _lines(snapshot: bytes) -> Iterator[str]:
-    """The snapshot's physical lines as an editor counts them (\n, \r\n or \r), ends kept (what a text file
-    opened with newline="" gives), decompressed a piece at a time: the whole text is never held."""
-    decompressor = zlib.decompressobj()
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(snapshot)
-    rest = ""
-    for start in range(0, len(view), 1 << 14):
-        text = rest + decoder.decode(decompressor.decompress(view[start:start + (1 << 14)]))
-        end = len(text) - 1 if text.endswith("\r") else len(text)  # a final CR may be the first half of CRLF
-        cut = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
-        rest = text[cut:]
-        yield from LINE_RE.findall(text, 0, cut)
-    yield from LINE_RE.findall(rest + decoder.decode(decompressor.flush(), final=True))
-
-
-def _parse(shown: str, snapshot: bytes, delimiter: str) -> tuple[list[str], Iterator[tuple[int, list[str]]], int]:
-    """(header, (line, row) pairs, the header's line) from a snapshot."""
-    # Physical lines as an editor counts them (\n, \r\n or \r), line breaks inside quoted cells kept, so a name
-    # with a line break is caught and U+2028 and the like do not split a row (str.splitlines would).
-    reader = csv.reader(_lines(snapshot), delimiter=delimiter, strict=True)
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        line = reader.line_num + 1
-        try:
-            for row in reader:
-                if any(cell.strip() for cell in row):
-                    yield line, row
-                line = reader.line_num + 1
-        except csv.Error as exc:
-            raise InputError(f"{shown}:{line}: {_csv_problem(str(exc))}") from None
-
-    iterator = rows()
-    header_row = next(iterator, None)
-    if header_row is None:
-        raise _empty(shown)
-    header = [cell.strip().lower() for cell in header_row[1]]
-    return header, iterator, header_row[0]
-
-
-def _column(header: list[str], names: tuple[str, ...]) -> int | None:
-    return find_column(header, names)
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel read a cell as a formula
-
-
-def normal_address(address: str) -> str:
-    """The one form addresses are compared in: lower case, the domain in IDNA (xn--) form, so that
-    `user@xn--bcher-kva.example` and `User@Bücher.example` are the same member."""
-    address = address.strip()
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii():
-        return address.lower()
-    import idna
-
-    try:
-        domain = idna.encode(domain, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError):
-        pass
-    return f"{local}@{domain}".lower()
-
-
-def cell_text(value: str) -> str:
-    """A cell as written by `excel_safe`, read back: the quote that kept a formula character inert is dropped."""
-    value = value.strip()
-    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value
-
-
-def excel_safe(value: str) -> str:
-    """A value Excel shows as text: a leading = + - @ tab or CR would make it a formula, so it gets a quote."""
-    return "'" + value if value[:1] in FORMULA_START else value
-
-
-def read_suppressions(path: Path) -> set[str]:
-    """Addresses never to send to (unsubscribed, bounced), in their normal form (`normal_address`): an 'email'
-    column, or the first one."""
-    _, header, rows, _ = read_rows(path, allow_empty=True)  # nobody unsubscribed yet
-    column = _column(header, EMAIL_COLUMNS)
-    found: set[str] = set()
-    if column is None:
-        column = 0
-        if header and "@" in header[0]:
-            found.add(normal_address(cell_text(header[0])))
-    for _, row in rows:
-        if len(row) > column and row[column].strip():
-            found.add(normal_address(cell_text(row[column])))
-    return found
-
-
-def default_suppressions(project: Project | None = None) -> Path | None:
-    """The project's suppressions.csv, when there is one."""
-    path = current(project).root / SUPPRESSIONS_FILE
-    return path if path.is_file() else None
-
-
-def read_recipients(path: Path, suppressions: Path | None = None, project: Project | None = None,
+def read_recipients(path: Path, suppressions: Path | None = None, *, project: Project,
                     sink: Callable[[Recipient], None] | None = None, sheet: str | None = None) -> RecipientList:
     """Read, validate, dedupe and filter a recipient list (CSV or .xlsx, `sheet` or the first one); bad rows
-    become problems, not exceptions.
+    become problems, not exceptions. Those in `suppressions` (by default the project's suppressions.csv, when
+    there is one) are left out.
 
-    Each valid row goes to `sink` when given (a send's journal), else it is kept in the result.
+    The file is read and checked whole once (lists.py turns it into UTF-8 CSV text, line numbers kept), then
+    its rows are read from that text with the csv module: each valid row goes to `sink` when given (a send's
+    journal, which is the send's queue), else it is kept in the result.
     """
     from email_validator import EmailNotValidError, validate_email
 
-    shown, snapshot, delimiter, notices = _snapshot(path, sheet=sheet)
-    assert snapshot is not None
-    header, rows, header_line = _parse(shown, snapshot, delimiter)
-    email_col = _column(header, EMAIL_COLUMNS)
+    shown = display(path)
+    listed = read_list(path, shown, sheet)
+    header, rows, header_line = parse(shown, listed)
+    email_col = find_column(header, EMAIL_COLUMNS)
     if email_col is None and any("@" in cell for cell in header):
         raise InputError(f"{shown}:{header_line}: the first line is an address, not the names of the columns. "
                          "Add a first line that names them, e.g. email;naam (the column of addresses must be called "
@@ -229,10 +93,10 @@ def read_recipients(path: Path, suppressions: Path | None = None, project: Proje
                          f"{', '.join(repr(h) for h in header) or 'nothing'}). The first line must name the "
                          "columns, and the column of addresses must be called 'email'."
                          + _did_you_mean(header))
-    name_col = _column(header, NAME_COLUMNS)
-    suppressions = suppressions if suppressions is not None else default_suppressions(project)
-    suppressed = read_suppressions(suppressions) if suppressions else set()
-    result = RecipientList(path, columns=header, suppressions_file=suppressions, notices=notices)
+    name_col = find_column(header, NAME_COLUMNS)
+    suppressions = suppressions if suppressions is not None else suppression_list.existing(project)
+    suppressed = suppression_list.addresses(suppressions) if suppressions else set()
+    result = RecipientList(path, columns=header, suppressions_file=suppressions, notices=listed.notices)
     keep = sink if sink is not None else result.kept.append
     seen: dict[str, int] = {}  # address -> the row it was first on
     lost: list[tuple[int, str]] = []  # (line, word) where a '?' stands for a letter plain CSV could not hold

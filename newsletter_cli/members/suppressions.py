@@ -21,21 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter_cli.errors import InputError, NewsletterError
-from newsletter_cli.members.lists import find_column
-from newsletter_cli.members.recipients import (
-    EMAIL_COLUMNS,
-    SUPPRESSIONS_FILE,
-    cell_text,
-    excel_safe,
-    normal_address,
-    read_rows,
-)
-from newsletter_cli.project import Project, current, display
+from newsletter_cli.members.lists import EMAIL_NAMES, cell_text, excel_safe, find_column, normal_address, read_rows
+from newsletter_cli.project import Project, display
 
 if TYPE_CHECKING:
     from filelock import FileLock
 
-FILE = SUPPRESSIONS_FILE
+FILE = "suppressions.csv"  # in the project folder
 COLUMNS = ("email", "reason", "date", "edition", "detail")
 REASONS = ("unsubscribed", "bounced", "requested", "complaint")
 LOCK_TIMEOUT = 60
@@ -55,9 +47,15 @@ class Suppression:
         return normal_address(self.email)
 
 
-def default_path(project: Project | None = None) -> Path:
+def default_path(project: Project) -> Path:
     """suppressions.csv in the project folder: where `newsletter send` looks for it."""
-    return current(project).root / SUPPRESSIONS_FILE
+    return project.root / FILE
+
+
+def existing(project: Project) -> Path | None:
+    """The project's suppressions.csv when there is one (what a send leaves out by default)."""
+    path = default_path(project)
+    return path if path.is_file() else None
 
 
 def today() -> str:
@@ -74,7 +72,7 @@ def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file():
         return list(COLUMNS), []
     _, header, rows, _ = read_rows(path, allow_empty=True)
-    column = find_column(header, EMAIL_COLUMNS)  # 'E-mail', 'E-mailadres', ... as a member list may name it
+    column = find_column(header, EMAIL_NAMES)  # 'E-mail', 'E-mailadres', ... as a member list may name it
     out: list[dict[str, str]] = []
     if column is None:  # a bare list of addresses, no header line
         column = 0
@@ -98,6 +96,12 @@ def read(path: Path) -> dict[str, Suppression]:
                             row.get("detail", ""))
         found.setdefault(entry.key, entry)
     return found
+
+
+def addresses(path: Path) -> set[str]:
+    """The addresses never to send to (unsubscribed, bounced), in their normal form (`normal_address`): what a
+    send leaves out of its list. A file made by hand may have only a column of addresses, or no header line."""
+    return set(read(path))
 
 
 def _write(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode
 
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.project import Project, current, display
+from newsletter_cli.project import Project, display
 from newsletter_cli.settings import Settings
 
 SECRET_FILE = "unsubscribe-secret"
@@ -40,9 +40,9 @@ def token(address: str, secret: str) -> str:
     return hmac.new(secret.encode("utf-8"), address.lower().encode("utf-8"), hashlib.sha256).hexdigest()[:TOKEN_LENGTH]
 
 
-def project_secret_path(project: Project | None = None) -> Path:
+def project_secret_path(project: Project) -> Path:
     """Where the generated secret lives now: `unsubscribe-secret` in the project folder (git-ignored)."""
-    return current(project).root / SECRET_FILE
+    return project.root / SECRET_FILE
 
 
 def secret_path() -> Path:
@@ -84,7 +84,7 @@ def _write_secret(path: Path, value: str) -> None:
     os.replace(tmp, path)
 
 
-def load_secret(settings: Settings, project: Project | None = None) -> str:
+def load_secret(settings: Settings, project: Project) -> str:
     """LIST_UNSUBSCRIBE_SECRET, or the project's generated one (made now, under a lock, if there is none yet:
     the old per-user secret when this PC has one, else a new random one)."""
     given = settings.list_unsubscribe_secret.get_secret_value()
@@ -109,7 +109,7 @@ def load_secret(settings: Settings, project: Project | None = None) -> str:
     return found
 
 
-def secrets_to_verify(settings: Settings, project: Project | None = None, *, create: bool = True) -> list[str]:
+def secrets_to_verify(settings: Settings, project: Project, *, create: bool = True) -> list[str]:
     """Every secret a token may have been made with: LIST_UNSUBSCRIBE_SECRET, the project's secret (made when
     `create` and there is none), and the old per-user secret when this PC still has it. Without `create`
     (`--dry-run`) nothing is written."""
