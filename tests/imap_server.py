@@ -103,8 +103,9 @@ def _free_port() -> int:
 class ImapServer:
     """`port`, `ca_file`, `client()` (a logged-in imaplib connection), `append(raw, folder)`, `messages(folder)`."""
 
-    def __init__(self, tmp: Path, tokens: dict[str, str] | None = None):
-        """`tokens`: OAuth access tokens the XOAUTH2 login accepts (token -> user)."""
+    def __init__(self, tmp: Path, tokens: dict[str, str] | None = None, capability: str | None = None):
+        """`tokens`: OAuth access tokens the XOAUTH2 login accepts (token -> user); `capability`: what the server
+        announces after the login instead of its own list (a server without MOVE or UIDPLUS, say)."""
         import trustme
 
         self.as_root = os.geteuid() == 0
@@ -147,6 +148,9 @@ class ImapServer:
         self.config = self.base / "dovecot.conf"
         self.config.write_text(CONFIG.format(base=self.base, mail=self.mail, uid=uid, gid=gid, port=self.port,
                                              users=users), encoding="utf-8")
+        if capability is not None:
+            with self.config.open("a", encoding="utf-8") as config:
+                config.write(f"imap_capability = {capability}\n")
         self.process: subprocess.Popen[bytes] | None = None
         self._serving = False
 

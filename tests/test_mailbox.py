@@ -167,6 +167,30 @@ def test_bad_mailbox_settings_give_a_clear_message_and_lose_nothing(project, ima
     assert len(imap.messages()) == 1 and not (project / "suppressions.csv").exists()
 
 
+@pytest.mark.parametrize("capability", [None, "IMAP4rev1 UIDPLUS", "IMAP4rev1"],
+                         ids=["move", "copy-and-expunge-one", "copy-and-flag"])
+def test_processed_mail_reaches_a_non_ascii_folder_with_or_without_move(project, tmp_path, capability):
+    """The processed folder's name in modified UTF-7 (RFC 3501 5.1.3, worked out by hand here), and the message
+    moved there whether the server has MOVE, only UIDPLUS (COPY, then expunge only it) or neither (COPY, then
+    flag it deleted: a plain EXPUNGE would remove what others flagged too)."""
+    folder, on_the_wire = "Afgehandeld & Één", "Afgehandeld &- &AMkA6Q-n"
+    with ImapServer(tmp_path, capability=capability) as imap:
+        imap.append(samples.out_of_office("jan@example.org", "Nieuwsbrief VZHG - september 2025"))
+        imap.append(samples.ordinary("piet@example.org"))
+        write_env(project, imap, IMAP_PROCESSED_FOLDER=folder)
+        first = run("mailbox")
+        assert first.exit_code == 0, first.output
+        assert [b"Automatisch antwoord" in m for m in imap.messages(on_the_wire)] == [True]
+        left = imap.messages()
+        flags = imap.flags()
+        if capability == "IMAP4rev1":  # copied, and the original only flagged: the other message untouched
+            assert len(left) == 2 and sum("\\Deleted" in f for f in flags) == 1
+        else:
+            assert len(left) == 1 and b"Automatisch antwoord" not in left[0]
+        again = run("mailbox")  # the flagged original is not read again: still one copy
+        assert again.exit_code == 0 and len(imap.messages(on_the_wire)) == 1
+
+
 def test_the_server_going_away_while_moving_loses_nothing(project, imap, monkeypatch):
     """Everything learned is written before the first message is moved: a run cut off halfway is finished by
     the next one, and no member is lost or suppressed twice."""

@@ -234,7 +234,7 @@ def test_what_counts_as_a_source_change(project: Path):
 def test_a_template_error_is_shown_with_its_file_and_line():
     import jinja2
 
-    from newsletter_cli.web.preview import _describe
+    from newsletter_cli.web.preview_state import _describe
 
     with pytest.raises(jinja2.TemplateSyntaxError) as caught:
         jinja2.Environment().parse("line one\n{% if %}", filename="partials/item.mjml.j2")
