@@ -288,3 +288,30 @@ def test_suppress_and_unsuppress_commands(project):
     assert read_suppressions(project / "suppressions.csv") == set()
     missing = CliRunner().invoke(cli, ["unsuppress", "kees@example.org"])
     assert missing.exit_code != 0 and "is not in suppressions.csv" in missing.output
+
+
+CORPUS = Path("/work/shared/bounce-corpus/samples")
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the bounce corpus is not on this machine")
+def test_what_the_bounce_library_trips_over_goes_to_the_error_log_and_the_run_goes_on(project, imap):
+    """A real qmail bounce without its From line trips a flufl.bounce detector (an IndexError): the run carries
+    on, reads the bounce all the same, and mailbox-errors.log names the message and what tripped."""
+    raw = (CORPUS / "bsd" / "lhost-qmail-01.eml").read_bytes()
+    without_from = re.sub(rb"(?m)^From: MAILER-DAEMON@mx4\.example\.jp\r?\n", b"", raw, count=1)
+    assert without_from != raw
+    imap.append(without_from)
+    imap.append(samples.out_of_office("jan@example.org", "Nieuwsbrief VZHG - september 2025"))
+    write_env(project, imap)
+    log = project / inbox.ERROR_LOG
+    dry = run("mailbox", "--dry-run")
+    assert dry.exit_code == 0 and not log.exists()  # a dry run writes nothing, not even the log
+    real = run("mailbox")
+    assert real.exit_code == 0, real.output
+    assert "kijitora@example.ne.jp" in real.output  # the bounce was read all the same (not from our send: listed)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines and all("subject failure notice" in line and "flufl.bounce" in line for line in lines)
+    assert any("IndexError" in line and "Yale" in line for line in lines)
+    assert "Automatisch antwoord" not in log.read_text(encoding="utf-8")  # only the message that tripped
+    assert "mailbox-errors.log" in (Path(__file__).parent.parent / "newsletter_cli" / "compose" / "starter_files"
+                                    / "gitignore").read_text(encoding="utf-8").split()
