@@ -140,6 +140,7 @@ def test_one_run_suppresses_exactly_the_verified_and_the_next_send_skips_them(pr
         assert sorted(sent_to(smtp)) == sorted(set(members) - {members[0], members[2], members[3], members[4]})
 
 
+@pytest.mark.slow  # ~5 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_bad_mailbox_settings_give_a_clear_message_and_lose_nothing(project, imap):
     imap.append(samples.ordinary("jan@example.org"))
     write_env(project, imap, IMAP_FOLDER="Bestaat niet")

@@ -97,6 +97,7 @@ def test_login_then_test_send_without_a_password(project, home, tls, idp):
     assert "Nobody is signed in" in runner.invoke(cli, ["login", "--status"]).output
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_send_after_the_access_token_expired_refreshes_silently(project, home, tls, tmp_path):
     with OAuthProvider(tls[1], client_id=CLIENT, access_lifetime=1) as idp, oauth_server(tls, idp) as server:
         idp.auto_approve = MAILBOX
@@ -121,6 +122,7 @@ def test_access_token_the_server_no_longer_takes_is_renewed_once(project, home, 
         assert server.xoauth2_attempts == [MAILBOX, MAILBOX] and idp.grants["refresh_token"] == 1
 
 
+@pytest.mark.slow  # ~4 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_revoked_sign_in_stops_the_send_cleanly_and_it_resumes_after_login(project, home, tls, idp):
     emails = [f"lid{i}@example.org" for i in range(3)]
     (project / "leden.csv").write_text("email\n" + "\n".join(emails) + "\n")

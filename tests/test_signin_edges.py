@@ -47,6 +47,7 @@ def plain(result) -> str:
     return result.output
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_a_cache_cut_off_in_the_middle_names_the_file_and_logout_removes_it(project, home, tls, idp):  # noqa: F811
     with oauth_server(tls, idp) as server:
         runner = signed_in(project, idp, server, tls)
@@ -69,6 +70,7 @@ def test_a_cache_cut_off_in_the_middle_names_the_file_and_logout_removes_it(proj
         assert sent.exit_code == 0, sent.output
 
 
+@pytest.mark.slow  # ~2 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_a_cache_this_user_cannot_read(project, home, tls, idp):  # noqa: F811
     """Root ignores chmod 000, so the unreadable cache is made the way that works for any user: a folder where
     the file should be (reading it fails with an OSError, as a file owned by another user does). Where the
