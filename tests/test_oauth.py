@@ -17,6 +17,7 @@ from newsletter_cli.deliver.send import run_send
 from newsletter_cli.members.journal import Journal
 from newsletter_cli.settings import parse_settings
 
+from helpers import assert_no_traceback
 from oauth_provider import OAuthProvider
 from smtp_server import SmtpServer, make_tls
 
@@ -137,7 +138,8 @@ def test_revoked_sign_in_stops_the_send_cleanly_and_it_resumes_after_login(proje
         stopped = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"])
         assert stopped.exit_code == 1 and server.received == []
         assert "expired or was revoked" in stopped.output and "run `newsletter login` again" in stopped.output
-        assert "run the same command again to resume" in stopped.output and "Traceback" not in stopped.output
+        assert "run the same command again to resume" in stopped.output
+        assert_no_traceback(stopped)
         # the test send, then one login (the fresh token was refused), not one per connection
         assert idp.state.asked["refresh_token"] == 1 and len(server.xoauth2_attempts) - 1 <= 3
         with Journal(project / "editions" / "2025-09" / "journal.sqlite") as journal:
@@ -198,7 +200,8 @@ def test_login_problems_in_plain_words(project, home, tls, idp):
         assert unknown.exit_code == 1 and "OAUTH_CLIENT_ID is not an application in this tenant" in unknown.output
         write_env(project, {**values, "OAUTH_AUTHORITY": idp.authority.replace("vzhg.nl", "other.example")})
         tenant = CliRunner().invoke(cli, ["login"])
-        assert tenant.exit_code == 1 and "check OAUTH_TENANT" in tenant.output and "Traceback" not in tenant.output
+        assert tenant.exit_code == 1 and "check OAUTH_TENANT" in tenant.output
+        assert_no_traceback(tenant)
         write_env(project, {**values, "SMTP_CA_FILE": ""})
         untrusted = CliRunner().invoke(cli, ["login"])
         assert untrusted.exit_code == 1 and "certificate this computer does not trust" in untrusted.output

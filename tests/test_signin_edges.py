@@ -17,6 +17,7 @@ from newsletter_cli.cli import cli
 from newsletter_cli.deliver import oauth
 from newsletter_cli.settings import parse_settings
 
+from helpers import assert_no_traceback
 from smtp_server import SmtpServer
 
 SENDER = "info@vzhg.nl"
@@ -42,7 +43,8 @@ def changed_later(path) -> None:
 
 def plain(result) -> str:
     """The output, checked for what must never be in it."""
-    assert "Traceback" not in result.output and "JSONDecodeError" not in result.output
+    assert_no_traceback(result)
+    assert "JSONDecodeError" not in result.output
     assert "internal error" not in result.output
     return result.output
 
