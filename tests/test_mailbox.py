@@ -240,7 +240,37 @@ def test_xoauth2_login_with_the_token_of_the_oauth_sign_in(project, tmp_path):
         script.write_text("print('an-expired-token')\n", encoding="utf-8")
         refused = CliRunner().invoke(cli, ["mailbox"])
         assert refused.exit_code == 1 and "the login as nieuwsbrief@vzhg.nl was refused" in refused.output
+        assert "IMAP.AccessAsUser.All" in refused.output  # the OAuth advice, not the password one
         assert "expired-token" not in refused.output
+        assert_no_traceback(refused)
+
+
+def test_a_password_with_letters_outside_ascii_logs_in(project, tmp_path):
+    """AUTH=PLAIN where the server has it: IMAP's LOGIN command cannot carry 'é' or '€'."""
+    password = "Wachtwoord-één-€5"
+    with ImapServer(tmp_path, password=password) as imap:
+        imap.append(samples.ordinary("jan@example.org"))
+        write_env(project, imap, IMAP_PASSWORD=password)
+        result = CliRunner().invoke(cli, ["mailbox"])
+        assert_no_traceback(result)
+        assert result.exit_code == 0 and "1 other message(s)" in result.output, result.output
+
+
+def test_nothing_listening_and_no_password_are_clear_messages(project, imap):
+    import socket as sockets
+
+    with sockets.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        free = closed.getsockname()[1]
+    write_env(project, imap, IMAP_PORT=str(free))
+    nobody = CliRunner().invoke(cli, ["mailbox"])
+    assert_no_traceback(nobody)
+    assert nobody.exit_code == 1 and f"IMAP server 127.0.0.1:{free}: cannot connect (connection refused: " \
+        "nothing listens on that port). Check IMAP_HOST and IMAP_PORT" in nobody.output
+    write_env(project, imap, IMAP_PASSWORD="")
+    no_password = CliRunner().invoke(cli, ["mailbox"])
+    assert_no_traceback(no_password)
+    assert no_password.exit_code != 0 and "IMAP_PASSWORD is empty; the mailbox needs a login" in no_password.output
 
 
 def _journal(project: Path, edition: str, rows: list[tuple[str, str]]) -> None:
