@@ -346,3 +346,15 @@ def test_what_the_bounce_library_trips_over_goes_to_the_error_log_and_the_run_go
     assert "Automatisch antwoord" not in log.read_text(encoding="utf-8")  # only the message that tripped
     assert "mailbox-errors.log" in (Path(__file__).parent.parent / "newsletter_cli" / "compose" / "starter_files"
                                     / "gitignore").read_text(encoding="utf-8").split()
+
+
+def test_a_processed_folder_the_server_cannot_create_is_a_clear_message(project, imap):
+    """A folder name longer than the server takes: the message says what to do, and the message stays put."""
+    name = "Verwerkt " + "x" * 300
+    imap.append(samples.out_of_office("jan@example.org", "Nieuwsbrief VZHG - september 2025"))
+    write_env(project, imap, IMAP_PROCESSED_FOLDER=name)
+    result = CliRunner().invoke(cli, ["mailbox"])
+    assert_no_traceback(result)
+    assert result.exit_code == 1 and f"cannot create the folder '{name}' for the processed messages" in \
+        result.output and "set IMAP_PROCESSED_FOLDER to an existing folder" in result.output, result.output
+    assert len(imap.messages()) == 1
