@@ -103,8 +103,10 @@ def _free_port() -> int:
 class ImapServer:
     """`port`, `ca_file`, `client()` (a logged-in imaplib connection), `append(raw, folder)`, `messages(folder)`."""
 
-    def __init__(self, tmp: Path, tokens: dict[str, str] | None = None):
-        """`tokens`: OAuth access tokens the XOAUTH2 login accepts (token -> user)."""
+    def __init__(self, tmp: Path, tokens: dict[str, str] | None = None, capability: str | None = None,
+                 password: str = PASSWORD):
+        """`tokens`: OAuth access tokens the XOAUTH2 login accepts (token -> user); `capability`: what the server
+        announces after the login instead of its own list (a server without MOVE or UIDPLUS, say)."""
         import trustme
 
         self.as_root = os.geteuid() == 0
@@ -122,7 +124,8 @@ class ImapServer:
         ca.cert_pem.write_to_path(str(self.ca_file))
         cert.private_key_pem.write_to_path(str(self.base / "key.pem"))
         cert.cert_chain_pems[0].write_to_path(str(self.base / "cert.pem"))
-        (self.base / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n", encoding="utf-8")
+        self.password = password
+        (self.base / "passwd").write_text(f"{USER}:{{PLAIN}}{password}\n", encoding="utf-8")
         self.mail = self.base / "mail"
         self.mail.mkdir()
         if self.as_root:  # Dovecot refuses to open a mailbox as root: the mail is nobody's
@@ -147,6 +150,9 @@ class ImapServer:
         self.config = self.base / "dovecot.conf"
         self.config.write_text(CONFIG.format(base=self.base, mail=self.mail, uid=uid, gid=gid, port=self.port,
                                              users=users), encoding="utf-8")
+        if capability is not None:
+            with self.config.open("a", encoding="utf-8") as config:
+                config.write(f"imap_capability = {capability}\n")
         self.process: subprocess.Popen[bytes] | None = None
         self._serving = False
 
@@ -200,7 +206,7 @@ class ImapServer:
     def client(self) -> imaplib.IMAP4_SSL:
         context = ssl.create_default_context(cafile=str(self.ca_file))
         imap = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=context, timeout=30)
-        imap.login(USER, PASSWORD)
+        imap.authenticate("PLAIN", lambda _: f"\0{USER}\0{self.password}".encode())
         return imap
 
     def append(self, raw: bytes, folder: str = "INBOX", flags: str = "") -> None:

@@ -188,6 +188,7 @@ def assert_no_secret(text: str | bytes, what: object) -> None:
         assert secret not in data, f"a secret in {what}"
 
 
+@pytest.mark.slow  # ~4 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_the_password_never_shows(project: Path, tls, caplog: pytest.LogCaptureFixture,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.DEBUG)

@@ -189,15 +189,6 @@ def test_a_reply_quoting_the_unsubscribe_link_is_not_a_request_but_words_are():
     assert unsubscribe.looks_like_request("Wilt u mij afmelden voor de nieuwsbrief?")
 
 
-def test_folder_names_in_modified_utf7():
-    from newsletter_cli.mailbox.imap import mutf7, quoted
-
-    assert mutf7("INBOX") == "INBOX"
-    assert mutf7("Entwürfe") == "Entw&APw-rfe"  # RFC 3501's own kind of example
-    assert mutf7("A & B") == "A &- B"
-    assert quoted('Nieuwsbrief "verwerkt"') == '"Nieuwsbrief \\"verwerkt\\""'
-
-
 def test_only_messages_that_may_matter_are_downloaded():
     from newsletter_cli.mailbox.run import worth_reading
 

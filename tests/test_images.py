@@ -217,6 +217,7 @@ def flat_drawing_png(w: int = 2000, h: int = 1000) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_a_png_photo_is_sent_as_a_smaller_jpeg_and_check_does_not_warn(project: Path) -> None:
     """Issue 20: a 129 KB PNG became 323 KB, and then `check` asked to shrink it; no width: no false warning."""
     original = noisy_photo_png()
@@ -254,6 +255,7 @@ def test_a_result_that_is_not_smaller_keeps_the_original(project: Path) -> None:
         assert result.images == [] and result.rendered.image_files["images/strepen.png"] == path
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_an_image_with_too_many_pixels_is_a_clear_message(project: Path) -> None:
     """Issue 20: a 580 KB PNG took 1.8 GB during build, with a raw Pillow warning. A flat 10,000 x 7,000 PNG
     (70 megapixels, a few hundred KB) is refused before it is decoded, naming the file and what to do."""

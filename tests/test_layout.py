@@ -150,3 +150,50 @@ def test_each_command_imports_only_what_it_needs(project: Path) -> None:
     built = modules_after(project, "build", "2025-09")
     assert "premailer" in built and "jinja2" in built
     assert not built & {"email_validator", "dns", "imaplib", "smtplib", "watchfiles"}
+
+
+def cycles(files: list[Path], package: Path = PACKAGE) -> list[list[str]]:
+    """Import circles between the modules of one part (every import, also the type-only and the lazy ones): a
+    circle means two modules share something that belongs in a module of its own."""
+    known = {module_name(path, package) for path in files}
+    graph: dict[str, set[str]] = {}
+    for path in files:
+        here = module_name(path, package)
+        graph[here] = set()
+        for _line, name in imports(path, package):
+            while name and name not in known:  # `from newsletter_cli.web.preview import X` names the module
+                name = name.rpartition(".")[0]
+            if name and name != here and part(name) == part(here) and part(here) != "__init__" and \
+                    not (path.name == "__init__.py" or name == ".".join(here.split(".")[:2])):
+                graph[here].add(name)
+    found: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append([*trail[trail.index(nxt):], nxt])
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    return found
+
+
+def test_no_import_circle_inside_a_part() -> None:
+    assert cycles(sources()) == []
+
+
+def test_the_circle_check_sees_a_circle(tmp_path: Path) -> None:
+    package = tmp_path / "newsletter_cli"
+    (package / "web").mkdir(parents=True)
+    for name, text in {"__init__.py": "", "web/__init__.py": "",
+                       "web/a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from newsletter_cli.web.b import B\n",
+                       "web/b.py": "from newsletter_cli.web.a import A\n"}.items():
+        (package / name).write_text(text, encoding="utf-8")
+    found = cycles(sorted(package.rglob("*.py")), package)
+    assert found == [["newsletter_cli.web.a", "newsletter_cli.web.b", "newsletter_cli.web.a"]]

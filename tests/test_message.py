@@ -55,11 +55,14 @@ def parse(data: bytes) -> EmailMessage:
 
 def reference(factory: MessageFactory, built, recipient: Recipient, message_id: str) -> EmailMessage:
     """The same message, built the slow, obvious way with the standard library."""
-    values = {**recipient.fields, "unsubscribe_url": factory.unsubscribe_url(recipient.email)}
+    link = factory.unsubscribe_url(recipient.email)
+    fields = ("[[aanhef|Beste lezer]]", "[[unsubscribe_url]]")  # the two in the edition, written out
 
     def fill(text: str, escape) -> str:
-        return re.sub(r"\[\[\s*(\w+)\s*(?:\|([^\]]*))?\]\]",
-                      lambda m: escape(values.get(m.group(1)) or html.unescape(m.group(2) or "").strip()), text)
+        assert all(field in text for field in fields)
+        filled = text.replace(fields[0], escape(recipient.fields["aanhef"])).replace(fields[1], escape(link))
+        assert "[[" not in filled
+        return filled
 
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["Message-ID"] = message_id

@@ -17,6 +17,7 @@ from newsletter_cli.deliver.send import run_send
 from newsletter_cli.members.journal import Journal
 from newsletter_cli.settings import parse_settings
 
+from helpers import assert_no_traceback
 from oauth_provider import OAuthProvider
 from smtp_server import SmtpServer, make_tls
 
@@ -97,6 +98,7 @@ def test_login_then_test_send_without_a_password(project, home, tls, idp):
     assert "Nobody is signed in" in runner.invoke(cli, ["login", "--status"]).output
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_send_after_the_access_token_expired_refreshes_silently(project, home, tls, tmp_path):
     with OAuthProvider(tls[1], client_id=CLIENT, access_lifetime=1) as idp, oauth_server(tls, idp) as server:
         idp.auto_approve = MAILBOX
@@ -121,6 +123,7 @@ def test_access_token_the_server_no_longer_takes_is_renewed_once(project, home, 
         assert server.xoauth2_attempts == [MAILBOX, MAILBOX] and idp.grants["refresh_token"] == 1
 
 
+@pytest.mark.slow  # ~4 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_revoked_sign_in_stops_the_send_cleanly_and_it_resumes_after_login(project, home, tls, idp):
     emails = [f"lid{i}@example.org" for i in range(3)]
     (project / "leden.csv").write_text("email\n" + "\n".join(emails) + "\n")
@@ -135,7 +138,8 @@ def test_revoked_sign_in_stops_the_send_cleanly_and_it_resumes_after_login(proje
         stopped = runner.invoke(cli, ["send", "2025-09", "--recipients", "leden.csv", "--yes"])
         assert stopped.exit_code == 1 and server.received == []
         assert "expired or was revoked" in stopped.output and "run `newsletter login` again" in stopped.output
-        assert "run the same command again to resume" in stopped.output and "Traceback" not in stopped.output
+        assert "run the same command again to resume" in stopped.output
+        assert_no_traceback(stopped)
         # the test send, then one login (the fresh token was refused), not one per connection
         assert idp.state.asked["refresh_token"] == 1 and len(server.xoauth2_attempts) - 1 <= 3
         with Journal(project / "editions" / "2025-09" / "journal.sqlite") as journal:
@@ -196,7 +200,8 @@ def test_login_problems_in_plain_words(project, home, tls, idp):
         assert unknown.exit_code == 1 and "OAUTH_CLIENT_ID is not an application in this tenant" in unknown.output
         write_env(project, {**values, "OAUTH_AUTHORITY": idp.authority.replace("vzhg.nl", "other.example")})
         tenant = CliRunner().invoke(cli, ["login"])
-        assert tenant.exit_code == 1 and "check OAUTH_TENANT" in tenant.output and "Traceback" not in tenant.output
+        assert tenant.exit_code == 1 and "check OAUTH_TENANT" in tenant.output
+        assert_no_traceback(tenant)
         write_env(project, {**values, "SMTP_CA_FILE": ""})
         untrusted = CliRunner().invoke(cli, ["login"])
         assert untrusted.exit_code == 1 and "certificate this computer does not trust" in untrusted.output
@@ -207,17 +212,23 @@ def test_login_problems_in_plain_words(project, home, tls, idp):
 
 def test_login_waits_until_the_user_typed_the_code(project, home, tls, idp):
     """The browser step done for real: the code typed on the provider's page, while login polls."""
+    import ssl
     import threading
-
-    import requests
+    import urllib.parse
+    import urllib.request
 
     idp.auto_approve = None
+    trusted = ssl.create_default_context(cafile=str(tls[0]))
+
+    def type_the_code() -> None:
+        form = urllib.parse.urlencode({"user_code": device.code, "username": MAILBOX}).encode()
+        urllib.request.urlopen(urllib.request.Request(device.url, data=form), context=trusted, timeout=10).read()
+
     with oauth_server(tls, idp) as server:
         settings = parse_settings(env(idp, server, tls[0]), {})
         session = oauth.SignIn(settings)
         device = session.start_login()
-        typed = threading.Timer(1.5, lambda: requests.post(device.url, data={"user_code": device.code,
-                                                                            "username": MAILBOX}, verify=str(tls[0])))
+        typed = threading.Timer(1.5, type_the_code)
         typed.start()
         who = session.finish_login(device)
         typed.join()

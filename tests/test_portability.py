@@ -101,6 +101,7 @@ def serving_port(preview: subprocess.Popen[str], seconds: float = 120) -> tuple[
     assert port, "".join(lines)
     return port.group(1), "".join(lines)
 
+@pytest.mark.slow  # ~2 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_no_posix_only_call_outside_guarded_code() -> None:
     problems = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -163,6 +164,7 @@ def run(project: Path, *args: str) -> str:
     return output
 
 
+@pytest.mark.slow  # ~24 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_the_whole_path_works_without_posix_only_modules(project: Path) -> None:
     members = [f"lid{i}@example.org" for i in range(3)]
     (project / "leden.csv").write_text("email\n" + "\n".join(members) + "\n", encoding="utf-8")
@@ -217,6 +219,7 @@ def test_the_token_command_keeps_windows_paths() -> None:
     assert command_line("python3 get_token.py --user 'a b'", windows=False) == ["python3", "get_token.py", "--user", "a b"]
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_output_survives_a_windows_code_page(project: Path) -> None:
     """Redirected output on Windows is in the ANSI code page (cp1252); an edition's emoji must not crash a command."""
     edition = project / "editions" / "2025-09" / "edition.yaml"

@@ -97,6 +97,47 @@ def test_outside_paths_and_folders_are_refused(server: PreviewServer):
     assert not any(SECRET.encode() in body for _, body, _ in answers.values())
 
 
+# Each refusal rule of preview_http.allowed_file and the handler on its own, over a raw request line (no client
+# normalises the path): each test fails when its rule is taken out.
+
+def test_a_hidden_image_is_refused(server: PreviewServer, edition: Path):
+    """Rule: no part may start with '.' (macOS leaves '._foto.png' beside every photo copied from a Mac)."""
+    (edition.parent / "images" / "._foto.png").write_bytes(png(4, 4))
+    assert get(server, "/images/._foto.png")[0] == 404
+    assert get(server, "/images/foto.png")[0] == 200
+
+
+def test_dot_dot_is_refused_even_where_it_stays_inside_images(server: PreviewServer):
+    """Rule: no '..' part, also when the path would resolve to an image inside images/."""
+    assert get(server, "/images/../images/foto.png")[0] == 404
+    assert get(server, "/images/%2e%2e/images/foto.png")[0] == 404
+
+
+def test_a_backslash_is_refused(server: PreviewServer, edition: Path):
+    """Rule: no backslash (a folder separator on Windows); a file whose name holds one is not served either."""
+    (edition.parent / "images" / "a\\b.png").write_bytes(png(4, 4))
+    assert get(server, "/images/a%5Cb.png")[0] == 404
+
+
+def test_a_nul_byte_is_refused_without_breaking_the_connection(server: PreviewServer):
+    """Rule: no NUL byte: a clean 404, not an error inside the server."""
+    assert get(server, "/images/foto.png%00")[0] == 404
+    assert get(server, "/images/foto.png%00.png")[0] == 404
+
+
+def test_an_image_outside_the_images_folder_is_refused(server: PreviewServer, edition: Path):
+    """Rule: only files inside images/ (or those the build refers to), not an image elsewhere in the edition."""
+    (edition.parent / "scan.png").write_bytes(png(4, 4))
+    assert get(server, "/scan.png")[0] == 404
+
+
+def test_a_file_that_is_not_an_image_is_refused(server: PreviewServer, edition: Path):
+    """Rule: only image types, also inside images/."""
+    (edition.parent / "images" / "notities.txt").write_text(SECRET, encoding="utf-8")
+    status, body, _ = get(server, "/images/notities.txt")
+    assert status == 404 and SECRET.encode() not in body
+
+
 def test_a_symlink_out_of_images_is_refused(server: PreviewServer, project: Path):
     link = project / "editions" / "2025-09" / "images" / "env.png"
     link.symlink_to(project / ".env")
@@ -210,14 +251,15 @@ def test_ctrl_c_stops_the_command_cleanly(project: Path):
 
 
 def test_the_page_lists_the_checks_findings_with_their_place(server: PreviewServer):
-    from newsletter_cli.check.content import run_checks
-
-    findings = run_checks(server.state.good.build)
-    assert findings, "the example edition has link-text warnings; the check found none"
+    """The page's list is `newsletter check`'s (run here as the secretary would), not the server's own state."""
+    checked = CliRunner().invoke(cli, ["check", "2025-09"])
+    found = re.findall(r"^(error|warning): ([^:\n]+): ", checked.output, re.MULTILINE)
+    counted = re.search(r"(\d+) errors?, (\d+) warnings?", checked.output)
+    assert found and counted, checked.output  # the placeholder postal address, the size close to Gmail's clip
     page = get(server, "/")[1].decode()
-    for finding in findings:
-        assert f"<code>{finding.place}</code>" in page
-    assert f"Warnings and findings ({len(findings)})" in page  # the same list as `newsletter check`
+    for _severity, place in found:
+        assert f"<code>{place}</code>" in page
+    assert f"Warnings and findings ({int(counted.group(1)) + int(counted.group(2))})" in page
 
 
 def test_what_counts_as_a_source_change(project: Path):
@@ -234,7 +276,7 @@ def test_what_counts_as_a_source_change(project: Path):
 def test_a_template_error_is_shown_with_its_file_and_line():
     import jinja2
 
-    from newsletter_cli.web.preview import _describe
+    from newsletter_cli.web.preview_state import _describe
 
     with pytest.raises(jinja2.TemplateSyntaxError) as caught:
         jinja2.Environment().parse("line one\n{% if %}", filename="partials/item.mjml.j2")

@@ -55,6 +55,7 @@ def journal_states(project: Path) -> dict[str, str]:
         return journal.states()
 
 
+@pytest.mark.slow  # ~4 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_every_recipient_gets_exactly_one_message_over_three_connections(project):
     emails = addresses(30)
     with SmtpServer() as server:
@@ -242,6 +243,7 @@ def write_env(project: Path, server: SmtpServer, **extra: str) -> None:
     (project / ".env").chmod(0o600)
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_cli_test_send_then_real_send(project, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_RETRY_DELAYS", "0")
     runner = CliRunner()
@@ -275,6 +277,7 @@ def test_cli_test_send_then_real_send(project, monkeypatch):
     assert report["counts"]["sent"] == 4
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_a_test_to_reserved_example_names_never_counts_as_tested(project, monkeypatch):
     """review.example.csv's example.org addresses reach nobody: such a test does not silence the warning."""
     monkeypatch.setenv("NEWSLETTER_RETRY_DELAYS", "0")
@@ -394,6 +397,7 @@ def test_doctor_reports_each_step(project, tls):
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_three_connections_with_faults_deliver_each_once(project, pipelining):
     emails = addresses(40)
     with SmtpServer(defer_once=set(emails[::7]), drop_once=set(emails[3::9]), reject={emails[10]},

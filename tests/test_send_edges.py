@@ -121,6 +121,7 @@ def _can_mount_tmpfs(tmp: Path) -> bool:
     return probe.returncode == 0
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_dry_run_on_a_full_disk_is_a_plain_message(project, tmp_path_factory):
     """A real ENOSPC: the outbox is a 16 KB tmpfs, mounted in a user namespace of its own (no root needed)."""
     if not _can_mount_tmpfs(tmp_path_factory.mktemp("probe")):

@@ -72,6 +72,7 @@ def test_stored_then_stalled_is_uncertain_after_the_data_timeout(project):
         assert journal_states(project)[address] == "uncertain"
 
 
+@pytest.mark.slow  # ~9 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_a_greylisted_member_does_not_hold_up_the_others(project):
     """100 members, 10 of them greylisted once (451): each is retried later, after the members behind it."""
     emails = addresses(100)

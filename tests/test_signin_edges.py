@@ -17,6 +17,7 @@ from newsletter_cli.account import oauth
 from newsletter_cli.cli import cli
 from newsletter_cli.settings import parse_settings
 
+from helpers import assert_no_traceback
 from smtp_server import SmtpServer
 
 SENDER = "info@vzhg.nl"
@@ -42,11 +43,13 @@ def changed_later(path) -> None:
 
 def plain(result) -> str:
     """The output, checked for what must never be in it."""
-    assert "Traceback" not in result.output and "JSONDecodeError" not in result.output
+    assert_no_traceback(result)
+    assert "JSONDecodeError" not in result.output
     assert "internal error" not in result.output
     return result.output
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_a_cache_cut_off_in_the_middle_names_the_file_and_logout_removes_it(project, home, tls, idp):  # noqa: F811
     with oauth_server(tls, idp) as server:
         runner = signed_in(project, idp, server, tls)
@@ -69,6 +72,7 @@ def test_a_cache_cut_off_in_the_middle_names_the_file_and_logout_removes_it(proj
         assert sent.exit_code == 0, sent.output
 
 
+@pytest.mark.slow  # ~2 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_a_cache_this_user_cannot_read(project, home, tls, idp):  # noqa: F811
     """Root ignores chmod 000, so the unreadable cache is made the way that works for any user: a folder where
     the file should be (reading it fails with an OSError, as a file owned by another user does). Where the

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.templating import TEMPLATES, unbalanced_line
 
+from helpers import assert_no_traceback
+
 ITEM = Path("partials") / "item.mjml.j2"
 
 
@@ -77,7 +79,7 @@ def test_broken_mjml_names_the_template_and_the_unclosed_tag(project: Path) -> N
     result = build()
     assert result.exit_code == 2, result.output
     assert f"{os.path.join('templates', 'partials', 'item.mjml.j2')}:{line}: MJML cannot compile" in result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
 
 
 def test_an_include_of_a_missing_template_is_a_message(project: Path) -> None:

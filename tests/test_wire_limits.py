@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
@@ -58,6 +59,7 @@ def qp_lines(data: bytes) -> list[str]:
     return lines
 
 
+@pytest.mark.slow  # ~3 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_every_quoted_printable_line_of_every_sent_message_is_at_most_76(project):
     """Merge fields land at every column of an encoded line (the text before each one grows by one character)
     and the values' lengths vary: a static piece ending at 76 characters followed by the soft break before a

@@ -55,6 +55,7 @@ def test_build_says_1_image_not_1_images(project: Path) -> None:
     assert "1 images" not in built.output
 
 
+@pytest.mark.slow  # ~2 s on 2 busy cores (issue 22: make test-fast skips it)
 def test_thousands_and_singular_in_the_send_summary(project: Path) -> None:
     members = [f"lid{i:05d}@vzhg.nl" for i in range(10500)]
     (project / "leden.csv").write_text("email\n" + "\n".join(members) + "\n", encoding="utf-8")

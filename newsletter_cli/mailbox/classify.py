@@ -56,10 +56,24 @@ FINAL_TEXT = re.compile(r"failed permanently|permanent (fatal )?error|giving up|
 
 
 # flufl.bounce logs a detector that trips over a stranger's message with its traceback; we carry on without that
-# detector, and a traceback must not reach the secretariat's terminal.
+# detector, and a traceback must not reach the secretariat's terminal: what it says is kept as one line for the
+# mailbox's error log instead (_Tripped).
 _FLUFL_LOG = logging.getLogger("flufl.bounce")
 _FLUFL_LOG.addHandler(logging.NullHandler())
 _FLUFL_LOG.propagate = False
+
+
+class _Tripped(logging.Handler):
+    """flufl.bounce's errors while it reads one message, as lines in `into`."""
+
+    def __init__(self, into: list[str]):
+        super().__init__(logging.ERROR)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        self.into.append(one_line(f"flufl.bounce: {record.getMessage()}"
+                                  + (f": {type(exc).__name__}: {exc}" if exc is not None else "")))
 
 
 class Kind(StrEnum):
@@ -190,7 +204,7 @@ def _part(msg: Message, *types: str) -> Message | None:
     return next((p for p in parts(msg, inside_attachments=False) if p.get_content_type() in types), None)
 
 
-def _dsn(msg: Message, part: Message | str) -> tuple[Kind, list[Failure]]:
+def _dsn(msg: Message, part: Message | str, problems: list[str]) -> tuple[Kind, list[Failure]]:
     """An RFC 3464 report: one failure per recipient whose Action is failed."""
     found: list[tuple[str, str, str, str]] = []  # address, original recipient, status, diagnostic
     actions: set[str] = set()
@@ -221,7 +235,7 @@ def _dsn(msg: Message, part: Message | str) -> tuple[Kind, list[Failure]]:
     if not failures and actions and actions <= NOT_FAILED - {"delayed"}:
         return Kind.DELIVERED, []
     if not actions:  # a report that names no recipient: read its text as in the older formats
-        return _plain_bounce(msg) or (Kind.BOUNCE, [])
+        return _plain_bounce(msg, problems) or (Kind.BOUNCE, [])
     return Kind.BOUNCE, _doubted(failures, text)
 
 
@@ -300,14 +314,20 @@ def looks_like_bounce(msg: Message) -> bool:
     return _from_mail_system(msg) or bool(BOUNCE_SUBJECT.search(header(msg, "Subject")))
 
 
-def _plain_bounce(msg: Message) -> tuple[Kind, list[Failure]] | None:
-    """A bounce in one of the older plain-text formats, read by flufl.bounce; None when it is none."""
+def _plain_bounce(msg: Message, problems: list[str]) -> tuple[Kind, list[Failure]] | None:
+    """A bounce in one of the older plain-text formats, read by flufl.bounce; None when it is none. What
+    flufl.bounce trips over is added to `problems`."""
     from flufl.bounce import all_failures
 
+    tripped = _Tripped(problems)
+    _FLUFL_LOG.addHandler(tripped)
     try:
         temporary, permanent = all_failures(msg)
-    except Exception:  # a third-party heuristic on a stranger's message: never let it stop the run
+    except Exception as exc:  # a third-party heuristic on a stranger's message: never let it stop the run
+        problems.append(one_line(f"flufl.bounce: {type(exc).__name__}: {exc}"))
         temporary, permanent = frozenset(), frozenset()
+    finally:
+        _FLUFL_LOG.removeHandler(tripped)
     text = _report_text(msg)
     words = f"{header(msg, 'Subject')}\n{text[:5000]}"
     if DELAY_TEXT.search(words) and not FINAL_TEXT.search(words):
@@ -351,12 +371,15 @@ def is_auto_reply(msg: Message) -> bool:
 
 # --- the entry point ---------------------------------------------------------------------------------------------
 
-def read_report(msg: Message, raw: bytes) -> Report | None:
+def read_report(msg: Message, raw: bytes, problems: list[str] | None = None) -> Report | None:
     """The report in a message, or None when it is none (ordinary mail, an unsubscribe request, ...).
-    Never raises: a report that cannot be read is a bounce without failures, `unreadable` saying why."""
+    Never raises: a report that cannot be read is a bounce without failures, `unreadable` saying why. What went
+    wrong on the way (flufl.bounce tripping, say) is added to `problems`, for the mailbox's error log."""
+    problems = [] if problems is None else problems
     try:
-        return _read(msg, raw)
+        return _read(msg, raw, problems)
     except Exception as exc:  # a stranger's message must never stop the run
+        problems.append(one_line(f"reading the report: {type(exc).__name__}: {exc}"))
         try:
             ids = original_message_ids(msg, raw)
         except Exception:
@@ -364,7 +387,7 @@ def read_report(msg: Message, raw: bytes) -> Report | None:
         return Report(Kind.BOUNCE, [], ids, unreadable=f"cannot be read ({type(exc).__name__})")
 
 
-def _read(msg: Message, raw: bytes) -> Report | None:
+def _read(msg: Message, raw: bytes, problems: list[str]) -> Report | None:
     feedback = _part(msg, "message/feedback-report")
     if feedback is not None:
         return _complaint(msg, feedback, raw)
@@ -381,7 +404,7 @@ def _read(msg: Message, raw: bytes) -> Report | None:
         at = EMBEDDED_DSN.search(text)
         status = text[at.start():] if at and looks_like_bounce(msg) else None
     if status is not None:
-        kind, failures = _dsn(msg, status)
+        kind, failures = _dsn(msg, status, problems)
         return Report(kind, _about_us(msg, failures), original_message_ids(msg, raw))
     if FORWARDED.match(header(msg, "Subject")) and not _from_mail_system(msg):
         return None  # a person forwarded something (a bounce, perhaps): a person's mail is for a person to read
@@ -389,7 +412,7 @@ def _read(msg: Message, raw: bytes) -> Report | None:
     if is_auto_reply(msg) and not system:
         return Report(Kind.AUTO_REPLY, [], original_message_ids(msg, raw))
     if looks_like_bounce(msg):
-        plain = _plain_bounce(msg)
+        plain = _plain_bounce(msg, problems)
         if plain is not None:
             return Report(plain[0], _about_us(msg, plain[1]), original_message_ids(msg, raw))
     if is_auto_reply(msg):

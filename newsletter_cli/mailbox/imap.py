@@ -1,21 +1,22 @@
-"""The mailbox over IMAP: TLS from the start (port 993), the certificate verified, password or XOAUTH2 login.
+"""The mailbox over IMAP, through IMAPClient: TLS from the start (port 993), the certificate verified, password or
+XOAUTH2 login.
 
-Messages are read with BODY.PEEK, so reading does not mark them as read; processed ones are moved (MOVE, or
-COPY and then removing only that message) to a folder of their own, never deleted. Nothing here prints, logs
+IMAPClient does the protocol (modified UTF-7 folder names, quoting, parsing the answers); what is ours is the
+policy. Messages are read with BODY.PEEK, so reading does not mark them as read; processed ones are moved (MOVE,
+or COPY and then removing only that message) to a folder of their own, never deleted. Nothing here prints, logs
 or puts the password or a token in an exception.
 """
 
 from __future__ import annotations
 
-import base64
 import imaplib
-import re
 import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from imapclient import IMAPClient  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
 from newsletter_cli.errors import NewsletterError
@@ -35,34 +36,6 @@ class Fetched:
     error: str = ""  # why the server did not give the whole message ("" when it did, or was not asked)
 
 
-def mutf7(name: str) -> str:
-    """A folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3): 'Één' -> '&AMk-&AOk-n' style, '&' -> '&-'."""
-    out: list[str] = []
-    pending = ""
-
-    def flush() -> None:
-        nonlocal pending
-        if pending:
-            encoded = base64.b64encode(pending.encode("utf-16-be")).decode("ascii").rstrip("=")
-            out.append("&" + encoded.replace("/", ",") + "-")
-            pending = ""
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            pending += ch
-    flush()
-    return "".join(out)
-
-
-def quoted(name: str) -> str:
-    """A folder name as an IMAP quoted string."""
-    encoded = mutf7(name)
-    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def access_token(settings: Settings) -> SecretStr:
     """The OAuth access token for IMAP when no sign-in session was handed over: a session for this one call."""
     from newsletter_cli.account.oauth import SignIn
@@ -70,12 +43,9 @@ def access_token(settings: Settings) -> SecretStr:
     return SignIn(settings).imap_token(settings)
 
 
-def _text(data: object) -> str:
-    if isinstance(data, list):
-        return " ".join(_text(d) for d in data)
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return str(data)
+def _refused(exc: BaseException) -> bool:
+    """The server said NO or BAD (IMAPClient raises that as IMAP4.error); not a broken connection."""
+    return isinstance(exc, imaplib.IMAP4.error) and not isinstance(exc, imaplib.IMAP4.abort)
 
 
 class Mailbox:
@@ -84,7 +54,7 @@ class Mailbox:
     def __init__(self, settings: Settings, *, token: Callable[[Settings], SecretStr] = access_token):
         self.settings = settings
         self._token = token
-        self.imap: imaplib.IMAP4_SSL | None = None
+        self.imap: Any = None  # an IMAPClient (the library has no type hints)
         self.where = f"{settings.imap_host}:{settings.imap_port}"
 
     def __enter__(self) -> Mailbox:
@@ -110,7 +80,7 @@ class Mailbox:
         except Fatal as exc:
             raise NewsletterError(str(exc)) from None
         try:
-            self.imap = imaplib.IMAP4_SSL(s.imap_host, s.imap_port, ssl_context=context, timeout=TIMEOUT)
+            self.imap = IMAPClient(s.imap_host, s.imap_port, ssl=True, ssl_context=context, timeout=TIMEOUT)
         except ssl.SSLCertVerificationError as exc:
             raise NewsletterError(f"IMAP server {self.where}: its certificate cannot be trusted "
                                   f"({exc.verify_message}). "
@@ -136,20 +106,20 @@ class Mailbox:
                     sent.append(True)
                     return f"user={user}\x01auth=Bearer {token.get_secret_value()}\x01\x01".encode()
 
-                imap.authenticate("XOAUTH2", xoauth2)
+                imap.sasl_login("XOAUTH2", xoauth2)  # not oauth2_login: it would send the token a second time
             elif s.imap_password:
                 password = s.imap_password.get_secret_value()
-                if "AUTH=PLAIN" in imap.capabilities:  # UTF-8 passwords work here, not with LOGIN
-                    imap.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
+                if imap.has_capability("AUTH=PLAIN"):  # UTF-8 passwords work here, not with LOGIN
+                    imap.plain_login(user, password)
                 else:
                     imap.login(user, password)
             else:
                 raise missing(s, "IMAP_PASSWORD", "the mailbox needs a login (it defaults to SMTP_PASSWORD; or "
                               "set SMTP_OAUTH_TOKEN_COMMAND for the OAuth sign-in)", "...")
-            kind, data = imap.capability()  # they may differ after the login (MOVE, UIDPLUS)
-            if kind == "OK":
-                imap.capabilities = tuple(_text(data).upper().split())
-        except imaplib.IMAP4.error:
+        except imaplib.IMAP4.error as exc:
+            if not _refused(exc):
+                raise NewsletterError(f"IMAP server {self.where}: the connection broke during the login "
+                                      f"({_describe(exc)}).") from None
             oauth = s.smtp_auth == "oauth" and not s.imap_password
             raise NewsletterError(f"IMAP server {self.where}: the login as {user} was refused. " + (
                 "The OAuth sign-in was not accepted for reading: the app registration needs the delegated permission "
@@ -169,92 +139,95 @@ class Mailbox:
                 pass
             self.imap = None
 
-    def _ok(self, what: str, result: tuple[str, Any]) -> list[Any]:
-        kind, data = result
-        if kind != "OK":
-            raise NewsletterError(f"IMAP server {self.where}: {what} failed: {_text(data)[:200]}")
-        return list(data)
+    def _ask(self, what: str, command: Callable[..., Any], *args: Any) -> Any:
+        """A command whose refusal stops the run with a message; a broken connection goes up as it is."""
+        try:
+            return command(*args)
+        except imaplib.IMAP4.error as exc:
+            if not _refused(exc):
+                raise
+            raise NewsletterError(f"IMAP server {self.where}: {what} failed: {str(exc)[:200]}") from None
 
     def folders(self) -> list[str]:
-        """The folder names, as the server lists them (modified UTF-7 left as is)."""
+        """The folder names, as the server lists them (decoded from modified UTF-7)."""
         assert self.imap is not None
-        names = []
-        for line in self._ok("listing the folders", self.imap.list()):
-            if isinstance(line, bytes):
-                match = re.search(rb'"([^"]*)"\s*$|(\S+)\s*$', line)
-                if match:
-                    names.append((match.group(1) or match.group(2)).decode("ascii", "replace"))
-        return names
+        return [str(name) for _flags, _delimiter, name in self._ask("listing the folders", self.imap.list_folders)]
 
     def select(self, folder: str, *, read_only: bool) -> int:
         """Open a folder (read-only for --dry-run); the number of messages in it."""
         assert self.imap is not None
         try:
-            kind, data = self.imap.select(quoted(folder), readonly=read_only)
+            info = self.imap.select_folder(folder, readonly=read_only)
         except (OSError, imaplib.IMAP4.error) as exc:
-            raise NewsletterError(f"IMAP server {self.where}: cannot open the folder '{folder}': "
-                                  f"{_describe(exc)}") from None
-        if kind != "OK":
+            if not _refused(exc):
+                raise NewsletterError(f"IMAP server {self.where}: cannot open the folder '{folder}': "
+                                      f"{_describe(exc)}") from None
             have = ", ".join(self.folders())
             raise NewsletterError(f"The folder '{folder}' does not exist in the mailbox {self.settings.imap_username} "
-                                  f"(folders there: {have}). Set IMAP_FOLDER to one of them.")
-        return int(_text(data).split()[0] or 0)
+                                  f"(folders there: {have}). Set IMAP_FOLDER to one of them.") from None
+        return int(info.get(b"EXISTS", 0))
 
     def ensure_folder(self, folder: str) -> bool:
         """Create the folder for processed messages if needed; True if it was created."""
         assert self.imap is not None
-        if folder in self.folders() or mutf7(folder) in self.folders():
+        if folder in self.folders():
             return False
-        kind, data = self.imap.create(quoted(folder))
-        if kind != "OK" and "ALREADYEXISTS" not in _text(data).upper():  # listed in a form not parsed above
+        try:
+            self.imap.create_folder(folder)
+        except imaplib.IMAP4.error as exc:
+            if not _refused(exc):
+                raise
+            if "ALREADYEXISTS" in str(exc).upper():  # created in the meantime by another client
+                return False
             raise NewsletterError(f"IMAP server {self.where}: cannot create the folder '{folder}' for the processed "
-                                  f"messages: {_text(data)[:200]}. Create it in your mail program, or set "
-                                  "IMAP_PROCESSED_FOLDER to an existing folder.")
-        self.imap.subscribe(quoted(folder))
-        return kind == "OK"
+                                  f"messages: {str(exc)[:200]}. Create it in your mail program, or set "
+                                  "IMAP_PROCESSED_FOLDER to an existing folder.") from None
+        self.imap.subscribe_folder(folder)
+        return True
 
     def uids(self) -> list[str]:
         assert self.imap is not None
-        data = self._ok("searching the folder", self.imap.uid("SEARCH", "UNDELETED"))  # not those moved by COPY
-        return _text(data).split()
+        found = self._ask("searching the folder", self.imap.search, ["UNDELETED"])  # not those moved by COPY
+        return [str(uid) for uid in found]
 
     def fetch(self, uids: list[str], wanted: Callable[[int, bytes], bool]) -> Iterator[Fetched]:
         """Each message's header and size (HEADER_BATCH at a time, one round trip each), and its whole text
         when `wanted(size, header)` says so and it is not too large. Unread messages stay unread (PEEK)."""
         assert self.imap is not None
         for start in range(0, len(uids), HEADER_BATCH):
-            batch = ",".join(uids[start:start + HEADER_BATCH])
-            data = self._ok("reading the messages", self.imap.uid("FETCH", batch, "(RFC822.SIZE BODY.PEEK[HEADER])"))
-            for item in data:
-                if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes)):
-                    continue
-                uid = re.search(rb"UID (\d+)", item[0])
-                size = re.search(rb"RFC822\.SIZE (\d+)", item[0])
-                if not (uid and size):
-                    continue
-                number, length, header = uid.group(1).decode(), int(size.group(1)), item[1]
+            batch = [int(uid) for uid in uids[start:start + HEADER_BATCH]]
+            heads = self._ask("reading the messages", self.imap.fetch, batch, ["RFC822.SIZE", "BODY.PEEK[HEADER]"])
+            for number in batch:
+                item = heads.get(number, {})
+                length, header = item.get(b"RFC822.SIZE"), item.get(b"BODY[HEADER]")
+                if not (isinstance(length, int) and isinstance(header, bytes)):
+                    continue  # gone in the meantime (another client moved it)
+                uid = str(number)
                 if length > MAX_MESSAGE_BYTES or not wanted(length, header):
-                    yield Fetched(number, length, None, header)
+                    yield Fetched(uid, length, None, header)
                     continue
-                kind, body = self.imap.uid("FETCH", number, "(BODY.PEEK[])")
-                if kind != "OK":  # one message the server cannot give must not stop the run
-                    yield Fetched(number, length, None, header, _text(body)[:200] or kind)
+                try:
+                    body = self.imap.fetch([number], ["BODY.PEEK[]"])
+                except imaplib.IMAP4.error as exc:
+                    if not _refused(exc):
+                        raise
+                    yield Fetched(uid, length, None, header, str(exc)[:200] or "NO")  # one message must not stop
                     continue
-                text = next((d[1] for d in body if isinstance(d, tuple) and len(d) == 2), None)
+                text = body.get(number, {}).get(b"BODY[]")
                 if isinstance(text, bytes):  # else gone in the meantime (another client moved it)
-                    yield Fetched(number, length, text, header)
+                    yield Fetched(uid, length, text, header)
 
     def move(self, uid: str, folder: str) -> None:
         """Move one message: MOVE where the server has it, else COPY, flag it deleted and expunge only it."""
         assert self.imap is not None
-        target = quoted(folder)
-        if "MOVE" in self.imap.capabilities:
-            self._ok("moving a message", self.imap.uid("MOVE", uid, target))
+        imap, which = self.imap, [int(uid)]
+        if imap.has_capability("MOVE"):
+            self._ask("moving a message", imap.move, which, folder)
             return
-        self._ok("copying a message", self.imap.uid("COPY", uid, target))
-        self._ok("moving a message", self.imap.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"))
-        if "UIDPLUS" in self.imap.capabilities:
-            self._ok("moving a message", self.imap.uid("EXPUNGE", uid))
+        self._ask("copying a message", imap.copy, which, folder)
+        self._ask("moving a message", imap.delete_messages, which, True)
+        if imap.has_capability("UIDPLUS"):  # else left flagged deleted: a plain EXPUNGE would remove others too
+            self._ask("moving a message", imap.uid_expunge, which)
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import getaddresses
 
-from newsletter_cli.mailbox import classify, proof
+from newsletter_cli.mailbox import classify, mailtext, proof
 from newsletter_cli.mailbox.classify import Kind, Verdict
 from newsletter_cli.mailbox.imap import MAX_MESSAGE_BYTES, Fetched
 from newsletter_cli.mailbox.record import Sent
@@ -130,16 +130,19 @@ def worth_reading(size: int, head_bytes: bytes) -> bool:
         return size <= MAX_MESSAGE_BYTES  # read it whole; judge() copes
 
 
-def judge(fetched: Fetched, sent: Sent, tokens: Tokens) -> Outcome:
-    """What to do with one message. Never raises: what cannot be read is listed and set apart."""
+def judge(fetched: Fetched, sent: Sent, tokens: Tokens, problems: list[str] | None = None) -> Outcome:
+    """What to do with one message. Never raises: what cannot be read is listed and set apart, and what went
+    wrong on the way is added to `problems` (for the mailbox's error log)."""
+    problems = [] if problems is None else problems
     try:
-        return _judge(fetched, sent, tokens)
+        return _judge(fetched, sent, tokens, problems)
     except Exception as exc:  # a stranger's message must not stop the run
+        problems.append(classify.one_line(f"judging the message: {type(exc).__name__}: {exc}"))
         return _for_you(fetched, None, f"cannot be read ({type(exc).__name__}): moved to the folder for "
                                        "unreadable messages", unreadable=True)
 
 
-def _judge(fetched: Fetched, sent: Sent, tokens: Tokens) -> Outcome:
+def _judge(fetched: Fetched, sent: Sent, tokens: Tokens, problems: list[str]) -> Outcome:
     if fetched.data is None:
         if fetched.error:
             return _for_you(fetched, None, f"the server did not give the message ({fetched.error}): left in the "
@@ -154,7 +157,7 @@ def _judge(fetched: Fetched, sent: Sent, tokens: Tokens) -> Outcome:
     if not msg.keys():
         return _for_you(fetched, msg, "cannot be read (no mail header): moved to the folder for unreadable "
                                       "messages", unreadable=True)
-    report = classify.read_report(msg, fetched.data)
+    report = classify.read_report(msg, fetched.data, problems)
     if report is not None:
         return _report(fetched, msg, report, sent)
     return _request(fetched, msg, tokens, sent)
@@ -193,15 +196,9 @@ def _report(fetched: Fetched, msg: Message, report: classify.Report, sent: Sent)
 
 
 def _first_text(msg: Message) -> str:
-    for part in msg.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                try:
-                    return payload[:2000].decode(part.get_content_charset() or "utf-8", "replace")
-                except LookupError:  # an unknown charset (Sendmail's unknown-8bit)
-                    return payload[:2000].decode("utf-8", "replace")
-    return ""
+    """The start of the first plain-text part, read as tolerantly as a report's text (mailtext.py)."""
+    part = next((p for p in mailtext.parts(msg) if p.get_content_type() == "text/plain"), None)
+    return "" if part is None else mailtext.text_of(part, 2000)
 
 
 def _request(fetched: Fetched, msg: Message, tokens: Tokens, sent: Sent) -> Outcome:

@@ -11,20 +11,25 @@ mailbox.sqlite).
 
 from __future__ import annotations
 
+import datetime as dt
+import email
 import imaplib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from newsletter_cli.errors import NewsletterError
+from newsletter_cli.mailbox import mailtext
 from newsletter_cli.mailbox import record as mailbox_record
-from newsletter_cli.mailbox.imap import Mailbox
+from newsletter_cli.mailbox.imap import Fetched, Mailbox
 from newsletter_cli.mailbox.judge import Action, Filed, ForYou, Tokens, judge, worth_reading
 from newsletter_cli.members import suppressions, unsubscribe
 from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings
 
 LOCK_FILE = ".mailbox.lock"
+ERROR_LOG = "mailbox-errors.log"  # what went wrong reading a message (the bounce library tripping, ...)
 
 
 @dataclass
@@ -70,6 +75,24 @@ def _suppressions_for(actions: list[Action], record: mailbox_record.Record,
                     detail=f"temporary failures on {len(streak)} editions in a row ({', '.join(streak)}): "
                            f"{action.detail}"))
     return out
+
+
+def log_problems(path: Path, fetched: Fetched, problems: list[str]) -> None:
+    """One line per problem, naming the message (UID, Message-ID, sender, subject): the run goes on, and what
+    was swallowed can still be looked up. A log that cannot be written does not stop the run either."""
+    try:
+        head = email.message_from_bytes(fetched.header or (fetched.data or b"").split(b"\r\n\r\n", 1)[0])
+        about = (f"message UID {fetched.uid} (Message-ID {mailtext.header(head, 'Message-ID')[:200] or '-'}, "
+                 f"from {mailtext.header(head, 'From')[:200] or '-'}, "
+                 f"subject {mailtext.header(head, 'Subject')[:200] or '-'})")
+    except Exception:  # a header the parser cannot even return
+        about = f"message UID {fetched.uid}"
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    try:
+        with path.open("a", encoding="utf-8", newline="\n") as log:
+            log.writelines(f"{now} {about}: {mailtext.one_line(problem)[:1000]}\n" for problem in problems)
+    except OSError:
+        pass
 
 
 @contextmanager
@@ -120,7 +143,10 @@ def _session(settings: Settings, result: Result, sent: mailbox_record.Sent, toke
         box.select(settings.imap_folder, read_only=dry_run)
         listed: list[ForYou] = []
         for fetched in box.fetch(box.uids(), worth_reading):
-            outcome = judge(fetched, sent, tokens)
+            problems: list[str] = []
+            outcome = judge(fetched, sent, tokens, problems)
+            if problems and not dry_run:
+                log_problems(current(project).root / ERROR_LOG, fetched, problems)
             if isinstance(outcome, Action):
                 result.actions.append(outcome)
             elif isinstance(outcome, Filed):

@@ -10,7 +10,6 @@ from email.utils import parseaddr
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from newsletter_cli.compose import merge
@@ -18,9 +17,7 @@ from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.project import Project, display
 from newsletter_cli.web import page_environment
-
-if TYPE_CHECKING:
-    from newsletter_cli.web.preview import PreviewServer, PreviewState
+from newsletter_cli.web.preview_state import PreviewState, StateServer
 
 IMAGES_DIR = "images"
 IMAGE_TYPES = {
@@ -109,7 +106,7 @@ def allowed_file(state: PreviewState, url_path: str) -> Path | None:
 class PreviewHandler(BaseHTTPRequestHandler):
     """GET only; every response is built from the preview state, never from a path on disk."""
 
-    server: PreviewServer
+    server: StateServer
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
