@@ -146,7 +146,7 @@ def _session(settings: Settings, result: Result, sent: mailbox_record.Sent, toke
             problems: list[str] = []
             outcome = judge(fetched, sent, tokens, problems)
             if problems and not dry_run:
-                log_problems(current(project).root / ERROR_LOG, fetched, problems)
+                log_problems(project.root / ERROR_LOG, fetched, problems)
             if isinstance(outcome, Action):
                 result.actions.append(outcome)
             elif isinstance(outcome, Filed):
