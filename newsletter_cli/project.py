@@ -80,6 +80,12 @@ class Project:
         """Every setting, validated (what `send` and `doctor` need); a bad `.env` line is an error here."""
         return validate(self.raw, self.env_file)
 
+    def using(self, settings: Settings) -> Project:
+        """This project folder with `settings` instead of its `.env` (tests and scripts that make their own)."""
+        other = Project(self.root)
+        other.__dict__["settings"] = settings
+        return other
+
     def reload(self) -> None:
         """Read `.env` again on next use (the preview, which runs while the user edits it)."""
         for name in ("raw", "settings"):

@@ -19,9 +19,11 @@ from newsletter_cli.check.links import is_vague
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.build import build
 from newsletter_cli.deliver.message import MessageFactory
-from newsletter_cli.deliver.plan import plan_send
+from newsletter_cli.deliver.plan import plan
+from newsletter_cli.deliver.request import MemberList, SendRequest
 from newsletter_cli.errors import InputError
 from newsletter_cli.members.recipients import Recipient
+from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 from newsletter_cli.web.archive import build_archive
 from newsletter_cli.web.preview import PreviewServer
@@ -105,7 +107,8 @@ def test_the_placeholder_postal_address_is_an_error_in_check_and_send(project: P
     assert "theme.yaml: theme: the postal address in the footer is the placeholder" in result.output
     (project / "leden.csv").write_text("email\nlid@example.org\n", encoding="utf-8")
     with pytest.raises(InputError, match="postal address is the placeholder"):
-        plan_send("2025-09", recipients=project / "leden.csv", dry_run=True, settings=parse_settings(SETTINGS, {}))
+        plan(SendRequest("2025-09", MemberList(project / "leden.csv"), dry_run=True),
+             Project(project).using(parse_settings(SETTINGS, {})))
     (project / "theme.yaml").write_text("address: Raadhuisplein 1, 2611 AA Delft\n", encoding="utf-8")
     assert "0 errors" in CliRunner().invoke(cli, ["check", "2025-09"]).output
 

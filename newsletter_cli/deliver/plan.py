@@ -1,5 +1,8 @@
 """Planning a send: build the edition, load the recipients (a real send: into the journal), gather the
 warnings and `newsletter check`'s errors, and the summary shown before anything goes out (send.py runs it).
+
+`plan(request, project, journal)` is everything but sending: what it reads comes from the `SendRequest`
+(request.py) and the project (its settings, its folder), nothing from the current folder or the environment.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from newsletter_cli.compose.build import Build, fingerprint
 from newsletter_cli.compose.build import build as run_build
 from newsletter_cli.deliver.message import MessageFactory
 from newsletter_cli.deliver.ratelimit import RateLimiter
+from newsletter_cli.deliver.request import MemberList, SendRequest
 from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.members.journal import SENDABLE, Journal, tested_builds
 from newsletter_cli.members.recipients import (
@@ -25,7 +29,7 @@ from newsletter_cli.members.recipients import (
     require_recipients,
 )
 from newsletter_cli.members.recipients import summary as list_summary
-from newsletter_cli.project import Project, current, display, display_dir
+from newsletter_cli.project import Project, display, display_dir
 from newsletter_cli.settings import Settings
 from newsletter_cli.words import count
 
@@ -185,32 +189,25 @@ def _require_postal_address(project: Project) -> None:
                          f"in {shown} and build again.")
 
 
-def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
-              sheet: str | None = None, dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
-              retry_failed: bool = False, ignore_check_errors: bool = False,
-              settings: Settings | None = None, journal: Journal | None = None,
-              project: Project | None = None) -> Plan:
+def plan(request: SendRequest, project: Project, journal: Journal | None = None) -> Plan:
     """Build the edition, load the recipients into the journal: everything but sending.
 
-    A real send (or a dry run, into a throwaway journal) needs `journal`.
+    A real send (or a dry run, into a throwaway journal) needs `journal` (send.py's `send_journal`).
     """
-    project = current(project)
-    settings = settings or project.settings
-    built = run_build(project.resolve(edition), project=project)
+    settings, test, who = project.settings, request.test, request.who
+    built = run_build(project.resolve(request.edition), project=project)
     if not test:
         _require_postal_address(project)
     factory = MessageFactory(built, settings, test=test, project=project)
-    plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[],
-                retry_failed=retry_failed, resend_uncertain=resend_uncertain,
-                ignore_check_errors=ignore_check_errors)
-    if test:
-        plan.recipients, plan.listing = _review_recipients(settings, to, project)
+    made = Plan(built, settings, factory, test, outbox=request.dry_run or not settings.smtp_host, recipients=[],
+                retry_failed=request.retry_failed, resend_uncertain=request.resend_uncertain,
+                ignore_check_errors=request.ignore_check_errors)
+    limit = request.limit
+    if not isinstance(who, MemberList):
+        made.recipients, made.listing = _review_recipients(settings, who.to, project)
         if limit is not None:
-            plan.recipients = plan.recipients[:limit]
+            made.recipients = made.recipients[:limit]
     else:
-        if recipients is None:
-            raise InputError("Name the recipient list: newsletter send EDITION --recipients leden.csv "
-                             "(or --test for the review list).")
         if journal is None:
             raise NewsletterError("internal: a real send needs its journal")
         journal.recover()
@@ -220,32 +217,33 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
                 add(Recipient(recipient.email, recipient.name,
                               {k: v for k, v in recipient.fields.items() if k in keep}))
 
-            plan.listing = listing = read_recipients(recipients, project=project, sink=add_used, sheet=sheet)
+            made.listing = listing = read_recipients(who.path, project=project, sink=add_used, sheet=who.sheet)
             require_recipients(listing)
         counts = journal.listed_counts()
-        plan.already_sent, plan.uncertain, plan.failed = counts["sent"], counts["uncertain"], counts["failed"]
-        sendable = SENDABLE + (("uncertain",) if resend_uncertain else ()) + (("failed",) if retry_failed else ())
-        plan.recipients = JournalQueue(journal, sendable, limit)
+        made.already_sent, made.uncertain, made.failed = counts["sent"], counts["uncertain"], counts["failed"]
+        sendable = (SENDABLE + (("uncertain",) if request.resend_uncertain else ())
+                    + (("failed",) if request.retry_failed else ()))
+        made.recipients = JournalQueue(journal, sendable, limit)
         earlier = journal.meta("fingerprint")
-        if plan.already_sent and earlier and earlier != plan.fingerprint:
-            plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
+        if made.already_sent and earlier and earlier != made.fingerprint:
+            made.warnings.append(f"the edition changed since the send began: the {made.already_sent} recipients "
                                  "already sent got the earlier version and will not get this one")
-    sent_before = tested_builds(plan.folder).get(plan.fingerprint)
+    sent_before = tested_builds(made.folder).get(made.fingerprint)
     if sent_before and all(reserved(address) for address in sent_before.get("to", [])):
         sent_before = None  # recorded before 0.2.0, which counted a test to example.org addresses
-    plan.tested = sent_before["time"] if sent_before else None
-    if not test and not plan.tested:
-        plan.warnings.append(f"THIS BUILD ({plan.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
+    made.tested = sent_before["time"] if sent_before else None
+    if not test and not made.tested:
+        made.warnings.append(f"THIS BUILD ({made.fingerprint}) WAS NEVER TEST-SENT: the edition changed since the "
                              "last test send, or there was none (a test to example addresses only does not count). Run "
                              "`newsletter send EDITION --test` and check it.")
-    plan.errors = _check_errors(built, project)
-    plan.warnings += _field_warnings(built, plan.listing)
-    if plan.listing is not None:
-        plan.warnings += plan.listing.warnings + problem_lines(plan.listing)
-    if not test and len(plan.recipients) > M365_DAILY_LIMIT and not plan.outbox:
-        plan.warnings.append(f"Microsoft 365 accepts {M365_DAILY_LIMIT:,} recipients a day: if the server stops "
+    made.errors = _check_errors(built, project)
+    made.warnings += _field_warnings(built, made.listing)
+    if made.listing is not None:
+        made.warnings += made.listing.warnings + problem_lines(made.listing)
+    if not test and len(made.recipients) > M365_DAILY_LIMIT and not made.outbox:
+        made.warnings.append(f"Microsoft 365 accepts {M365_DAILY_LIMIT:,} recipients a day: if the server stops "
                              "the send, run the same command again tomorrow to go on")
-    return plan
+    return made
 
 
 def summary(plan: Plan) -> list[str]:

@@ -1,0 +1,81 @@
+"""No hidden global state in the library (issue 22): the environment is read at the edge (cli.py, and envfile.py /
+settings.py, which turn it into settings), never by a library function on its own.
+
+The scan is of the source (every module of the package, by its syntax tree), so a new `os.environ.get(...)` deep
+in the send path fails here, with its file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "newsletter_cli"
+EDGE = {"cli.py", "envfile.py", "settings.py"}  # where the environment may be read
+# Reads elsewhere that are known, each with why it is there; a new one must be added here with its reason, or
+# (better) move to cli.py.
+KNOWN = {
+    "web/preview.py": "DISPLAY / WAYLAND_DISPLAY: whether this Linux desktop can show a browser at all",
+    "check/location.py": "OneDrive's own variables, to say that the project folder is synced (a parameter overrides)",
+    "deliver/tokens.py": "NEWSLETTER_TOKEN_COMMAND_TIMEOUT: the account side, being moved to its own package",
+    "deliver/domain.py": "NEWSLETTER_DNS_TIMEOUT: the account side, being moved to its own package",
+}
+# The send path's knobs: cli.py reads them and hands them over in the Tuning.
+SEND_KNOBS = ("NEWSLETTER_RETRY_DELAYS", "NEWSLETTER_RECONNECT_DELAYS", "NEWSLETTER_STATE_DIR")
+
+
+def environment_reads(source: str, name: str = "<source>") -> list[int]:
+    """The lines where `source` reads the process environment: os.environ (any use), os.getenv, os.getenvb, and
+    `from os import environ/getenv`."""
+    found = []
+    for node in ast.walk(ast.parse(source, name)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
+                and node.attr in ("environ", "environb", "getenv", "getenvb"):
+            found.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.module == "os" \
+                and any(alias.name in ("environ", "environb", "getenv", "getenvb") for alias in node.names):
+            found.append(node.lineno)
+    return found
+
+
+def library_modules() -> list[Path]:
+    return [path for path in sorted(PACKAGE.rglob("*.py")) if path.relative_to(PACKAGE).as_posix() not in EDGE]
+
+
+def test_the_library_does_not_read_the_environment_itself() -> None:
+    unexpected = []
+    for path in library_modules():
+        shown = path.relative_to(PACKAGE).as_posix()
+        lines = environment_reads(path.read_text(encoding="utf-8"), shown)
+        if lines and shown not in KNOWN:
+            unexpected += [f"newsletter_cli/{shown}:{line}" for line in lines]
+    assert unexpected == [], "read the environment in cli.py and pass the value (a setting, or the send's Tuning)"
+    stale = [shown for shown in KNOWN if not environment_reads((PACKAGE / shown).read_text(encoding="utf-8"))]
+    assert stale == [], "no longer reads the environment: take it off KNOWN"
+
+
+def test_the_send_knobs_are_read_only_by_the_command_line() -> None:
+    """NEWSLETTER_RETRY_DELAYS, NEWSLETTER_RECONNECT_DELAYS and NEWSLETTER_STATE_DIR are not even named in the
+    library: cli.py reads them into the Tuning (envfile.py knows them only to refuse them in .env)."""
+    named = [f"newsletter_cli/{path.relative_to(PACKAGE).as_posix()}: {knob}" for path in library_modules()
+             for knob in SEND_KNOBS if f'"{knob}"' in path.read_text(encoding="utf-8")]
+    assert named == []
+    assert all(f'"{knob}"' in (PACKAGE / "cli.py").read_text(encoding="utf-8") for knob in SEND_KNOBS)
+
+
+@pytest.mark.parametrize("code", [
+    "import os\nx = os.environ.get('NEWSLETTER_RETRY_DELAYS')\n",
+    "import os\nx = os.environ['HOME']\n",
+    "import os\nx = os.getenv('X')\n",
+    "from os import environ\n",
+    "import os\nfor k in os.environ: pass\n",
+])
+def test_the_scan_finds_a_read(code: str) -> None:
+    """The scan can fail: each way of reading the environment is found."""
+    assert environment_reads(code) != []
+
+
+def test_the_scan_ignores_what_is_not_a_read() -> None:
+    assert environment_reads("import os\nx = os.path.join('a', 'b')\nenvironment = 1\n") == []
