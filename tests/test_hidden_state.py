@@ -31,11 +31,9 @@ def environment_reads(source: str, name: str = "<source>") -> list[int]:
     `from os import environ/getenv`."""
     found = []
     for node in ast.walk(ast.parse(source, name)):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
-                and node.attr in ("environ", "environb", "getenv", "getenvb"):
-            found.append(node.lineno)
-        elif isinstance(node, ast.ImportFrom) and node.module == "os" \
-                and any(alias.name in ("environ", "environb", "getenv", "getenvb") for alias in node.names):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
+                and node.attr in ("environ", "environb", "getenv", "getenvb")) or (isinstance(node, ast.ImportFrom) and node.module == "os" \
+                and any(alias.name in ("environ", "environb", "getenv", "getenvb") for alias in node.names)):
             found.append(node.lineno)
     return found
 
