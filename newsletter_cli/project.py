@@ -1,8 +1,9 @@
 """The project folder: where editions, templates, the theme and `.env` are, and which edition an id means.
 
 One `Project` is made in `cli.py` and handed down (as mkdocs hands its config to `build()`), so the folder and
-the settings are read in one place. Library functions take `project=None` for tests and scripts: that means
-the current folder, and this module is the only one that asks for it.
+the settings are read in one place, and the library never falls back to the current folder: compose/, check/,
+deliver/ and web/ take the project as a required argument (tests pass `Project(folder)`, or
+`Project(folder).using(settings)`). `current()` remains only for members/ and mailbox/ until they do the same.
 """
 
 from __future__ import annotations
@@ -136,7 +137,3 @@ class Project:
 def current(project: Project | None) -> Project:
     """`project`, or the one in the current folder when a caller (a test, a script) gives none."""
     return project if project is not None else Project.here()
-
-
-def resolve(edition: str | None, project: Project | None = None) -> Path:
-    return current(project).resolve(edition)

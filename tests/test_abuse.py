@@ -294,7 +294,7 @@ def test_the_preview_refuses_encoded_traversal_and_never_serves_env(project: Pat
     (project / ".env").write_text(secret_env + f"NEWSLETTER_FROM={FROM}\n", encoding="utf-8")
     for folder in (project / "editions" / "2025-09", project / "editions" / "2025-09" / "images"):
         (folder / ".env").write_text(secret_env, encoding="utf-8")
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as server:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as server:
         answers = {path: get(server, path) for path in MORE_OUTSIDE}
         assert get(server, "/images/foto.png")[0] == 200  # the server does serve what it should
     assert {path: status for path, (status, _, _) in answers.items() if status != 404} == {}

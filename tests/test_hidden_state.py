@@ -77,3 +77,40 @@ def test_the_scan_finds_a_read(code: str) -> None:
 
 def test_the_scan_ignores_what_is_not_a_read() -> None:
     assert environment_reads("import os\nx = os.path.join('a', 'b')\nenvironment = 1\n") == []
+
+
+PASSED_ALWAYS = ("compose", "check", "deliver", "web")  # members/ and mailbox/ are to follow
+
+
+def folder_fallbacks(source: str, name: str = "<source>") -> list[int]:
+    """Lines where a function falls back to the current folder: a `project: Project | None` parameter, or a
+    call of project.current() / Project.here()."""
+    found = []
+    for node in ast.walk(ast.parse(source, name)):
+        if isinstance(node, ast.arg) and node.arg == "project" and node.annotation is not None \
+                and ("None" in ast.unparse(node.annotation) or "Optional" in ast.unparse(node.annotation)):
+            found.append(node.lineno)
+        elif isinstance(node, ast.Call):
+            called = ast.unparse(node.func)
+            if called in ("current", "project.current", "Project.here", "Path.cwd", "os.getcwd"):
+                found.append(node.lineno)
+    return found
+
+
+def test_the_project_is_passed_never_taken_from_the_current_folder() -> None:
+    """compose/, check/, deliver/ and web/ take the project as an argument; only cli.py asks where it runs."""
+    fallbacks = [f"newsletter_cli/{path.relative_to(PACKAGE).as_posix()}:{line}"
+                 for part in PASSED_ALWAYS for path in sorted((PACKAGE / part).rglob("*.py"))
+                 for line in folder_fallbacks(path.read_text(encoding="utf-8"), str(path))]
+    assert fallbacks == []
+
+
+@pytest.mark.parametrize("code", [
+    "def f(project: Project | None = None): ...\n",
+    "def f(*, project: Optional[Project] = None): ...\n",
+    "x = current(None)\n",
+    "x = Project.here()\n",
+    "x = Path.cwd()\n",
+])
+def test_the_fallback_scan_finds_one(code: str) -> None:
+    assert folder_fallbacks(code) != []

@@ -21,7 +21,7 @@ from newsletter_cli.cli import cli
 from newsletter_cli.deliver.plan import plan
 from newsletter_cli.deliver.ratelimit import shared_limiter
 from newsletter_cli.deliver.request import MemberList, SendRequest, Tuning
-from newsletter_cli.deliver.send import result_lines, run_send
+from newsletter_cli.deliver.send import result_lines, run_send, send_journal
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import (
     CONSOLE_EVENTS,
@@ -278,3 +278,40 @@ def test_an_internal_error_in_a_worker_keeps_its_traceback_in_the_edition_folder
         run_send(request, Project(project).using(settings_for(server, SEND_CONNECTIONS="1")), tuning=tuning)
     assert log.read_text(encoding="utf-8").startswith(text) and log.read_text(encoding="utf-8").count("Traceback") == 2
 
+
+
+_OPENED: list[str] | None = None  # while set, the audit hook below records every file opened
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if event == "open" and _OPENED is not None and isinstance(args[0], (str, Path)):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_record_opens)  # audit hooks stay for the process: it records only while _OPENED is a list
+
+
+def test_a_send_reads_the_theme_once_and_its_build_records_it(project):
+    """Planning a send (the build, the postal-address check, the checks with their line numbers) opens
+    theme.yaml once; the build carries that house style."""
+    global _OPENED
+    write_list(project, addresses(2))
+    here = Project(project).using(settings_for_outbox())
+    request = SendRequest("2025-09", MemberList(project / "leden.csv"), dry_run=True)
+    _OPENED = []
+    try:
+        with send_journal(request, here) as journal:
+            planned = plan(request, here, journal)
+        opened = [name for name in _OPENED if Path(name).name == "theme.yaml"]
+    finally:
+        _OPENED = None
+    assert len(opened) == 1, opened
+    assert planned.build.theme.file == "theme.yaml"
+    assert planned.build.theme.theme.address == "Postbus 16001, 2500 BA Den Haag"  # the example's theme.yaml, line 7
+    assert planned.build.theme.lines[("address",)] == 7  # the checks' line numbers come from the same text
+
+
+def settings_for_outbox():
+    from newsletter_cli.settings import parse_settings
+
+    return parse_settings({"NEWSLETTER_FROM": "VZHG <nieuwsbrief@vzhg.nl>"}, {})

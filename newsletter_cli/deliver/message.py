@@ -110,7 +110,7 @@ class SplitPart:
 class MessageFactory:
     """Builds each recipient's message from one rendered edition; `for_recipient` returns wire bytes."""
 
-    def __init__(self, build: Build, settings: Settings, *, test: bool = False, project: Project | None = None):
+    def __init__(self, build: Build, settings: Settings, *, test: bool = False, project: Project):
         if not settings.newsletter_from:
             raise missing(settings, "NEWSLETTER_FROM", "the messages need a sender",
                           "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>")

@@ -177,12 +177,12 @@ def _check_errors(build: Build, project: Project, shown: int = 5) -> list[str]:
             *(f"  {finding}" for finding in errors[:shown])]
 
 
-def _require_postal_address(project: Project) -> None:
-    """A real send needs the association's postal address in the footer, not the built-in placeholder."""
-    from newsletter_cli.compose.build import load_theme
+def _require_postal_address(built: Build, project: Project) -> None:
+    """A real send needs the association's postal address in the footer, not the built-in placeholder (in the
+    house style the build used)."""
     from newsletter_cli.compose.model import PLACEHOLDER_ADDRESS
 
-    if " ".join(load_theme(project).address.split()) in ("", PLACEHOLDER_ADDRESS):
+    if " ".join(built.theme.theme.address.split()) in ("", PLACEHOLDER_ADDRESS):
         shown = display(project.theme_file)
         raise InputError(f"{shown}: the footer's postal address is the placeholder '{PLACEHOLDER_ADDRESS}' "
                          "(or empty); every newsletter must show the sender's real postal address. Set address: "
@@ -197,7 +197,7 @@ def plan(request: SendRequest, project: Project, journal: Journal | None = None)
     settings, test, who = project.settings, request.test, request.who
     built = run_build(project.resolve(request.edition), project=project)
     if not test:
-        _require_postal_address(project)
+        _require_postal_address(built, project)
     factory = MessageFactory(built, settings, test=test, project=project)
     made = Plan(built, settings, factory, test, outbox=request.dry_run or not settings.smtp_host, recipients=[],
                 retry_failed=request.retry_failed, resend_uncertain=request.resend_uncertain,
