@@ -113,7 +113,8 @@ class _Abort(Exception):
 
 
 class Sender:
-    """Runs the workers over `members` (streamed, in order) and returns an Outcome."""
+    """Runs the workers over the plan's recipients (streamed, in order) and returns an Outcome; the journal
+    records each step, `hooks` show it, `tuning` sets the patience (limiter: SEND_RATE for the account)."""
 
     def __init__(self, plan: Plan, journal: JournalLike, limiter: RateLimiter, hooks: Hooks = NO_HOOKS,
                  tuning: Tuning = REAL_TUNING):
@@ -122,16 +123,14 @@ class Sender:
         self.progress_cb, self.notify = hooks.progress, hooks.notify
         self.retry_delays, self.reconnect_delays = tuple(tuning.retry_delays), tuple(tuning.reconnect_delays)
         self.errors_log = plan.folder / SEND_ERRORS_LOG
-        total = len(plan.recipients)
-        members = plan.recipients
-        self.total = total
+        self.total = len(plan.recipients)
         self.outcome = Outcome()
-        self.progress = Progress(total=total)
+        self.progress = Progress(total=self.total)
         self.stop = threading.Event()
         self.logged_in = threading.Event()
         self.lock = threading.Lock()
         self.cond = threading.Condition()
-        self.fresh: Iterator[Recipient] = iter(members)
+        self.fresh: Iterator[Recipient] = iter(plan.recipients)
         self.fresh_done = False
         self.retries: list[_Item] = []  # a heap by due time
         self.seq = itertools.count()
