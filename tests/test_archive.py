@@ -123,9 +123,9 @@ def test_no_editions_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_view_in_browser_link_points_at_the_archive_page(project: Path, monkeypatch: pytest.MonkeyPatch):
     edition = project / "editions" / "2025-09" / "edition.yaml"
-    assert "Bekijk deze nieuwsbrief in uw browser" not in build(edition, project=Project.here()).rendered.html  # not configured: no link
+    assert "Bekijk deze nieuwsbrief in uw browser" not in build(edition, project=Project(project)).rendered.html  # not configured: no link
     monkeypatch.setenv("ARCHIVE_BASE_URL", BASE + "/")
-    rendered = build(edition, project=Project.here()).rendered
+    rendered = build(edition, project=Project(project)).rendered
     link = re.search(r'<a href="([^"]+)"[^>]*>Bekijk deze nieuwsbrief in uw browser</a>', rendered.html)
     assert link and link.group(1) == f"{BASE}/2025-09/"
     assert f"{BASE}/2025-09/" in rendered.text
@@ -139,7 +139,7 @@ def test_view_in_browser_link_follows_the_locale(project: Path, monkeypatch: pyt
     edition = project / "editions" / "2025-09" / "edition.yaml"
     edit(edition, "locale: nl", "locale: en")
     monkeypatch.setenv("ARCHIVE_BASE_URL", BASE)
-    assert ">View this newsletter in your browser</a>" in build(edition, project=Project.here()).rendered.html
+    assert ">View this newsletter in your browser</a>" in build(edition, project=Project(project)).rendered.html
     result = CliRunner().invoke(cli, ["archive"])
     assert '<html lang="en">' in (project / "site" / "index.html").read_text(encoding="utf-8")
     assert result.exit_code == 0
@@ -147,7 +147,7 @@ def test_view_in_browser_link_follows_the_locale(project: Path, monkeypatch: pyt
 
 def test_archive_base_url_may_be_set_in_the_env_file(project: Path):
     (project / ".env").write_text(f"ARCHIVE_BASE_URL={BASE}\n", encoding="utf-8")
-    rendered = build(project / "editions" / "2025-09" / "edition.yaml", project=Project.here()).rendered
+    rendered = build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project)).rendered
     assert f'href="{BASE}/2025-09/"' in rendered.html
 
 

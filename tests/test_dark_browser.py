@@ -26,7 +26,7 @@ def browser():
 
 @pytest.fixture
 def email_file(project: Path) -> Path:
-    build(project / "editions" / "2025-09" / "edition.yaml", project=Project.here())
+    build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project))
     return project / "editions" / "2025-09" / "build" / "email.html"
 
 
@@ -157,7 +157,7 @@ def test_a_dark_logo_replaces_the_logo_in_dark_mode(browser, project: Path) -> N
     theme = (project / "theme.yaml").read_text(encoding="utf-8")
     (project / "theme.yaml").write_text(theme + "logo: assets/logo.png\nlogo_dark: assets/logo-dark.png\n",
                                         encoding="utf-8")
-    built = build(project / "editions" / "2025-09" / "edition.yaml", project / "out", project=Project.here())
+    built = build(project / "editions" / "2025-09" / "edition.yaml", project / "out", project=Project(project))
     assert set(built.rendered.image_files) == {"assets/logo.png", "assets/logo-dark.png"}  # both travel along
     shown = "() => Array.from(document.images).filter(i => i.offsetHeight > 0).map(i => i.getAttribute('src'))"
     for scheme, expected in (("light", ["assets/logo.png"]), ("dark", ["assets/logo-dark.png"])):

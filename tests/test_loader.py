@@ -230,7 +230,7 @@ def test_yaml_tags_are_not_executed(project: Path) -> None:
 
 def test_missing_edition(project: Path) -> None:
     with pytest.raises(InputError) as caught:
-        Project.here().resolve("2031-01")
+        Project(project).resolve("2031-01")
     assert caught.value.format_message() == (
         "No edition '2031-01': editions/2031-01/edition.yaml does not exist (editions here: 2025-09).")
 
@@ -245,11 +245,11 @@ def test_no_editions_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_resolve_accepts_id_folder_and_file(project: Path) -> None:
     wanted = (project / "editions" / "2025-09" / "edition.yaml").resolve()
     for given in ("2025-09", "editions/2025-09", "editions/2025-09/edition.yaml", str(wanted)):
-        assert Project.here().resolve(given).resolve() == wanted
+        assert Project(project).resolve(given).resolve() == wanted
 
 
 def test_the_example_loads_without_problems(project: Path) -> None:
-    loaded = load(Project.here().resolve("2025-09"))
+    loaded = load(Project(project).resolve("2025-09"))
     assert loaded.warnings == []
     assert [len(s.items) for s in loaded.edition.sections] == [5, 4, 4, 3]
 

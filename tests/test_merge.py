@@ -82,7 +82,7 @@ def test_plain_text_lines_are_wrapped_after_filling() -> None:
 def test_web_html_archive_and_preview_show_defaults(project: Path) -> None:
     path = project / "editions" / "2025-09" / "edition.yaml"
     assert "[[aanhef|Beste lezer]]," in path.read_text(encoding="utf-8")
-    result = build(path, project=Project.here())
+    result = build(path, project=Project(project))
     assert "[[" not in result.rendered.web_html and "Beste lezer," in result.rendered.web_html
     assert "Beste lezer," in (project / "editions" / "2025-09" / "build" / "web.html").read_text(encoding="utf-8")
     build_archive(project / "site", Project(project), include_future=True)
@@ -98,9 +98,9 @@ def test_web_html_archive_and_preview_show_defaults(project: Path) -> None:
 
 def test_merge_fields_in_markdown_links_are_filled_per_recipient(project: Path) -> None:
     path = edition_with(project, PROFILE, PROFILE + PROFILE_BODY)
-    built = build(path, project=Project.here())  # `[meld u af]([[unsubscribe_url]])` used to fail the build with %5B%5B
+    built = build(path, project=Project(project))  # `[meld u af]([[unsubscribe_url]])` used to fail the build with %5B%5B
     assert 'href="https://vzhg.nl/profiel?e=[[email]]"' in built.rendered.html
-    assert [f for f in run_checks(built, project=Project.here()) if f.severity == "error"] == []
+    assert [f for f in run_checks(built, project=Project(project)) if f.severity == "error"] == []
     mine = message(path, Recipient("lois+nl@example.org", "Loïs", {"club": "De <Vries> & Co"}))
     html = mine.get_body(("html",)).get_content()
     assert 'href="https://vzhg.nl/profiel?e=lois%2Bnl@example.org"' in html
@@ -126,7 +126,7 @@ def test_the_subject_may_hold_merge_fields(project: Path) -> None:
     assert message(path, Recipient("a@example.org", "", {"gemeente": "Delft"}))["Subject"] == \
         "Nieuwsbrief voor Delft - september 2025"
     assert message(path, Recipient("b@example.org"))["Subject"] == "Nieuwsbrief voor uw gemeente - september 2025"
-    built = build(path, project=Project.here())
+    built = build(path, project=Project(project))
     assert "<title>Nieuwsbrief voor uw gemeente - september 2025</title>" in built.rendered.web_html
     with PreviewServer(path, "127.0.0.1", 0, project=Project(project)) as server:
         assert "Nieuwsbrief voor uw gemeente - september 2025" in get(server, "/")[1].decode()

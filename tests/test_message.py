@@ -184,8 +184,8 @@ def test_local_theme_logo_travels_as_an_inline_part(project: Path):
     (project / "assets").mkdir()
     (project / "assets" / "logo.png").write_bytes(PNG)
     (project / "theme.yaml").write_text("logo: assets/logo.png\n", encoding="utf-8")
-    result = build(project / "editions" / "2025-09" / "edition.yaml", project=Project.here())
-    factory = MessageFactory(result, parse_settings(SETTINGS, {}), project=Project.here())
+    result = build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project))
+    factory = MessageFactory(result, parse_settings(SETTINGS, {}), project=Project(project))
     message = parse(factory.for_recipient(Recipient("a@example.org", "A", {})))
     html_part = message.get_body(("html",)).get_content()
     images = [part for part in message.walk() if part.get_content_type() == "image/png"]

@@ -54,7 +54,7 @@ def test_new_copies_the_structure_with_placeholders(project: Path) -> None:
 
 def test_new_edition_builds(project: Path) -> None:
     assert run("new", "2025-10", "--from", "2025-09").exit_code == 0
-    result = build(project / "editions" / "2025-10" / "edition.yaml", theme=Theme(), project=Project.here())
+    result = build(project / "editions" / "2025-10" / "edition.yaml", theme=Theme(), project=Project(project))
     assert result.rendered.items == 4
     assert "Titel van het bericht" in result.rendered.text
 

@@ -65,9 +65,9 @@ def under_item(project: Path, title: str, lines: str) -> tuple[Path, str]:
 
 def test_images_with_spaces_ampersands_and_accents_are_embedded(project: Path) -> None:
     path = with_images(project, NAMES)
-    built = build(path, project=Project.here())
-    assert [f for f in run_checks(built, project=Project.here()) if f.severity == "error"] == []
-    mine = parse(MessageFactory(built, parse_settings(SETTINGS, {}), project=Project.here()).for_recipient(Recipient("a@example.org")))
+    built = build(path, project=Project(project))
+    assert [f for f in run_checks(built, project=Project(project)) if f.severity == "error"] == []
+    mine = parse(MessageFactory(built, parse_settings(SETTINGS, {}), project=Project(project)).for_recipient(Recipient("a@example.org")))
     html = mine.get_body(("html",)).get_content()
     parts = {p["Content-ID"].strip("<>"): p for p in mine.walk() if p["Content-ID"]}
     srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
@@ -92,9 +92,9 @@ def test_preview_and_archive_show_the_same_images(project: Path) -> None:
 
 
 def test_check_reports_an_image_the_email_would_not_carry(project: Path) -> None:
-    built = build(with_images(project, NAMES[:1]), project=Project.here())
+    built = build(with_images(project, NAMES[:1]), project=Project(project))
     built.rendered.html = built.rendered.html.replace("foto%20congres.png", "foto%20kongres.png")
-    found = [f for f in run_checks(built, project=Project.here()) if f.code == "image-not-embedded"]
+    found = [f for f in run_checks(built, project=Project(project)) if f.code == "image-not-embedded"]
     assert len(found) == 1 and found[0].severity == "error" and "foto kongres.png" in found[0].message
 
 
@@ -117,7 +117,7 @@ def test_the_placeholder_postal_address_is_an_error_in_check_and_send(project: P
 
 @pytest.fixture
 def example_html(project: Path) -> str:
-    return build(project / "editions" / "2025-09" / "edition.yaml", project=Project.here()).rendered.html
+    return build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project)).rendered.html
 
 
 def test_email_html_has_a_doctype_and_the_meta_tags_for_ios_and_dark_mode(example_html: str) -> None:
@@ -142,7 +142,7 @@ def test_agenda_and_schedule_rows_have_header_cells(project: Path, example_html:
     assert "white-space:nowrap" not in agenda.replace(" ", "")
     path, _ = under_item(project, "Festival Gezond Verstand", '        schedule: [{time: "12.30", what: "Opening"}]\n'
                          '        event: {date: 2025-11-13, time: "12.30 – 18.30", location: "New Babylon"}\n')
-    html = build(path, project=Project.here()).rendered.html
+    html = build(path, project=Project(project)).rendered.html
     schedule = html.split('class="nl-schedule"', 1)[1].split("</table>", 1)[0]
     assert re.search(r'<th scope="row"[^>]*>12\.30</th>', schedule)
     facts = html.split('class="nl-facts"', 1)[1].split("</table>", 1)[0]
@@ -164,7 +164,7 @@ def test_vague_link_texts(label: str, vague: bool) -> None:
 def test_the_template_adds_no_emoji_of_its_own(project: Path) -> None:
     path, text = under_item(project, "Digital Democracy The Hague",
                             '        event: {date: 2025-10-09, time: "9.00 uur", location: "Den Haag"}\n')
-    rendered = build(path, project=Project.here()).rendered
+    rendered = build(path, project=Project(project)).rendered
     source_emoji = set(re.findall(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]", text))
     for output in (rendered.html, rendered.web_html, rendered.text):
         assert set(re.findall(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]", output)) == source_emoji
