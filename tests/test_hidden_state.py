@@ -114,3 +114,35 @@ def test_the_project_is_passed_never_taken_from_the_current_folder() -> None:
 ])
 def test_the_fallback_scan_finds_one(code: str) -> None:
     assert folder_fallbacks(code) != []
+
+
+def test_the_command_line_still_honours_the_send_knobs(project: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """cli.py reads NEWSLETTER_STATE_DIR (where the shared rate limiter keeps its times) and the delays: a send
+    through the command puts the limiter's file there, and a bad delay list is a plain error."""
+    from click.testing import CliRunner
+    from test_send import write_env, write_list
+
+    from newsletter_cli.cli import cli, send_tuning
+
+    from smtp_server import SmtpServer
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("NEWSLETTER_STATE_DIR", str(state))
+    monkeypatch.setenv("NEWSLETTER_RETRY_DELAYS", "0,1.5")
+    monkeypatch.setenv("NEWSLETTER_RECONNECT_DELAYS", "0")
+    tuning = send_tuning()
+    assert (tuning.state_dir, tuning.retry_delays, tuning.reconnect_delays) == (state, (0.0, 1.5), (0.0,))
+    write_list(project, ["redactie@vzhg.nl"], "review.csv")
+    with SmtpServer() as server:
+        write_env(project, server, SEND_RATE=600)
+        result = CliRunner().invoke(cli, ["send", "2025-09", "--test"])
+        assert result.exit_code == 0, result.output
+        assert server.count_for("redactie@vzhg.nl") == 1
+    assert len(list((state / "rate").glob("*.json"))) == 1
+    monkeypatch.setenv("NEWSLETTER_RETRY_DELAYS", "soon")
+    with SmtpServer() as server:
+        write_env(project, server)
+        refused = CliRunner().invoke(cli, ["send", "2025-09", "--test"])
+    assert refused.exit_code == 2 and not server.received  # bad input (InputError)
+    assert "NEWSLETTER_RETRY_DELAYS 'soon' is not a list of seconds, e.g. 5,30,120" in refused.output
