@@ -71,24 +71,37 @@ class JournalQueue:
 
 @dataclass
 class Plan:
-    """What a send will do, shown to the user before anything goes out."""
+    """What a send will do, shown to the user before anything goes out; what was asked is in `request`."""
 
+    request: SendRequest
     build: Build
     settings: Settings
     factory: MessageFactory
-    test: bool
     outbox: bool  # write .eml files instead of sending (--dry-run, or no SMTP_HOST)
     recipients: Sequence[Recipient] | JournalQueue  # those this run sends to, in order (a real send: streamed)
     listing: RecipientList | None = None
     already_sent: int = 0
     uncertain: int = 0
     failed: int = 0  # marked failed earlier: sent again only with --retry-failed
-    retry_failed: bool = False
-    resend_uncertain: bool = False
     tested: str | None = None  # when this build was test-sent, or None
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # `newsletter check`'s errors: they block a real send
-    ignore_check_errors: bool = False
+
+    @property
+    def test(self) -> bool:
+        return self.request.test
+
+    @property
+    def retry_failed(self) -> bool:
+        return self.request.retry_failed
+
+    @property
+    def resend_uncertain(self) -> bool:
+        return self.request.resend_uncertain
+
+    @property
+    def ignore_check_errors(self) -> bool:
+        return self.request.ignore_check_errors
 
     @property
     def folder(self) -> Path:
@@ -199,9 +212,7 @@ def plan(request: SendRequest, project: Project, journal: Journal | None = None)
     if not test:
         _require_postal_address(built, project)
     factory = MessageFactory(built, settings, test=test, project=project)
-    made = Plan(built, settings, factory, test, outbox=request.dry_run or not settings.smtp_host, recipients=[],
-                retry_failed=request.retry_failed, resend_uncertain=request.resend_uncertain,
-                ignore_check_errors=request.ignore_check_errors)
+    made = Plan(request, built, settings, factory, outbox=request.dry_run or not settings.smtp_host, recipients=[])
     limit = request.limit
     if not isinstance(who, MemberList):
         made.recipients, made.listing = _review_recipients(settings, who.to, project)
