@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from newsletter_cli.errors import InputError
 
 if TYPE_CHECKING:
+    from newsletter_cli.deliver.plan import Plan
     from newsletter_cli.deliver.ratelimit import RateLimiter
     from newsletter_cli.deliver.smtp import Connection
     from newsletter_cli.deliver.workers import Progress
@@ -64,7 +65,7 @@ class Hooks:
     """The command line's part in a send: ask before sending (given the Plan; False: nothing is sent), show
     the progress, and tell the user something while the send runs. None: nobody is asked, nothing shown."""
 
-    confirm: Callable[[Any], bool] | None = None  # takes the Plan (plan.py imports this module)
+    confirm: Callable[[Plan], bool] | None = None
     progress: Callable[[Progress], None] | None = None
     notify: Callable[[str], None] | None = None
 
