@@ -127,10 +127,11 @@ def factory_and_recipients(project: Path, recipients_csv: Path, env: dict):
     from newsletter_cli.project import Project
     from newsletter_cli.settings import parse_settings
 
-    result = build(project / "editions" / "2025-09" / "edition.yaml", project / "out")
+    here = Project(project)
+    result = build(project / "editions" / "2025-09" / "edition.yaml", project / "out", project=here)
     settings = parse_settings({k: v for k, v in env.items() if k.isupper()}, {})
-    factory = MessageFactory(result, settings)
-    recipients = read_recipients(recipients_csv, project=Project(project)).recipients
+    factory = MessageFactory(result, settings, project=here)
+    recipients = read_recipients(recipients_csv, project=here).recipients
     return factory, recipients, result
 
 

@@ -78,7 +78,7 @@ def timed(module, name: str, label: str) -> None:
 
 LOAD = "load + validate edition.yaml"
 timed(B, "load", LOAD)
-timed(B, "load_theme", LOAD)
+timed(B, "read_theme", LOAD)
 timed(R, "to_mjml", "templates (Jinja2, Markdown, dates; email + web)")
 timed(R, "mjml_to_html", "MJML -> HTML (MRML; email + web)")
 timed(R, "inline_css", "inline CSS (premailer)")

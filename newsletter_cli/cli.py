@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
     from newsletter_cli.deliver.plan import Plan
+    from newsletter_cli.deliver.request import Tuning
     from newsletter_cli.deliver.workers import Progress
     from newsletter_cli.errors import Diagnostic
     from newsletter_cli.project import Project
@@ -366,6 +367,23 @@ class _SendProgress:
                 pass
 
 
+def send_tuning() -> Tuning:
+    """The send's delays and where its shared rate limiter keeps its state: the defaults, unless the environment
+    sets NEWSLETTER_RETRY_DELAYS, NEWSLETTER_RECONNECT_DELAYS (e.g. 0,0 for a test server) or
+    NEWSLETTER_STATE_DIR. Read here, at the edge, so that the library never reads the environment itself."""
+    import os
+
+    from newsletter_cli.deliver.request import RECONNECT_DELAYS, RETRY_DELAYS, Tuning, parse_delays
+
+    env = os.environ
+    state = env.get("NEWSLETTER_STATE_DIR", "").strip()
+    return Tuning(retry_delays=parse_delays("NEWSLETTER_RETRY_DELAYS", env.get("NEWSLETTER_RETRY_DELAYS", ""),
+                                            RETRY_DELAYS),
+                  reconnect_delays=parse_delays("NEWSLETTER_RECONNECT_DELAYS",
+                                                env.get("NEWSLETTER_RECONNECT_DELAYS", ""), RECONNECT_DELAYS),
+                  state_dir=Path(state) if state else None)
+
+
 def _confirm_send(yes: bool) -> Callable[[Plan], bool]:
     """Print the summary; ask before a real send (refuse without a terminal unless --yes)."""
     import sys
@@ -424,25 +442,29 @@ def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None,
 
     Ctrl+C (or the window closing) stops after the messages in progress; Ctrl+C twice stops at once.
     """
+    from dataclasses import replace
     from functools import partial
 
     from newsletter_cli.account.oauth import SignIn
-    from newsletter_cli.deliver.send import result_lines, run_send
+    from newsletter_cli.deliver.plan import plan
+    from newsletter_cli.deliver.request import Hooks, MemberList, ReviewList, SendRequest
+    from newsletter_cli.deliver.send import result_lines, send_journal
+    from newsletter_cli.deliver.send import send as run
     from newsletter_cli.deliver.smtp import Connection
 
     if test == bool(recipients) or (to and not test):
         raise click.UsageError("Give either --test [--to ADDR ...] or --recipients FILE.")
+    who = ReviewList(tuple(to)) if test or recipients is None else MemberList(recipients, sheet)
+    request = SendRequest(edition, who, dry_run=dry_run, limit=limit, resend_uncertain=resend_uncertain,
+                          retry_failed=retry_failed, ignore_check_errors=ignore_check_errors)
     here = project()
-    settings = settings_of(here)
+    settings = settings_of(here)  # validated, its warnings printed once
     connect = partial(Connection, token=SignIn(settings).smtp_token)  # one sign-in for all of this send's connections
     progress = _SendProgress()
+    hooks = Hooks(confirm=_confirm_send(yes), progress=progress, notify=lambda text: click.echo(text, err=True))
     try:
-        result = run_send(edition, test=test, to=to, recipients=recipients, sheet=sheet, dry_run=dry_run,
-                          limit=limit,
-                          resend_uncertain=resend_uncertain, retry_failed=retry_failed,
-                          ignore_check_errors=ignore_check_errors, confirm=_confirm_send(yes), progress=progress,
-                          notify=lambda text: click.echo(text, err=True), settings=settings, project=here,
-                          connect=connect)
+        with send_journal(request, here) as journal:
+            result = run(plan(request, here, journal), journal, hooks, replace(send_tuning(), connect=connect))
     finally:
         progress.close()
     click.echo("\n".join(result_lines(result)))

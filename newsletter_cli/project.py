@@ -1,8 +1,8 @@
 """The project folder: where editions, templates, the theme and `.env` are, and which edition an id means.
 
 One `Project` is made in `cli.py` and handed down (as mkdocs hands its config to `build()`), so the folder and
-the settings are read in one place. Library functions take `project=None` for tests and scripts: that means
-the current folder, and this module is the only one that asks for it.
+the settings are read in one place, and the library never falls back to the current folder: every package takes
+the project as a required argument (tests pass `Project(folder)`, or `Project(folder).using(settings)`).
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ class Project:
         """Every setting, validated (what `send` and `doctor` need); a bad `.env` line is an error here."""
         return validate(self.raw, self.env_file)
 
+    def using(self, settings: Settings) -> Project:
+        """This project folder with `settings` instead of its `.env` (tests and scripts that make their own)."""
+        other = Project(self.root)
+        other.__dict__["settings"] = settings
+        return other
+
     def reload(self) -> None:
         """Read `.env` again on next use (the preview, which runs while the user edits it)."""
         for name in ("raw", "settings"):
@@ -126,11 +132,3 @@ class Project:
         have = ", ".join(self.list_editions()) or "none"
         raise InputError(f"No edition '{edition}': {display(by_id)} does not exist (editions here: {have}).")
 
-
-def current(project: Project | None) -> Project:
-    """`project`, or the one in the current folder when a caller (a test, a script) gives none."""
-    return project if project is not None else Project.here()
-
-
-def resolve(edition: str | None, project: Project | None = None) -> Path:
-    return current(project).resolve(edition)

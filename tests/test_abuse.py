@@ -37,9 +37,11 @@ from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.deliver.replies import Fatal
+from newsletter_cli.deliver.request import MemberList, SendRequest, Tuning
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.deliver.smtp import Connection, tls_context
 from newsletter_cli.errors import InputError
+from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 
 from helpers import assert_no_traceback, load_settings
@@ -232,7 +234,8 @@ def test_the_password_never_shows(project: Path, tls, caplog: pytest.LogCaptureF
                         ("traceback", "".join(traceback.format_exception(exc)))]
         else:
             pytest.fail("a wrong password must not log in")
-        result = run_send("2025-09", recipients=project / "later.csv", settings=settings, retry_delays=())
+        result = run_send(SendRequest("2025-09", MemberList(project / "later.csv")), Project(project).using(settings),
+                          tuning=Tuning(retry_delays=()))
         outputs.append(("run_send", f"{result.stopped} {result.failures} {result}"))
         assert len(server.received) == 3
     write_env(project, **good)  # the server is gone: connection refused (tried twice, not for minutes)
@@ -292,7 +295,7 @@ def test_the_preview_refuses_encoded_traversal_and_never_serves_env(project: Pat
     (project / ".env").write_text(secret_env + f"NEWSLETTER_FROM={FROM}\n", encoding="utf-8")
     for folder in (project / "editions" / "2025-09", project / "editions" / "2025-09" / "images"):
         (folder / ".env").write_text(secret_env, encoding="utf-8")
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as server:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as server:
         answers = {path: get(server, path) for path in MORE_OUTSIDE}
         assert get(server, "/images/foto.png")[0] == 200  # the server does serve what it should
     assert {path: status for path, (status, _, _) in answers.items() if status != 404} == {}

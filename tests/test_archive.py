@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.build import build
+from newsletter_cli.project import Project
 
 from helpers import assert_no_traceback
 from test_preview_support import edit, png
@@ -61,7 +62,7 @@ def test_archive_writes_an_index_newest_first_and_each_edition_with_its_images(t
     september = (site / "2025-09" / "index.html").read_text(encoding="utf-8")
     for href in re.findall(r'href="([^":]+)"', index):  # opened from disk, a folder shows a file listing
         assert (site / href).is_file(), href
-    assert september == build(two_editions / "editions" / "2025-09" / "edition.yaml").rendered.web_html
+    assert september == build(two_editions / "editions" / "2025-09" / "edition.yaml", project=Project.here()).rendered.web_html
 
 
 @pytest.mark.browser
@@ -122,9 +123,9 @@ def test_no_editions_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_view_in_browser_link_points_at_the_archive_page(project: Path, monkeypatch: pytest.MonkeyPatch):
     edition = project / "editions" / "2025-09" / "edition.yaml"
-    assert "Bekijk deze nieuwsbrief in uw browser" not in build(edition).rendered.html  # not configured: no link
+    assert "Bekijk deze nieuwsbrief in uw browser" not in build(edition, project=Project(project)).rendered.html  # not configured: no link
     monkeypatch.setenv("ARCHIVE_BASE_URL", BASE + "/")
-    rendered = build(edition).rendered
+    rendered = build(edition, project=Project(project)).rendered
     link = re.search(r'<a href="([^"]+)"[^>]*>Bekijk deze nieuwsbrief in uw browser</a>', rendered.html)
     assert link and link.group(1) == f"{BASE}/2025-09/"
     assert f"{BASE}/2025-09/" in rendered.text
@@ -138,7 +139,7 @@ def test_view_in_browser_link_follows_the_locale(project: Path, monkeypatch: pyt
     edition = project / "editions" / "2025-09" / "edition.yaml"
     edit(edition, "locale: nl", "locale: en")
     monkeypatch.setenv("ARCHIVE_BASE_URL", BASE)
-    assert ">View this newsletter in your browser</a>" in build(edition).rendered.html
+    assert ">View this newsletter in your browser</a>" in build(edition, project=Project(project)).rendered.html
     result = CliRunner().invoke(cli, ["archive"])
     assert '<html lang="en">' in (project / "site" / "index.html").read_text(encoding="utf-8")
     assert result.exit_code == 0
@@ -146,7 +147,7 @@ def test_view_in_browser_link_follows_the_locale(project: Path, monkeypatch: pyt
 
 def test_archive_base_url_may_be_set_in_the_env_file(project: Path):
     (project / ".env").write_text(f"ARCHIVE_BASE_URL={BASE}\n", encoding="utf-8")
-    rendered = build(project / "editions" / "2025-09" / "edition.yaml").rendered
+    rendered = build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project)).rendered
     assert f'href="{BASE}/2025-09/"' in rendered.html
 
 

@@ -14,6 +14,7 @@ from newsletter_cli.check.content import run_checks
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.build import build
 from newsletter_cli.errors import Diagnostic
+from newsletter_cli.project import Project
 
 BASE = (Path(__file__).parent / "fixtures" / "check" / "base.yaml").read_text(encoding="utf-8")
 EDITION_ID = "2025-10"
@@ -36,7 +37,7 @@ def write_edition(project: Path, text: str) -> Path:
 
 def check_text(project: Path, text: str, **options: object) -> list[Diagnostic]:
     """Write `text` as an edition, build it and return the findings."""
-    return run_checks(build(write_edition(project, text)), **options)  # type: ignore[arg-type]
+    return run_checks(build(write_edition(project, text), project=Project(project)), **options, project=Project(project))  # type: ignore[arg-type]
 
 
 def line_of(text: str, needle: str) -> int:
@@ -73,7 +74,7 @@ def test_the_small_base_edition_is_clean(project):
 
 def test_the_example_edition_is_clean(project):
     """The shipped example is ready to send: no errors and no warnings (`make demo`)."""
-    findings = run_checks(build(project / "editions" / "2025-09" / "edition.yaml"))
+    findings = run_checks(build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project)), project=Project(project))
     assert [str(f) for f in findings] == []
 
 
@@ -212,12 +213,12 @@ def test_gmail_clipping_error_and_warning(project):
     assert too_big.severity == "error" and "Gmail clips" in too_big.message and too_big.line is None
     assert '"Een lang verslag"' in too_big.fix
     # Calibrate on this renderer: how many bytes one character of body adds, then aim at 95,000 bytes.
-    small = build(write_edition(project, _with_long_item(20_000))).rendered.html_bytes_qp
-    large = build(write_edition(project, _with_long_item(60_000))).rendered.html_bytes_qp
+    small = build(write_edition(project, _with_long_item(20_000)), project=Project(project)).rendered.html_bytes_qp
+    large = build(write_edition(project, _with_long_item(60_000)), project=Project(project)).rendered.html_bytes_qp
     chars = 20_000 + int((96_000 - small) / ((large - small) / 40_000))
-    result = build(write_edition(project, _with_long_item(chars)))
+    result = build(write_edition(project, _with_long_item(chars)), project=Project(project))
     assert 90_000 <= result.rendered.html_bytes_qp < 102_000
-    close = only(run_checks(result), "size")
+    close = only(run_checks(result, project=Project(project)), "size")
     assert close.severity == "warning" and "Gmail clips" in close.message
 
 
@@ -239,22 +240,22 @@ def test_mostly_images(project):
 
 
 def test_missing_unsubscribe_link_and_lang_in_the_html(project):
-    result = build(write_edition(project, BASE))
+    result = build(write_edition(project, BASE), project=Project(project))
     html = re.sub(r"<p[^>]*>[^<]*<a href=\"\[\[unsubscribe_url\]\]\"[^>]*>[^<]*</a></p>", "", result.rendered.html)
     html = html.replace('<html lang="nl"', "<html")
     assert "unsubscribe_url" not in html
     broken = dataclasses.replace(result, rendered=dataclasses.replace(result.rendered, html=html))
-    findings = run_checks(broken)
+    findings = run_checks(broken, project=Project(project))
     assert only(findings, "unsubscribe").severity == "error"
     assert "no unsubscribe link" in only(findings, "unsubscribe").message
     assert only(findings, "html-lang").severity == "error"
 
 
 def test_a_link_that_goes_nowhere_in_the_built_html(project):
-    result = build(write_edition(project, BASE))
+    result = build(write_edition(project, BASE), project=Project(project))
     html = result.rendered.html.replace('href="https://vzhg.nl/congres"', 'href="#"')
     broken = dataclasses.replace(result, rendered=dataclasses.replace(result.rendered, html=html))
-    finding = only(run_checks(broken), "link-empty")
+    finding = only(run_checks(broken, project=Project(project)), "link-empty")
     assert finding.severity == "error" and "'programma van het congres'" in finding.message
 
 

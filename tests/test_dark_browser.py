@@ -10,6 +10,7 @@ import pytest
 import test_preview_browser
 
 from newsletter_cli.compose.build import build
+from newsletter_cli.project import Project
 from newsletter_cli.web.preview import PreviewServer
 
 pytestmark = pytest.mark.browser
@@ -25,7 +26,7 @@ def browser():
 
 @pytest.fixture
 def email_file(project: Path) -> Path:
-    build(project / "editions" / "2025-09" / "edition.yaml")
+    build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project))
     return project / "editions" / "2025-09" / "build" / "email.html"
 
 
@@ -105,7 +106,7 @@ def test_without_style_the_agenda_fits_a_phone(browser, email_file: Path) -> Non
 @pytest.fixture
 def preview(browser, project: Path) -> Iterator:
     edition = project / "editions" / "2025-09" / "edition.yaml"
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as server:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as server:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.goto(server.url, wait_until="load")
@@ -156,7 +157,7 @@ def test_a_dark_logo_replaces_the_logo_in_dark_mode(browser, project: Path) -> N
     theme = (project / "theme.yaml").read_text(encoding="utf-8")
     (project / "theme.yaml").write_text(theme + "logo: assets/logo.png\nlogo_dark: assets/logo-dark.png\n",
                                         encoding="utf-8")
-    built = build(project / "editions" / "2025-09" / "edition.yaml", project / "out")
+    built = build(project / "editions" / "2025-09" / "edition.yaml", project / "out", project=Project(project))
     assert set(built.rendered.image_files) == {"assets/logo.png", "assets/logo-dark.png"}  # both travel along
     shown = "() => Array.from(document.images).filter(i => i.offsetHeight > 0).map(i => i.getAttribute('src'))"
     for scheme, expected in (("light", ["assets/logo.png"]), ("dark", ["assets/logo-dark.png"])):

@@ -146,7 +146,7 @@ class Visible(HTMLParser):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory):
-    return build(EXAMPLE, tmp_path_factory.mktemp("build"), theme=load_theme(Project(REPO)))
+    return build(EXAMPLE, tmp_path_factory.mktemp("build"), theme=load_theme(Project(REPO)), project=Project.here())
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from newsletter_cli.check.content import run_checks
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.build import build
 from newsletter_cli.compose.images import CACHE_DIR, CONTENT_WIDTH, DENSITY
+from newsletter_cli.project import Project
 
 from smtp_server import SmtpServer
 
@@ -91,7 +92,7 @@ def test_phone_photo_is_sent_small_upright_and_without_exif(project: Path, serve
     assert b"Telefoon" not in jpeg and b"Exif" not in jpeg
     assert hashlib.sha256(original.read_bytes()).hexdigest() == digest  # the original is untouched
 
-    findings = run_checks(build(project / EDITION / "edition.yaml"))
+    findings = run_checks(build(project / EDITION / "edition.yaml", project=Project(project)), project=Project(project))
     assert [f for f in findings if f.code in SIZE_CODES] == []
 
 
@@ -106,12 +107,12 @@ def test_check_measures_the_photo_as_sent_and_writes_nothing(project: Path, phon
 
 def test_second_build_reuses_the_cache(project: Path, phone_photo: bytes) -> None:
     with_image(project, "foto.jpg", phone_photo)
-    first = build(project / EDITION / "edition.yaml")
+    first = build(project / EDITION / "edition.yaml", project=Project(project))
     [made] = first.images
     assert not made.cached and made.sent.is_relative_to(project / EDITION / "build" / CACHE_DIR)
     assert first.rendered.image_files["images/foto.jpg"] == made.sent
     stamp = made.sent.stat().st_mtime_ns
-    second = build(project / EDITION / "edition.yaml")
+    second = build(project / EDITION / "edition.yaml", project=Project(project))
     [again] = second.images
     assert again.cached and again.sent == made.sent and again.after == made.after
     assert made.sent.stat().st_mtime_ns == stamp
@@ -131,7 +132,7 @@ def test_a_small_clean_image_is_sent_as_it_is(project: Path) -> None:
     out = io.BytesIO()
     Image.new("RGB", (400, 300), (30, 90, 160)).save(out, "PNG")
     path = with_image(project, "klein.png", out.getvalue(), width=None)
-    result = build(project / EDITION / "edition.yaml")
+    result = build(project / EDITION / "edition.yaml", project=Project(project))
     assert result.images == []
     assert result.rendered.image_files["images/klein.png"] == path
 
@@ -143,7 +144,7 @@ def test_a_small_photo_with_a_gps_position_loses_it(project: Path) -> None:
     out = io.BytesIO()
     Image.new("RGB", (300, 200), (200, 120, 40)).save(out, "JPEG", exif=exif)
     with_image(project, "klein.jpg", out.getvalue(), width=300)
-    [made] = build(project / EDITION / "edition.yaml").images
+    [made] = build(project / EDITION / "edition.yaml", project=Project(project)).images
     assert not made.resized and str(made).endswith("(camera data removed)")
     sent = Image.open(made.sent)
     assert sent.size == (300, 200) and not sent.getexif()
@@ -154,7 +155,7 @@ def test_a_big_png_logo_is_scaled_to_twice_its_width(project: Path) -> None:
     Image.new("RGBA", (2000, 500), (255, 255, 255, 255)).save(project / "logo-dark.png", "PNG")
     (project / "theme.yaml").write_text("logo: logo.png\nlogo_dark: logo-dark.png\nlogo_width: 160\n",
                                         encoding="utf-8")
-    made, dark = build(project / EDITION / "edition.yaml").images
+    made, dark = build(project / EDITION / "edition.yaml", project=Project(project)).images
     assert dark.source.name == "logo-dark.png" and Image.open(dark.sent).size == (320, 80)
     assert str(made).endswith(" (320 px wide)")  # a drawing has no camera data to remove
     logo = Image.open(made.sent)
@@ -166,7 +167,7 @@ def test_a_gif_is_left_alone(project: Path) -> None:
     out = io.BytesIO()
     Image.new("P", (1600, 10)).save(out, "GIF")  # wide, but a GIF may be animated: sent as it is
     path = with_image(project, "anim.gif", out.getvalue())
-    result = build(project / EDITION / "edition.yaml")
+    result = build(project / EDITION / "edition.yaml", project=Project(project))
     assert result.images == [] and result.rendered.image_files["images/anim.gif"] == path
 
 
@@ -176,7 +177,7 @@ def test_preview_shows_the_smaller_photo(project: Path, phone_photo: bytes) -> N
     from test_preview_support import get
 
     edition = with_image(project, "foto.jpg", phone_photo).parent.parent / "edition.yaml"
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as running:
         status, body, kind = get(running, "/images/foto.jpg")
     assert status == 200 and kind == "image/jpeg"
     assert len(body) < 300_000 and Image.open(io.BytesIO(body)).width == DENSITY * CONTENT_WIDTH
@@ -188,7 +189,7 @@ def test_a_damaged_photo_is_sent_as_it_is(project: Path) -> None:
     Image.effect_noise((2400, 1600), 40).convert("RGB").save(out, "JPEG")
     damaged = out.getvalue()[: out.tell() // 2]  # cut off half-way, as an interrupted copy leaves it
     path = with_image(project, "kapot.jpg", damaged)
-    result = build(project / EDITION / "edition.yaml")
+    result = build(project / EDITION / "edition.yaml", project=Project(project))
     assert result.images == [] and result.rendered.image_files["images/kapot.jpg"] == path
     assert path.read_bytes() == damaged
 
@@ -222,7 +223,7 @@ def test_a_png_photo_is_sent_as_a_smaller_jpeg_and_check_does_not_warn(project: 
     """Issue 20: a 129 KB PNG became 323 KB, and then `check` asked to shrink it; no width: no false warning."""
     original = noisy_photo_png()
     with_image(project, "foto.png", original, width=None)
-    [made] = build(project / EDITION / "edition.yaml").images
+    [made] = build(project / EDITION / "edition.yaml", project=Project(project)).images
     sent = Image.open(made.sent)
     assert sent.format == "JPEG" and made.sent.suffix == ".jpg" and sent.width == DENSITY * CONTENT_WIDTH
     assert made.after < made.before == len(original) and "as JPEG" in str(made)
@@ -234,7 +235,7 @@ def test_a_png_photo_is_sent_as_a_smaller_jpeg_and_check_does_not_warn(project: 
 def test_a_drawing_stays_a_png_and_never_grows(project: Path, server: SmtpServer) -> None:
     original = flat_drawing_png()
     with_image(project, "grafiek.png", original, width=None)
-    result = build(project / EDITION / "edition.yaml")
+    result = build(project / EDITION / "edition.yaml", project=Project(project))
     for made in result.images:
         assert Image.open(made.sent).format == "PNG" and made.after <= made.before
     sent = result.rendered.image_files["images/grafiek.png"]
@@ -251,7 +252,7 @@ def test_a_result_that_is_not_smaller_keeps_the_original(project: Path) -> None:
     stripes.save(out, "PNG", optimize=True)
     path = with_image(project, "strepen.png", out.getvalue(), width=None)
     for _ in range(2):
-        result = build(project / EDITION / "edition.yaml")
+        result = build(project / EDITION / "edition.yaml", project=Project(project))
         assert result.images == [] and result.rendered.image_files["images/strepen.png"] == path
 
 

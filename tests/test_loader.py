@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.load import load
 from newsletter_cli.errors import EditionError, InputError
-from newsletter_cli.project import resolve
+from newsletter_cli.project import Project
 
 from helpers import assert_no_traceback
 
@@ -230,7 +230,7 @@ def test_yaml_tags_are_not_executed(project: Path) -> None:
 
 def test_missing_edition(project: Path) -> None:
     with pytest.raises(InputError) as caught:
-        resolve("2031-01")
+        Project(project).resolve("2031-01")
     assert caught.value.format_message() == (
         "No edition '2031-01': editions/2031-01/edition.yaml does not exist (editions here: 2025-09).")
 
@@ -238,18 +238,18 @@ def test_missing_edition(project: Path) -> None:
 def test_no_editions_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError) as caught:
-        resolve(None)
+        Project.here().resolve(None)
     assert caught.value.format_message() == "No editions in editions/. Start one with: newsletter new YYYY-MM"
 
 
 def test_resolve_accepts_id_folder_and_file(project: Path) -> None:
     wanted = (project / "editions" / "2025-09" / "edition.yaml").resolve()
     for given in ("2025-09", "editions/2025-09", "editions/2025-09/edition.yaml", str(wanted)):
-        assert resolve(given).resolve() == wanted
+        assert Project(project).resolve(given).resolve() == wanted
 
 
 def test_the_example_loads_without_problems(project: Path) -> None:
-    loaded = load(resolve("2025-09"))
+    loaded = load(Project(project).resolve("2025-09"))
     assert loaded.warnings == []
     assert [len(s.items) for s in loaded.edition.sections] == [5, 4, 4, 3]
 

@@ -26,6 +26,7 @@ from test_mailbox import write_env
 from test_send import settings_for
 
 from newsletter_cli.cli import cli
+from newsletter_cli.deliver.request import MemberList, SendRequest, Tuning
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.mailbox import classify
 from newsletter_cli.mailbox.classify import Verdict
@@ -33,6 +34,7 @@ from newsletter_cli.mailbox.proof import names
 from newsletter_cli.members import suppressions
 from newsletter_cli.members.journal import Journal
 from newsletter_cli.members.recipients import normal_address
+from newsletter_cli.project import Project
 
 from helpers import assert_no_traceback
 from imap_server import ImapServer, available
@@ -105,7 +107,8 @@ def test_the_corpus_bound_to_a_real_send(project, tmp_path, capsys):
             shutil.copytree(project / "editions" / "2025-09", project / "editions" / edition,
                             ignore=shutil.ignore_patterns("journal*", "build", "outbox", "*.json", ".send.lock"))
             listing = write_members(project, [str(m["recipient"]) for m in members], f"ronde-{round_}.csv")
-            run_send(edition, recipients=listing, settings=settings, retry_delays=(0,), reconnect_delays=(0,))
+            run_send(SendRequest(edition, MemberList(listing)), Project(project).using(settings),
+                     tuning=Tuning(retry_delays=(0,), reconnect_delays=(0,)))
             with Journal(project / "editions" / edition / "journal.sqlite") as journal:
                 states = journal.states()
                 keys = {normal_address(key): key for key in states}  # the list keeps a Unicode domain

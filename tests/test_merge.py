@@ -15,6 +15,7 @@ from newsletter_cli.compose import merge
 from newsletter_cli.compose.build import build
 from newsletter_cli.deliver.message import MessageFactory
 from newsletter_cli.members.recipients import Recipient
+from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 from newsletter_cli.web.archive import build_archive
 from newsletter_cli.web.preview import PreviewServer
@@ -42,8 +43,8 @@ def parse(data: bytes) -> EmailMessage:
 
 
 def message(path: Path, recipient: Recipient) -> EmailMessage:
-    built = build(path)
-    return parse(MessageFactory(built, parse_settings(SETTINGS, {})).for_recipient(recipient))
+    built = build(path, project=Project.here())
+    return parse(MessageFactory(built, parse_settings(SETTINGS, {}), project=Project.here()).for_recipient(recipient))
 
 
 # --- the engine ------------------------------------------------------------------------------------------------
@@ -81,13 +82,13 @@ def test_plain_text_lines_are_wrapped_after_filling() -> None:
 def test_web_html_archive_and_preview_show_defaults(project: Path) -> None:
     path = project / "editions" / "2025-09" / "edition.yaml"
     assert "[[aanhef|Beste lezer]]," in path.read_text(encoding="utf-8")
-    result = build(path)
+    result = build(path, project=Project(project))
     assert "[[" not in result.rendered.web_html and "Beste lezer," in result.rendered.web_html
     assert "Beste lezer," in (project / "editions" / "2025-09" / "build" / "web.html").read_text(encoding="utf-8")
-    build_archive(project / "site", include_future=True)
+    build_archive(project / "site", Project(project), include_future=True)
     page = (project / "site" / "2025-09" / "index.html").read_text(encoding="utf-8")
     assert "[[" not in page and "Beste lezer," in page
-    with PreviewServer(path, "127.0.0.1", 0, root=project) as server:
+    with PreviewServer(path, "127.0.0.1", 0, project=Project(project)) as server:
         for url in ("/web.html", "/email.txt", "/email.html"):
             body = get(server, url)[1].decode()
             assert "[[" not in body and "Beste lezer," in body, url
@@ -97,9 +98,9 @@ def test_web_html_archive_and_preview_show_defaults(project: Path) -> None:
 
 def test_merge_fields_in_markdown_links_are_filled_per_recipient(project: Path) -> None:
     path = edition_with(project, PROFILE, PROFILE + PROFILE_BODY)
-    built = build(path)  # `[meld u af]([[unsubscribe_url]])` used to fail the build with %5B%5B
+    built = build(path, project=Project(project))  # `[meld u af]([[unsubscribe_url]])` used to fail the build with %5B%5B
     assert 'href="https://vzhg.nl/profiel?e=[[email]]"' in built.rendered.html
-    assert [f for f in run_checks(built) if f.severity == "error"] == []
+    assert [f for f in run_checks(built, project=Project(project)) if f.severity == "error"] == []
     mine = message(path, Recipient("lois+nl@example.org", "Loïs", {"club": "De <Vries> & Co"}))
     html = mine.get_body(("html",)).get_content()
     assert 'href="https://vzhg.nl/profiel?e=lois%2Bnl@example.org"' in html
@@ -112,7 +113,7 @@ def test_merge_fields_in_markdown_links_are_filled_per_recipient(project: Path) 
 def test_preview_and_message_fill_a_default_with_an_ampersand_alike(project: Path) -> None:
     path = edition_with(project, PROFILE, PROFILE + PROFILE_BODY)
     sent = message(path, Recipient("x@example.org")).get_body(("html",)).get_content()
-    with PreviewServer(path, "127.0.0.1", 0, root=project) as server:
+    with PreviewServer(path, "127.0.0.1", 0, project=Project(project)) as server:
         shown = get(server, "/email.html")[1].decode()
         text = get(server, "/email.txt")[1].decode()
     assert "Groet aan Jan &amp; Piet." in sent and "Groet aan Jan &amp; Piet." in shown  # not &amp;amp;
@@ -125,9 +126,9 @@ def test_the_subject_may_hold_merge_fields(project: Path) -> None:
     assert message(path, Recipient("a@example.org", "", {"gemeente": "Delft"}))["Subject"] == \
         "Nieuwsbrief voor Delft - september 2025"
     assert message(path, Recipient("b@example.org"))["Subject"] == "Nieuwsbrief voor uw gemeente - september 2025"
-    built = build(path)
+    built = build(path, project=Project(project))
     assert "<title>Nieuwsbrief voor uw gemeente - september 2025</title>" in built.rendered.web_html
-    with PreviewServer(path, "127.0.0.1", 0, root=project) as server:
+    with PreviewServer(path, "127.0.0.1", 0, project=Project(project)) as server:
         assert "Nieuwsbrief voor uw gemeente - september 2025" in get(server, "/")[1].decode()
 
 

@@ -42,11 +42,11 @@ def built(tmp_path_factory):
     (folder / "edition.yaml").write_text(source, encoding="utf-8")
     (folder / "images").mkdir()
     (folder / "images" / "dot.png").write_bytes(PNG)
-    return build(folder / "edition.yaml", folder / "build")
+    return build(folder / "edition.yaml", folder / "build", project=Project.here())
 
 
 def factory_for(built, test: bool = False, **extra: str) -> MessageFactory:
-    return MessageFactory(built, parse_settings({**SETTINGS, **extra}, {}), test=test)
+    return MessageFactory(built, parse_settings({**SETTINGS, **extra}, {}), test=test, project=Project.here())
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -187,8 +187,8 @@ def test_local_theme_logo_travels_as_an_inline_part(project: Path):
     (project / "assets").mkdir()
     (project / "assets" / "logo.png").write_bytes(PNG)
     (project / "theme.yaml").write_text("logo: assets/logo.png\n", encoding="utf-8")
-    result = build(project / "editions" / "2025-09" / "edition.yaml")
-    factory = MessageFactory(result, parse_settings(SETTINGS, {}))
+    result = build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project))
+    factory = MessageFactory(result, parse_settings(SETTINGS, {}), project=Project(project))
     message = parse(factory.for_recipient(Recipient("a@example.org", "A", {})))
     html_part = message.get_body(("html",)).get_content()
     images = [part for part in message.walk() if part.get_content_type() == "image/png"]

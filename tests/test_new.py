@@ -13,6 +13,7 @@ from newsletter_cli.compose.build import build
 from newsletter_cli.compose.load import load
 from newsletter_cli.compose.model import Theme
 from newsletter_cli.compose.new import guess_date
+from newsletter_cli.project import Project
 
 
 def run(*args: str):
@@ -53,7 +54,7 @@ def test_new_copies_the_structure_with_placeholders(project: Path) -> None:
 
 def test_new_edition_builds(project: Path) -> None:
     assert run("new", "2025-10", "--from", "2025-09").exit_code == 0
-    result = build(project / "editions" / "2025-10" / "edition.yaml", theme=Theme())
+    result = build(project / "editions" / "2025-10" / "edition.yaml", theme=Theme(), project=Project(project))
     assert result.rendered.items == 4
     assert "Titel van het bericht" in result.rendered.text
 

@@ -13,8 +13,10 @@ from click.testing import CliRunner
 
 from newsletter_cli.account import oauth
 from newsletter_cli.cli import cli
+from newsletter_cli.deliver.request import ReviewList, SendRequest
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.members.journal import Journal
+from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 
 from helpers import assert_no_traceback
@@ -23,6 +25,8 @@ from smtp_server import SmtpServer, make_tls
 
 MAILBOX = "nieuwsbrief@vzhg.nl"
 CLIENT = "11111111-2222-3333-4444-555555555555"
+
+TO_REDACTIE = SendRequest("2025-09", ReviewList(("redactie@example.org",)))  # a test send to one reviewer
 
 
 @pytest.fixture
@@ -107,7 +111,7 @@ def test_send_after_the_access_token_expired_refreshes_silently(project, home, t
         login_tokens = set(idp.state.access)
         time.sleep(1.2)  # "an hour later": the login's access token has expired
         assert not any(idp.check(MAILBOX, token) for token in login_tokens)
-        result = run_send("2025-09", test=True, to=["redactie@example.org"], settings=settings)
+        result = run_send(TO_REDACTIE, Project(project).using(settings))
         assert (result.sent, result.stopped) == (1, None)
         assert idp.grants["refresh_token"] >= 1 and set(idp.state.access) - login_tokens
 
@@ -118,7 +122,7 @@ def test_access_token_the_server_no_longer_takes_is_renewed_once(project, home, 
         settings = parse_settings(env(idp, server, tls[0]), {})
         (session := oauth.SignIn(settings)).finish_login(session.start_login())
         idp.expire_access_tokens()
-        result = run_send("2025-09", test=True, to=["redactie@example.org"], settings=settings)
+        result = run_send(TO_REDACTIE, Project(project).using(settings))
         assert (result.sent, result.stopped) == (1, None)
         assert server.xoauth2_attempts == [MAILBOX, MAILBOX] and idp.grants["refresh_token"] == 1
 
@@ -168,13 +172,13 @@ def test_unattended_mode_with_a_client_secret(project, home, tls):
     with OAuthProvider(tls[1], client_id=CLIENT, client_secret="s3cret-value") as idp, \
             oauth_server(tls, idp) as server:
         wrong = parse_settings(env(idp, server, tls[0], OAUTH_CLIENT_SECRET="wrong"), {})
-        refused = run_send("2025-09", test=True, to=["redactie@example.org"], settings=wrong)
+        refused = run_send(TO_REDACTIE, Project(project).using(wrong))
         assert "OAUTH_CLIENT_SECRET is not valid" in refused.stopped and "wrong" not in refused.stopped
         settings = parse_settings(env(idp, server, tls[0], OAUTH_CLIENT_SECRET="s3cret-value"), {})
-        refused = run_send("2025-09", test=True, to=["redactie@example.org"], settings=settings)
+        refused = run_send(TO_REDACTIE, Project(project).using(settings))
         assert refused.sent == 0 and "SMTP.SendAsApp" in refused.stopped and "Add-MailboxPermission" in refused.stopped
         idp.grant_mailbox(MAILBOX)  # what the Exchange admin does
-        result = run_send("2025-09", test=True, to=["redactie@example.org"], settings=settings)
+        result = run_send(TO_REDACTIE, Project(project).using(settings))
         assert (result.sent, result.stopped) == (1, None) and idp.grants["client_credentials"] >= 1
 
 
@@ -188,7 +192,7 @@ def test_unattended_mode_with_a_certificate(project, home, tls, tmp_path):
             oauth_server(tls, idp) as server:
         idp.grant_mailbox(MAILBOX)
         settings = parse_settings(env(idp, server, tls[0], OAUTH_CERTIFICATE=str(pem)), {})
-        result = run_send("2025-09", test=True, to=["redactie@example.org"], settings=settings)
+        result = run_send(TO_REDACTIE, Project(project).using(settings))
         assert (result.stopped, result.sent) == (None, 1) and idp.grants["client_credentials"] == 1
 
 

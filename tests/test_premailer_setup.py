@@ -13,6 +13,7 @@ import yaml
 from newsletter_cli.compose import render
 from newsletter_cli.compose.build import load_theme
 from newsletter_cli.compose.load import load
+from newsletter_cli.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_YAML = REPO / "editions" / "2025-09" / "edition.yaml"
@@ -29,7 +30,7 @@ print(json.dumps([render.inline_css(h) for h in json.load(sys.stdin)]))
 
 def _mrml_html(edition_yaml: Path) -> str:
     loaded = load(edition_yaml)
-    mjml = render.to_mjml(loaded.edition, load_theme(), web_url=None, unsubscribe_url=render.UNSUBSCRIBE_FIELD)
+    mjml = render.to_mjml(loaded.edition, load_theme(Project.here()), web_url=None, unsubscribe_url=render.UNSUBSCRIBE_FIELD)
     return render.mjml_to_html(mjml)
 
 

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
+from newsletter_cli.project import Project
 from newsletter_cli.web.preview import PreviewServer
 
 from helpers import assert_no_traceback
@@ -41,7 +42,7 @@ def server(project: Path, edition: Path):
     (project / ".env").write_text(
         f'NEWSLETTER_FROM="VZHG Secretariaat <nieuwsbrief@vzhg.nl>"\nSMTP_HOST={SMTP_HOST}\n'
         f"SMTP_USERNAME=nieuwsbrief@vzhg.nl\nSMTP_PASSWORD={SECRET}\n", encoding="utf-8")
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as running:
         yield running
     assert "SMTP_PASSWORD" not in os.environ  # .env is read, not copied into the environment (the browser's)
 
@@ -61,7 +62,7 @@ def test_page_shows_inbox_line_size_and_text_but_no_smtp_settings(server: Previe
 
 
 def test_page_without_sender_says_how_to_set_it(project: Path, edition: Path):
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as running:
         page = get(running, "/")[1].decode()
     assert "Sender not set" in page and "NEWSLETTER_FROM" in page
 
@@ -194,7 +195,7 @@ def test_images_and_theme_changes_rebuild(server: PreviewServer, project: Path):
 
 def test_a_bad_edition_at_start_still_serves_the_error(project: Path, edition: Path):
     edit(edition, "date: 2025-09-25", "date: 2025-09-31")
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as running:
         page = get(running, "/")[1].decode()
         assert "is not a valid date" in page and "edition.yaml:3" in page
         assert get(running, "/email.html")[0] == 404  # nothing good to show yet
@@ -205,7 +206,7 @@ def test_a_bad_edition_at_start_still_serves_the_error(project: Path, edition: P
 
 
 def test_the_edition_folder_is_left_alone(project: Path, edition: Path):
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as running:
         out_dir = running.state.out_dir
         assert (out_dir / "email.html").is_file()
     assert not (edition.parent / "build").exists() and not out_dir.exists()
@@ -342,7 +343,7 @@ def test_the_log_counts_the_findings_as_check_does(project: Path):
     edition = project / "editions" / "2025-09" / "edition.yaml"
     edit(edition, "[Agenda - VZHG](https://vzhg.nl/agenda/)", f"[Agenda - VZHG]({SAFELINK})")
     lines: list[str] = []
-    with PreviewServer(edition, "127.0.0.1", 0, echo=lines.append, root=project) as running:
+    with PreviewServer(edition, "127.0.0.1", 0, echo=lines.append, project=Project(project)) as running:
         page = get(running, "/")[1].decode()
     checked = CliRunner().invoke(cli, ["check", "2025-09"])
     summary = re.search(r": (\d+ errors?, \d+ warnings?):", checked.output)

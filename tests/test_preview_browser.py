@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter_cli.project import Project
 from newsletter_cli.web.preview import PreviewServer
 
 from test_preview_support import WAIT_SECONDS, add_images, edit
@@ -34,7 +35,7 @@ def browser():
 
 @pytest.fixture
 def server(project: Path) -> Iterator[PreviewServer]:
-    with PreviewServer(add_images(project), "127.0.0.1", 0, root=project) as running:
+    with PreviewServer(add_images(project), "127.0.0.1", 0, project=Project(project)) as running:
         yield running
 
 

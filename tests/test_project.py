@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from newsletter_cli.compose.build import build
-from newsletter_cli.deliver.plan import plan_send
+from newsletter_cli.deliver.plan import plan
+from newsletter_cli.deliver.request import ReviewList, SendRequest
 from newsletter_cli.errors import InputError
 from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
@@ -24,8 +25,8 @@ def test_paths_are_the_project_folders_wherever_the_command_runs(project: Path, 
     built = build(here.resolve("2025-09"), project=here)
     assert "https://vzhg.nl/nieuwsbrief/2025-09/" in built.rendered.text  # ARCHIVE_BASE_URL from the project's .env
     settings = parse_settings({"NEWSLETTER_FROM": "VZHG <nieuwsbrief@vzhg.nl>", "REVIEW_LIST": "review.csv"}, {})
-    plan = plan_send("2025-09", test=True, dry_run=True, settings=settings, project=here)
-    assert [r.email for r in plan.recipients] == ["redactie@example.org"]
+    planned = plan(SendRequest("2025-09", ReviewList(), dry_run=True), here.using(settings))
+    assert [r.email for r in planned.recipients] == ["redactie@example.org"]
 
     with pytest.raises(InputError, match="No editions in"):
         Project.here().resolve(None)

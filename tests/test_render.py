@@ -16,6 +16,7 @@ from newsletter_cli.compose.build import build, load_theme
 from newsletter_cli.compose.load import load
 from newsletter_cli.compose.model import Theme
 from newsletter_cli.compose.render import render
+from newsletter_cli.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_YAML = REPO / "editions" / "2025-09" / "edition.yaml"
@@ -199,7 +200,7 @@ def test_images_keep_their_pixel_width(project: Path) -> None:
     (folder / "edition.yaml").write_text(
         "subject: x\ndate: 2025-11-20\nsections:\n  - title: S\n    items:\n      - title: T\n"
         "        image: {src: images/foto.png, alt: Een foto, width: 240}\n", encoding="utf-8")
-    result = build(folder / "edition.yaml", theme=load_theme())
+    result = build(folder / "edition.yaml", theme=load_theme(Project(project)), project=Project(project))
     images = [attrs for tag, attrs in Page(result.rendered.html).tags if tag == "img"]
     assert [(i["src"], i["width"], i["alt"]) for i in images] == [
         ("logo.png", "160", "Vereniging Zuid-Hollandse Gemeenten"), ("images/foto.png", "240", "Een foto")]
@@ -230,7 +231,7 @@ def test_missing_theme_logo_is_an_error(project: Path) -> None:
     from newsletter_cli.errors import InputError
 
     with pytest.raises(InputError, match=r"theme.yaml: logo 'logo.png' does not exist"):
-        load_theme()
+        load_theme(Project(project))
 
 
 SAFELINK_EDITION = """\
@@ -338,7 +339,7 @@ def test_the_network_block_works(no_network: list[str]) -> None:
 
 
 def test_offline_build_of_the_example(project: Path, no_network: list[str]) -> None:
-    result = build(project / "editions" / "2025-09" / "edition.yaml", theme=Theme())
+    result = build(project / "editions" / "2025-09" / "edition.yaml", theme=Theme(), project=Project(project))
     assert (project / "editions" / "2025-09" / "build" / "email.html").stat().st_size > 50_000
     assert result.rendered.items == 16
     assert no_network == []
@@ -355,7 +356,7 @@ def test_offline_build_with_remote_css_and_images(project: Path, no_network: lis
         "          <style>@import url(https://example.org/y.css); p { color: red; }</style>\n\n"
         "          Tekst.\n", encoding="utf-8")
     theme = Theme(logo="https://example.org/logo.png")
-    result = build(path, theme=theme)
+    result = build(path, theme=theme, project=Project(project))
     assert "https://example.org/a.png" in result.rendered.html
     assert no_network == []
 

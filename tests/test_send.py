@@ -13,9 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
+from newsletter_cli.deliver.request import Hooks, MemberList, SendRequest, Tuning
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.members.journal import Journal
 from newsletter_cli.members.status import status
+from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 
 from helpers import FakeClock
@@ -46,8 +48,11 @@ def settings_for(server: SmtpServer, **extra: str):
 def send(project: Path, server: SmtpServer, emails: list[str] | None = None, **options):
     settings = options.pop("settings", None) or settings_for(server)
     listing = write_list(project, emails) if emails is not None else project / "leden.csv"
-    return run_send("2025-09", recipients=listing, settings=settings, retry_delays=options.pop("delays", (0, 0)),
-                    reconnect_delays=options.pop("reconnect", (0, 0)), **options)
+    tuning = Tuning(retry_delays=tuple(options.pop("delays", (0, 0))),
+                    reconnect_delays=tuple(options.pop("reconnect", (0, 0))), limiter=options.pop("limiter", None))
+    hooks = Hooks(**{name: options.pop(name) for name in ("confirm", "progress", "notify") if name in options})
+    request = SendRequest("2025-09", MemberList(listing), **options)
+    return run_send(request, Project(project).using(settings), hooks, tuning)
 
 
 def journal_states(project: Path) -> dict[str, str]:
@@ -204,7 +209,8 @@ def test_untrusted_certificate_fails_with_a_clear_message(project, tls):
 def test_password_over_plaintext_to_a_remote_host_is_refused(project):
     settings = parse_settings({"SMTP_HOST": "smtp.example.org", "SMTP_SECURITY": "none", "SMTP_USERNAME": "u",
                                "SMTP_PASSWORD": PASSWORD, "NEWSLETTER_FROM": FROM}, {})
-    result = run_send("2025-09", recipients=write_list(project, addresses(1)), settings=settings)
+    result = run_send(SendRequest("2025-09", MemberList(write_list(project, addresses(1)))),
+                      Project(project).using(settings))
     assert "unencrypted" in result.stopped and PASSWORD not in result.stopped
 
 
@@ -437,8 +443,8 @@ def test_server_as_a_separate_process_spools_messages(project):
         port = int(server.stdout.readline().split()[1])
         settings = parse_settings({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": "none",
                                    "NEWSLETTER_FROM": FROM, "SEND_RATE": "0"}, {})
-        result = run_send("2025-09", recipients=write_list(project, addresses(3)), settings=settings,
-                          retry_delays=())
+        result = run_send(SendRequest("2025-09", MemberList(write_list(project, addresses(3)))),
+                          Project(project).using(settings), tuning=Tuning(retry_delays=()))
         assert (result.sent, result.failed) == (2, 1)
     finally:
         server.kill()

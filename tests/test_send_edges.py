@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_send import addresses, send, settings_for, write_env, write_list
+from test_send import REPO, addresses, journal_states, send, settings_for, write_env, write_list
 
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver.plan import plan_send
+from newsletter_cli.deliver.plan import plan
 from newsletter_cli.deliver.ratelimit import shared_limiter
+from newsletter_cli.deliver.request import MemberList, SendRequest, Tuning
+from newsletter_cli.deliver.send import result_lines, run_send, send_journal
+from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.deliver.workers import (
     CONSOLE_EVENTS,
     CTRL_CLOSE_EVENT,
@@ -28,6 +31,7 @@ from newsletter_cli.deliver.workers import (
     Sender,
 )
 from newsletter_cli.members.journal import Journal
+from newsletter_cli.project import Project
 
 from helpers import COMMAND, assert_no_traceback, clean_env
 from smtp_server import SmtpServer
@@ -160,10 +164,10 @@ def test_a_windows_console_close_finishes_the_message_in_flight(project):
     with SmtpServer(reply_delay=1.0) as server:
         settings = settings_for(server)
         journal = Journal(journal_of(project))
-        plan = plan_send("2025-09", recipients=project / "leden.csv", settings=settings, journal=journal,
-                         ignore_check_errors=True)
-        sender = Sender(settings, plan.recipients, len(plan.recipients), plan.factory, plan.fingerprint, journal,
-                        shared_limiter(settings), retry_delays=(0,), reconnect_delays=(0,))
+        planned = plan(SendRequest("2025-09", MemberList(project / "leden.csv"), ignore_check_errors=True),
+                       Project(project).using(settings), journal)
+        sender = Sender(planned, journal, shared_limiter(settings), tuning=Tuning(retry_delays=(0,),
+                                                                                  reconnect_delays=(0,)))
         assert sender.console_event(0) is False and sender.console_event(1) is False  # Ctrl+C, Ctrl+Break: Python's
         runner = threading.Thread(target=sender.run)
         runner.start()
@@ -220,10 +224,10 @@ def test_a_stop_does_not_wait_for_a_stalled_server_longer_than_the_grace(project
     with SmtpServer(stall_after=0) as server:
         settings = settings_for(server)
         journal = Journal(journal_of(project))
-        plan = plan_send("2025-09", recipients=project / "leden.csv", settings=settings, journal=journal,
-                         ignore_check_errors=True)
-        sender = Sender(settings, plan.recipients, len(plan.recipients), plan.factory, plan.fingerprint, journal,
-                        shared_limiter(settings), retry_delays=(0,), reconnect_delays=(0,))
+        planned = plan(SendRequest("2025-09", MemberList(project / "leden.csv"), ignore_check_errors=True),
+                       Project(project).using(settings), journal)
+        sender = Sender(planned, journal, shared_limiter(settings), tuning=Tuning(retry_delays=(0,),
+                                                                                  reconnect_delays=(0,)))
         sender.stop_grace = 1.0
         runner = threading.Thread(target=sender.run)
         runner.start()
@@ -241,3 +245,74 @@ def test_a_stop_does_not_wait_for_a_stalled_server_longer_than_the_grace(project
                                       "for the server: 1 member(s) are now uncertain: lid000@example.org")
     assert states == {"lid000@example.org": "uncertain", "lid001@example.org": "pending",
                       "lid002@example.org": "pending"}
+
+
+class _BrokenConnection(Connection):
+    """A real connection whose send fails with an unexpected error (a bug's stand-in) after connecting."""
+
+    def send(self, sender: str, recipient: str, data: bytes, before_data=None) -> str:
+        raise RuntimeError(f"planted failure for {recipient}")
+
+
+def test_an_internal_error_in_a_worker_keeps_its_traceback_in_the_edition_folder(project):
+    """A bug in a sending thread stops the send with one line; the traceback is not lost: it is in
+    editions/<id>/send-errors.log (git-ignored), which the line names."""
+    write_list(project, addresses(2))
+    log = project / "editions" / "2025-09" / "send-errors.log"
+    request = SendRequest("2025-09", MemberList(project / "leden.csv"), ignore_check_errors=True)
+    tuning = Tuning(retry_delays=(0,), reconnect_delays=(0,), connect=_BrokenConnection)
+    with SmtpServer() as server:
+        here = Project(project).using(settings_for(server, SEND_CONNECTIONS="1"))
+        result = run_send(request, here, tuning=tuning)
+        assert result.sent == 0 and not server.received
+        lines = result_lines(result)
+        assert f"STOPPED: {result.stopped}" in lines  # what `newsletter send` prints
+    assert result.stopped.startswith("internal error: RuntimeError: planted failure for lid000@example.org")
+    assert str(Path("editions") / "2025-09" / "send-errors.log") in result.stopped
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text
+    assert "in send_one" in text and "in send\n" in text  # the worker's frame and the failing call's
+    assert "RuntimeError: planted failure for lid000@example.org" in text
+    assert "editions/*/send-errors.log" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert journal_states(project) == {"lid000@example.org": "pending", "lid001@example.org": "pending"}
+    with SmtpServer() as server:  # the same command again: the next traceback is added, the first one kept
+        run_send(request, Project(project).using(settings_for(server, SEND_CONNECTIONS="1")), tuning=tuning)
+    assert log.read_text(encoding="utf-8").startswith(text) and log.read_text(encoding="utf-8").count("Traceback") == 2
+
+
+
+_OPENED: list[str] | None = None  # while set, the audit hook below records every file opened
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if event == "open" and _OPENED is not None and isinstance(args[0], (str, Path)):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_record_opens)  # audit hooks stay for the process: it records only while _OPENED is a list
+
+
+def test_a_send_reads_the_theme_once_and_its_build_records_it(project):
+    """Planning a send (the build, the postal-address check, the checks with their line numbers) opens
+    theme.yaml once; the build carries that house style."""
+    global _OPENED
+    write_list(project, addresses(2))
+    here = Project(project).using(settings_for_outbox())
+    request = SendRequest("2025-09", MemberList(project / "leden.csv"), dry_run=True)
+    _OPENED = []
+    try:
+        with send_journal(request, here) as journal:
+            planned = plan(request, here, journal)
+        opened = [name for name in _OPENED if Path(name).name == "theme.yaml"]
+    finally:
+        _OPENED = None
+    assert len(opened) == 1, opened
+    assert planned.build.theme.file == "theme.yaml"
+    assert planned.build.theme.theme.address == "Postbus 16001, 2500 BA Den Haag"  # the example's theme.yaml, line 7
+    assert planned.build.theme.lines[("address",)] == 7  # the checks' line numbers come from the same text
+
+
+def settings_for_outbox():
+    from newsletter_cli.settings import parse_settings
+
+    return parse_settings({"NEWSLETTER_FROM": "VZHG <nieuwsbrief@vzhg.nl>"}, {})

@@ -342,12 +342,11 @@ def test_rate_limit_is_shared_between_processes(tmp_path):
         assert sum(1 for t in times[n:] if t < start + 1.0) <= 4
 
 
-def test_the_shared_limiter_is_per_account(project, monkeypatch, tmp_path):
-    monkeypatch.setenv("NEWSLETTER_STATE_DIR", str(tmp_path))
+def test_the_shared_limiter_is_per_account(project, tmp_path):
     with SmtpServer() as server:
-        a = shared_limiter(settings_for(server, SEND_RATE="30", SMTP_USERNAME="nb"))
-        b = shared_limiter(settings_for(server, SEND_RATE="30", SMTP_USERNAME="nb"))
-        c = shared_limiter(settings_for(server, SEND_RATE="30", SMTP_USERNAME="ander"))
+        a = shared_limiter(settings_for(server, SEND_RATE="30", SMTP_USERNAME="nb"), tmp_path)
+        b = shared_limiter(settings_for(server, SEND_RATE="30", SMTP_USERNAME="nb"), tmp_path)
+        c = shared_limiter(settings_for(server, SEND_RATE="30", SMTP_USERNAME="ander"), tmp_path)
     assert isinstance(a, SharedRateLimiter) and a.path == b.path != c.path and a.path.parent.parent == tmp_path
 
 

@@ -43,7 +43,7 @@ def test_the_example_scores_as_ham(tmp_path: Path) -> None:
     project = Project(REPO)
     built = build(REPO / "editions" / "2025-09" / "edition.yaml", tmp_path / "build", theme=load_theme(project),
                   project=project)
-    message = MessageFactory(built, parse_settings(SETTINGS, {})).for_recipient(
+    message = MessageFactory(built, parse_settings(SETTINGS, {}), project=Project.here()).for_recipient(
         Recipient("lois@example.org", "Loïs de Vries"))
     points, rules = score(message, tmp_path)
     print(f"SpamAssassin: {points} ({', '.join(rules)})")

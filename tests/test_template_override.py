@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.templating import TEMPLATES, unbalanced_line
+from newsletter_cli.project import Project
 
 from helpers import assert_no_traceback
 
@@ -110,7 +111,7 @@ def test_the_preview_rebuilds_when_a_project_template_is_saved(project: Path) ->
 
     path = override(project, ITEM, lambda s: s)
     edition = project / "editions" / "2025-09" / "edition.yaml"
-    with PreviewServer(edition, "127.0.0.1", 0, root=project) as running:
+    with PreviewServer(edition, "127.0.0.1", 0, project=Project(project)) as running:
         seen = running.state.version
         path.write_text(path.read_text(encoding="utf-8").replace("<h3>", "<h3>OPGESLAGEN "), encoding="utf-8")
         wait_for_rebuild(running, seen)

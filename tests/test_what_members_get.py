@@ -19,9 +19,11 @@ from newsletter_cli.check.links import is_vague
 from newsletter_cli.cli import cli
 from newsletter_cli.compose.build import build
 from newsletter_cli.deliver.message import MessageFactory
-from newsletter_cli.deliver.plan import plan_send
+from newsletter_cli.deliver.plan import plan
+from newsletter_cli.deliver.request import MemberList, SendRequest
 from newsletter_cli.errors import InputError
 from newsletter_cli.members.recipients import Recipient
+from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
 from newsletter_cli.web.archive import build_archive
 from newsletter_cli.web.preview import PreviewServer
@@ -63,9 +65,9 @@ def under_item(project: Path, title: str, lines: str) -> tuple[Path, str]:
 
 def test_images_with_spaces_ampersands_and_accents_are_embedded(project: Path) -> None:
     path = with_images(project, NAMES)
-    built = build(path)
-    assert [f for f in run_checks(built) if f.severity == "error"] == []
-    mine = parse(MessageFactory(built, parse_settings(SETTINGS, {})).for_recipient(Recipient("a@example.org")))
+    built = build(path, project=Project(project))
+    assert [f for f in run_checks(built, project=Project(project)) if f.severity == "error"] == []
+    mine = parse(MessageFactory(built, parse_settings(SETTINGS, {}), project=Project(project)).for_recipient(Recipient("a@example.org")))
     html = mine.get_body(("html",)).get_content()
     parts = {p["Content-ID"].strip("<>"): p for p in mine.walk() if p["Content-ID"]}
     srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
@@ -78,21 +80,21 @@ def test_images_with_spaces_ampersands_and_accents_are_embedded(project: Path) -
 
 def test_preview_and_archive_show_the_same_images(project: Path) -> None:
     path = with_images(project, NAMES)
-    with PreviewServer(path, "127.0.0.1", 0, root=project) as server:
+    with PreviewServer(path, "127.0.0.1", 0, project=Project(project)) as server:
         for page in ("/email.html", "/web.html"):
             srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', get(server, page)[1].decode())
             assert len(srcs) == 3
             for src in srcs:
                 assert get(server, "/" + quote(unquote(html.unescape(src))))[0] == 200, src
-    build_archive(project / "site", include_future=True)
+    build_archive(project / "site", Project(project), include_future=True)
     for name in NAMES:
         assert (project / "site" / "2025-09" / "images" / name).is_file()
 
 
 def test_check_reports_an_image_the_email_would_not_carry(project: Path) -> None:
-    built = build(with_images(project, NAMES[:1]))
+    built = build(with_images(project, NAMES[:1]), project=Project(project))
     built.rendered.html = built.rendered.html.replace("foto%20congres.png", "foto%20kongres.png")
-    found = [f for f in run_checks(built) if f.code == "image-not-embedded"]
+    found = [f for f in run_checks(built, project=Project(project)) if f.code == "image-not-embedded"]
     assert len(found) == 1 and found[0].severity == "error" and "foto kongres.png" in found[0].message
 
 
@@ -105,7 +107,8 @@ def test_the_placeholder_postal_address_is_an_error_in_check_and_send(project: P
     assert "theme.yaml: theme: the postal address in the footer is the placeholder" in result.output
     (project / "leden.csv").write_text("email\nlid@example.org\n", encoding="utf-8")
     with pytest.raises(InputError, match="postal address is the placeholder"):
-        plan_send("2025-09", recipients=project / "leden.csv", dry_run=True, settings=parse_settings(SETTINGS, {}))
+        plan(SendRequest("2025-09", MemberList(project / "leden.csv"), dry_run=True),
+             Project(project).using(parse_settings(SETTINGS, {})))
     (project / "theme.yaml").write_text("address: Raadhuisplein 1, 2611 AA Delft\n", encoding="utf-8")
     assert "0 errors" in CliRunner().invoke(cli, ["check", "2025-09"]).output
 
@@ -114,7 +117,7 @@ def test_the_placeholder_postal_address_is_an_error_in_check_and_send(project: P
 
 @pytest.fixture
 def example_html(project: Path) -> str:
-    return build(project / "editions" / "2025-09" / "edition.yaml").rendered.html
+    return build(project / "editions" / "2025-09" / "edition.yaml", project=Project(project)).rendered.html
 
 
 def test_email_html_has_a_doctype_and_the_meta_tags_for_ios_and_dark_mode(example_html: str) -> None:
@@ -139,7 +142,7 @@ def test_agenda_and_schedule_rows_have_header_cells(project: Path, example_html:
     assert "white-space:nowrap" not in agenda.replace(" ", "")
     path, _ = under_item(project, "Festival Gezond Verstand", '        schedule: [{time: "12.30", what: "Opening"}]\n'
                          '        event: {date: 2025-11-13, time: "12.30 – 18.30", location: "New Babylon"}\n')
-    html = build(path).rendered.html
+    html = build(path, project=Project(project)).rendered.html
     schedule = html.split('class="nl-schedule"', 1)[1].split("</table>", 1)[0]
     assert re.search(r'<th scope="row"[^>]*>12\.30</th>', schedule)
     facts = html.split('class="nl-facts"', 1)[1].split("</table>", 1)[0]
@@ -161,7 +164,7 @@ def test_vague_link_texts(label: str, vague: bool) -> None:
 def test_the_template_adds_no_emoji_of_its_own(project: Path) -> None:
     path, text = under_item(project, "Digital Democracy The Hague",
                             '        event: {date: 2025-10-09, time: "9.00 uur", location: "Den Haag"}\n')
-    rendered = build(path).rendered
+    rendered = build(path, project=Project(project)).rendered
     source_emoji = set(re.findall(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]", text))
     for output in (rendered.html, rendered.web_html, rendered.text):
         assert set(re.findall(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]", output)) == source_emoji

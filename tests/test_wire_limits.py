@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
 from newsletter_cli.compose import qp
+from newsletter_cli.deliver.request import MemberList, SendRequest, Tuning
 from newsletter_cli.deliver.send import run_send
 from newsletter_cli.project import Project
 from newsletter_cli.settings import parse_settings
@@ -78,8 +79,8 @@ def test_every_quoted_printable_line_of_every_sent_message_is_at_most_76(project
                                    "SMTP_SECURITY": "none", "NEWSLETTER_FROM": FROM, "SEND_RATE": "0"}, {})
         # 160 extra paragraphs take the HTML past Gmail's clipping limit, which check reports as an error;
         # the wire format is what this test is about
-        result = run_send("2025-09", recipients=project / "leden.csv", settings=settings, retry_delays=(0, 0),
-                          ignore_check_errors=True)
+        result = run_send(SendRequest("2025-09", MemberList(project / "leden.csv"), ignore_check_errors=True),
+                          Project(project).using(settings), tuning=Tuning(retry_delays=(0, 0)))
         assert result.sent == 12
         received = list(server.received)
     for message in received:

@@ -19,7 +19,7 @@ from newsletter_cli.compose import markdown as markup
 from newsletter_cli.compose.model import YamlPath
 from newsletter_cli.compose.render import GMAIL_CLIP_BYTES
 from newsletter_cli.errors import Diagnostic
-from newsletter_cli.project import Project, current
+from newsletter_cli.project import Project
 from newsletter_cli.words import count
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ _HANDLED_ELSEWHERE = {"safelink", "size"}  # warnings of the loader/renderer tha
 
 
 def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0,
-               project: Project | None = None) -> list[Diagnostic]:
+               project: Project) -> list[Diagnostic]:
     """Every finding for one built edition, errors first; `online` also fetches each link."""
     ctx = context_for(build, project)
     found_links = check_links.collect_links(ctx)
@@ -54,7 +54,7 @@ def run_checks(build: Build, *, online: bool = False, timeout: float = 10.0,
     results += check_a11y.check_contrast(ctx)
     results += check_a11y.check_logo(ctx)
     results += check_deliverability(ctx, facts)
-    results += check_templates(current(project))
+    results += check_templates(project)
     if online:
         from newsletter_cli.check.online import check_online
 
@@ -77,19 +77,10 @@ def sort_findings(findings: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(unique, key=lambda d: (d.severity != "error", d.file, d.line or 0))
 
 
-def context_for(build: Build, project: Project | None = None) -> Context:
-    """The check context: the build plus the project's theme (and its line numbers, for findings)."""
-    from newsletter_cli.compose.build import load_theme
-    from newsletter_cli.compose.load import parse_yaml, read_text
-    from newsletter_cli.project import display
-
-    project = current(project)
-    theme_path = project.theme_file
-    if not theme_path.is_file():
-        return Context(build, load_theme(project), root=project.root)
-    shown = display(theme_path)
-    _, lines, _ = parse_yaml(read_text(theme_path, shown), shown)
-    return Context(build, load_theme(project), shown, lines, root=project.root)
+def context_for(build: Build, project: Project) -> Context:
+    """The check context: the build plus the theme it was built with (and its line numbers, for findings)."""
+    used = build.theme
+    return Context(build, used.theme, used.file, used.lines, root=project.root)
 
 
 def check_size(ctx: Context) -> list[Diagnostic]:
@@ -268,11 +259,10 @@ def check_edition(path: Path, *, project: Project, online: bool = False,
     """
     import tempfile
 
-    from newsletter_cli.compose.build import build_in_memory, load_theme
+    from newsletter_cli.compose.build import build_in_memory
     from newsletter_cli.compose.images import fit_images
 
-    theme = load_theme(project)
-    built = build_in_memory(path, theme, project)
+    built = build_in_memory(path, project=project)
     with tempfile.TemporaryDirectory(prefix="newsletter-check-") as tmp:  # photos as sent; the edition untouched
-        fit_images(built.loaded, theme, built.rendered, Path(tmp), reuse=built.out_dir)
+        fit_images(built.loaded, built.theme.theme, built.rendered, Path(tmp), reuse=built.out_dir)
         return built.loaded.display_path, run_checks(built, online=online, timeout=timeout, project=project)

@@ -16,7 +16,7 @@ from newsletter_cli.compose import load as loader
 from newsletter_cli.compose.model import Edition
 from newsletter_cli.compose.render import environment
 from newsletter_cli.errors import InputError
-from newsletter_cli.project import EDITION_FILE, Project, current, display
+from newsletter_cli.project import EDITION_FILE, Project, display
 
 ID_RE = re.compile(r"^(\d{4})-(\d{2})$")
 ORDINALS = ("first", "second", "third", "fourth", "fifth")
@@ -99,10 +99,9 @@ def yaml_flow(value: Any) -> str:
                      default_flow_style=True).rstrip("\n").removesuffix("\n...")
 
 
-def create(edition_id: str, source_id: str | None, project: Project | None = None) -> NewEdition:
+def create(edition_id: str, source_id: str | None, project: Project) -> NewEdition:
     """Write editions/<id>/edition.yaml from the source edition."""
     year, month = parse_id(edition_id)
-    project = current(project)
     target = project.editions_dir / edition_id / EDITION_FILE
     if target.exists():
         raise InputError(f"{display(target)} already exists; pick another id or edit that file")

@@ -23,7 +23,7 @@ from newsletter_cli.deliver import headers as rfc_headers
 from newsletter_cli.errors import InputError
 from newsletter_cli.members import unsubscribe
 from newsletter_cli.members.recipients import Recipient
-from newsletter_cli.project import Project, current
+from newsletter_cli.project import Project
 from newsletter_cli.settings import Settings, missing
 
 SOFT_BREAK = b"=\r\n"
@@ -110,7 +110,7 @@ class SplitPart:
 class MessageFactory:
     """Builds each recipient's message from one rendered edition; `for_recipient` returns wire bytes."""
 
-    def __init__(self, build: Build, settings: Settings, *, test: bool = False, project: Project | None = None):
+    def __init__(self, build: Build, settings: Settings, *, test: bool = False, project: Project):
         if not settings.newsletter_from:
             raise missing(settings, "NEWSLETTER_FROM", "the messages need a sender",
                           "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>")
@@ -122,7 +122,7 @@ class MessageFactory:
         check_header_value(self.subject, f"{build.loaded.display_path}: the subject")
         self.subject_template = merge.Template(self.subject, "header")  # the subject may hold merge fields
         self.from_address = settings.from_address
-        self._unsubscribe_secret = unsubscribe.load_secret(settings, current(project))
+        self._unsubscribe_secret = unsubscribe.load_secret(settings, project)
         self._unsubscribe_base = unsubscribe.mailto_base(settings)
         self.domain = self.from_address.rsplit("@", 1)[-1]
         self.boundary = f"=_nl_{secrets.token_hex(12)}"

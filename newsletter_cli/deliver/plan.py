@@ -1,5 +1,8 @@
 """Planning a send: build the edition, load the recipients (a real send: into the journal), gather the
 warnings and `newsletter check`'s errors, and the summary shown before anything goes out (send.py runs it).
+
+`plan(request, project, journal)` is everything but sending: what it reads comes from the `SendRequest`
+(request.py) and the project (its settings, its folder), nothing from the current folder or the environment.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from newsletter_cli.compose.build import Build, fingerprint
 from newsletter_cli.compose.build import build as run_build
 from newsletter_cli.deliver.message import MessageFactory
 from newsletter_cli.deliver.ratelimit import RateLimiter
+from newsletter_cli.deliver.request import MemberList, SendRequest
 from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.members.journal import SENDABLE, Journal
 from newsletter_cli.members.recipients import (
@@ -26,7 +30,7 @@ from newsletter_cli.members.recipients import (
 )
 from newsletter_cli.members.recipients import summary as list_summary
 from newsletter_cli.members.testsends import never_tested, when_tested
-from newsletter_cli.project import Project, current, display, display_dir
+from newsletter_cli.project import Project, display, display_dir
 from newsletter_cli.settings import Settings
 from newsletter_cli.words import count
 
@@ -68,24 +72,37 @@ class JournalQueue:
 
 @dataclass
 class Plan:
-    """What a send will do, shown to the user before anything goes out."""
+    """What a send will do, shown to the user before anything goes out; what was asked is in `request`."""
 
+    request: SendRequest
     build: Build
     settings: Settings
     factory: MessageFactory
-    test: bool
     outbox: bool  # write .eml files instead of sending (--dry-run, or no SMTP_HOST)
     recipients: Sequence[Recipient] | JournalQueue  # those this run sends to, in order (a real send: streamed)
     listing: RecipientList | None = None
     already_sent: int = 0
     uncertain: int = 0
     failed: int = 0  # marked failed earlier: sent again only with --retry-failed
-    retry_failed: bool = False
-    resend_uncertain: bool = False
     tested: str | None = None  # when this build was test-sent, or None
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # `newsletter check`'s errors: they block a real send
-    ignore_check_errors: bool = False
+
+    @property
+    def test(self) -> bool:
+        return self.request.test
+
+    @property
+    def retry_failed(self) -> bool:
+        return self.request.retry_failed
+
+    @property
+    def resend_uncertain(self) -> bool:
+        return self.request.resend_uncertain
+
+    @property
+    def ignore_check_errors(self) -> bool:
+        return self.request.ignore_check_errors
 
     @property
     def folder(self) -> Path:
@@ -161,44 +178,35 @@ def _check_errors(build: Build, project: Project, shown: int = 5) -> list[str]:
             *(f"  {finding}" for finding in errors[:shown])]
 
 
-def _require_postal_address(project: Project) -> None:
-    """A real send needs the association's postal address in the footer, not the built-in placeholder."""
-    from newsletter_cli.compose.build import load_theme
+def _require_postal_address(built: Build, project: Project) -> None:
+    """A real send needs the association's postal address in the footer, not the built-in placeholder (in the
+    house style the build used)."""
     from newsletter_cli.compose.model import PLACEHOLDER_ADDRESS
 
-    if " ".join(load_theme(project).address.split()) in ("", PLACEHOLDER_ADDRESS):
+    if " ".join(built.theme.theme.address.split()) in ("", PLACEHOLDER_ADDRESS):
         shown = display(project.theme_file)
         raise InputError(f"{shown}: the footer's postal address is the placeholder '{PLACEHOLDER_ADDRESS}' "
                          "(or empty); every newsletter must show the sender's real postal address. Set address: "
                          f"in {shown} and build again.")
 
 
-def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
-              sheet: str | None = None, dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
-              retry_failed: bool = False, ignore_check_errors: bool = False,
-              settings: Settings | None = None, journal: Journal | None = None,
-              project: Project | None = None) -> Plan:
+def plan(request: SendRequest, project: Project, journal: Journal | None = None) -> Plan:
     """Build the edition, load the recipients into the journal: everything but sending.
 
-    A real send (or a dry run, into a throwaway journal) needs `journal`.
+    A real send (or a dry run, into a throwaway journal) needs `journal` (send.py's `send_journal`).
     """
-    project = current(project)
-    settings = settings or project.settings
-    built = run_build(project.resolve(edition), project=project)
+    settings, test, who = project.settings, request.test, request.who
+    built = run_build(project.resolve(request.edition), project=project)
     if not test:
-        _require_postal_address(project)
+        _require_postal_address(built, project)
     factory = MessageFactory(built, settings, test=test, project=project)
-    plan = Plan(built, settings, factory, test, outbox=dry_run or not settings.smtp_host, recipients=[],
-                retry_failed=retry_failed, resend_uncertain=resend_uncertain,
-                ignore_check_errors=ignore_check_errors)
-    if test:
-        plan.recipients, plan.listing = _review_recipients(settings, to, project)
+    made = Plan(request, built, settings, factory, outbox=request.dry_run or not settings.smtp_host, recipients=[])
+    limit = request.limit
+    if not isinstance(who, MemberList):
+        made.recipients, made.listing = _review_recipients(settings, who.to, project)
         if limit is not None:
-            plan.recipients = plan.recipients[:limit]
+            made.recipients = made.recipients[:limit]
     else:
-        if recipients is None:
-            raise InputError("Name the recipient list: newsletter send EDITION --recipients leden.csv "
-                             "(or --test for the review list).")
         if journal is None:
             raise NewsletterError("internal: a real send needs its journal")
         journal.recover()
@@ -208,27 +216,28 @@ def plan_send(edition: str | None, *, test: bool = False, to: Sequence[str] = ()
                 add(Recipient(recipient.email, recipient.name,
                               {k: v for k, v in recipient.fields.items() if k in keep}))
 
-            plan.listing = listing = read_recipients(recipients, project=project, sink=add_used, sheet=sheet)
+            made.listing = listing = read_recipients(who.path, project=project, sink=add_used, sheet=who.sheet)
             require_recipients(listing)
         counts = journal.listed_counts()
-        plan.already_sent, plan.uncertain, plan.failed = counts["sent"], counts["uncertain"], counts["failed"]
-        sendable = SENDABLE + (("uncertain",) if resend_uncertain else ()) + (("failed",) if retry_failed else ())
-        plan.recipients = JournalQueue(journal, sendable, limit)
+        made.already_sent, made.uncertain, made.failed = counts["sent"], counts["uncertain"], counts["failed"]
+        sendable = (SENDABLE + (("uncertain",) if request.resend_uncertain else ())
+                    + (("failed",) if request.retry_failed else ()))
+        made.recipients = JournalQueue(journal, sendable, limit)
         earlier = journal.meta("fingerprint")
-        if plan.already_sent and earlier and earlier != plan.fingerprint:
-            plan.warnings.append(f"the edition changed since the send began: the {plan.already_sent} recipients "
+        if made.already_sent and earlier and earlier != made.fingerprint:
+            made.warnings.append(f"the edition changed since the send began: the {made.already_sent} recipients "
                                  "already sent got the earlier version and will not get this one")
-    plan.tested = when_tested(plan.folder, plan.fingerprint)
-    if not test and not plan.tested:
-        plan.warnings.append(never_tested(plan.fingerprint))
-    plan.errors = _check_errors(built, project)
-    plan.warnings += _field_warnings(built, plan.listing)
-    if plan.listing is not None:
-        plan.warnings += plan.listing.warnings + problem_lines(plan.listing)
-    if not test and len(plan.recipients) > M365_DAILY_LIMIT and not plan.outbox:
-        plan.warnings.append(f"Microsoft 365 accepts {M365_DAILY_LIMIT:,} recipients a day: if the server stops "
+    made.tested = when_tested(made.folder, made.fingerprint)
+    if not test and not made.tested:
+        made.warnings.append(never_tested(made.fingerprint))
+    made.errors = _check_errors(built, project)
+    made.warnings += _field_warnings(built, made.listing)
+    if made.listing is not None:
+        made.warnings += made.listing.warnings + problem_lines(made.listing)
+    if not test and len(made.recipients) > M365_DAILY_LIMIT and not made.outbox:
+        made.warnings.append(f"Microsoft 365 accepts {M365_DAILY_LIMIT:,} recipients a day: if the server stops "
                              "the send, run the same command again tomorrow to go on")
-    return plan
+    return made
 
 
 def summary(plan: Plan) -> list[str]:

@@ -111,25 +111,26 @@ class SharedRateLimiter(RateLimiter):
             return wait
 
 
-def state_dir() -> Path:
-    """Where the per-account send times live: the user's data folder (NEWSLETTER_STATE_DIR overrides it)."""
-    override = os.environ.get("NEWSLETTER_STATE_DIR", "").strip()
-    if override:
-        return Path(override)
+def state_dir(override: Path | None = None) -> Path:
+    """Where the per-account send times live: the user's data folder, or `override` (cli.py passes
+    NEWSLETTER_STATE_DIR)."""
+    if override is not None:
+        return override
     import platformdirs
 
     return Path(platformdirs.user_data_dir("newsletter", appauthor=False))
 
 
-def shared_limiter(settings: Settings) -> RateLimiter:
-    """SEND_RATE for the sending account (server and login), shared across processes where possible."""
+def shared_limiter(settings: Settings, folder: Path | None = None) -> RateLimiter:
+    """SEND_RATE for the sending account (server and login), shared across processes where possible; its
+    state lives in `state_dir(folder)`."""
     if settings.send_rate <= 0:
         return RateLimiter(0)
     account = f"{settings.smtp_host}:{settings.smtp_port}:{settings.smtp_username or settings.from_address}"
-    folder = state_dir() / "rate"
+    rates = state_dir(folder) / "rate"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        rates.mkdir(parents=True, exist_ok=True)
     except OSError:
         return RateLimiter(settings.send_rate)
     name = hashlib.sha256(account.lower().encode("utf-8")).hexdigest()[:16]
-    return SharedRateLimiter(settings.send_rate, folder / f"{name}.json")
+    return SharedRateLimiter(settings.send_rate, rates / f"{name}.json")

@@ -1,36 +1,33 @@
 """Test sends and real sends: plan, confirm, send over N connections with retries and resume, or write .eml files.
 
-The plan (plan.py) loads a real send's recipient list into the edition's journal, and the send reads it from
-there (`JournalQueue`); the workers (deliver/workers.py) record every step there. No click here: the command
-line passes `confirm`, `progress` and `notify` callbacks.
+`cli.py` builds a `SendRequest` (request.py) and runs `send_journal` -> `plan` -> `send`: the plan (plan.py)
+loads a real send's recipient list into the edition's journal, and the send reads it from there
+(`JournalQueue`); the workers (deliver/workers.py) record every step there. No click here: the command line
+passes its `Hooks` (confirm, progress, notify) and the `Tuning` (delays, the rate limiter).
 """
 
 from __future__ import annotations
 
 import errno
 import itertools
-import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter_cli.deliver.plan import OUTBOX, OUTBOX_SAMPLE, Plan, duration, plan_send
+from newsletter_cli.deliver.plan import OUTBOX, OUTBOX_SAMPLE, Plan, duration, plan
 from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
-from newsletter_cli.deliver.smtp import Connection
-from newsletter_cli.deliver.workers import RECONNECT_DELAYS, Outcome, Progress, Sender
-from newsletter_cli.errors import InputError, NewsletterError
+from newsletter_cli.deliver.request import NO_HOOKS, REAL_TUNING, Hooks, SendRequest, Tuning
+from newsletter_cli.deliver.workers import Outcome, Sender
+from newsletter_cli.errors import NewsletterError
 from newsletter_cli.members.journal import JOURNAL_FILE, Journal, now
 from newsletter_cli.members.sendlock import exclusive
 from newsletter_cli.members.testsends import remember_tested_build, reserved
-from newsletter_cli.project import Project, current, display_dir
-from newsletter_cli.settings import Settings
+from newsletter_cli.project import Project, display_dir
 from newsletter_cli.words import count
-
-RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 
 
 @dataclass
@@ -98,37 +95,19 @@ def outbox_unwritable(outbox: Path, exc: OSError, written: int) -> NewsletterErr
                            f"run the same command again. Nothing was sent{done}.")
 
 
-def send_smtp(plan: Plan, journal: Journal | None, *, progress: Callable[[Progress], None] | None = None,
-              notify: Callable[[str], None] | None = None, retry_delays: Sequence[float] = RETRY_DELAYS,
-              reconnect_delays: Sequence[float] = RECONNECT_DELAYS, limiter: RateLimiter | None = None,
-              connect: Callable[[Settings], Connection] = Connection) -> SendResult:
+def send_smtp(plan: Plan, journal: Journal | None, hooks: Hooks = NO_HOOKS, tuning: Tuning = REAL_TUNING) -> SendResult:
     """Send the plan's messages over SMTP; the journal (None for a test send) records every step."""
     if journal is not None:
         journal.set_meta("fingerprint", plan.fingerprint)
         if plan.errors and plan.ignore_check_errors:
             journal.set_meta("ignored_check_errors", f"{now()}: {plan.errors[0]}")
-    sender = Sender(plan.settings, plan.recipients, len(plan.recipients), plan.factory, plan.fingerprint,
-                    journal or NullJournal(), limiter or shared_limiter(plan.settings), progress=progress,
-                    notify=notify, retry_delays=retry_delays, reconnect_delays=reconnect_delays, connect=connect)
-    outcome = sender.run()
+    limiter = tuning.limiter or shared_limiter(plan.settings, tuning.state_dir)
+    outcome = Sender(plan, journal or NullJournal(), limiter, hooks, tuning).run()
     result = SendResult(plan=plan, **vars(outcome))
     readers = [address for address in outcome.sent_to if not reserved(address)]
     if plan.test and readers:
         remember_tested_build(plan.folder, plan.fingerprint, readers)
     return result
-
-
-def delays_from_env(name: str = "NEWSLETTER_RETRY_DELAYS",
-                    default: tuple[float, ...] = RETRY_DELAYS) -> tuple[float, ...]:
-    """NEWSLETTER_RETRY_DELAYS=0,0 (seconds between tries of a member after a 4xx) and
-    NEWSLETTER_RECONNECT_DELAYS (pauses before reconnecting) shorten the waits for test servers."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return tuple(float(part) for part in raw.split(",") if part.strip())
-    except ValueError:
-        raise InputError(f"{name} '{raw[:60]}' is not a list of seconds, e.g. 5,30,120") from None
 
 
 def _remove_unused(path: Path) -> None:
@@ -158,19 +137,12 @@ def _scratch_journal(real: Path, stack: ExitStack) -> Journal:
     return Journal(scratch / JOURNAL_FILE)
 
 
-def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (), recipients: Path | None = None,
-             sheet: str | None = None, dry_run: bool = False, limit: int | None = None, resend_uncertain: bool = False,
-             retry_failed: bool = False, ignore_check_errors: bool = False,
-             confirm: Callable[[Plan], bool] | None = None, progress: Callable[[Progress], None] | None = None,
-             notify: Callable[[str], None] | None = None, settings: Settings | None = None,
-             retry_delays: Sequence[float] | None = None, reconnect_delays: Sequence[float] | None = None,
-             limiter: RateLimiter | None = None, project: Project | None = None,
-             connect: Callable[[Settings], Connection] = Connection) -> SendResult:
-    """The whole send: plan, ask `confirm` (for real sends over SMTP), then send or write the outbox."""
-    project = current(project)
-    settings = settings or project.settings
-    folder = project.resolve(edition).parent
-    real = not test and not dry_run and bool(settings.smtp_host)
+@contextmanager
+def send_journal(request: SendRequest, project: Project) -> Iterator[Journal | None]:
+    """The journal a send plans into and records in: the edition's own (locked: one send at a time) for a real
+    send over SMTP, a throwaway copy for a dry run, none for a test send."""
+    folder = project.resolve(request.edition).parent
+    real = not request.test and not request.dry_run and bool(project.settings.smtp_host)
     with ExitStack() as stack:
         journal = None
         if real:
@@ -179,28 +151,33 @@ def run_send(edition: str | None, *, test: bool = False, to: Sequence[str] = (),
                 stack.callback(_remove_unused, folder / JOURNAL_FILE)
             journal = stack.enter_context(Journal(folder / JOURNAL_FILE))
             journal.claim(folder)
-        elif not test:  # a dry run reads the list through a copy of the journal: the real one is not touched
+        elif not request.test:  # a dry run reads the list through a copy of the journal: the real one is not touched
             journal = stack.enter_context(_scratch_journal(folder / JOURNAL_FILE, stack))
-        plan = plan_send(edition, test=test, to=to, recipients=recipients, sheet=sheet, dry_run=dry_run,
-                         limit=limit,
-                         resend_uncertain=resend_uncertain, retry_failed=retry_failed,
-                         ignore_check_errors=ignore_check_errors, settings=settings, journal=journal,
-                         project=project)
-        blocked = SendResult(plan=plan).blocked
-        if confirm is not None and not confirm(plan):
-            raise NewsletterError("Nothing was sent.")
-        if blocked:
-            raise NewsletterError(blocked)
-        if plan.outbox:
-            return write_outbox(plan)
-        started = time.monotonic()
-        result = send_smtp(plan, journal if real else None, progress=progress, notify=notify,
-                           retry_delays=retry_delays if retry_delays is not None else delays_from_env(),
-                           reconnect_delays=reconnect_delays if reconnect_delays is not None else
-                           delays_from_env("NEWSLETTER_RECONNECT_DELAYS", RECONNECT_DELAYS), limiter=limiter,
-                           connect=connect)
-        result.seconds = time.monotonic() - started
+        yield journal
+
+
+def send(plan: Plan, journal: Journal | None, hooks: Hooks = NO_HOOKS, tuning: Tuning = REAL_TUNING) -> SendResult:
+    """Ask `hooks.confirm`, then send the plan over SMTP or write the outbox (a dry run, or no SMTP_HOST).
+
+    `journal` is the one `send_journal` gave the plan; only a real send records in it."""
+    blocked = SendResult(plan=plan).blocked
+    if hooks.confirm is not None and not hooks.confirm(plan):
+        raise NewsletterError("Nothing was sent.")
+    if blocked:
+        raise NewsletterError(blocked)
+    if plan.outbox:
+        return write_outbox(plan)
+    started = time.monotonic()
+    result = send_smtp(plan, None if plan.test else journal, hooks, tuning)
+    result.seconds = time.monotonic() - started
     return result
+
+
+def run_send(request: SendRequest, project: Project, hooks: Hooks = NO_HOOKS,
+             tuning: Tuning = REAL_TUNING) -> SendResult:
+    """The whole send in one call (what `newsletter send` does): the journal, the plan, then the send."""
+    with send_journal(request, project) as journal:
+        return send(plan(request, project, journal), journal, hooks, tuning)
 
 
 def result_lines(result: SendResult) -> list[str]:

@@ -12,6 +12,8 @@ Why it is built this way:
 - The hooks (`progress`, `notify`: the command line's display) are called guarded: a display that fails must
   not stop a send after the server accepted the message.
 - One login per run: the other connections open only after the first one has logged in.
+- An unexpected exception in a worker (a bug) stops the send with one line that names the edition's
+  send-errors.log, where its traceback is: the journal has recorded everything up to it.
 """
 
 from __future__ import annotations
@@ -22,17 +24,23 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from newsletter_cli.deliver.ratelimit import RateLimiter
 from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary
+from newsletter_cli.deliver.request import NO_HOOKS, REAL_TUNING, RECONNECT_DELAYS, Hooks, Tuning
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.members.recipients import Recipient
-from newsletter_cli.settings import Settings
+from newsletter_cli.project import display
+
+if TYPE_CHECKING:
+    from newsletter_cli.deliver.plan import Plan
 
 MAX_FAILURES_IN_A_ROW = 10
 MAX_DROPS = 3  # a member whose transaction loses the connection this often is deferred, not tried forever
@@ -43,8 +51,8 @@ CONSOLE_EVENTS = {CTRL_CLOSE_EVENT: "the window was closed", CTRL_LOGOFF_EVENT: 
                   CTRL_SHUTDOWN_EVENT: "shutting down"}
 WINDOWS = sys.platform == "win32"  # a variable, so that mypy checks the Windows part on every platform
 CONSOLE_WAIT = 4.5  # Windows ends the process about 5 s after a close event, whatever the handler does
-# Pauses before reconnecting after the connection or the account failed (0: at once), about 5 minutes in all.
-RECONNECT_DELAYS: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 60.0, 60.0, 60.0)
+__all__ = ["RECONNECT_DELAYS", "Outcome", "Progress", "Sender"]
+SEND_ERRORS_LOG = "send-errors.log"  # in the edition's folder: the traceback of an internal error
 CONCURRENCY = ("4.3.2", "concurren")
 
 
@@ -111,26 +119,24 @@ class _Abort(Exception):
 
 
 class Sender:
-    """Runs the workers over `members` (streamed, in order) and returns an Outcome."""
+    """Runs the workers over the plan's recipients (streamed, in order) and returns an Outcome; the journal
+    records each step, `hooks` show it, `tuning` sets the patience (limiter: SEND_RATE for the account)."""
 
-    def __init__(self, settings: Settings, members: Iterable[Recipient], total: int, factory: Factory,
-                 fingerprint: str, journal: JournalLike, limiter: RateLimiter, *,
-                 progress: Callable[[Progress], None] | None = None, notify: Callable[[str], None] | None = None,
-                 retry_delays: Sequence[float] = (5.0, 30.0, 120.0),
-                 reconnect_delays: Sequence[float] = RECONNECT_DELAYS,
-                 connect: Callable[[Settings], Connection] = Connection):
-        self.settings, self.factory, self.fingerprint = settings, factory, fingerprint
-        self.journal, self.limiter, self.connect = journal, limiter, connect
-        self.progress_cb, self.notify = progress, notify
-        self.retry_delays, self.reconnect_delays = tuple(retry_delays), tuple(reconnect_delays)
-        self.total = total
+    def __init__(self, plan: Plan, journal: JournalLike, limiter: RateLimiter, hooks: Hooks = NO_HOOKS,
+                 tuning: Tuning = REAL_TUNING):
+        self.settings, self.factory, self.fingerprint = plan.settings, plan.factory, plan.fingerprint
+        self.journal, self.limiter, self.connect = journal, limiter, tuning.connect or Connection
+        self.progress_cb, self.notify = hooks.progress, hooks.notify
+        self.retry_delays, self.reconnect_delays = tuple(tuning.retry_delays), tuple(tuning.reconnect_delays)
+        self.errors_log = plan.folder / SEND_ERRORS_LOG
+        self.total = len(plan.recipients)
         self.outcome = Outcome()
-        self.progress = Progress(total=total)
+        self.progress = Progress(total=self.total)
         self.stop = threading.Event()
         self.logged_in = threading.Event()
         self.lock = threading.Lock()
         self.cond = threading.Condition()
-        self.fresh: Iterator[Recipient] = iter(members)
+        self.fresh: Iterator[Recipient] = iter(plan.recipients)
         self.fresh_done = False
         self.retries: list[_Item] = []  # a heap by due time
         self.seq = itertools.count()
@@ -314,13 +320,25 @@ class Sender:
         except NewsletterError as exc:
             self.halt(exc.message)
         except Exception as exc:
-            self.halt(f"internal error: {type(exc).__name__}: {exc}")
+            self.halt(f"internal error: {type(exc).__name__}: {exc}{self.log_error(exc)}")
         finally:
             with self.lock:
                 self.active -= 1
             connection.close()
             with self.cond:
                 self.cond.notify_all()
+
+    def log_error(self, exc: BaseException) -> str:
+        """Append the traceback of an internal error to the edition's send-errors.log; how the message names
+        it (nothing when it cannot be written: the one line is all there is then)."""
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        text = "".join(traceback.format_exception(exc))
+        try:
+            with self.lock, self.errors_log.open("a", encoding="utf-8") as log:
+                log.write(f"--- {when}, thread {threading.current_thread().name}\n{text}\n")
+        except OSError:
+            return ""
+        return f" (the details for a developer are in {display(self.errors_log)})"
 
     def going(self, recipient: Recipient, message_id: str) -> None:
         """The server said 354: from now until its reply, the outcome is unknown if this process dies."""

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter_cli.compose import i18n, merge
-from newsletter_cli.compose.build import Build, archive_url, build, load_theme
+from newsletter_cli.compose.build import Build, ThemeFile, archive_url, build, read_theme
 from newsletter_cli.compose.model import Theme
 from newsletter_cli.errors import EditionError, InputError
-from newsletter_cli.project import EDITION_FILE, Project, current, display, display_dir
+from newsletter_cli.project import EDITION_FILE, Project, display, display_dir
 from newsletter_cli.web import page_environment
 
 INDEX_FILE = "index.html"
@@ -46,17 +46,15 @@ class ArchiveResult:
     skipped: list[str]  # why an edition was left out
 
 
-def collect(tmp: Path, project: Project | None = None, *, include_future: bool = False,
+def collect(tmp: Path, project: Project, theme: ThemeFile, *, include_future: bool = False,
             today: dt.date | None = None) -> tuple[list[ArchivedEdition], list[str]]:
     """Build every edition into `tmp` (all problems reported together); editions dated after today are drafts.
     The images made smaller by the build are in `tmp`: keep it until the site is written."""
-    project = current(project)
     today = today or dt.date.today()
-    theme = load_theme(project)
     editions, skipped, problems = [], [], []
     for edition_id in reversed(project.list_editions()):
         try:
-            result = build(project.editions_dir / edition_id / EDITION_FILE, tmp / edition_id, theme, project)
+            result = build(project.editions_dir / edition_id / EDITION_FILE, tmp / edition_id, theme, project=project)
         except EditionError as exc:
             problems += [str(p) for p in exc.problems] or [exc.message]
             continue
@@ -122,16 +120,16 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def build_archive(out_dir: Path, project: Project | None = None, *, include_future: bool = False,
+def build_archive(out_dir: Path, project: Project, *, include_future: bool = False,
                   today: dt.date | None = None) -> ArchiveResult:
     """Build all editions and write the static site into `out_dir`."""
-    project = current(project)
     with tempfile.TemporaryDirectory(prefix="newsletter-archive-") as tmp:
-        editions, skipped = collect(Path(tmp), project, include_future=include_future, today=today)
+        theme = read_theme(project)  # once, for every edition and the index page
+        editions, skipped = collect(Path(tmp), project, theme, include_future=include_future, today=today)
         if not editions and not skipped:
             raise InputError(f"No editions in {display_dir(project.editions_dir)}. Start one with: newsletter new "
                              "YYYY-MM")
-        write_site(editions, out_dir, load_theme(project))
+        write_site(editions, out_dir, theme.theme)
     return ArchiveResult(out_dir, editions, skipped)
 
 

@@ -26,7 +26,7 @@ from newsletter_cli.compose.build import load_theme
 from newsletter_cli.compose.model import is_web_address
 from newsletter_cli.compose.render import TEMPLATES
 from newsletter_cli.errors import NewsletterError
-from newsletter_cli.project import Project, current, display
+from newsletter_cli.project import Project, display
 from newsletter_cli.web import PAGE_TEMPLATES
 from newsletter_cli.web.preview_http import PreviewHandler
 from newsletter_cli.web.preview_state import PreviewState, StateServer
@@ -55,10 +55,10 @@ class PreviewServer(StateServer):
     daemon_threads = True
 
     def __init__(self, edition_yaml: Path, host: str = "127.0.0.1", port: int = 0,
-                 echo: Echo | None = None, root: Path | None = None, project: Project | None = None):
+                 echo: Echo | None = None, *, project: Project):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.host = host  # as given with --host: the one name besides localhost that requests may use
-        self.project = Project(root.resolve()) if root is not None else current(project)
+        self.project = project
         self.root = self.project.root.resolve()
         self.echo = echo or (lambda _line: None)
         self.state = PreviewState(edition_yaml, Path(tempfile.mkdtemp(prefix="newsletter-preview-")), self.project)
