@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from click._termui_impl import ProgressBar
 
+    from newsletter_cli.account.oauth import SignIn
     from newsletter_cli.deliver.plan import Plan
     from newsletter_cli.deliver.request import Tuning
     from newsletter_cli.deliver.workers import Progress
@@ -76,6 +77,15 @@ def _seconds_from_env(name: str, default: float) -> float:
         return max(0.1, float(os.environ.get(name, "") or default))
     except ValueError:
         return default
+
+
+def sign_in(settings: Settings) -> SignIn:
+    """This command's one sign-in session (Microsoft 365, or SMTP_OAUTH_TOKEN_COMMAND with its time limit from
+    NEWSLETTER_TOKEN_COMMAND_TIMEOUT, which tests shorten), handed to every connection the command makes."""
+    from newsletter_cli.account.oauth import SignIn
+    from newsletter_cli.account.tokens import COMMAND_TIMEOUT
+
+    return SignIn(settings, _seconds_from_env("NEWSLETTER_TOKEN_COMMAND_TIMEOUT", COMMAND_TIMEOUT))
 
 
 def print_findings(findings: list[Diagnostic]) -> None:
@@ -445,12 +455,12 @@ def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None,
     from dataclasses import replace
     from functools import partial
 
-    from newsletter_cli.account.oauth import SignIn
     from newsletter_cli.deliver.plan import plan
-    from newsletter_cli.deliver.request import Hooks, MemberList, ReviewList, SendRequest
+    from newsletter_cli.deliver.request import MemberList, ReviewList, SendRequest
     from newsletter_cli.deliver.send import result_lines, send_journal
     from newsletter_cli.deliver.send import send as run
     from newsletter_cli.deliver.smtp import Connection
+    from newsletter_cli.deliver.workers import Hooks
 
     if test == bool(recipients) or (to and not test):
         raise click.UsageError("Give either --test [--to ADDR ...] or --recipients FILE.")
@@ -459,7 +469,7 @@ def send(edition: str, test: bool, to: tuple[str, ...], recipients: Path | None,
                           retry_failed=retry_failed, ignore_check_errors=ignore_check_errors)
     here = project()
     settings = settings_of(here)  # validated, its warnings printed once
-    connect = partial(Connection, token=SignIn(settings).smtp_token)  # one sign-in for all of this send's connections
+    connect = partial(Connection, token=sign_in(settings).smtp_token)  # one sign-in for all of this send's connections
     progress = _SendProgress()
     hooks = Hooks(confirm=_confirm_send(yes), progress=progress, notify=lambda text: click.echo(text, err=True))
     try:
@@ -511,7 +521,8 @@ def mailbox(dry_run: bool) -> None:
     from newsletter_cli.mailbox.run import run
 
     here = project()
-    click.echo("\n".join(report_lines(run(settings_of(here), here, dry_run=dry_run))))
+    settings = settings_of(here)
+    click.echo("\n".join(report_lines(run(settings, here, dry_run=dry_run, token=sign_in(settings).imap_token))))
 
 
 @cli.command()
@@ -566,14 +577,13 @@ def doctor(no_dns: bool, send_test: bool) -> None:
     Exit status 1 when something failed or could not be tested (e.g. no DNS answer).
     """
     from newsletter_cli.account.domain import DNS_TIMEOUT
-    from newsletter_cli.account.oauth import SignIn
     from newsletter_cli.check.location import location_warnings
     from newsletter_cli.doctor.smtp import doctor as run_doctor
 
     for text in location_warnings(project().root):  # first: it matters even when .env cannot be read
         click.secho(f"WARN    {text}", fg="yellow")
     settings = settings_of(project())
-    checks = run_doctor(settings, SignIn(settings), dns=not no_dns, send_test=send_test,
+    checks = run_doctor(settings, sign_in(settings), dns=not no_dns, send_test=send_test,
                         dns_timeout=_seconds_from_env("NEWSLETTER_DNS_TIMEOUT", DNS_TIMEOUT))
     for check in checks:
         label, colour = ("WARN  ", "yellow") if check.warning else ("ok    ", None) if check.ok else ("FAILED", "red")
@@ -605,7 +615,7 @@ def login(show_status: bool) -> None:
     from newsletter_cli.account import oauth
 
     settings = settings_of(project())
-    sign_in = oauth.SignIn(settings)
+    session = sign_in(settings)
 
     def day(when: float | None) -> str:
         return dt.datetime.fromtimestamp(when).strftime("%d-%m-%Y") if when else "an unknown date"
@@ -615,23 +625,23 @@ def login(show_status: bool) -> None:
             click.echo("The application signs in by itself (OAUTH_CLIENT_SECRET or OAUTH_CERTIFICATE); "
                        "`newsletter doctor` tests it.")
             return
-        signed_in = sign_in.status()
+        signed_in = session.status()
         if not signed_in:
             click.echo(f"Nobody is signed in. Run `newsletter login` (signed in as {settings.mailbox}).")
             raise SystemExit(1)
-        sign_in.access_token(fresh=True)  # asks the sign-in server: a revoked sign-in shows now
-        signed_in = sign_in.status()  # renewed just now
+        session.access_token(fresh=True)  # asks the sign-in server: a revoked sign-in shows now
+        signed_in = session.status()  # renewed just now
         for who in signed_in:
             click.echo(f"Signed in as {who.username} (renewed {day(who.renewed)}; the sign-in server accepted it "
                        f"just now); every send renews it. It keeps working until about {day(who.expected_until)} "
                        "if nothing is sent before then, unless the password changes or an administrator revokes it.")
-        click.echo(sign_in.cache_info().how)
+        click.echo(session.cache_info().how)
         return
     scopes = (oauth.SMTP_SCOPE, oauth.IMAP_SCOPE) if settings.imap_host else (oauth.SMTP_SCOPE,)  # mailbox reads
-    device = sign_in.start_login(scopes)
+    device = session.start_login(scopes)
     click.echo(f"Open {device.url} in a browser and enter code {device.code}; sign in as {settings.mailbox}.")
     click.echo("Waiting for the sign-in (Ctrl+C stops)...")
-    who = sign_in.finish_login(device)
+    who = session.finish_login(device)
     click.echo(f"Signed in as {who.username}. Sends from now on use this sign-in; try `newsletter doctor`.")
     if settings.smtp_auth != "oauth":
         click.secho("warning: SMTP_AUTH is password, so sends still log in with SMTP_PASSWORD: set SMTP_AUTH=oauth "
@@ -640,17 +650,16 @@ def login(show_status: bool) -> None:
         click.secho(f"warning: you signed in as {who.username}, but the messages are sent from the mailbox "
                     f"{settings.mailbox}: that only works if {who.username} has Full Access to it. Run "
                     f"`newsletter login` again to sign in as {settings.mailbox}.", fg="yellow", err=True)
-    click.echo(sign_in.cache_info().how)
+    click.echo(session.cache_info().how)
 
 
 @cli.command()
 def logout() -> None:
     """Remove the Microsoft 365 sign-in from this computer (run `newsletter login` to sign in again)."""
-    from newsletter_cli.account.oauth import SignIn
 
-    sign_in = SignIn(settings_of(project()))
-    out = sign_in.logout()
-    where = sign_in.location
+    session = sign_in(settings_of(project()))
+    out = session.logout()
+    where = session.location
     if out.damaged:
         click.echo(f"The sign-in kept in {where} could not be used: {out.damaged}. It is removed.")
     else:

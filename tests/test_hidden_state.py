@@ -19,8 +19,6 @@ EDGE = {"cli.py", "envfile.py", "settings.py"}  # where the environment may be r
 KNOWN = {
     "web/preview.py": "DISPLAY / WAYLAND_DISPLAY: whether this Linux desktop can show a browser at all",
     "check/location.py": "OneDrive's own variables, to say that the project folder is synced (a parameter overrides)",
-    "account/tokens.py": "NEWSLETTER_TOKEN_COMMAND_TIMEOUT: `newsletter mailbox` makes its sign-in itself (no session "
-                         "from cli.py yet), so the knob cannot be handed over there",
 }
 # The send path's knobs: cli.py reads them and hands them over in the Tuning.
 SEND_KNOBS = ("NEWSLETTER_RETRY_DELAYS", "NEWSLETTER_RECONNECT_DELAYS", "NEWSLETTER_STATE_DIR")

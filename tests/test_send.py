@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter_cli.cli import cli
-from newsletter_cli.deliver.request import Hooks, MemberList, SendRequest, Tuning
+from newsletter_cli.deliver.request import MemberList, SendRequest, Tuning
 from newsletter_cli.deliver.send import run_send
+from newsletter_cli.deliver.workers import Hooks
 from newsletter_cli.members.journal import Journal
 from newsletter_cli.members.status import status
 from newsletter_cli.project import Project

@@ -36,7 +36,7 @@ from newsletter_cli.account.tokencache import (
     remove,
     token_cache,
 )
-from newsletter_cli.account.tokens import command_token
+from newsletter_cli.account.tokens import COMMAND_TIMEOUT, command_token
 from newsletter_cli.errors import InputError, NewsletterError
 from newsletter_cli.settings import Settings
 
@@ -146,8 +146,9 @@ class SignIn:
     server), the token cache as read at that time, one refresh at a time, and a refusal that needs `newsletter
     login` remembered so that the other connections of the same send do not ask again."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, command_timeout: float = COMMAND_TIMEOUT):
         self.settings = settings
+        self.command_timeout = command_timeout  # for SMTP_OAUTH_TOKEN_COMMAND, when there is no Microsoft sign-in
         self.location = cache_location()
         self._cache: tuple[Any, CacheInfo] | None = None
         self._app: Any = None
@@ -160,13 +161,13 @@ class SignIn:
     def smtp_token(self, _settings: Settings, fresh: bool = False) -> SecretStr:
         """For SMTP; `fresh`: a new token, not the cached one (the server refused it, or `doctor` tests)."""
         if not self.settings.oauth_client_id:
-            return command_token(self.settings)
+            return command_token(self.settings, self.command_timeout)
         return self.access_token((SMTP_SCOPE,), fresh=fresh)
 
     def imap_token(self, _settings: Settings, fresh: bool = False) -> SecretStr:
         """For IMAP (IMAP_SCOPE); `fresh` as for smtp_token."""
         if not self.settings.oauth_client_id:
-            return command_token(self.settings)
+            return command_token(self.settings, self.command_timeout)
         return self.access_token((IMAP_SCOPE,), fresh=fresh)
 
     def cache_info(self) -> CacheInfo:
@@ -367,3 +368,9 @@ def _others_left(app: Any) -> bool:
     import msal
 
     return any(True for _ in app.token_cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN))
+
+
+def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
+    """An access token for SMTP when no sign-in session was handed over (a SignIn): a session for this one
+    call. `fresh`: not the cached one (the server refused it)."""
+    return SignIn(settings).smtp_token(settings, fresh)

@@ -21,34 +21,20 @@ class TokenError(NewsletterError):
     turns it into a Fatal (stop the send), the mailbox into its own error."""
 
 
-def token_command_timeout() -> float:
-    """Seconds the token command may take (NEWSLETTER_TOKEN_COMMAND_TIMEOUT in the environment; tests shorten it)."""
-    try:
-        return max(0.1, float(os.environ.get("NEWSLETTER_TOKEN_COMMAND_TIMEOUT", "120")))
-    except ValueError:
-        return 120.0
-
-
 def command_line(command: str, windows: bool = os.name == "nt") -> str | list[str]:
     """The token command as subprocess wants it: split like a POSIX shell would, but on Windows the line as it
     is (CreateProcess splits it itself; shlex would eat the backslashes of C:\\Users\\...)."""
     return command if windows else shlex.split(command)
 
 
-def oauth_token(settings: Settings, fresh: bool = False) -> SecretStr:
-    """An access token for SMTP when no sign-in session was handed over (oauth.SignIn): a session for this one
-    call. `fresh`: not the cached one (the server refused it)."""
-    from newsletter_cli.account.oauth import SignIn
-
-    return SignIn(settings).smtp_token(settings, fresh)
+COMMAND_TIMEOUT = 120.0  # seconds SMTP_OAUTH_TOKEN_COMMAND may take (cli.py reads NEWSLETTER_TOKEN_COMMAND_TIMEOUT)
 
 
-def command_token(settings: Settings) -> SecretStr:
+def command_token(settings: Settings, timeout: float = COMMAND_TIMEOUT) -> SecretStr:
     """The output of SMTP_OAUTH_TOKEN_COMMAND (never shown); TokenError in plain words when it fails."""
     command = settings.smtp_oauth_token_command or ""
     # Its arguments may hold a secret (a client secret, a password): no message shows the command line.
     program = (command.split() or ["(empty)"])[0]
-    timeout = token_command_timeout()
     try:
         done = subprocess.run(command_line(command), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -1,4 +1,5 @@
-"""What the command line hands the send path: one frozen request, the display hooks and the tuning.
+"""What the command line hands the send path: one frozen request and the tuning (the display hooks, which
+speak of the plan and the progress, are in workers.py).
 
 `cli.py` builds them (it is the only place that reads the command's flags and the NEWSLETTER_* knobs of the
 environment); `plan(request, project)` and `send(plan, journal, hooks, tuning)` take them as they are, so the
@@ -16,10 +17,8 @@ from typing import TYPE_CHECKING
 from newsletter_cli.errors import InputError
 
 if TYPE_CHECKING:
-    from newsletter_cli.deliver.plan import Plan
     from newsletter_cli.deliver.ratelimit import RateLimiter
     from newsletter_cli.deliver.smtp import Connection
-    from newsletter_cli.deliver.workers import Progress
     from newsletter_cli.settings import Settings
 
 # Seconds between the tries of one member after a 4xx (greylisting), and the pauses before reconnecting after
@@ -61,16 +60,6 @@ class SendRequest:
 
 
 @dataclass(frozen=True)
-class Hooks:
-    """The command line's part in a send: ask before sending (given the Plan; False: nothing is sent), show
-    the progress, and tell the user something while the send runs. None: nobody is asked, nothing shown."""
-
-    confirm: Callable[[Plan], bool] | None = None
-    progress: Callable[[Progress], None] | None = None
-    notify: Callable[[str], None] | None = None
-
-
-@dataclass(frozen=True)
 class Tuning:
     """How patient a send is, and what it paces itself with: the defaults are a real send's; the tests and
     the NEWSLETTER_RETRY_DELAYS / NEWSLETTER_RECONNECT_DELAYS / NEWSLETTER_STATE_DIR variables (read by
@@ -95,5 +84,4 @@ def parse_delays(name: str, raw: str, default: tuple[float, ...]) -> tuple[float
         raise InputError(f"{name} '{raw[:60]}' is not a list of seconds, e.g. 5,30,120") from None
 
 
-NO_HOOKS = Hooks()  # nobody asked, nothing shown (scripts, tests)
 REAL_TUNING = Tuning()  # a real send's delays and shared rate limiter

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from newsletter_cli.deliver.plan import OUTBOX, OUTBOX_SAMPLE, Plan, duration, plan
 from newsletter_cli.deliver.ratelimit import RateLimiter, shared_limiter
-from newsletter_cli.deliver.request import NO_HOOKS, REAL_TUNING, Hooks, SendRequest, Tuning
-from newsletter_cli.deliver.workers import Outcome, Sender
+from newsletter_cli.deliver.request import REAL_TUNING, SendRequest, Tuning
+from newsletter_cli.deliver.workers import NO_HOOKS, Hooks, Outcome, Sender
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.members.journal import JOURNAL_FILE, Journal, now
 from newsletter_cli.members.sendlock import exclusive

@@ -17,9 +17,9 @@ from functools import lru_cache
 
 from pydantic import SecretStr
 
+from newsletter_cli.account.oauth import oauth_token
 from newsletter_cli.account.refusals import is_microsoft, smtp_refusal
 from newsletter_cli.account.tokens import command_line as command_line  # re-exported for tests
-from newsletter_cli.account.tokens import oauth_token
 from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary, classify, describe, reply_text
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.settings import Settings

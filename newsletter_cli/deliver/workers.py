@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from newsletter_cli.deliver.ratelimit import RateLimiter
 from newsletter_cli.deliver.replies import Fatal, Permanent, ReplyLost, Temporary
-from newsletter_cli.deliver.request import NO_HOOKS, REAL_TUNING, RECONNECT_DELAYS, Hooks, Tuning
+from newsletter_cli.deliver.request import REAL_TUNING, RECONNECT_DELAYS, Tuning
 from newsletter_cli.deliver.smtp import Connection
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.members.recipients import Recipient
@@ -51,7 +51,7 @@ CONSOLE_EVENTS = {CTRL_CLOSE_EVENT: "the window was closed", CTRL_LOGOFF_EVENT: 
                   CTRL_SHUTDOWN_EVENT: "shutting down"}
 WINDOWS = sys.platform == "win32"  # a variable, so that mypy checks the Windows part on every platform
 CONSOLE_WAIT = 4.5  # Windows ends the process about 5 s after a close event, whatever the handler does
-__all__ = ["RECONNECT_DELAYS", "Outcome", "Progress", "Sender"]
+__all__ = ["NO_HOOKS", "RECONNECT_DELAYS", "Hooks", "Outcome", "Progress", "Sender"]
 SEND_ERRORS_LOG = "send-errors.log"  # in the edition's folder: the traceback of an internal error
 CONCURRENCY = ("4.3.2", "concurren")
 
@@ -103,6 +103,19 @@ class Outcome(Counts):
     notes: list[str] = field(default_factory=list)  # what went wrong beside the send (a display that failed)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (address, state, reply)
     sent_to: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The command line's part in a send: ask before sending (given the Plan; False: nothing is sent), show
+    the progress, and tell the user something while the send runs. None: nobody is asked, nothing shown."""
+
+    confirm: Callable[[Plan], bool] | None = None
+    progress: Callable[[Progress], None] | None = None
+    notify: Callable[[str], None] | None = None
+
+
+NO_HOOKS = Hooks()  # nobody asked, nothing shown (scripts, tests)
 
 
 @dataclass(order=True)

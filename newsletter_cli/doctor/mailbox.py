@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from newsletter_cli.account.oauth import SignIn
 from newsletter_cli.account.passwords import shown
-from newsletter_cli.doctor.smtp import Check
+from newsletter_cli.doctor import Check
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.mailbox.imap import Mailbox
 from newsletter_cli.members.unsubscribe import mailto_base

@@ -7,7 +7,6 @@ From domain's DNS (account/domain.py). One sign-in session (account.oauth.SignIn
 from __future__ import annotations
 
 import smtplib
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
@@ -18,21 +17,14 @@ from newsletter_cli.account.passwords import password_hints, shown
 from newsletter_cli.account.refusals import SEND_TEST, is_microsoft, smtp_refusal
 from newsletter_cli.deliver.replies import Fatal, SendFailure, Temporary, describe, reply_text
 from newsletter_cli.deliver.smtp import DOCTOR_HINT, Connection
+from newsletter_cli.doctor import Check
+from newsletter_cli.doctor.mailbox import mailbox_checks
 from newsletter_cli.settings import Settings, missing
-
-
-@dataclass
-class Check:
-    ok: bool
-    text: str
-    warning: bool = False  # worth fixing; with ok=False it also makes the exit status non-zero (e.g. no DNS answer)
 
 
 def doctor(settings: Settings, sign_in: SignIn, dns: bool = True, send_test: bool = False,
            dns_timeout: float = DNS_TIMEOUT) -> list[Check]:
     """The SMTP steps (nothing is sent unless `send_test`), the mailbox when IMAP is set, the From domain's DNS."""
-    from newsletter_cli.doctor.mailbox import mailbox_checks
-
     checks = smtp_checks(settings, sign_in, send_test)
     if settings.imap_host:
         checks += mailbox_checks(settings, sign_in)

@@ -14,15 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import email
 import imaplib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from newsletter_cli.errors import NewsletterError
 from newsletter_cli.mailbox import mailtext
 from newsletter_cli.mailbox import record as mailbox_record
-from newsletter_cli.mailbox.imap import Fetched, Mailbox
+from newsletter_cli.mailbox.imap import Fetched, Mailbox, access_token
 from newsletter_cli.mailbox.judge import Action, Filed, ForYou, Tokens, judge, worth_reading
 from newsletter_cli.members import suppressions, unsubscribe
 from newsletter_cli.project import Project
@@ -114,20 +116,22 @@ def one_run_at_a_time(project: Project) -> Iterator[None]:
         lock.release()
 
 
-def run(settings: Settings, project: Project, *, dry_run: bool = False) -> Result:
-    """Read the mailbox once; with dry_run, change nothing (not the mailbox, not a file)."""
+def run(settings: Settings, project: Project, *, dry_run: bool = False,
+        token: Callable[[Settings], SecretStr] = access_token) -> Result:
+    """Read the mailbox once; with dry_run, change nothing (not the mailbox, not a file). `token`: the
+    command's sign-in, for an IMAP login with OAuth (XOAUTH2)."""
     if dry_run:
-        return _run(settings, project, dry_run=True)
+        return _run(settings, project, dry_run=True, token=token)
     with one_run_at_a_time(project):
-        return _run(settings, project, dry_run=False)
+        return _run(settings, project, dry_run=False, token=token)
 
 
-def _run(settings: Settings, project: Project, *, dry_run: bool) -> Result:
+def _run(settings: Settings, project: Project, *, dry_run: bool, token: Callable[[Settings], SecretStr]) -> Result:
     sent = mailbox_record.read_sent(project)
     tokens = Tokens(unsubscribe.secrets_to_verify(settings, project, create=not dry_run), sent)
     result = Result(settings.imap_folder, settings.imap_processed_folder, settings.imap_unreadable_folder, dry_run)
     try:
-        _session(settings, result, sent, tokens, project)
+        _session(settings, result, sent, tokens, project, token)
     except (OSError, imaplib.IMAP4.error) as exc:  # the connection broke: what was written stays, nothing is lost
         why = str(exc) or type(exc).__name__
         raise NewsletterError(f"The connection to the IMAP server {settings.imap_host} broke ({why}). Nothing is "
@@ -137,9 +141,9 @@ def _run(settings: Settings, project: Project, *, dry_run: bool) -> Result:
 
 
 def _session(settings: Settings, result: Result, sent: mailbox_record.Sent, tokens: Tokens,
-             project: Project) -> None:
+             project: Project, token: Callable[[Settings], SecretStr]) -> None:
     dry_run = result.dry_run
-    with Mailbox(settings) as box:
+    with Mailbox(settings, token=token) as box:
         box.select(settings.imap_folder, read_only=dry_run)
         listed: list[ForYou] = []
         for fetched in box.fetch(box.uids(), worth_reading):
