@@ -157,17 +157,22 @@ def test_a_display_that_fails_does_not_stop_the_send(project):
                             "'\\u2588' in position 0: character maps to <undefined>); the send went on"]
 
 
+def planned_sender(project: Path, server: SmtpServer) -> tuple[Journal, Sender]:
+    """A Sender for leden.csv against `server`, driven by the test itself (its thread, its stop)."""
+    settings = settings_for(server)
+    journal = Journal(journal_of(project))
+    planned = plan(SendRequest("2025-09", MemberList(project / "leden.csv"), ignore_check_errors=True),
+                   Project(project).using(settings), journal)
+    return journal, Sender(planned, journal, shared_limiter(settings), tuning=Tuning(retry_delays=(0,),
+                                                                                     reconnect_delays=(0,)))
+
+
 def test_a_windows_console_close_finishes_the_message_in_flight(project):
     """The handler Windows calls (on a thread of its own) on a console close: the message in flight is finished
     and recorded, then the handler returns. The ctypes registration itself runs only on Windows."""
     write_list(project, addresses(4))
     with SmtpServer(reply_delay=1.0) as server:
-        settings = settings_for(server)
-        journal = Journal(journal_of(project))
-        planned = plan(SendRequest("2025-09", MemberList(project / "leden.csv"), ignore_check_errors=True),
-                       Project(project).using(settings), journal)
-        sender = Sender(planned, journal, shared_limiter(settings), tuning=Tuning(retry_delays=(0,),
-                                                                                  reconnect_delays=(0,)))
+        journal, sender = planned_sender(project, server)
         assert sender.console_event(0) is False and sender.console_event(1) is False  # Ctrl+C, Ctrl+Break: Python's
         runner = threading.Thread(target=sender.run)
         runner.start()
@@ -222,12 +227,7 @@ def test_a_stop_does_not_wait_for_a_stalled_server_longer_than_the_grace(project
     `stop_grace` seconds (60 in use, 1 here), then aborts and names the member as uncertain."""
     write_list(project, addresses(3))
     with SmtpServer(stall_after=0) as server:
-        settings = settings_for(server)
-        journal = Journal(journal_of(project))
-        planned = plan(SendRequest("2025-09", MemberList(project / "leden.csv"), ignore_check_errors=True),
-                       Project(project).using(settings), journal)
-        sender = Sender(planned, journal, shared_limiter(settings), tuning=Tuning(retry_delays=(0,),
-                                                                                  reconnect_delays=(0,)))
+        journal, sender = planned_sender(project, server)
         sender.stop_grace = 1.0
         runner = threading.Thread(target=sender.run)
         runner.start()
