@@ -42,3 +42,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns_server) -> Path
     monkeypatch.setenv("DNS_SERVER", f"127.0.0.1:{dns_server.port}")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def imap(tmp_path: Path):
+    """A real Dovecot of this test's own (tests that use it skip where Dovecot is not installed)."""
+    from imap_server import ImapServer
+
+    with ImapServer(tmp_path) as server:
+        yield server

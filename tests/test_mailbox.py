@@ -34,12 +34,6 @@ pytestmark = pytest.mark.skipif(not available(), reason="Dovecot is not installe
 PROCESSED = "Nieuwsbrief verwerkt"
 
 
-@pytest.fixture
-def imap(tmp_path):
-    with ImapServer(tmp_path) as server:
-        yield server
-
-
 def write_env(project: Path, imap: ImapServer, smtp: SmtpServer | None = None, **extra: str) -> None:
     values = {"NEWSLETTER_FROM": "VZHG Nieuwsbrief <nieuwsbrief@vzhg.nl>", "IMAP_HOST": "127.0.0.1",
               "IMAP_PORT": str(imap.port), "SMTP_CA_FILE": str(imap.ca_file), "IMAP_USERNAME": USER,

@@ -20,17 +20,11 @@ from newsletter_cli.members.suppressions import addresses as read_suppressions
 
 import mailbox_samples as samples
 from helpers import assert_no_traceback
-from imap_server import ImapServer, available
+from imap_server import available
 from smtp_server import SmtpServer
 
 pytestmark = pytest.mark.skipif(not available(), reason="Dovecot is not installed (make system-packages)")
 UNREADABLE = "Nieuwsbrief onleesbaar"
-
-
-@pytest.fixture
-def imap(tmp_path):
-    with ImapServer(tmp_path) as server:
-        yield server
 
 
 def message_id(message: bytes) -> str:

@@ -63,19 +63,10 @@ Outcome = Action | Filed | ForYou | None
 
 
 def header(msg: Message, name: str) -> str:
-    """A header as one line of plain text: decoded where it can be, without control characters (a stranger's
-    subject must not send escape sequences to the terminal). Never raises."""
-    try:
-        raw = msg.get(name)
-    except Exception:  # a header the parser cannot even return
-        return ""
-    if raw is None:
-        return ""
-    try:
-        text = str(email.header.make_header(email.header.decode_header(str(raw))))
-    except Exception:  # broken encoded words (HeaderParseError), unknown charsets (LookupError), ...
-        text = str(raw)
-    return classify.one_line(text)[:200]
+    """A header as one line of plain text for the terminal and Excel: decoded where it can be, without control
+    characters (a stranger's subject must not send escape sequences to the terminal), at most 200 characters.
+    Never raises."""
+    return mailtext.header(msg, name)[:200]
 
 
 def message_key(fetched: Fetched) -> str:

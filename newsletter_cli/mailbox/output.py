@@ -6,25 +6,22 @@ from __future__ import annotations
 from newsletter_cli.mailbox.judge import Action
 from newsletter_cli.mailbox.run import Result
 from newsletter_cli.members import suppressions
+from newsletter_cli.words import count
 
 WHAT = {"unsubscribed": "unsubscribed", "permanent": "bounced (dead)", "temporary": "bounced (soft)",
         "complaint": "spam complaint"}
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def summary_line(result: Result) -> str:
     """'1 unsubscribe, 4 bounces: 3 dead, 1 soft; 0 complaints; 2 refused our sending; 5 messages for you to
     read'."""
-    count = {kind: sum(1 for a in result.actions if a.kind == kind) for kind in
-             ("unsubscribed", "permanent", "temporary", "complaint", "refused")}
-    return (f"{_plural(count['unsubscribed'], 'unsubscribe', 'unsubscribes')}, "
-            f"{_plural(count['permanent'] + count['temporary'], 'bounce', 'bounces')}: {count['permanent']} dead, "
-            f"{count['temporary']} soft; {_plural(count['complaint'], 'complaint', 'complaints')}; "
-            f"{count['refused']} refused our sending; "
-            f"{_plural(len(result.for_you), 'message', 'messages')} for you to read")
+    n = {kind: sum(1 for a in result.actions if a.kind == kind) for kind in
+         ("unsubscribed", "permanent", "temporary", "complaint", "refused")}
+    return (f"{count(n['unsubscribed'], 'unsubscribe', 'unsubscribes')}, "
+            f"{count(n['permanent'] + n['temporary'], 'bounce', 'bounces')}: {n['permanent']} dead, "
+            f"{n['temporary']} soft; {count(n['complaint'], 'complaint', 'complaints')}; "
+            f"{n['refused']} refused our sending; "
+            f"{count(len(result.for_you), 'message', 'messages')} for you to read")
 
 
 def refused_lines(actions: list[Action]) -> list[str]:
@@ -42,7 +39,7 @@ def refused_lines(actions: list[Action]) -> list[str]:
         why: dict[str, list[str]] = {}
         for action in refused:
             why.setdefault(action.explanation.rstrip("."), []).append(action.email)
-        head = f"  {domain} refused {_plural(len(refused), 'message', 'messages')}"
+        head = f"  {domain} refused {count(len(refused), 'message', 'messages')}"
         if len(why) == 1:
             (reason, _), = why.items()
             lines.append(f"{head}: {reason}.")
